@@ -1,0 +1,168 @@
+#include "broker/committer.h"
+
+#include <rocksdb/write_batch.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "broker/key_codec.h"
+#include "broker/store.h"
+
+namespace ibsm::broker {
+
+Committer::Committer(Store* store, LogCache* cache, CommitterOptions options,
+                     std::function<void(uint64_t)> on_commit)
+    : store_(store),
+      cache_(cache),
+      options_(options),
+      on_commit_(std::move(on_commit)),
+      last_sequence_(store->recovered_last_sequence()) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+Committer::~Committer() { Stop(); }
+
+void Committer::Submit(std::unique_ptr<PublishGroup> group) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      queued_alerts_ += group->entries.size();
+      queue_.push_back(std::move(group));
+      return;
+    }
+  }
+  for (PublishEntry& e : group->entries) {
+    e.status = absl::UnavailableError("node is shutting down; retry later");
+  }
+  auto done = std::move(group->done);
+  done(std::move(group));
+}
+
+void Committer::UpdateCursor(std::string cursor_key, uint64_t sequence) {
+  absl::MutexLock lock(&mu_);
+  uint64_t& slot = cursors_[cursor_key];
+  if (sequence > slot) slot = sequence;
+}
+
+void Committer::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Committer::Run() {
+  while (true) {
+    std::vector<std::unique_ptr<PublishGroup>> groups;
+    absl::flat_hash_map<std::string, uint64_t> cursors;
+    {
+      absl::MutexLock lock(&mu_);
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || !cursors_.empty() || stopping_;
+      };
+      mu_.Await(absl::Condition(&has_work));
+      if (queue_.empty() && cursors_.empty()) return;  // stopping, drained
+      // Take whole groups up to the size limit; a single oversized group is
+      // still taken alone.
+      size_t taken_alerts = 0;
+      size_t n = 0;
+      while (n < queue_.size() &&
+             (n == 0 || taken_alerts + queue_[n]->entries.size() <=
+                            options_.max_group_alerts)) {
+        taken_alerts += queue_[n]->entries.size();
+        ++n;
+      }
+      groups.assign(std::make_move_iterator(queue_.begin()),
+                    std::make_move_iterator(queue_.begin() + n));
+      queue_.erase(queue_.begin(), queue_.begin() + n);
+      queued_alerts_ -= taken_alerts;
+      cursors.swap(cursors_);
+    }
+    CommitOnce(std::move(groups), std::move(cursors));
+  }
+}
+
+void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
+                           absl::flat_hash_map<std::string, uint64_t> cursors) {
+  rocksdb::WriteBatch batch;
+  uint64_t next = last_sequence_.load(std::memory_order_relaxed);
+  const uint64_t first_new = next + 1;
+  absl::flat_hash_map<std::string, uint64_t> in_batch;
+  std::vector<std::shared_ptr<const LogRecord>> committed;
+  std::vector<PublishEntry*> fresh;
+
+  for (auto& group : groups) {
+    for (PublishEntry& e : group->entries) {
+      if (!e.status.ok()) continue;  // refused before submission
+      const v1::Alert& alert = e.record->stored.alert();
+      std::string key = DedupKey(alert.originator(), alert.id());
+      if (auto it = in_batch.find(key); it != in_batch.end()) {
+        e.sequence = it->second;
+        e.duplicate = true;
+        continue;
+      }
+      absl::StatusOr<std::optional<uint64_t>> existing =
+          store_->FindDuplicate(alert.originator(), alert.id());
+      if (!existing.ok()) {
+        e.status = existing.status();
+        continue;
+      }
+      if (existing->has_value()) {
+        e.sequence = **existing;
+        e.duplicate = true;
+        continue;
+      }
+      e.sequence = ++next;
+      e.record->sequence = e.sequence;
+      std::string seq_key = EncodeSequence(e.sequence);
+      batch.Put(store_->handle(Family::kLog), seq_key, e.value);
+      batch.Put(store_->handle(Family::kDedup), key, seq_key);
+      in_batch.emplace(std::move(key), e.sequence);
+      committed.push_back(e.record);
+      fresh.push_back(&e);
+    }
+  }
+  for (const auto& [key, seq] : cursors) {
+    batch.Put(store_->handle(Family::kCursor), key, EncodeSequence(seq));
+  }
+
+  absl::Status written = absl::OkStatus();
+  if (batch.Count() > 0) written = store_->Write(&batch, options_.sync);
+  if (written.ok()) {
+    if (!committed.empty()) {
+      cache_->Append(committed);
+      last_sequence_.store(next, std::memory_order_release);
+      on_commit_(next);
+    }
+  } else {
+    // Nothing of the batch was applied: give the sequences back and tell
+    // every caller whose alert was in it; they may retry with the same id.
+    absl::Status failed = absl::UnavailableError(absl::StrCat(
+        "the alert could not be stored (", written.message(),
+        "); retry with the same id"));
+    for (PublishEntry* e : fresh) {
+      e->status = failed;
+      e->sequence = 0;
+    }
+    // Duplicates found within this failed batch were not stored either.
+    for (auto& group : groups) {
+      for (PublishEntry& e : group->entries) {
+        if (e.duplicate && e.sequence >= first_new) {
+          e.status = failed;
+          e.sequence = 0;
+          e.duplicate = false;
+        }
+      }
+    }
+    // Cursors are rewritten by the next acknowledgement; losing one only
+    // means redelivery, which subscribers handle.
+  }
+  for (auto& group : groups) {
+    auto done = std::move(group->done);
+    done(std::move(group));
+  }
+}
+
+}  // namespace ibsm::broker

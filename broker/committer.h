@@ -1,0 +1,103 @@
+// The Committer is the node's single writer: it gathers publishes (and cursor
+// updates) from every caller into one RocksDB WriteBatch, writes it with one
+// fsync (group commit), then answers every caller. It assigns log sequences,
+// which is why they are gap-free and in commit order. The later audit trail,
+// federation outboxes and encryption at rest add their records to the same
+// batch here, so an alert and everything that belongs to it share one fate.
+//
+// Submit() and UpdateCursor() are safe to call from any thread; completion
+// callbacks run on the committer thread and must not block.
+#ifndef IBSM_BROKER_COMMITTER_H_
+#define IBSM_BROKER_COMMITTER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "broker/log_cache.h"
+
+namespace ibsm::broker {
+
+class Store;
+
+struct PublishEntry {
+  // In: the alert to store (originator set), with `record->stored` already
+  // serialized into `value`. The sequence is filled in on commit.
+  std::shared_ptr<LogRecord> record;
+  std::string value;
+  // Out.
+  absl::Status status;
+  uint64_t sequence = 0;
+  bool duplicate = false;
+};
+
+struct PublishGroup {
+  std::vector<PublishEntry> entries;
+  // Called once, on the committer thread, after the group's batch is durable
+  // (or failed). Owns the group from then on.
+  absl::AnyInvocable<void(std::unique_ptr<PublishGroup>)> done;
+};
+
+struct CommitterOptions {
+  bool sync = true;             // fsync every batch
+  size_t max_group_alerts = 8192;
+};
+
+class Committer {
+ public:
+  // `store` and `cache` must outlive the Committer. `on_commit(last)` is
+  // called on the committer thread after each batch that added alerts.
+  Committer(Store* store, LogCache* cache, CommitterOptions options,
+            std::function<void(uint64_t)> on_commit);
+  ~Committer();  // Stop()s
+
+  Committer(const Committer&) = delete;
+  Committer& operator=(const Committer&) = delete;
+
+  void Submit(std::unique_ptr<PublishGroup> group);
+
+  // Records `sequence` as the durable cursor under `cursor_key` with the next
+  // batch; a later update of the same key replaces an unwritten one.
+  void UpdateCursor(std::string cursor_key, uint64_t sequence);
+
+  // Highest committed sequence; subscribers may read up to it.
+  uint64_t last_sequence() const {
+    return last_sequence_.load(std::memory_order_acquire);
+  }
+
+  // Commits everything submitted so far, then stops the thread. Later
+  // Submit()s are answered UNAVAILABLE at once.
+  void Stop();
+
+ private:
+  void Run();
+  void CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
+                  absl::flat_hash_map<std::string, uint64_t> cursors);
+
+  Store* const store_;
+  LogCache* const cache_;
+  const CommitterOptions options_;
+  const std::function<void(uint64_t)> on_commit_;
+  std::atomic<uint64_t> last_sequence_;
+
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<PublishGroup>> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_alerts_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, uint64_t> cursors_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::thread thread_;
+};
+
+}  // namespace ibsm::broker
+
+#endif  // IBSM_BROKER_COMMITTER_H_

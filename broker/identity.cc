@@ -1,0 +1,76 @@
+#include "broker/identity.h"
+
+#include <grpc/grpc_security_constants.h>
+#include <grpcpp/security/auth_context.h>
+
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace ibsm::broker {
+namespace {
+
+constexpr absl::string_view kPrefix = "spiffe://ibsm/";
+
+bool ValidNode(absl::string_view s) {
+  if (s.empty() || s.size() > 32) return false;
+  for (char c : s) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ValidAgency(absl::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string Identity::id() const {
+  return agency.empty() ? node : absl::StrCat(node, "/", agency);
+}
+
+absl::StatusOr<Identity> ParseSpiffeId(absl::string_view uri) {
+  if (!absl::StartsWith(uri, kPrefix)) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "certificate identity '", uri, "' is not in the spiffe://ibsm/ "
+        "trust domain"));
+  }
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(uri.substr(kPrefix.size()), '/');
+  if (parts.empty() || parts.size() > 2 || !ValidNode(parts[0]) ||
+      (parts.size() == 2 && !ValidAgency(parts[1]))) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "certificate identity '", uri,
+        "' is not spiffe://ibsm/<NODE> or spiffe://ibsm/<NODE>/<AGENCY>"));
+  }
+  Identity id;
+  id.node = std::string(parts[0]);
+  if (parts.size() == 2) id.agency = std::string(parts[1]);
+  return id;
+}
+
+absl::StatusOr<Identity> PeerIdentity(const grpc::AuthContext& context) {
+  std::vector<grpc::string_ref> ids =
+      context.FindPropertyValues(GRPC_PEER_SPIFFE_ID_PROPERTY_NAME);
+  if (ids.size() != 1) {
+    return absl::UnauthenticatedError(
+        "the client certificate carries no single spiffe://ibsm/... URI "
+        "subject alternative name");
+  }
+  return ParseSpiffeId(absl::string_view(ids[0].data(), ids[0].size()));
+}
+
+}  // namespace ibsm::broker

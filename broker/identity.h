@@ -1,0 +1,36 @@
+// Who is calling: read from the verified certificate of the TLS peer, never
+// from request fields. Pure parsing plus one accessor of grpc::AuthContext;
+// thread-compatible.
+#ifndef IBSM_BROKER_IDENTITY_H_
+#define IBSM_BROKER_IDENTITY_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace grpc {
+class AuthContext;
+}
+
+namespace ibsm::broker {
+
+struct Identity {
+  std::string node;    // "CIV"
+  std::string agency;  // "police"; empty for a node's own certificate
+
+  bool is_agency() const { return !agency.empty(); }
+  // "CIV/police" for an agency, "CIV" for a node.
+  std::string id() const;
+};
+
+// Parses "spiffe://ibsm/<NODE>" or "spiffe://ibsm/<NODE>/<AGENCY>".
+absl::StatusOr<Identity> ParseSpiffeId(absl::string_view uri);
+
+// The identity of the peer of a call, UNAUTHENTICATED when the peer presented
+// no certificate with an IBSM SPIFFE id.
+absl::StatusOr<Identity> PeerIdentity(const grpc::AuthContext& context);
+
+}  // namespace ibsm::broker
+
+#endif  // IBSM_BROKER_IDENTITY_H_

@@ -1,0 +1,27 @@
+// Byte layouts of RocksDB keys (see docs/storage.md). Pure code, no I/O.
+// Sequences are big-endian so that RocksDB's bytewise order is log order.
+#ifndef IBSM_BROKER_KEY_CODEC_H_
+#define IBSM_BROKER_KEY_CODEC_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace ibsm::broker {
+
+std::string EncodeSequence(uint64_t sequence);
+// nullopt unless `key` is exactly 8 bytes.
+std::optional<uint64_t> DecodeSequence(absl::string_view key);
+
+// Key of the `dedup` family: originator, a 0 byte, alert id. Neither part can
+// contain a 0 byte (both are validated), so the key is unambiguous.
+std::string DedupKey(absl::string_view originator, absl::string_view alert_id);
+
+// Key of the `cursor` family: agency id, a 0 byte, durable subscription name.
+std::string CursorKey(absl::string_view agency, absl::string_view name);
+
+}  // namespace ibsm::broker
+
+#endif  // IBSM_BROKER_KEY_CODEC_H_

@@ -1,0 +1,138 @@
+#include "broker/node.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/service_type.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "broker/authorizer.h"
+#include "broker/committer.h"
+#include "broker/log_cache.h"
+#include "broker/node_context.h"
+#include "broker/services.h"
+#include "broker/store.h"
+#include "broker/subscription_hub.h"
+#include "broker/worker_pool.h"
+#include "ibsm/status_macros.h"
+#include "ibsm/tls.h"
+
+namespace ibsm::broker {
+
+// Members in construction order; destroyed in reverse.
+struct Node::Parts {
+  v1::NodeConfig config;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<LogCache> cache;
+  std::unique_ptr<SubscriptionHub> hub;
+  std::unique_ptr<WorkerPool> workers;
+  std::unique_ptr<Committer> committer;
+  std::unique_ptr<NodeContext> context;
+  std::vector<std::unique_ptr<grpc::Service>> services;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  bool shut_down = false;
+};
+
+Node::Node(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+
+Node::~Node() { Shutdown(absl::ZeroDuration()); }
+
+int Node::port() const { return parts_->port; }
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(
+    const v1::NodeConfig& config) {
+  TlsFiles files{config.tls().cert_file(), config.tls().key_file(),
+                 config.tls().ca_file(), config.tls().crl_dir()};
+  ASSIGN_OR_RETURN(
+      std::shared_ptr<grpc::ServerCredentials> credentials,
+      MakeServerCredentials(files, config.tls().reload_interval_seconds()));
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir(), ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create the data directory ", config.data_dir(), ": ",
+        ec.message()));
+  }
+
+  auto parts = std::make_unique<Parts>();
+  parts->config = config;
+  ASSIGN_OR_RETURN(parts->store,
+                   Store::Open({config.data_dir(), config.node_id()}));
+  const v1::Limits& limits = config.limits();
+  parts->cache = std::make_unique<LogCache>(
+      size_t{limits.log_cache_mib()} << 20,
+      parts->store->recovered_last_sequence() + 1);
+  parts->hub = std::make_unique<SubscriptionHub>(limits.max_subscriptions());
+  parts->workers = std::make_unique<WorkerPool>(2);
+  CommitterOptions commit_options;
+  commit_options.sync = config.durability() != v1::DURABILITY_ASYNC;
+  commit_options.max_group_alerts = limits.max_commit_group();
+  SubscriptionHub* hub = parts->hub.get();
+  parts->committer = std::make_unique<Committer>(
+      parts->store.get(), parts->cache.get(), commit_options,
+      [hub](uint64_t last) { hub->OnCommitted(last); });
+  parts->context = std::make_unique<NodeContext>(
+      config, parts->store.get(), parts->cache.get(), parts->committer.get(),
+      parts->hub.get(), parts->workers.get(),
+      std::make_shared<AllowAuthenticated>(config.node_id()));
+
+  parts->services.push_back(MakePublisherService(parts->context.get()));
+  parts->services.push_back(MakeSubscriberService(parts->context.get()));
+  parts->services.push_back(MakeNodeService(parts->context.get()));
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen_address(), credentials,
+                           &parts->port);
+  for (auto& service : parts->services) builder.RegisterService(service.get());
+  // An alert may be up to max_alert_bytes, a request up to max_batch_alerts
+  // of them; the per-alert limit is enforced with a clear message, so the
+  // transport limit only guards against absurd messages.
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             10000);
+  parts->server = builder.BuildAndStart();
+  if (!parts->server || parts->port == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot listen on ", config.listen_address(),
+        " (address in use or not available)"));
+  }
+  if (!config.port_file().empty()) {
+    std::string tmp = config.port_file() + ".tmp";
+    {
+      std::ofstream out(tmp);
+      out << parts->port << "\n";
+      if (!out) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot write the port file ", tmp));
+      }
+    }
+    std::filesystem::rename(tmp, config.port_file(), ec);
+    if (ec) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot write the port file ", config.port_file(), ": ",
+          ec.message()));
+    }
+  }
+  return std::unique_ptr<Node>(new Node(std::move(parts)));
+}
+
+void Node::Shutdown(absl::Duration grace) {
+  if (!parts_ || parts_->shut_down) return;
+  parts_->shut_down = true;
+  // Subscriptions are endless streams: end them first so the server's
+  // shutdown only waits for publishes, which finish once committed.
+  parts_->hub->Shutdown();
+  parts_->server->Shutdown(std::chrono::system_clock::now() +
+                           absl::ToChronoNanoseconds(grace));
+  parts_->committer->Stop();
+  parts_->workers->Stop();
+  // A failed flush only means a longer WAL replay at the next start.
+  (void)parts_->store->Flush();
+}
+
+}  // namespace ibsm::broker

@@ -1,0 +1,75 @@
+// The Node service (node info / health) and the Subscriber service shell.
+#include <grpcpp/grpcpp.h>
+
+#include "absl/time/time.h"
+#include "broker/committer.h"
+#include "broker/node_context.h"
+#include "broker/services.h"
+#include "broker/subscription.h"
+#include "broker/subscription_hub.h"
+#include "ibsm/grpc_status.h"
+#include "ibsm/v1/broker.grpc.pb.h"
+
+namespace ibsm::broker {
+namespace {
+
+class NodeService final : public v1::Node::CallbackService {
+ public:
+  explicit NodeService(NodeContext* node) : node_(node) {}
+
+  grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* context,
+                                    const v1::NodeInfoRequest*,
+                                    v1::NodeInfo* info) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    absl::StatusOr<Identity> caller = PeerIdentity(*context->auth_context());
+    if (!caller.ok()) {
+      reactor->Finish(ToGrpcStatus(caller.status()));
+      return reactor;
+    }
+    std::shared_ptr<const Authorizer> authorizer = node_->authorizer();
+    info->set_node_id(node_->config().node_id());
+    info->set_version(IBSM_VERSION);
+    info->set_caller(caller->id());
+    info->set_last_sequence(node_->committer()->last_sequence());
+    info->set_durability(v1::Durability_Name(node_->config().durability()));
+    info->set_policy_version(authorizer->version());
+    int64_t started = absl::ToUnixSeconds(node_->started_at());
+    info->mutable_started_at()->set_seconds(started);
+    info->set_serving(true);
+    info->set_active_subscriptions(
+        static_cast<uint32_t>(node_->hub()->size()));
+    for (const std::string& level : authorizer->classification_levels()) {
+      info->add_classification_levels(level);
+    }
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  NodeContext* const node_;
+};
+
+class SubscriberService final : public v1::Subscriber::CallbackService {
+ public:
+  explicit SubscriberService(NodeContext* node) : node_(node) {}
+
+  grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>*
+  Subscribe(grpc::CallbackServerContext* context) override {
+    return NewSubscribeReactor(node_, context);
+  }
+
+ private:
+  NodeContext* const node_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeNodeService(NodeContext* node) {
+  return std::make_unique<NodeService>(node);
+}
+
+std::unique_ptr<grpc::Service> MakeSubscriberService(NodeContext* node) {
+  return std::make_unique<SubscriberService>(node);
+}
+
+}  // namespace ibsm::broker

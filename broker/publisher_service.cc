@@ -1,0 +1,194 @@
+// The Publisher service: unary Publish and the PublishStream bidi stream.
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "broker/committer.h"
+#include "broker/node_context.h"
+#include "broker/publish_path.h"
+#include "broker/services.h"
+#include "ibsm/grpc_status.h"
+#include "ibsm/v1/broker.grpc.pb.h"
+
+namespace ibsm::broker {
+namespace {
+
+// One publishing stream. Reads batches while fewer than
+// max_inflight_per_stream alerts wait for their commit, answers each alert as
+// soon as its group is durable (coalescing results into one write while a
+// write is in flight), and finishes once the client half-closed and every
+// alert was answered. Deletes itself in OnDone; it cannot be done while the
+// Committer still holds one of its groups, because Finish() waits for
+// inflight_ to reach zero.
+class PublishStreamReactor final
+    : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
+ public:
+  PublishStreamReactor(NodeContext* node, grpc::CallbackServerContext* context)
+      : node_(node),
+        max_inflight_(node->config().limits().max_inflight_per_stream()) {
+    absl::StatusOr<Identity> caller = PeerIdentity(*context->auth_context());
+    if (!caller.ok()) {
+      Finish(ToGrpcStatus(caller.status()));
+      return;
+    }
+    caller_ = *std::move(caller);
+    absl::MutexLock lock(&mu_);
+    reading_ = true;
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    reading_ = false;
+    if (!ok) {
+      input_closed_ = true;
+      MaybeFinish();
+      return;
+    }
+    absl::StatusOr<std::unique_ptr<PublishGroup>> group =
+        PreparePublish(*node_, caller_, request_.mutable_alerts());
+    request_.Clear();
+    if (!group.ok()) {
+      final_status_ = group.status();
+      input_closed_ = true;
+      MaybeFinish();
+      return;
+    }
+    inflight_ += (*group)->entries.size();
+    (*group)->done = [this](std::unique_ptr<PublishGroup> g) {
+      OnCommitted(std::move(g));
+    };
+    node_->committer()->Submit(*std::move(group));
+    MaybeRead();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      // The client is gone; keep counting commits so we finish cleanly.
+      broken_ = true;
+      input_closed_ = true;
+    }
+    MaybeWrite();
+    MaybeFinish();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    broken_ = true;
+    input_closed_ = true;
+    if (final_status_.ok()) final_status_ = absl::CancelledError("cancelled");
+    MaybeFinish();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void OnCommitted(std::unique_ptr<PublishGroup> group) {
+    absl::MutexLock lock(&mu_);
+    AppendResults(*group, &pending_);
+    inflight_ -= group->entries.size();
+    MaybeWrite();
+    MaybeRead();
+    MaybeFinish();
+  }
+
+  void MaybeRead() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (reading_ || input_closed_ || finished_ || inflight_ >= max_inflight_) {
+      return;
+    }
+    reading_ = true;
+    StartRead(&request_);
+  }
+
+  void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || broken_ || finished_ || pending_.results().empty()) return;
+    writing_ = true;
+    response_.Swap(&pending_);
+    pending_.Clear();
+    StartWrite(&response_);
+  }
+
+  void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || !input_closed_ || inflight_ > 0 || writing_ ||
+        reading_) {
+      return;
+    }
+    if (!broken_ && !pending_.results().empty()) return;
+    finished_ = true;
+    Finish(ToGrpcStatus(final_status_));
+  }
+
+  NodeContext* const node_;
+  const size_t max_inflight_;
+  Identity caller_;
+
+  absl::Mutex mu_;
+  v1::PublishRequest request_ ABSL_GUARDED_BY(mu_);
+  v1::PublishResponse response_ ABSL_GUARDED_BY(mu_);  // being written
+  v1::PublishResponse pending_ ABSL_GUARDED_BY(mu_);   // results to write
+  size_t inflight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool input_closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status final_status_ ABSL_GUARDED_BY(mu_);
+};
+
+class PublisherService final : public v1::Publisher::CallbackService {
+ public:
+  explicit PublisherService(NodeContext* node) : node_(node) {}
+
+  // A unary publish is all or nothing: if any alert is refused, nothing is
+  // written and the call fails with that alert's status.
+  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
+                                    const v1::PublishRequest* request,
+                                    v1::PublishResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    absl::StatusOr<Identity> caller = PeerIdentity(*context->auth_context());
+    if (!caller.ok()) {
+      reactor->Finish(ToGrpcStatus(caller.status()));
+      return reactor;
+    }
+    google::protobuf::RepeatedPtrField<v1::Alert> alerts(request->alerts());
+    absl::StatusOr<std::unique_ptr<PublishGroup>> group =
+        PreparePublish(*node_, *caller, &alerts);
+    if (!group.ok()) {
+      reactor->Finish(ToGrpcStatus(group.status()));
+      return reactor;
+    }
+    if (absl::Status refused = FirstError(**group); !refused.ok()) {
+      reactor->Finish(ToGrpcStatus(refused));
+      return reactor;
+    }
+    (*group)->done = [reactor, response](std::unique_ptr<PublishGroup> g) {
+      absl::Status failed = FirstError(*g);
+      if (!failed.ok()) {
+        reactor->Finish(ToGrpcStatus(failed));
+        return;
+      }
+      AppendResults(*g, response);
+      reactor->Finish(grpc::Status::OK);
+    };
+    node_->committer()->Submit(*std::move(group));
+    return reactor;
+  }
+
+  grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>*
+  PublishStream(grpc::CallbackServerContext* context) override {
+    return new PublishStreamReactor(node_, context);
+  }
+
+ private:
+  NodeContext* const node_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakePublisherService(NodeContext* node) {
+  return std::make_unique<PublisherService>(node);
+}
+
+}  // namespace ibsm::broker

@@ -1,0 +1,435 @@
+#include "broker/subscription.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "broker/committer.h"
+#include "broker/identity.h"
+#include "broker/key_codec.h"
+#include "broker/log_cache.h"
+#include "broker/node_context.h"
+#include "broker/store.h"
+#include "broker/subscription_hub.h"
+#include "broker/worker_pool.h"
+#include "ibsm/grpc_status.h"
+#include "ibsm/topic.h"
+#include "ibsm/v1/broker.grpc.pb.h"
+
+namespace ibsm::broker {
+namespace {
+
+using Reactor =
+    grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>;
+
+// Bounds on one fill: deliveries and bytes per response (a client accepts 4
+// MiB messages by default), and log records examined before yielding the
+// worker to other subscriptions.
+constexpr size_t kMaxDeliveriesPerResponse = 256;
+constexpr size_t kMaxResponseBytes = 1 << 20;
+constexpr size_t kMaxScanPerFill = 2048;
+constexpr uint32_t kDefaultCredit = 1024;
+
+absl::Status ValidateDurableName(const std::string& name) {
+  if (name.size() > 128) {
+    return absl::InvalidArgumentError(
+        "durable_name is longer than 128 characters");
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "durable_name '", name,
+          "' may only contain letters, digits, '.', '_' and '-'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+class SubscriptionImpl final
+    : public Subscription,
+      public std::enable_shared_from_this<SubscriptionImpl> {
+ public:
+  SubscriptionImpl(NodeContext* node, Reactor* reactor, Identity who)
+      : node_(node),
+        who_(std::move(who)),
+        max_credit_(node->config().limits().max_credit()),
+        reactor_(reactor) {}
+
+  // First message of the stream, on a reaction thread: checks what needs no
+  // I/O here, then hands the cursor lookup to a worker.
+  void Open(const v1::SubscribeRequest::Open& open) {
+    absl::Status checked = CheckOpen(open);
+    if (!checked.ok()) {
+      End(checked);
+      return;
+    }
+    auto self = shared_from_this();
+    node_->workers()->Schedule([self, open] { self->DoOpen(open); });
+  }
+
+  void OnFlow(const v1::SubscribeRequest::Flow& flow) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!opened_) {
+        EndLocked(absl::FailedPreconditionError(
+            "flow message before the subscription was opened"));
+        return;
+      }
+      credit_ = static_cast<uint32_t>(std::min<uint64_t>(
+          uint64_t{credit_} + flow.credit(), max_credit_));
+      uint64_t ack = std::min(flow.ack_sequence(), delivered_max_);
+      if (ack > acked_) {
+        acked_ = ack;
+        if (!durable_key_.empty()) {
+          node_->committer()->UpdateCursor(durable_key_, ack);
+        }
+      }
+    }
+    Wake();
+  }
+
+  void OnWriteDone(bool ok) {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok && !finishing_) {
+        finishing_ = true;
+        end_status_ = absl::CancelledError("the client went away");
+      }
+      if (finishing_) {
+        FinishLocked();
+        return;
+      }
+      if (has_pending_) {
+        has_pending_ = false;
+        WriteLocked();
+      }
+    }
+    Wake();
+  }
+
+  void OnReactorDone() {
+    bool registered;
+    {
+      absl::MutexLock lock(&mu_);
+      reactor_ = nullptr;
+      finishing_ = finished_ = true;
+      registered = registered_;
+    }
+    if (registered) node_->hub()->Unregister(this);
+  }
+
+  void Wake() override {
+    absl::MutexLock lock(&mu_);
+    ScheduleLocked();
+  }
+
+  void End(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    EndLocked(status);
+  }
+
+  const std::string& durable_key() const override { return durable_key_; }
+
+ private:
+  absl::Status CheckOpen(const v1::SubscribeRequest::Open& open) {
+    if (open.topics().empty()) {
+      return absl::InvalidArgumentError(
+          "subscribe needs at least one topic pattern, e.g. 'trafficking.*' "
+          "or 'terrorism.>'");
+    }
+    std::shared_ptr<const Authorizer> authorizer = node_->authorizer();
+    std::vector<TopicPattern> patterns;
+    for (const std::string& text : open.topics()) {
+      absl::StatusOr<TopicPattern> pattern = TopicPattern::Parse(text);
+      if (!pattern.ok()) return pattern.status();
+      Decision decision = authorizer->MaySubscribe(who_, text);
+      if (!decision.allowed) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            "subscription to '", text, "' refused: ", decision.reason,
+            " (rule ", decision.rule, ", policy ", decision.policy_version,
+            ")"));
+      }
+      patterns.push_back(*std::move(pattern));
+    }
+    if (absl::Status s = ValidateDurableName(open.durable_name()); !s.ok()) {
+      return s;
+    }
+    if (open.start() == v1::SubscribeRequest::Open::START_AT_SEQUENCE &&
+        open.start_sequence() == 0) {
+      return absl::InvalidArgumentError(
+          "START_AT_SEQUENCE needs start_sequence >= 1");
+    }
+    absl::MutexLock lock(&mu_);
+    // Written once, before the subscription is registered or scheduled;
+    // read-only afterwards.
+    patterns_ = std::move(patterns);
+    if (!open.durable_name().empty()) {
+      durable_key_ = CursorKey(who_.id(), open.durable_name());
+    }
+    return absl::OkStatus();
+  }
+
+  void DoOpen(const v1::SubscribeRequest::Open& open) {
+    uint64_t start_after = 0;  // the subscription's cursor
+    bool resumed = false;
+    if (!open.durable_name().empty()) {
+      absl::StatusOr<std::optional<uint64_t>> cursor =
+          node_->store()->GetCursor(who_.id(), open.durable_name());
+      if (!cursor.ok()) {
+        End(cursor.status());
+        return;
+      }
+      if (cursor->has_value()) {
+        start_after = **cursor;
+        resumed = true;
+      }
+    }
+    const uint64_t last = node_->committer()->last_sequence();
+    if (!resumed) {
+      switch (open.start()) {
+        case v1::SubscribeRequest::Open::START_EARLIEST:
+          start_after = 0;
+          break;
+        case v1::SubscribeRequest::Open::START_AT_SEQUENCE:
+          start_after = open.start_sequence() - 1;
+          break;
+        default:
+          start_after = last;
+          break;
+      }
+    }
+    absl::Status registered =
+        node_->hub()->Register(shared_from_this());
+    absl::MutexLock lock(&mu_);
+    if (!registered.ok()) {
+      EndLocked(registered);
+      return;
+    }
+    registered_ = true;
+    if (finishing_) return;
+    next_sequence_ = start_after + 1;
+    acked_ = delivered_max_ = start_after;
+    credit_ = std::min(open.credit() == 0 ? kDefaultCredit : open.credit(),
+                       max_credit_);
+    opened_ = true;
+    v1::SubscribeResponse::Opened* opened = pending_.mutable_opened();
+    opened->set_cursor(start_after);
+    opened->set_last_sequence(last);
+    has_pending_ = true;
+    if (!writing_) {
+      has_pending_ = false;
+      WriteLocked();
+    }
+    ScheduleLocked();
+  }
+
+  // Reads the next due alerts and queues them for writing. Runs on a worker;
+  // at most one Fill per subscription runs at a time (scheduled_).
+  void Fill() {
+    uint64_t from;
+    uint64_t last;
+    size_t budget;
+    {
+      absl::MutexLock lock(&mu_);
+      last = node_->committer()->last_sequence();
+      budget = std::min<size_t>(credit_, kMaxDeliveriesPerResponse);
+      from = next_sequence_;
+      if (finishing_ || has_pending_ || budget == 0 || from > last) {
+        scheduled_ = false;
+        return;
+      }
+    }
+    const size_t scan = std::min<uint64_t>(last - from + 1, kMaxScanPerFill);
+    std::vector<std::shared_ptr<const LogRecord>> records;
+    if (!node_->cache()->Read(from, scan, &records)) {
+      absl::Status read = node_->store()->ScanLog(
+          from, scan, [&](uint64_t seq, absl::string_view value) {
+            auto record = std::make_shared<LogRecord>();
+            record->sequence = seq;
+            if (!record->stored.ParseFromArray(value.data(),
+                                               static_cast<int>(value.size()))) {
+              return false;
+            }
+            records.push_back(std::move(record));
+            return true;
+          });
+      if (read.ok() && records.size() < scan &&
+          (records.empty() || records.back()->sequence < last)) {
+        // Sequences are gap-free, so a short read means a corrupt record
+        // (retention, once it exists, moves cursors past what it deletes).
+        read = absl::DataLossError(absl::StrCat(
+            "log record after sequence ", from - 1 + records.size(),
+            " could not be read"));
+      }
+      if (!read.ok()) {
+        End(absl::InternalError(absl::StrCat("reading the log: ",
+                                             read.message())));
+        return;
+      }
+    }
+
+    std::shared_ptr<const Authorizer> authorizer = node_->authorizer();
+    v1::SubscribeResponse response;
+    uint64_t scanned_to = from - 1;
+    size_t count = 0;
+    size_t bytes = 0;
+    for (const auto& record : records) {
+      if (record->sequence > last) break;
+      scanned_to = record->sequence;
+      const v1::Alert& alert = record->stored.alert();
+      if (!MatchesAny(patterns_, alert.topic())) continue;
+      if (!authorizer->MayReceive(who_, alert).allowed) continue;
+      v1::Delivery* delivery = response.add_deliveries();
+      delivery->set_sequence(record->sequence);
+      *delivery->mutable_alert() = alert;
+      *delivery->mutable_received_at() = record->stored.received_at();
+      bytes += record->bytes;
+      if (++count == budget || bytes >= kMaxResponseBytes) break;
+    }
+
+    absl::MutexLock lock(&mu_);
+    if (finishing_) {
+      scheduled_ = false;
+      return;
+    }
+    next_sequence_ = scanned_to + 1;
+    if (count > 0) {
+      credit_ -= static_cast<uint32_t>(count);
+      delivered_max_ = response.deliveries(count - 1).sequence();
+      pending_.Swap(&response);
+      has_pending_ = true;
+      if (!writing_) {
+        has_pending_ = false;
+        WriteLocked();
+      }
+    }
+    scheduled_ = false;
+    ScheduleLocked();
+  }
+
+  void ScheduleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (scheduled_ || !opened_ || finishing_ || has_pending_ ||
+        credit_ == 0 ||
+        next_sequence_ > node_->committer()->last_sequence()) {
+      return;
+    }
+    scheduled_ = true;
+    auto self = shared_from_this();
+    node_->workers()->Schedule([self] { self->Fill(); });
+  }
+
+  // Starts writing pending_; requires no write in flight.
+  void WriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (reactor_ == nullptr) return;
+    in_flight_.Swap(&pending_);
+    pending_.Clear();
+    writing_ = true;
+    reactor_->StartWrite(&in_flight_);
+  }
+
+  void EndLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finishing_) return;
+    finishing_ = true;
+    end_status_ = status;
+    if (!writing_) FinishLocked();
+  }
+
+  void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || reactor_ == nullptr) return;
+    finished_ = true;
+    reactor_->Finish(ToGrpcStatus(end_status_));
+  }
+
+  NodeContext* const node_;
+  const Identity who_;
+  const uint32_t max_credit_;
+  // Set by CheckOpen before the subscription is shared; read-only afterwards.
+  std::vector<TopicPattern> patterns_;
+  std::string durable_key_;
+
+  absl::Mutex mu_;
+  Reactor* reactor_ ABSL_GUARDED_BY(mu_);  // null once the reactor is done
+  bool opened_ ABSL_GUARDED_BY(mu_) = false;
+  bool registered_ ABSL_GUARDED_BY(mu_) = false;
+  bool scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool has_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status end_status_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t delivered_max_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t acked_ ABSL_GUARDED_BY(mu_) = 0;
+  uint32_t credit_ ABSL_GUARDED_BY(mu_) = 0;
+  v1::SubscribeResponse pending_ ABSL_GUARDED_BY(mu_);
+  v1::SubscribeResponse in_flight_ ABSL_GUARDED_BY(mu_);
+};
+
+class SubscribeReactor final : public Reactor {
+ public:
+  SubscribeReactor(NodeContext* node, grpc::CallbackServerContext* context) {
+    absl::StatusOr<Identity> who = PeerIdentity(*context->auth_context());
+    if (!who.ok()) {
+      Finish(ToGrpcStatus(who.status()));
+      return;
+    }
+    subscription_ = std::make_shared<SubscriptionImpl>(node, this, *who);
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The client half-closed: it wants no more deliveries.
+      subscription_->End(absl::OkStatus());
+      return;
+    }
+    if (request_.has_open()) {
+      if (opened_) {
+        subscription_->End(absl::InvalidArgumentError(
+            "a subscription is opened once, by the first message"));
+        return;
+      }
+      opened_ = true;
+      subscription_->Open(request_.open());
+    } else if (request_.has_flow()) {
+      subscription_->OnFlow(request_.flow());
+    } else {
+      subscription_->End(absl::InvalidArgumentError(
+          "empty subscribe request: send open first, then flow messages"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override { subscription_->OnWriteDone(ok); }
+
+  void OnCancel() override {
+    if (subscription_) subscription_->End(absl::CancelledError("cancelled"));
+  }
+
+  void OnDone() override {
+    if (subscription_) subscription_->OnReactorDone();
+    delete this;
+  }
+
+ private:
+  std::shared_ptr<SubscriptionImpl> subscription_;
+  v1::SubscribeRequest request_;
+  bool opened_ = false;
+};
+
+}  // namespace
+
+Reactor* NewSubscribeReactor(NodeContext* node,
+                             grpc::CallbackServerContext* context) {
+  return new SubscribeReactor(node, context);
+}
+
+}  // namespace ibsm::broker
