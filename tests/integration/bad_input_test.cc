@@ -1,0 +1,140 @@
+// Bad input gets a status a person can act on, and nothing is written.
+#include <catch2/catch.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "broker/node.h"
+#include "tests/support/raw_client.h"
+#include "tests/support/test_support.h"
+
+namespace ibsm::testing {
+namespace {
+
+TEST_CASE("invalid alerts are refused with INVALID_ARGUMENT and not stored") {
+  TempDir dir;
+  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  config.mutable_limits()->set_max_alert_bytes(64 * 1024);
+  auto node = broker::Node::Start(config);
+  REQUIRE(node.ok());
+  auto police = Channel((*node)->port(), Tls("agency-CIV_police"));
+
+  struct Case {
+    const char* name;
+    std::function<void(v1::Alert&)> spoil;
+    const char* mentions;
+  };
+  std::vector<Case> cases = {
+      {"oversized", [](v1::Alert& a) { a.set_payload(std::string(70000, 'x')); },
+       "65536 bytes"},
+      {"empty topic", [](v1::Alert& a) { a.clear_topic(); }, "topic"},
+      {"malformed topic", [](v1::Alert& a) { a.set_topic("Border..X"); },
+       "topic"},
+      {"wildcard topic", [](v1::Alert& a) { a.set_topic("border.*"); },
+       "wildcard"},
+      {"unknown classification",
+       [](v1::Alert& a) { a.set_classification("TOP-SECRET-ISH"); },
+       "unknown classification"},
+      {"missing id", [](v1::Alert& a) { a.clear_id(); }, "id is missing"},
+      {"over-long id", [](v1::Alert& a) { a.set_id(std::string(129, 'a')); },
+       "at most 128"},
+      {"expiry before creation",
+       [](v1::Alert& a) {
+         *a.mutable_expires_at() = a.created_at();
+         a.mutable_expires_at()->set_seconds(a.created_at().seconds() - 60);
+       },
+       "expires_at"},
+      {"missing severity", [](v1::Alert& a) { a.clear_severity(); },
+       "severity"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    v1::Alert alert = MakeAlert("bad-alert");
+    c.spoil(alert);
+    grpc::Status s = RawPublish(police, {alert});
+    INFO(s.error_message());
+    CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK_THAT(s.error_message(), Catch::Contains(c.mentions));
+  }
+  // One bad alert in a unary batch refuses the whole batch.
+  v1::Alert bad = MakeAlert("bad-in-batch");
+  bad.set_topic("");
+  CHECK(RawPublish(police, {MakeAlert("good-in-batch"), bad}).error_code() ==
+        grpc::StatusCode::INVALID_ARGUMENT);
+
+  // Nothing was written: the first good alert gets sequence 1.
+  v1::PublishResponse response;
+  REQUIRE(RawPublish(police, {MakeAlert("good")}, &response).ok());
+  CHECK(response.results(0).sequence() == 1);
+}
+
+TEST_CASE("the stream answers each bad alert and stores the good ones") {
+  TempDir dir;
+  auto node = broker::Node::Start(NodeConfigFor(dir.File("data")));
+  REQUIRE(node.ok());
+  auto police = Channel((*node)->port(), Tls("agency-CIV_police"));
+  auto stub = v1::Publisher::NewStub(police);
+  grpc::ClientContext context;
+  auto stream = stub->PublishStream(&context);
+  v1::PublishRequest request;
+  *request.add_alerts() = MakeAlert("s-good-1");
+  v1::Alert bad = MakeAlert("s-bad");
+  bad.set_classification("");
+  *request.add_alerts() = bad;
+  *request.add_alerts() = MakeAlert("s-good-2");
+  REQUIRE(stream->Write(request));
+  stream->WritesDone();
+  std::map<std::string, v1::PublishResult> results;
+  v1::PublishResponse response;
+  while (stream->Read(&response)) {
+    for (const auto& r : response.results()) results[r.alert_id()] = r;
+  }
+  REQUIRE(stream->Finish().ok());
+  REQUIRE(results.size() == 3);
+  CHECK(results["s-good-1"].code() == 0);
+  CHECK(results["s-bad"].code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK_THAT(results["s-bad"].message(), Catch::Contains("classification"));
+  CHECK(results["s-good-2"].code() == 0);
+  CHECK(results["s-good-1"].sequence() == 1);
+  CHECK(results["s-good-2"].sequence() == 2);
+}
+
+TEST_CASE("an empty or oversized batch is refused as a whole") {
+  TempDir dir;
+  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  config.mutable_limits()->set_max_batch_alerts(3);
+  auto node = broker::Node::Start(config);
+  REQUIRE(node.ok());
+  auto police = Channel((*node)->port(), Tls("agency-CIV_police"));
+  CHECK(RawPublish(police, {}).error_code() ==
+        grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::Status s = RawPublish(police, {MakeAlert("b1"), MakeAlert("b2"),
+                                       MakeAlert("b3"), MakeAlert("b4")});
+  CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK_THAT(s.error_message(), Catch::Contains("at most 3"));
+}
+
+TEST_CASE("bad subscribe requests are refused with a reason") {
+  TempDir dir;
+  auto node = broker::Node::Start(NodeConfigFor(dir.File("data")));
+  REQUIRE(node.ok());
+  auto customs = Channel((*node)->port(), Tls("agency-CIV_customs"));
+  struct Case {
+    v1::SubscribeRequest::Open open;
+    const char* mentions;
+  };
+  std::vector<Case> cases = {
+      {OpenRequest({}), "at least one topic"},
+      {OpenRequest({"terrorism.>.x"}), "last segment"},
+      {OpenRequest({"Terrorism"}), "lowercase"},
+      {OpenRequest({"border.*"}, "bad name!"), "durable_name"},
+  };
+  for (const Case& c : cases) {
+    RawSubscription sub(customs, c.open);
+    grpc::Status s = sub.AwaitEnd();
+    INFO(s.error_message());
+    CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK_THAT(s.error_message(), Catch::Contains(c.mentions));
+  }
+}
+
+}  // namespace
+}  // namespace ibsm::testing

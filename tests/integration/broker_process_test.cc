@@ -1,0 +1,101 @@
+// ibsm-broker as an operator runs it: start-up errors, clean SIGTERM.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "tests/support/raw_client.h"
+#include "tests/support/test_support.h"
+
+namespace ibsm::testing {
+namespace {
+
+std::string Broker() { return BinaryDir() + "/bin/ibsm-broker"; }
+
+std::string WriteConfig(const TempDir& dir, const std::string& text) {
+  std::string path = dir.File("node.textproto");
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string ConfigText(const TempDir& dir, const std::string& key_file) {
+  TlsFiles tls = Tls("node-CIV");
+  return absl::StrCat("node_id: \"CIV\"\nlisten_address: \"127.0.0.1:0\"\n",
+                      "data_dir: \"", dir.File("data"), "\"\n",
+                      "tls {\n  cert_file: \"", tls.cert_file, "\"\n",
+                      "  key_file: \"", key_file, "\"\n",
+                      "  ca_file: \"", tls.ca_file, "\"\n}\n");
+}
+
+void ExpectOneLineExit2(const RunResult& r, const std::string& mentions) {
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains(mentions));
+  std::vector<std::string> lines =
+      absl::StrSplit(r.output, '\n', absl::SkipEmpty());
+  CHECK(lines.size() == 1);
+}
+
+TEST_CASE("the broker refuses to start on bad setup with one line, exit 2") {
+  TempDir dir;
+  SECTION("no --config") {
+    RunResult r = RunBinary(Broker(), {});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("usage"));
+  }
+  SECTION("a config file that does not exist") {
+    ExpectOneLineExit2(RunBinary(Broker(), {"--config", dir.File("nope")}),
+                       "No such file");
+  }
+  SECTION("an unknown field in the config names file and line") {
+    std::string path = WriteConfig(
+        dir, ConfigText(dir, Tls("node-CIV").key_file) + "colour: \"red\"\n");
+    ExpectOneLineExit2(RunBinary(Broker(), {"--config", path}),
+                       "node.textproto:9:");
+  }
+  SECTION("a missing key file") {
+    std::string path = WriteConfig(dir, ConfigText(dir, dir.File("missing.key")));
+    ExpectOneLineExit2(RunBinary(Broker(), {"--config", path}), "missing.key");
+  }
+  SECTION("a key that does not match the certificate") {
+    std::string path =
+        WriteConfig(dir, ConfigText(dir, Tls("node-MLI").key_file));
+    ExpectOneLineExit2(RunBinary(Broker(), {"--config", path}),
+                       "does not match");
+  }
+  SECTION("a data directory that cannot be created") {
+    std::ofstream(dir.File("data")) << "a file where the directory should be";
+    std::string path = WriteConfig(dir, ConfigText(dir, Tls("node-CIV").key_file));
+    ExpectOneLineExit2(RunBinary(Broker(), {"--config", path}),
+                       "data directory");
+  }
+}
+
+TEST_CASE("SIGTERM drains and exits 0; the data is there after restart") {
+  TempDir dir;
+  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  {
+    BrokerProcess broker(config);
+    auto police = Channel(broker.port(), Tls("agency-CIV_police"));
+    for (int i = 0; i < 20; ++i) {
+      REQUIRE(RawPublish(police, {MakeAlert(absl::StrCat("t", i))}).ok());
+    }
+    auto customs = Channel(broker.port(), Tls("agency-CIV_customs"));
+    RawSubscription live(customs, OpenRequest({">"}));
+    REQUIRE(live.ReadDeliveries(20).size() == 20);
+    broker.Kill(SIGTERM);
+    CHECK(broker.Wait() == 0);
+    // The live subscriber was told to come back later.
+    CHECK(live.AwaitEnd().error_code() == grpc::StatusCode::UNAVAILABLE);
+  }
+  BrokerProcess broker(config);
+  auto customs = Channel(broker.port(), Tls("agency-CIV_customs"));
+  RawSubscription sub(customs, OpenRequest({">"}));
+  REQUIRE(sub.ReadDeliveries(20).size() == 20);
+}
+
+}  // namespace
+}  // namespace ibsm::testing

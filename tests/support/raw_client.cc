@@ -1,0 +1,101 @@
+#include "tests/support/raw_client.h"
+
+#include <chrono>
+
+namespace ibsm::testing {
+
+grpc::Status RawPublish(const std::shared_ptr<grpc::Channel>& channel,
+                        const std::vector<v1::Alert>& alerts,
+                        v1::PublishResponse* response) {
+  auto stub = v1::Publisher::NewStub(channel);
+  v1::PublishRequest request;
+  for (const v1::Alert& a : alerts) *request.add_alerts() = a;
+  v1::PublishResponse ignored;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  return stub->Publish(&context, request,
+                       response != nullptr ? response : &ignored);
+}
+
+RawSubscription::RawSubscription(const std::shared_ptr<grpc::Channel>& channel,
+                                 const v1::SubscribeRequest::Open& open,
+                                 absl::Duration deadline)
+    : stub_(v1::Subscriber::NewStub(channel)) {
+  context_.set_deadline(std::chrono::system_clock::now() +
+                        absl::ToChronoSeconds(deadline));
+  stream_ = stub_->Subscribe(&context_);
+  v1::SubscribeRequest request;
+  *request.mutable_open() = open;
+  stream_->Write(request);
+}
+
+RawSubscription::~RawSubscription() {
+  if (!ended_) {
+    context_.TryCancel();
+    (void)stream_->Finish();  // status of a cancelled test stream is moot
+  }
+}
+
+bool RawSubscription::ReadOne() {
+  if (ended_) return false;
+  v1::SubscribeResponse response;
+  if (!stream_->Read(&response)) {
+    end_status_ = stream_->Finish();
+    ended_ = true;
+    return false;
+  }
+  if (response.has_opened()) {
+    opened_ = true;
+    info_ = response.opened();
+  }
+  for (const v1::Delivery& d : response.deliveries()) deliveries_.push_back(d);
+  return true;
+}
+
+const std::vector<v1::Delivery>& RawSubscription::ReadDeliveries(size_t n) {
+  while (deliveries_.size() < n && ReadOne()) {
+  }
+  return deliveries_;
+}
+
+bool RawSubscription::WaitOpened() {
+  while (!opened_ && ReadOne()) {
+  }
+  return opened_;
+}
+
+bool RawSubscription::SendFlow(uint64_t ack, uint32_t credit) {
+  v1::SubscribeRequest request;
+  request.mutable_flow()->set_ack_sequence(ack);
+  request.mutable_flow()->set_credit(credit);
+  return stream_->Write(request);
+}
+
+grpc::Status RawSubscription::Close() {
+  if (ended_) return end_status_;
+  stream_->WritesDone();
+  while (ReadOne()) {
+  }
+  return end_status_;
+}
+
+grpc::Status RawSubscription::AwaitEnd() {
+  while (ReadOne()) {
+  }
+  return end_status_;
+}
+
+v1::SubscribeRequest::Open OpenRequest(std::vector<std::string> topics,
+                                       const std::string& durable_name,
+                                       v1::SubscribeRequest::Open::Start start,
+                                       uint32_t credit) {
+  v1::SubscribeRequest::Open open;
+  for (std::string& t : topics) open.add_topics(std::move(t));
+  open.set_durable_name(durable_name);
+  open.set_start(start);
+  open.set_credit(credit);
+  return open;
+}
+
+}  // namespace ibsm::testing

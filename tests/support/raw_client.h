@@ -1,0 +1,66 @@
+// Thin synchronous wrappers over the generated stubs, for tests that check
+// the wire protocol itself (the client library has its own tests).
+#ifndef IBSM_TESTS_SUPPORT_RAW_CLIENT_H_
+#define IBSM_TESTS_SUPPORT_RAW_CLIENT_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "ibsm/v1/broker.grpc.pb.h"
+
+namespace ibsm::testing {
+
+// Unary publish of `alerts`; returns the call status and fills `response`.
+grpc::Status RawPublish(const std::shared_ptr<grpc::Channel>& channel,
+                        const std::vector<v1::Alert>& alerts,
+                        v1::PublishResponse* response = nullptr);
+
+// One subscriber stream driven step by step.
+class RawSubscription {
+ public:
+  RawSubscription(const std::shared_ptr<grpc::Channel>& channel,
+                  const v1::SubscribeRequest::Open& open,
+                  absl::Duration deadline = absl::Seconds(60));
+  ~RawSubscription();
+
+  // Reads responses until `n` deliveries arrived in total or the stream
+  // ended; returns all deliveries received so far.
+  const std::vector<v1::Delivery>& ReadDeliveries(size_t n);
+  // Reads until the server confirmed the subscription (or ended it).
+  bool WaitOpened();
+  bool opened() const { return opened_; }
+  const v1::SubscribeResponse::Opened& opened_info() const { return info_; }
+  bool SendFlow(uint64_t ack, uint32_t credit);
+  // Half-closes and returns the final status.
+  grpc::Status Close();
+  // Reads until the server ends the stream; returns its status.
+  grpc::Status AwaitEnd();
+
+ private:
+  bool ReadOne();
+
+  grpc::ClientContext context_;
+  std::unique_ptr<v1::Subscriber::Stub> stub_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::SubscribeRequest,
+                                           v1::SubscribeResponse>>
+      stream_;
+  std::vector<v1::Delivery> deliveries_;
+  v1::SubscribeResponse::Opened info_;
+  bool opened_ = false;
+  bool ended_ = false;
+  grpc::Status end_status_;
+};
+
+v1::SubscribeRequest::Open OpenRequest(std::vector<std::string> topics,
+                                       const std::string& durable_name = "",
+                                       v1::SubscribeRequest::Open::Start start =
+                                           v1::SubscribeRequest::Open::START_EARLIEST,
+                                       uint32_t credit = 1024);
+
+}  // namespace ibsm::testing
+
+#endif  // IBSM_TESTS_SUPPORT_RAW_CLIENT_H_

@@ -1,0 +1,229 @@
+#include "tests/support/test_support.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <grpcpp/grpcpp.h>
+#include <atomic>
+#include <thread>
+
+#include <google/protobuf/text_format.h>
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace ibsm::testing {
+namespace {
+
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : fallback;
+}
+
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, n);
+  return out;
+}
+
+}  // namespace
+
+std::string SourceDir() { return EnvOr("IBSM_SOURCE_DIR", "."); }
+std::string BinaryDir() { return EnvOr("IBSM_BINARY_DIR", "."); }
+
+TempDir::TempDir() {
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "ibsm-test-XXXXXX").string();
+  REQUIRE(mkdtemp(pattern.data()) != nullptr);
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+const std::string& PkiDir() {
+  // Made once per process and removed at exit.
+  static TempDir* dir = [] {
+    auto* d = new TempDir();
+    RunResult made = RunBinary(SourceDir() + "/certs/make-dev-pki.sh",
+                               {d->path() + "/pki", "--quiet", "--nodes",
+                                "CIV,MLI,INTERPOL"});
+    INFO(made.output);
+    REQUIRE(made.exit_code == 0);
+    std::atexit([] { delete dir; });
+    return d;
+  }();
+  static const std::string path = dir->path() + "/pki";
+  return path;
+}
+
+TlsFiles Tls(const std::string& entity) {
+  const std::string& pki = PkiDir();
+  TlsFiles files;
+  files.cert_file = absl::StrCat(pki, "/", entity, "-chain.pem");
+  files.key_file = absl::StrCat(pki, "/", entity, ".key");
+  files.ca_file = absl::StrCat(pki, "/ca.pem");
+  return files;
+}
+
+v1::NodeConfig NodeConfigFor(const std::string& data_dir,
+                             const std::string& node_id) {
+  TlsFiles node = Tls("node-" + node_id);
+  v1::NodeConfig config;
+  config.set_node_id(node_id);
+  config.set_listen_address("127.0.0.1:0");
+  config.set_data_dir(data_dir);
+  config.mutable_tls()->set_cert_file(node.cert_file);
+  config.mutable_tls()->set_key_file(node.key_file);
+  config.mutable_tls()->set_ca_file(node.ca_file);
+  config.mutable_tls()->set_crl_dir(PkiDir() + "/crl");
+  config.set_durability(v1::DURABILITY_SYNC);
+  config.set_shutdown_grace_seconds(2);
+  // Defaults for limits are filled by ParseConfig; in-process nodes skip it.
+  v1::Limits* limits = config.mutable_limits();
+  limits->set_max_alert_bytes(1 << 20);
+  limits->set_max_batch_alerts(1024);
+  limits->set_max_inflight_per_stream(4096);
+  limits->set_max_credit(4096);
+  limits->set_max_commit_group(8192);
+  limits->set_max_subscriptions(1000);
+  limits->set_log_cache_mib(16);
+  config.mutable_tls()->set_reload_interval_seconds(60);
+  return config;
+}
+
+std::shared_ptr<grpc::Channel> Channel(int port, const TlsFiles& client) {
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = *ReadFileToString(client.ca_file);
+  options.pem_cert_chain = *ReadFileToString(client.cert_file);
+  options.pem_private_key = *ReadFileToString(client.key_file);
+  grpc::ChannelArguments args;
+  // Separate connections per channel, so tests model separate clients.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                   grpc::SslCredentials(options), args);
+}
+
+v1::Alert MakeAlert(const std::string& id, const std::string& topic,
+                    const std::string& classification) {
+  v1::Alert alert;
+  alert.set_id(id);
+  alert.set_topic(topic);
+  alert.set_classification(classification);
+  alert.set_severity(v1::SEVERITY_HIGH);
+  alert.set_content_type("text/plain");
+  alert.set_payload("Armed group sighted moving north near the border post.");
+  *alert.mutable_created_at() =
+      google::protobuf::util::TimeUtil::GetCurrentTime();
+  return alert;
+}
+
+BrokerProcess::BrokerProcess(v1::NodeConfig config) : config_(std::move(config)) {
+  std::filesystem::create_directories(config_.data_dir());
+  std::string port_file = config_.data_dir() + ".port";
+  std::filesystem::remove(port_file);
+  config_.set_port_file(port_file);
+  std::string text;
+  REQUIRE(google::protobuf::TextFormat::PrintToString(config_, &text));
+  std::string config_path = config_.data_dir() + ".textproto";
+  {
+    std::ofstream out(config_path);
+    out << text;
+  }
+  std::string binary = BinaryDir() + "/bin/ibsm-broker";
+  pid_ = fork();
+  REQUIRE(pid_ >= 0);
+  if (pid_ == 0) {
+    execl(binary.c_str(), binary.c_str(), "--config", config_path.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    std::ifstream in(port_file);
+    if (in >> port_ && port_ > 0) return;
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      FAIL("ibsm-broker exited before serving");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  FAIL("ibsm-broker did not start serving within 30 s");
+}
+
+BrokerProcess::~BrokerProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int status;
+    waitpid(pid_, &status, 0);
+  }
+}
+
+void BrokerProcess::Kill(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
+int BrokerProcess::Wait() {
+  if (pid_ <= 0) return -1;
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+RunResult RunBinary(const std::string& binary,
+                    const std::vector<std::string>& args,
+                    absl::Duration timeout) {
+  int pipe_fds[2];
+  REQUIRE(pipe(pipe_fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(pipe_fds[1], 1);
+    dup2(pipe_fds[1], 2);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(binary.c_str()));
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  // Read until the child closes its end, then reap it; a watchdog thread
+  // kills a child that overruns `timeout`.
+  std::atomic<bool> finished{false};
+  std::thread watchdog([&] {
+    absl::Time deadline = absl::Now() + timeout;
+    while (!finished.load() && absl::Now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!finished.load()) kill(pid, SIGKILL);
+  });
+  std::string output = ReadAll(pipe_fds[0]);
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  finished.store(true);
+  watchdog.join();
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return {code, output};
+}
+
+}  // namespace ibsm::testing

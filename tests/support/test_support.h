@@ -1,0 +1,92 @@
+// What the tests share: temp directories, one development PKI per test
+// process (made by certs/make-dev-pki.sh), node configs, in-process nodes and
+// ibsm-broker child processes on loopback port 0, and mTLS channels.
+// Not thread-safe unless stated; each test drives its own objects.
+#ifndef IBSM_TESTS_SUPPORT_TEST_SUPPORT_H_
+#define IBSM_TESTS_SUPPORT_TEST_SUPPORT_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "broker/node.h"
+#include "ibsm/tls.h"
+#include "ibsm/v1/alert.pb.h"
+#include "ibsm/v1/config.pb.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace ibsm::testing {
+
+std::string SourceDir();  // the repository, from IBSM_SOURCE_DIR
+std::string BinaryDir();  // the build tree, from IBSM_BINARY_DIR
+
+// A fresh directory under $TMPDIR, removed with everything in it.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// The development PKI of this test process, made on first use.
+const std::string& PkiDir();
+// TLS files for a PKI entity: "node-CIV", "agency-CIV_police", "revoked",
+// "expired", "foreign", "auditor-UNODC_audit". Uses the -chain.pem file.
+TlsFiles Tls(const std::string& entity);
+
+// A config for node `node_id` on 127.0.0.1:0 with its PKI files.
+v1::NodeConfig NodeConfigFor(const std::string& data_dir,
+                             const std::string& node_id = "CIV");
+
+// An mTLS channel to 127.0.0.1:port presenting `client` (raw gRPC SSL
+// credentials: no client-side checks, so tests can present bad certificates).
+std::shared_ptr<grpc::Channel> Channel(int port, const TlsFiles& client);
+
+// A valid alert.
+v1::Alert MakeAlert(const std::string& id,
+                    const std::string& topic = "border.incident",
+                    const std::string& classification = "RESTRICTED");
+
+// ibsm-broker as a child process.
+class BrokerProcess {
+ public:
+  // Writes `config` (with port_file set) next to its data dir, starts the
+  // broker and waits until it serves. Fails the test if it does not.
+  explicit BrokerProcess(v1::NodeConfig config);
+  ~BrokerProcess();  // SIGKILLs if still running
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  void Kill(int signal);
+  // Waits for exit; returns the exit code, or 128+signal.
+  int Wait();
+
+ private:
+  v1::NodeConfig config_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// Runs ibsm-broker with `args` to completion; returns exit code and stderr.
+struct RunResult {
+  int exit_code;
+  std::string output;
+};
+RunResult RunBinary(const std::string& binary,
+                    const std::vector<std::string>& args,
+                    absl::Duration timeout = absl::Seconds(30));
+
+}  // namespace ibsm::testing
+
+#endif  // IBSM_TESTS_SUPPORT_TEST_SUPPORT_H_
