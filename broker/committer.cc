@@ -124,13 +124,24 @@ void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
       fresh.push_back(&e);
     }
   }
-  for (const auto& [key, seq] : cursors) {
+  std::vector<std::pair<std::string, uint64_t>> cursors_written;
+  for (auto& [key, seq] : cursors) {
+    auto stored = stored_cursors_.find(key);
+    if (stored == stored_cursors_.end()) {
+      absl::StatusOr<std::optional<uint64_t>> on_disk =
+          store_->GetCursorByKey(key);
+      uint64_t known = on_disk.ok() && on_disk->has_value() ? **on_disk : 0;
+      stored = stored_cursors_.emplace(key, known).first;
+    }
+    if (seq <= stored->second) continue;
     batch.Put(store_->handle(Family::kCursor), key, EncodeSequence(seq));
+    cursors_written.emplace_back(key, seq);
   }
 
   absl::Status written = absl::OkStatus();
   if (batch.Count() > 0) written = store_->Write(&batch, options_.sync);
   if (written.ok()) {
+    for (const auto& [key, seq] : cursors_written) stored_cursors_[key] = seq;
     if (!committed.empty()) {
       cache_->Append(committed);
       last_sequence_.store(next, std::memory_order_release);

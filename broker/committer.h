@@ -88,6 +88,10 @@ class Committer {
   const CommitterOptions options_;
   const std::function<void(uint64_t)> on_commit_;
   std::atomic<uint64_t> last_sequence_;
+  // Highest cursor stored per key, so that a late, lower acknowledgement
+  // (from a superseded connection) never moves a cursor back. Committer
+  // thread only.
+  absl::flat_hash_map<std::string, uint64_t> stored_cursors_;
 
   absl::Mutex mu_;
   std::vector<std::unique_ptr<PublishGroup>> queue_ ABSL_GUARDED_BY(mu_);

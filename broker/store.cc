@@ -152,9 +152,15 @@ absl::StatusOr<std::optional<uint64_t>> Store::FindDuplicate(
 
 absl::StatusOr<std::optional<uint64_t>> Store::GetCursor(
     absl::string_view agency, absl::string_view name) const {
+  return GetCursorByKey(CursorKey(agency, name));
+}
+
+absl::StatusOr<std::optional<uint64_t>> Store::GetCursorByKey(
+    absl::string_view cursor_key) const {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handle(Family::kCursor),
-                               CursorKey(agency, name), &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), handle(Family::kCursor),
+               rocksdb::Slice(cursor_key.data(), cursor_key.size()), &value);
   if (s.IsNotFound()) return std::optional<uint64_t>();
   RETURN_IF_ERROR(FromRocks(s, "reading a subscription cursor"));
   std::optional<uint64_t> seq = DecodeSequence(value);

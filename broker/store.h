@@ -61,6 +61,9 @@ class Store {
       absl::string_view originator, absl::string_view alert_id) const;
   absl::StatusOr<std::optional<uint64_t>> GetCursor(
       absl::string_view agency, absl::string_view name) const;
+  // The same, by the key CursorKey() makes.
+  absl::StatusOr<std::optional<uint64_t>> GetCursorByKey(
+      absl::string_view cursor_key) const;
 
   // Calls `fn(sequence, value)` for log records with sequence >= `from`, in
   // order, until `fn` returns false or `max_records` were visited.

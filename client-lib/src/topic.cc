@@ -105,7 +105,7 @@ bool TopicPattern::Matches(absl::string_view topic) const {
   while (true) {
     if (segment_index == segments_.size()) return false;
     const std::string& want = segments_[segment_index];
-    if (want == ">") return pos <= topic.size();  // at least one left
+    if (want == ">") return pos < topic.size();  // at least one left
     size_t end = topic.find('.', pos);
     absl::string_view got = topic.substr(
         pos, end == absl::string_view::npos ? absl::string_view::npos

@@ -1,0 +1,717 @@
+// Tests of broker/committer.h: group commit, sequences, idempotency and
+// cursors, against a real RocksDB in a temporary directory.
+#include "broker/committer.h"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "broker/key_codec.h"
+#include "broker/log_cache.h"
+#include "broker/store.h"
+#include "ibsm/v1/storage.pb.h"
+#include "tests/support/test_support.h"
+
+namespace ibsm::broker {
+namespace {
+
+using ::ibsm::testing::TempDir;
+using GroupFuture = std::future<std::unique_ptr<PublishGroup>>;
+
+// Built as PreparePublish (broker/publish_path.cc) builds it.
+PublishEntry MakeEntry(const std::string& originator, const std::string& id) {
+  PublishEntry entry;
+  entry.record = std::make_shared<LogRecord>();
+  v1::Alert* alert = entry.record->stored.mutable_alert();
+  alert->set_id(id);
+  alert->set_topic("border.incident");
+  alert->set_classification("RESTRICTED");
+  alert->set_severity(v1::SEVERITY_HIGH);
+  alert->set_originator(originator);
+  alert->mutable_created_at()->set_seconds(1718000000);
+  entry.record->stored.mutable_received_at()->set_seconds(1718000001);
+  entry.record->stored.set_received_from("CIV");
+  entry.value = entry.record->stored.SerializeAsString();
+  entry.record->bytes = entry.value.size();
+  return entry;
+}
+
+std::unique_ptr<PublishGroup> MakeGroup(std::vector<PublishEntry> entries) {
+  auto group = std::make_unique<PublishGroup>();
+  group->entries = std::move(entries);
+  return group;
+}
+
+// Submits `group`; the future is ready once `done` has run.
+GroupFuture Submit(Committer& committer, std::unique_ptr<PublishGroup> group) {
+  std::promise<std::unique_ptr<PublishGroup>> promise;
+  GroupFuture future = promise.get_future();
+  group->done = [p = std::move(promise)](
+                    std::unique_ptr<PublishGroup> g) mutable {
+    p.set_value(std::move(g));
+  };
+  committer.Submit(std::move(group));
+  return future;
+}
+
+std::unique_ptr<PublishGroup> Wait(GroupFuture& future) {
+  REQUIRE(future.wait_for(std::chrono::seconds(60)) ==
+          std::future_status::ready);
+  return future.get();
+}
+
+std::unique_ptr<PublishGroup> SubmitAndWait(Committer& committer,
+                                            std::vector<PublishEntry> entries) {
+  GroupFuture f = Submit(committer, MakeGroup(std::move(entries)));
+  return Wait(f);
+}
+
+// A store, a cache and a committer over one temporary directory, reopenable.
+class Node {
+ public:
+  explicit Node(CommitterOptions options = {}) : options_(options) { Open(); }
+  ~Node() { Close(); }
+
+  void Open() {
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        Store::Open({dir_.File("data"), "CIV"});
+    INFO(store.status().ToString());
+    REQUIRE(store.ok());
+    store_ = *std::move(store);
+    cache_ = std::make_unique<LogCache>(size_t{64} << 20,
+                                        store_->recovered_last_sequence() + 1);
+    committer_ = std::make_unique<Committer>(
+        store_.get(), cache_.get(), options_, [this](uint64_t last) {
+          absl::MutexLock lock(&mu_);
+          commits_.push_back(last);
+        });
+  }
+  void Close() {
+    committer_.reset();
+    cache_.reset();
+    store_.reset();
+  }
+  void Reopen() {
+    Close();
+    Open();
+  }
+
+  Committer& committer() { return *committer_; }
+  Store& store() { return *store_; }
+  LogCache& cache() { return *cache_; }
+  std::vector<uint64_t> commits() {
+    absl::MutexLock lock(&mu_);
+    return commits_;
+  }
+
+  // Log records as (sequence, parsed StoredAlert).
+  std::vector<std::pair<uint64_t, v1::StoredAlert>> Log() {
+    std::vector<std::pair<uint64_t, v1::StoredAlert>> out;
+    absl::Status s = store_->ScanLog(
+        0, std::numeric_limits<size_t>::max(),
+        [&](uint64_t seq, absl::string_view value) {
+          v1::StoredAlert stored;
+          REQUIRE(stored.ParseFromArray(value.data(),
+                                        static_cast<int>(value.size())));
+          out.emplace_back(seq, std::move(stored));
+          return true;
+        });
+    REQUIRE(s.ok());
+    return out;
+  }
+
+  std::optional<uint64_t> Dedup(const std::string& originator,
+                                const std::string& id) {
+    auto r = store_->FindDuplicate(originator, id);
+    REQUIRE(r.ok());
+    return *r;
+  }
+  std::optional<uint64_t> Cursor(const std::string& agency,
+                                 const std::string& name) {
+    auto r = store_->GetCursor(agency, name);
+    REQUIRE(r.ok());
+    return *r;
+  }
+
+ private:
+  TempDir dir_;
+  CommitterOptions options_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<LogCache> cache_;
+  std::unique_ptr<Committer> committer_;
+  absl::Mutex mu_;
+  std::vector<uint64_t> commits_;
+};
+
+// Holds the committer thread inside a group's `done` until released, so that
+// what is submitted meanwhile is committed together in the next batches.
+class Blocker {
+ public:
+  explicit Blocker(Committer& committer, const std::string& id)
+      : state_(std::make_shared<State>()) {
+    auto group = MakeGroup({MakeEntry("CIV/blocker", id)});
+    // The lambda shares the state, so it outlives this object if need be.
+    group->done = [state = state_](std::unique_ptr<PublishGroup> g) {
+      state->sequence = g->entries[0].sequence;
+      state->entered.Notify();
+      state->release.WaitForNotification();
+    };
+    committer.Submit(std::move(group));
+    REQUIRE(state_->entered.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  }
+  ~Blocker() { Release(); }
+  void Release() {
+    if (!state_->release.HasBeenNotified()) state_->release.Notify();
+  }
+  uint64_t sequence() const { return state_->sequence; }
+
+ private:
+  struct State {
+    absl::Notification entered;
+    absl::Notification release;
+    uint64_t sequence = 0;
+  };
+  std::shared_ptr<State> state_;
+};
+
+std::vector<uint64_t> Seqs(const PublishGroup& g) {
+  std::vector<uint64_t> out;
+  for (const PublishEntry& e : g.entries) out.push_back(e.sequence);
+  return out;
+}
+
+void ExpectAllOk(const PublishGroup& g) {
+  for (const PublishEntry& e : g.entries) {
+    INFO("alert " << e.record->stored.alert().id() << ": "
+                  << e.status.ToString());
+    CHECK(e.status.ok());
+  }
+}
+
+TEST_CASE("Committer: sequences are gap-free and in submission order across "
+          "groups",
+          "[committer]") {
+  Node node;
+  Committer& c = node.committer();
+  CHECK(c.last_sequence() == 0);
+  std::vector<GroupFuture> futures;
+  futures.push_back(Submit(c, MakeGroup({MakeEntry("CIV/police", "a1"),
+                                          MakeEntry("CIV/police", "a2"),
+                                          MakeEntry("CIV/police", "a3")})));
+  futures.push_back(Submit(c, MakeGroup({MakeEntry("CIV/army", "b1")})));
+  futures.push_back(Submit(c, MakeGroup({MakeEntry("CIV/police", "c1"),
+                                          MakeEntry("CIV/police", "c2"),
+                                          MakeEntry("CIV/police", "c3"),
+                                          MakeEntry("CIV/police", "c4")})));
+  std::vector<uint64_t> all;
+  for (GroupFuture& f : futures) {
+    auto g = Wait(f);
+    ExpectAllOk(*g);
+    for (const PublishEntry& e : g->entries) {
+      CHECK_FALSE(e.duplicate);
+      CHECK(e.record->sequence == e.sequence);
+      all.push_back(e.sequence);
+    }
+  }
+  CHECK(all == std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8});
+  CHECK(c.last_sequence() == 8);
+
+  std::vector<uint64_t> commits = node.commits();
+  REQUIRE_FALSE(commits.empty());
+  CHECK(commits.back() == 8);
+  CHECK(std::is_sorted(commits.begin(), commits.end()));
+  CHECK(std::adjacent_find(commits.begin(), commits.end()) == commits.end());
+
+  // The log holds exactly these alerts under these sequences.
+  auto log = node.Log();
+  REQUIRE(log.size() == 8);
+  const std::vector<std::string> ids = {"a1", "a2", "a3", "b1",
+                                        "c1", "c2", "c3", "c4"};
+  for (size_t i = 0; i < 8; ++i) {
+    CHECK(log[i].first == i + 1);
+    CHECK(log[i].second.alert().id() == ids[i]);
+    CHECK(log[i].second.received_from() == "CIV");
+  }
+  CHECK(node.Dedup("CIV/army", "b1") == std::optional<uint64_t>(4));
+
+  // The cache got the same records, in order.
+  std::vector<std::shared_ptr<const LogRecord>> cached;
+  REQUIRE(node.cache().Read(1, 100, &cached));
+  REQUIRE(cached.size() == 8);
+  for (size_t i = 0; i < 8; ++i) {
+    CHECK(cached[i]->sequence == i + 1);
+    CHECK(cached[i]->stored.alert().id() == ids[i]);
+  }
+}
+
+TEST_CASE("Committer: max_group_alerts splits batches at group boundaries; "
+          "an oversized group is committed alone",
+          "[committer]") {
+  CommitterOptions options;
+  options.max_group_alerts = 2;
+  Node node(options);
+  Committer& c = node.committer();
+  std::vector<GroupFuture> futures;
+  {
+    Blocker blocker(c, "blocker");
+    CHECK(blocker.sequence() == 1);
+    auto group_of = [](const std::string& prefix, int n) {
+      std::vector<PublishEntry> v;
+      for (int i = 0; i < n; ++i) {
+        v.push_back(MakeEntry("CIV/police", prefix + std::to_string(i)));
+      }
+      return MakeGroup(std::move(v));
+    };
+    futures.push_back(Submit(c, group_of("g1-", 1)));  // batch: g1 g2
+    futures.push_back(Submit(c, group_of("g2-", 1)));
+    futures.push_back(Submit(c, group_of("g3-", 1)));  // batch: g3
+    futures.push_back(Submit(c, group_of("g4-", 5)));  // batch: g4 alone
+    futures.push_back(Submit(c, group_of("g5-", 1)));  // batch: g5
+  }
+  std::vector<uint64_t> all;
+  for (GroupFuture& f : futures) {
+    auto g = Wait(f);
+    ExpectAllOk(*g);
+    for (uint64_t s : Seqs(*g)) all.push_back(s);
+  }
+  CHECK(all == std::vector<uint64_t>{2, 3, 4, 5, 6, 7, 8, 9, 10});
+  CHECK(node.commits() == std::vector<uint64_t>{1, 3, 4, 9, 10});
+}
+
+TEST_CASE("Committer: a duplicate (originator, id) within one group gets the "
+          "original sequence and duplicate=true",
+          "[committer][dedup]") {
+  Node node;
+  auto g = SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a"),
+                                           MakeEntry("CIV/police", "b"),
+                                           MakeEntry("CIV/police", "a")});
+  ExpectAllOk(*g);
+  CHECK(Seqs(*g) == std::vector<uint64_t>{1, 2, 1});
+  CHECK_FALSE(g->entries[0].duplicate);
+  CHECK_FALSE(g->entries[1].duplicate);
+  CHECK(g->entries[2].duplicate);
+  CHECK(node.committer().last_sequence() == 2);
+  CHECK(node.Log().size() == 2);
+}
+
+TEST_CASE("Committer: a duplicate in a later group gets the original sequence "
+          "and writes nothing",
+          "[committer][dedup]") {
+  Node node;
+  Committer& c = node.committer();
+  auto first = SubmitAndWait(c, {MakeEntry("CIV/police", "a"),
+                                 MakeEntry("CIV/police", "b")});
+  ExpectAllOk(*first);
+  REQUIRE(Seqs(*first) == std::vector<uint64_t>{1, 2});
+  const size_t commits_before = node.commits().size();
+
+  // Only duplicates: nothing is written, no commit notification.
+  auto again = SubmitAndWait(c, {MakeEntry("CIV/police", "b"),
+                                 MakeEntry("CIV/police", "a")});
+  ExpectAllOk(*again);
+  CHECK(Seqs(*again) == std::vector<uint64_t>{2, 1});
+  CHECK(again->entries[0].duplicate);
+  CHECK(again->entries[1].duplicate);
+  CHECK(c.last_sequence() == 2);
+  CHECK(node.commits().size() == commits_before);
+  CHECK(node.Log().size() == 2);
+
+  // Mixed: the new one continues the sequence without a gap.
+  auto mixed = SubmitAndWait(c, {MakeEntry("CIV/police", "a"),
+                                 MakeEntry("CIV/police", "c")});
+  CHECK(Seqs(*mixed) == std::vector<uint64_t>{1, 3});
+  CHECK(mixed->entries[0].duplicate);
+  CHECK_FALSE(mixed->entries[1].duplicate);
+
+  // The stored record of a duplicate is the original one.
+  auto log = node.Log();
+  REQUIRE(log.size() == 3);
+  CHECK(log[0].second.alert().id() == "a");
+  CHECK(log[2].second.alert().id() == "c");
+}
+
+TEST_CASE("Committer: duplicates in two groups of the same batch are "
+          "detected",
+          "[committer][dedup]") {
+  Node node;
+  Committer& c = node.committer();
+  GroupFuture x, y;
+  {
+    Blocker blocker(c, "blocker");
+    x = Submit(c, MakeGroup({MakeEntry("CIV/police", "d")}));
+    y = Submit(c, MakeGroup({MakeEntry("CIV/police", "d"),
+                             MakeEntry("CIV/police", "e")}));
+  }
+  auto gx = Wait(x);
+  auto gy = Wait(y);
+  ExpectAllOk(*gx);
+  ExpectAllOk(*gy);
+  CHECK(Seqs(*gx) == std::vector<uint64_t>{2});
+  CHECK(Seqs(*gy) == std::vector<uint64_t>{2, 3});
+  CHECK_FALSE(gx->entries[0].duplicate);
+  CHECK(gy->entries[0].duplicate);
+  CHECK_FALSE(gy->entries[1].duplicate);
+  CHECK(node.Log().size() == 3);
+}
+
+TEST_CASE("Committer: the same id from another originator is not a "
+          "duplicate",
+          "[committer][dedup]") {
+  Node node;
+  auto g = SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "x"),
+                                           MakeEntry("CIV/army", "x"),
+                                           MakeEntry("MLI/police", "x")});
+  ExpectAllOk(*g);
+  CHECK(Seqs(*g) == std::vector<uint64_t>{1, 2, 3});
+  for (const PublishEntry& e : g->entries) CHECK_FALSE(e.duplicate);
+}
+
+TEST_CASE("Committer: entries refused before submission are skipped without "
+          "using a sequence",
+          "[committer]") {
+  Node node;
+  std::vector<PublishEntry> entries;
+  entries.push_back(MakeEntry("CIV/police", "ok1"));
+  entries.push_back(MakeEntry("CIV/police", "refused"));
+  entries.back().status = absl::PermissionDeniedError("not allowed");
+  entries.push_back(MakeEntry("CIV/police", "ok2"));
+  entries.push_back(MakeEntry("CIV/police", "invalid"));
+  entries.back().status = absl::InvalidArgumentError("bad topic");
+  auto g = SubmitAndWait(node.committer(), std::move(entries));
+
+  CHECK(g->entries[0].status.ok());
+  CHECK(g->entries[1].status.code() == absl::StatusCode::kPermissionDenied);
+  CHECK(g->entries[1].status.message() == "not allowed");
+  CHECK(g->entries[3].status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(Seqs(*g) == std::vector<uint64_t>{1, 0, 2, 0});
+  CHECK_FALSE(g->entries[1].duplicate);
+  CHECK_FALSE(g->entries[3].duplicate);
+  CHECK(node.Log().size() == 2);
+  CHECK_FALSE(node.Dedup("CIV/police", "refused").has_value());
+
+  // A group of refused entries only: done still runs, nothing is written, and
+  // a refused id can be published later.
+  std::vector<PublishEntry> refused;
+  refused.push_back(MakeEntry("CIV/police", "refused"));
+  refused.back().status = absl::PermissionDeniedError("no");
+  auto r = SubmitAndWait(node.committer(), std::move(refused));
+  CHECK(r->entries[0].sequence == 0);
+  CHECK(node.committer().last_sequence() == 2);
+
+  auto later = SubmitAndWait(node.committer(),
+                             {MakeEntry("CIV/police", "refused")});
+  ExpectAllOk(*later);
+  CHECK(Seqs(*later) == std::vector<uint64_t>{3});
+  CHECK_FALSE(later->entries[0].duplicate);
+}
+
+TEST_CASE("Committer: an empty group is answered", "[committer]") {
+  Node node;
+  auto g = SubmitAndWait(node.committer(), {});
+  CHECK(g->entries.empty());
+  CHECK(node.committer().last_sequence() == 0);
+}
+
+TEST_CASE("Committer: a cursor update is persisted with the next batch",
+          "[committer][cursor]") {
+  Node node;
+  const std::string key = CursorKey("CIV/police", "watch");
+  node.committer().UpdateCursor(key, 5);
+  // Anything submitted after the update is committed with or after it.
+  SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a")});
+  CHECK(node.Cursor("CIV/police", "watch") == std::optional<uint64_t>(5));
+  CHECK_FALSE(node.Cursor("CIV/police", "other").has_value());
+}
+
+TEST_CASE("Committer: a cursor update alone (no publish) is persisted",
+          "[committer][cursor]") {
+  Node node;
+  node.committer().UpdateCursor(CursorKey("CIV/police", "solo"), 9);
+  std::optional<uint64_t> got;
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    got = node.Cursor("CIV/police", "solo");
+    if (got.has_value()) break;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  CHECK(got == std::optional<uint64_t>(9));
+}
+
+TEST_CASE("Committer: of unwritten cursor updates to one key the highest "
+          "wins",
+          "[committer][cursor]") {
+  Node node;
+  Committer& c = node.committer();
+  const std::string up = CursorKey("CIV/police", "up");
+  const std::string down = CursorKey("CIV/police", "down");
+  {
+    Blocker blocker(c, "blocker");
+    c.UpdateCursor(down, 7);
+    c.UpdateCursor(down, 3);
+    c.UpdateCursor(up, 3);
+    c.UpdateCursor(up, 7);
+  }
+  SubmitAndWait(c, {MakeEntry("CIV/police", "after")});
+  CHECK(node.Cursor("CIV/police", "down") == std::optional<uint64_t>(7));
+  CHECK(node.Cursor("CIV/police", "up") == std::optional<uint64_t>(7));
+}
+
+TEST_CASE("Committer: a persisted cursor never moves backwards",
+          "[committer][cursor]") {
+  Node node;
+  Committer& c = node.committer();
+  const std::string key = CursorKey("CIV/police", "watch");
+  c.UpdateCursor(key, 10);
+  SubmitAndWait(c, {MakeEntry("CIV/police", "a")});
+  REQUIRE(node.Cursor("CIV/police", "watch") == std::optional<uint64_t>(10));
+  c.UpdateCursor(key, 4);  // a lower, later acknowledgement
+  SubmitAndWait(c, {MakeEntry("CIV/police", "b")});
+  CHECK(node.Cursor("CIV/police", "watch") == std::optional<uint64_t>(10));
+  c.UpdateCursor(key, 11);
+  SubmitAndWait(c, {MakeEntry("CIV/police", "c")});
+  CHECK(node.Cursor("CIV/police", "watch") == std::optional<uint64_t>(11));
+}
+
+TEST_CASE("Committer: Stop commits everything submitted before it",
+          "[committer][stop]") {
+  Node node;
+  Committer& c = node.committer();
+  std::vector<GroupFuture> futures;
+  for (int i = 0; i < 50; ++i) {
+    futures.push_back(
+        Submit(c, MakeGroup({MakeEntry("CIV/police", "s" + std::to_string(i))})));
+  }
+  c.UpdateCursor(CursorKey("CIV/police", "w"), 42);
+  c.Stop();
+  std::vector<uint64_t> seqs;
+  for (GroupFuture& f : futures) {
+    REQUIRE(f.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+    auto g = f.get();
+    ExpectAllOk(*g);
+    seqs.push_back(g->entries[0].sequence);
+  }
+  std::vector<uint64_t> expected(50);
+  std::iota(expected.begin(), expected.end(), 1);
+  CHECK(seqs == expected);
+  CHECK(c.last_sequence() == 50);
+  CHECK(node.Log().size() == 50);
+  CHECK(node.Cursor("CIV/police", "w") == std::optional<uint64_t>(42));
+}
+
+TEST_CASE("Committer: after Stop, Submit answers UNAVAILABLE at once and "
+          "writes nothing",
+          "[committer][stop]") {
+  Node node;
+  Committer& c = node.committer();
+  SubmitAndWait(c, {MakeEntry("CIV/police", "before")});
+  c.Stop();
+  c.Stop();  // idempotent
+
+  bool called = false;
+  std::unique_ptr<PublishGroup> answered;
+  auto group = MakeGroup({MakeEntry("CIV/police", "after1"),
+                          MakeEntry("CIV/police", "after2")});
+  group->done = [&](std::unique_ptr<PublishGroup> g) {
+    called = true;
+    answered = std::move(g);
+  };
+  c.Submit(std::move(group));
+  REQUIRE(called);  // synchronously, on the caller's thread
+  REQUIRE(answered != nullptr);
+  for (const PublishEntry& e : answered->entries) {
+    CHECK(e.status.code() == absl::StatusCode::kUnavailable);
+    CHECK(e.sequence == 0);
+    CHECK_FALSE(e.duplicate);
+  }
+  CHECK(c.last_sequence() == 1);
+  CHECK(node.Log().size() == 1);
+  CHECK_FALSE(node.Dedup("CIV/police", "after1").has_value());
+}
+
+TEST_CASE("Committer: log, idempotency index and cursors survive close and "
+          "reopen",
+          "[committer][recovery]") {
+  Node node;
+  auto g = SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a"),
+                                           MakeEntry("CIV/police", "b"),
+                                           MakeEntry("MLI/army", "c")});
+  ExpectAllOk(*g);
+  node.committer().UpdateCursor(CursorKey("CIV/police", "watch"), 2);
+  node.committer().Stop();  // commits the cursor
+
+  node.Reopen();
+  CHECK(node.store().recovered_last_sequence() == 3);
+  CHECK(node.committer().last_sequence() == 3);
+  CHECK(node.Cursor("CIV/police", "watch") == std::optional<uint64_t>(2));
+  CHECK(node.Dedup("CIV/police", "b") == std::optional<uint64_t>(2));
+  CHECK(node.Dedup("MLI/army", "c") == std::optional<uint64_t>(3));
+  auto log = node.Log();
+  REQUIRE(log.size() == 3);
+  CHECK(log[0].second.alert().id() == "a");
+  CHECK(log[2].second.alert().originator() == "MLI/army");
+
+  // A retried publish after restart is still a duplicate; a new one follows.
+  auto retry = SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "b"),
+                                               MakeEntry("CIV/police", "d")});
+  ExpectAllOk(*retry);
+  CHECK(Seqs(*retry) == std::vector<uint64_t>{2, 4});
+  CHECK(retry->entries[0].duplicate);
+  CHECK_FALSE(retry->entries[1].duplicate);
+
+  // The new cache starts after the recovered log.
+  std::vector<std::shared_ptr<const LogRecord>> cached;
+  CHECK_FALSE(node.cache().Read(3, 10, &cached));
+  REQUIRE(node.cache().Read(4, 10, &cached));
+  REQUIRE(cached.size() == 1);
+  CHECK(cached[0]->stored.alert().id() == "d");
+}
+
+TEST_CASE("Committer: 4 threads x 500 alerts get unique, contiguous "
+          "sequences 1..2000, all readable",
+          "[committer][concurrency]") {
+  CommitterOptions options;
+  options.max_group_alerts = 64;
+  Node node(options);
+  Committer& c = node.committer();
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 500;
+  constexpr uint64_t kTotal = kThreads * kPerThread;
+
+  std::vector<std::vector<std::pair<std::string, uint64_t>>> results(kThreads);
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string originator = "CIV/agency" + std::to_string(t);
+      std::vector<GroupFuture> futures;
+      int i = 0;
+      int group_size = 1;
+      while (i < kPerThread) {
+        std::vector<PublishEntry> entries;
+        for (int k = 0; k < group_size && i < kPerThread; ++k, ++i) {
+          entries.push_back(MakeEntry(originator, "id-" + std::to_string(i)));
+        }
+        futures.push_back(Submit(c, MakeGroup(std::move(entries))));
+        group_size = group_size % 4 + 1;  // groups of 1, 2, 3, 4, 1, ...
+        // Every few groups wait for the answer, as a real stream would.
+        if (futures.size() % 8 == 0) futures.back().wait();
+      }
+      for (GroupFuture& f : futures) {
+        if (f.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+          errors[t] = "timeout";
+          return;
+        }
+        auto g = f.get();
+        for (const PublishEntry& e : g->entries) {
+          if (!e.status.ok() || e.duplicate) {
+            errors[t] = e.status.ToString();
+            return;
+          }
+          results[t].emplace_back(originator + "|" +
+                                      e.record->stored.alert().id(),
+                                  e.sequence);
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    INFO("thread " << t);
+    CHECK(errors[t].empty());
+    REQUIRE(results[t].size() == kPerThread);
+    // One thread's submissions are committed in its submission order.
+    for (int i = 1; i < kPerThread; ++i) {
+      CHECK(results[t][i].second > results[t][i - 1].second);
+    }
+  }
+
+  std::map<uint64_t, std::string> by_sequence;
+  for (const auto& r : results) {
+    for (const auto& [key, seq] : r) {
+      bool inserted = by_sequence.emplace(seq, key).second;
+      CHECK(inserted);  // unique
+    }
+  }
+  REQUIRE(by_sequence.size() == kTotal);
+  CHECK(by_sequence.begin()->first == 1);
+  CHECK(by_sequence.rbegin()->first == kTotal);  // unique + range = contiguous
+  CHECK(c.last_sequence() == kTotal);
+  std::vector<uint64_t> commits = node.commits();
+  REQUIRE_FALSE(commits.empty());
+  CHECK(commits.back() == kTotal);
+  CHECK(std::is_sorted(commits.begin(), commits.end()));
+
+  // All readable with ScanLog, each under the sequence it was answered with.
+  auto log = node.Log();
+  REQUIRE(log.size() == kTotal);
+  for (size_t i = 0; i < log.size(); ++i) {
+    INFO("log position " << i);
+    CHECK(log[i].first == i + 1);
+    CHECK(log[i].second.alert().originator() + "|" +
+              log[i].second.alert().id() ==
+          by_sequence[log[i].first]);
+  }
+  // And from the cache.
+  std::vector<std::shared_ptr<const LogRecord>> cached;
+  REQUIRE(node.cache().Read(1, kTotal + 10, &cached));
+  REQUIRE(cached.size() == kTotal);
+  for (size_t i = 0; i < cached.size(); ++i) CHECK(cached[i]->sequence == i + 1);
+}
+
+TEST_CASE("Committer: the same ids raced from two threads are stored once "
+          "each",
+          "[committer][concurrency][dedup]") {
+  Node node;
+  Committer& c = node.committer();
+  constexpr int kIds = 300;
+  std::vector<std::vector<PublishEntry>> answers(2);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<GroupFuture> futures;
+      for (int i = 0; i < kIds; ++i) {
+        futures.push_back(Submit(
+            c, MakeGroup({MakeEntry("CIV/police", "r" + std::to_string(i))})));
+      }
+      for (GroupFuture& f : futures) {
+        f.wait();
+        auto g = f.get();
+        answers[t].push_back(std::move(g->entries[0]));
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  std::set<uint64_t> sequences;
+  for (int i = 0; i < kIds; ++i) {
+    INFO("id r" << i);
+    const PublishEntry& a = answers[0][i];
+    const PublishEntry& b = answers[1][i];
+    REQUIRE(a.status.ok());
+    REQUIRE(b.status.ok());
+    CHECK(a.sequence == b.sequence);     // both told the same sequence
+    CHECK(a.duplicate != b.duplicate);   // exactly one stored it
+    sequences.insert(a.sequence);
+  }
+  CHECK(sequences.size() == kIds);
+  CHECK(*sequences.begin() == 1);
+  CHECK(*sequences.rbegin() == kIds);
+  CHECK(node.Log().size() == kIds);
+}
+
+}  // namespace
+}  // namespace ibsm::broker
