@@ -1,0 +1,488 @@
+#include "commands.h"
+
+#include <csignal>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <variant>
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "alert_format.h"
+#include "ibsm/alert_rules.h"
+#include "ibsm/client.h"
+#include "ibsm/publisher.h"
+#include "ibsm/subscriber.h"
+#include "ibsm/tls.h"
+#include "ibsm/topic.h"
+#include "ibsm/v1/broker.pb.h"
+
+namespace ibsm::cli {
+namespace {
+
+using Kind = FlagSpec::Kind;
+
+FlagSpec Flag(std::string name, Kind kind, std::string value_name,
+              std::string help, std::string env = "") {
+  return FlagSpec{std::move(name), kind, std::move(value_name),
+                  std::move(help), std::move(env)};
+}
+
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void OnSignal(int) { g_interrupted = 1; }
+
+int Usage(Io& io, const Command* cmd, absl::string_view message) {
+  io.err << "ibsm: " << message << "\n";
+  io.err << "Run 'ibsm"
+         << (cmd != nullptr ? absl::StrCat(" ", absl::StrJoin(cmd->path, " "))
+                            : std::string())
+         << " --help' for usage.\n";
+  return kExitUsage;
+}
+
+// A call the node answered with an error: refused (its decision) or failed
+// (it could not be reached or did not finish).
+int CallError(Io& io, absl::string_view what, const absl::Status& status) {
+  bool refused;
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kUnimplemented:
+      refused = false;
+      break;
+    default:
+      refused = true;
+  }
+  io.err << "ibsm: " << what << (refused ? " refused: " : " failed: ")
+         << absl::StatusCodeToString(status.code()) << ": " << status.message()
+         << "\n";
+  return kExitFailed;
+}
+
+absl::StatusOr<std::string> ReadPayload(Io& io, const std::string& path) {
+  if (path == "-") {
+    std::string data((std::istreambuf_iterator<char>(io.in)),
+                     std::istreambuf_iterator<char>());
+    return data;
+  }
+  return ReadFileToString(path);
+}
+
+// The connection from the common flags. Returns the exit code on failure.
+std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
+                                                   const Command& cmd, Io& io) {
+  for (auto [flag, env] : {std::pair{"target", "IBSM_TARGET"},
+                           std::pair{"ca", "IBSM_CA"},
+                           std::pair{"cert", "IBSM_CERT"},
+                           std::pair{"key", "IBSM_KEY"}}) {
+    if (!flags.Has(flag)) {
+      return Usage(io, &cmd, absl::StrCat("missing --", flag, " (or $", env,
+                                          ")"));
+    }
+  }
+  ClientOptions options;
+  options.target = flags.Get("target");
+  options.ca_file = flags.Get("ca");
+  options.cert_file = flags.Get("cert");
+  options.key_file = flags.Get("key");
+  options.tls_server_name = flags.Get("server-name");
+  if (flags.Has("timeout")) {
+    absl::StatusOr<absl::Duration> t =
+        ParseDurationValue("timeout", flags.Get("timeout"));
+    if (!t.ok()) return Usage(io, &cmd, t.status().message());
+    options.connect_timeout = *t;
+    options.call_timeout = *t;
+    options.retry_timeout = *t;
+  } else {
+    options.retry_timeout = absl::Seconds(30);
+  }
+  TlsFiles files;
+  files.ca_file = options.ca_file;
+  files.cert_file = options.cert_file;
+  files.key_file = options.key_file;
+  if (absl::Status s = CheckTlsFiles(files); !s.ok()) {
+    // A missing or mismatched file is a bad flag value.
+    return Usage(io, &cmd, absl::StrCat("TLS files: ", s.message()));
+  }
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
+  if (!client.ok()) return CallError(io, "connection", client.status());
+  return *std::move(client);
+}
+
+void PrintJsonOr(Io& io, absl::StatusOr<std::string> json) {
+  if (json.ok()) {
+    io.out << *json << "\n";
+  } else {
+    io.err << "ibsm: " << json.status().message() << "\n";
+  }
+}
+
+// ---- ibsm publish ----------------------------------------------------------
+
+int RunPublish(const Command& cmd, const ParsedFlags& flags, Io& io) {
+  absl::StatusOr<v1::Alert> alert =
+      AlertFromFlags(flags, absl::Now(), [&io](const std::string& path) {
+        return ReadPayload(io, path);
+      });
+  if (!alert.ok()) return Usage(io, &cmd, alert.status().message());
+  // Check everything locally except the classification level, which the
+  // node's own scheme decides.
+  std::vector<std::string> levels = DefaultClassificationLevels();
+  levels.push_back(alert->classification());
+  AlertLimits limits;
+  limits.classification_levels = &levels;
+  if (absl::Status s = ValidateAlert(*alert, limits); !s.ok()) {
+    return Usage(io, &cmd, absl::StrCat("invalid alert: ", s.message()));
+  }
+
+  auto connected = Connect(flags, cmd, io);
+  if (int* code = std::get_if<int>(&connected)) return *code;
+  std::unique_ptr<Client> client =
+      std::move(std::get<std::unique_ptr<Client>>(connected));
+  PublisherOptions options;
+  options.validate_locally = false;  // done above
+  std::unique_ptr<Publisher> publisher = client->NewPublisher(options);
+  absl::StatusOr<PublishReceipt> receipt = publisher->Publish(*std::move(alert));
+  if (!receipt.ok()) return CallError(io, "publish", receipt.status());
+  if (flags.Bool("json")) {
+    PrintJsonOr(io, ReceiptJson(*receipt));
+  } else {
+    io.out << FormatReceipt(*receipt);
+  }
+  return kExitOk;
+}
+
+// ---- ibsm subscribe --------------------------------------------------------
+
+int RunSubscribe(const Command& cmd, const ParsedFlags& flags, Io& io) {
+  SubscribeOptions options;
+  options.topics = flags.GetAll("topic");
+  if (options.topics.empty()) return Usage(io, &cmd, "missing --topic");
+  options.durable_name = flags.Get("durable");
+  std::string from = flags.Get("from", "new");
+  if (from == "new") {
+    options.start = SubscribeOptions::Start::kNew;
+  } else if (from == "earliest") {
+    options.start = SubscribeOptions::Start::kEarliest;
+  } else {
+    absl::StatusOr<uint64_t> seq = ParseUintValue("from", from);
+    if (!seq.ok() || *seq == 0) {
+      return Usage(io, &cmd, absl::StrCat("--from: '", from,
+                                          "' is not earliest, new or a "
+                                          "sequence number >= 1"));
+    }
+    options.start = SubscribeOptions::Start::kSequence;
+    options.start_sequence = *seq;
+  }
+  uint64_t count = 0;
+  if (flags.Has("count")) {
+    absl::StatusOr<uint64_t> n = ParseUintValue("count", flags.Get("count"));
+    if (!n.ok()) return Usage(io, &cmd, n.status().message());
+    count = *n;
+  }
+  if (flags.Has("credit")) {
+    absl::StatusOr<uint64_t> n = ParseUintValue("credit", flags.Get("credit"));
+    if (!n.ok() || *n == 0 || *n > 65536) {
+      return Usage(io, &cmd, "--credit must be between 1 and 65536");
+    }
+    options.credit = static_cast<uint32_t>(*n);
+  }
+  for (const std::string& t : options.topics) {
+    if (absl::StatusOr<TopicPattern> p = TopicPattern::Parse(t); !p.ok()) {
+      return Usage(io, &cmd, absl::StrCat("--topic: ", p.status().message()));
+    }
+  }
+
+  auto connected = Connect(flags, cmd, io);
+  if (int* code = std::get_if<int>(&connected)) return *code;
+  std::unique_ptr<Client> client =
+      std::move(std::get<std::unique_ptr<Client>>(connected));
+  absl::StatusOr<std::unique_ptr<Subscriber>> subscriber =
+      client->NewSubscriber(options);
+  if (!subscriber.ok()) return Usage(io, &cmd, subscriber.status().message());
+
+  g_interrupted = 0;
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  const bool json = flags.Bool("json");
+  uint64_t received = 0;
+  int exit_code = kExitOk;
+  while (count == 0 || received < count) {
+    if (g_interrupted) {
+      exit_code = kExitInterrupted;
+      break;
+    }
+    absl::StatusOr<std::optional<v1::Delivery>> next =
+        (*subscriber)->Next(absl::Milliseconds(250));
+    if (!next.ok()) {
+      exit_code = CallError(io, "subscription", next.status());
+      break;
+    }
+    if (!next->has_value()) continue;
+    const v1::Delivery& d = **next;
+    if (json) {
+      PrintJsonOr(io, ToJsonLine(d));
+    } else {
+      io.out << FormatDelivery(d);
+    }
+    io.out.flush();
+    (*subscriber)->Ack(d.sequence());
+    ++received;
+  }
+  (*subscriber)->Stop();  // sends the last acknowledgement
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  return exit_code;
+}
+
+// ---- ibsm node info --------------------------------------------------------
+
+int RunNodeInfo(const Command& cmd, const ParsedFlags& flags, Io& io) {
+  auto connected = Connect(flags, cmd, io);
+  if (int* code = std::get_if<int>(&connected)) return *code;
+  std::unique_ptr<Client> client =
+      std::move(std::get<std::unique_ptr<Client>>(connected));
+  absl::StatusOr<v1::NodeInfo> info = client->NodeInfo();
+  if (!info.ok()) return CallError(io, "node info", info.status());
+  if (flags.Bool("json")) {
+    PrintJsonOr(io, ToJsonLine(*info));
+  } else {
+    io.out << FormatNodeInfo(*info);
+  }
+  return kExitOk;
+}
+
+// ---- the table -------------------------------------------------------------
+
+std::vector<Command> MakeCommands() {
+  std::vector<Command> commands;
+  commands.push_back(Command{
+      {"publish"},
+      "--id ID --topic TOPIC --classification LEVEL --severity SEVERITY "
+      "[flags]",
+      "Publish one alert and print its log sequence",
+      "Stores the alert durably on the node and prints its sequence. "
+      "Re-publishing the same --id is safe: the node answers with the\n"
+      "original sequence and 'duplicate'. Transient failures are retried "
+      "with the same id.",
+      {
+          Flag("id", Kind::kValue, "ID", "alert id, unique per agency ([A-Za-z0-9._:-], <= 128)"),
+          Flag("topic", Kind::kValue, "TOPIC", "e.g. terrorism.suspect-movement"),
+          Flag("classification", Kind::kValue, "LEVEL", "e.g. RESTRICTED"),
+          Flag("severity", Kind::kValue, "SEVERITY", "LOW, MEDIUM, HIGH or CRITICAL"),
+          Flag("releasable-to", Kind::kRepeated, "A,B", "nodes or groups allowed to receive it"),
+          Flag("orcon", Kind::kBool, "", "originator control: no onward sharing"),
+          Flag("tlp", Kind::kValue, "LABEL", "CLEAR, GREEN, AMBER, AMBER+STRICT or RED"),
+          Flag("expires-in", Kind::kValue, "DURATION", "expiry relative to now, e.g. 3600s, 72h"),
+          Flag("expires-at", Kind::kValue, "RFC3339", "absolute expiry, e.g. 2025-06-30T00:00:00Z"),
+          Flag("attr", Kind::kRepeated, "KEY=VALUE", "structured attribute"),
+          Flag("content-type", Kind::kValue, "MIME", "type of the payload"),
+          Flag("payload", Kind::kValue, "TEXT", "payload text (content type text/plain unless given)"),
+          Flag("payload-file", Kind::kValue, "FILE", "payload from a file, '-' for standard input"),
+          Flag("lat", Kind::kValue, "DEGREES", "latitude (WGS 84), with --lon"),
+          Flag("lon", Kind::kValue, "DEGREES", "longitude (WGS 84), with --lat"),
+          Flag("place", Kind::kValue, "NAME", "place name, e.g. \"Pogo border post\""),
+          Flag("country", Kind::kValue, "ISO3", "country of the location, e.g. CIV"),
+      },
+      [](const ParsedFlags& f, Io& io) {
+        return RunPublish(Commands()[0], f, io);
+      }});
+  commands.push_back(Command{
+      {"subscribe"},
+      "--topic PATTERN [--topic PATTERN ...] [flags]",
+      "Print alerts on topics as they arrive, acknowledging each",
+      "Prints each alert once (duplicates from redelivery are removed) and "
+      "acknowledges it after printing.\nWith --durable the node remembers "
+      "the position: the next run continues after the last acknowledged\n"
+      "alert. Runs until --count alerts were printed, or Ctrl-C (exit 130).",
+      {
+          Flag("topic", Kind::kRepeated, "PATTERN", "topic pattern; '*' one segment, '>' the rest"),
+          Flag("durable", Kind::kValue, "NAME", "durable subscription name (resume where it stopped)"),
+          Flag("from", Kind::kValue, "WHERE", "earliest, new (default) or a sequence number; only for a new subscription"),
+          Flag("count", Kind::kValue, "N", "exit 0 after N alerts (default: run until interrupted)"),
+          Flag("credit", Kind::kValue, "N", "flow-control window (default 1024)"),
+      },
+      [](const ParsedFlags& f, Io& io) {
+        return RunSubscribe(Commands()[1], f, io);
+      }});
+  commands.push_back(Command{
+      {"node", "info"},
+      "",
+      "Show the node's identity, state and the caller it sees",
+      "Calls ibsm.v1.Node/GetInfo. 'caller' is the identity the node read "
+      "from your certificate.",
+      {},
+      [](const ParsedFlags& f, Io& io) {
+        return RunNodeInfo(Commands()[2], f, io);
+      }});
+  // Later groups, e.g. {"policy", "check"}, {"audit", "query"}, go here.
+  return commands;
+}
+
+std::string CommandName(const Command& c) { return absl::StrJoin(c.path, " "); }
+
+std::string GlobalHelp() {
+  std::string out =
+      "ibsm - command-line client of IBSM Exchange\n\n"
+      "Usage: ibsm [common flags] <command> [flags]\n\nCommands:\n";
+  for (const Command& c : Commands()) {
+    std::string name = CommandName(c);
+    absl::StrAppend(&out, "  ", name, std::string(14 - std::min<size_t>(13, name.size()), ' '),
+                    c.summary, "\n");
+  }
+  absl::StrAppend(&out, "\nCommon flags:\n", FormatFlagHelp(CommonFlags()),
+                  "\nExit codes: 0 success, 1 refused by the node or call "
+                  "failed, 2 usage error, 130 interrupted.\n"
+                  "Run 'ibsm <command> --help' for the flags of a command.\n");
+  return out;
+}
+
+std::string CommandHelp(const Command& c) {
+  std::string out = absl::StrCat("Usage: ibsm ", CommandName(c), " ", c.args,
+                                 "\n\n", c.summary, ".\n");
+  if (!c.description.empty()) absl::StrAppend(&out, c.description, "\n");
+  if (!c.flags.empty()) {
+    absl::StrAppend(&out, "\nFlags:\n", FormatFlagHelp(c.flags));
+  }
+  absl::StrAppend(&out, "\nCommon flags:\n", FormatFlagHelp(CommonFlags()));
+  return out;
+}
+
+// Commands whose path starts with `words`.
+std::vector<const Command*> Matching(const std::vector<std::string>& words) {
+  std::vector<const Command*> out;
+  for (const Command& c : Commands()) {
+    if (c.path.size() >= words.size() &&
+        std::equal(words.begin(), words.end(), c.path.begin())) {
+      out.push_back(&c);
+    }
+  }
+  return out;
+}
+
+bool TakesValue(const std::vector<FlagSpec>& specs, const std::string& arg) {
+  if (arg.find('=') != std::string::npos) return false;
+  for (const FlagSpec& s : specs) {
+    if (arg == absl::StrCat("--", s.name)) return s.kind != Kind::kBool;
+  }
+  return false;
+}
+
+}  // namespace
+
+const std::vector<FlagSpec>& CommonFlags() {
+  static const auto* flags = new std::vector<FlagSpec>{
+      Flag("target", Kind::kValue, "HOST:PORT", "the agency's node", "IBSM_TARGET"),
+      Flag("ca", Kind::kValue, "FILE", "PEM root CA of the federation", "IBSM_CA"),
+      Flag("cert", Kind::kValue, "FILE", "PEM agency certificate (with chain)", "IBSM_CERT"),
+      Flag("key", Kind::kValue, "FILE", "PEM private key of the certificate", "IBSM_KEY"),
+      Flag("server-name", Kind::kValue, "NAME", "name expected in the node's certificate, if not the host", "IBSM_SERVER_NAME"),
+      Flag("timeout", Kind::kValue, "DURATION", "connect and call timeout, retries included (default 10s/30s)"),
+      Flag("json", Kind::kBool, "", "print one JSON object per line"),
+      Flag("help", Kind::kBool, "", "show help"),
+  };
+  return *flags;
+}
+
+const std::vector<Command>& Commands() {
+  static const auto* commands = new std::vector<Command>(MakeCommands());
+  return *commands;
+}
+
+int RunCli(const std::vector<std::string>& argv, Io& io,
+           const std::function<const char*(const char*)>& getenv) {
+  // Split off the command words; common flags may come before them.
+  std::vector<std::string> words, rest;
+  bool help = false, done = false;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a == "--") {
+      rest.insert(rest.end(), argv.begin() + i, argv.end());
+      break;
+    }
+    if (a == "--help" || a == "-h") {
+      help = true;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') {
+      rest.push_back(a);
+      if (TakesValue(CommonFlags(), a) && i + 1 < argv.size()) {
+        rest.push_back(argv[++i]);
+      }
+      continue;
+    }
+    if (!done && words.empty() && a == "help") {
+      help = true;
+      continue;
+    }
+    if (!done) {
+      std::vector<std::string> candidate = words;
+      candidate.push_back(a);
+      if (!Matching(candidate).empty()) {
+        words = std::move(candidate);
+        for (const Command* c : Matching(words)) {
+          if (c->path == words) done = true;
+        }
+        continue;
+      }
+    }
+    rest.push_back(a);
+  }
+
+  if (words.empty()) {
+    if (help) {
+      io.out << GlobalHelp();
+      return kExitOk;
+    }
+    if (!rest.empty() && rest[0][0] != '-') {
+      return Usage(io, nullptr, absl::StrCat("unknown command '", rest[0], "'"));
+    }
+    io.err << GlobalHelp();
+    return kExitUsage;
+  }
+  const Command* cmd = nullptr;
+  for (const Command* c : Matching(words)) {
+    if (c->path == words) cmd = c;
+  }
+  if (cmd == nullptr) {  // a group without its subcommand, e.g. "ibsm node"
+    std::vector<std::string> subs;
+    for (const Command* c : Matching(words)) subs.push_back(c->path[words.size()]);
+    std::string group = absl::StrJoin(words, " ");
+    if (help) {
+      io.out << "Usage: ibsm " << group << " <" << absl::StrJoin(subs, "|")
+             << "> [flags]\n";
+      return kExitOk;
+    }
+    if (!rest.empty() && rest[0][0] != '-') {
+      return Usage(io, nullptr, absl::StrCat("unknown command '", group, " ",
+                                             rest[0], "'; use ",
+                                             absl::StrJoin(subs, ", ")));
+    }
+    return Usage(io, nullptr, absl::StrCat("'ibsm ", group,
+                                           "' needs a subcommand: ",
+                                           absl::StrJoin(subs, ", ")));
+  }
+  if (help) {
+    io.out << CommandHelp(*cmd);
+    return kExitOk;
+  }
+  std::vector<FlagSpec> specs = CommonFlags();
+  specs.insert(specs.end(), cmd->flags.begin(), cmd->flags.end());
+  std::vector<std::string> positional;
+  absl::StatusOr<ParsedFlags> flags = ParseFlags(specs, rest, &positional);
+  if (!flags.ok()) return Usage(io, cmd, flags.status().message());
+  if (!positional.empty()) {
+    return Usage(io, cmd, absl::StrCat("unexpected argument '", positional[0],
+                                       "'"));
+  }
+  ApplyEnvironment(specs, getenv, &*flags);
+  return cmd->run(*flags, io);
+}
+
+}  // namespace ibsm::cli

@@ -1,0 +1,129 @@
+// The entry point of the IBSM Exchange client library: a Client is one
+// mutual-TLS connection (gRPC channel) to the agency's own broker node, from
+// which Publishers and Subscribers are made.
+//
+//   ibsm::ClientOptions options;
+//   options.target = "ibsm.civ.example:7443";
+//   options.ca_file = "ca.pem";
+//   options.cert_file = "agency-CIV_police-chain.pem";
+//   options.key_file = "agency-CIV_police.key";
+//   ASSIGN_OR_RETURN(std::unique_ptr<ibsm::Client> client,
+//                    ibsm::Client::Connect(options));
+//   std::unique_ptr<ibsm::Publisher> publisher = client->NewPublisher();
+//
+// The agency's identity is its certificate (URI SAN
+// spiffe://ibsm/<NODE>/<AGENCY>); nothing in a request names the caller.
+// Message types (v1::Alert, v1::Delivery, v1::NodeInfo) come from
+// "ibsm/v1/broker.pb.h"; "ibsm/ibsm.h" includes everything at once.
+//
+// A Client is safe for concurrent use by multiple threads.
+#ifndef IBSM_CLIENT_H_
+#define IBSM_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace grpc {
+class Channel;
+}  // namespace grpc
+
+namespace ibsm {
+
+namespace v1 {
+class NodeInfo;
+}  // namespace v1
+
+class Publisher;
+class Subscriber;
+struct PublisherOptions;
+struct SubscribeOptions;
+
+// Exponential backoff with jitter between reconnection or retry attempts:
+// the n-th wait is min(max, initial * multiplier^n), randomised by
+// +/- jitter (a fraction, 0.2 = 20%).
+struct BackoffOptions {
+  absl::Duration initial = absl::Milliseconds(200);
+  absl::Duration max = absl::Seconds(30);
+  double multiplier = 2.0;
+  double jitter = 0.2;
+};
+
+struct ClientOptions {
+  // "host:port" of the agency's broker node (any gRPC target URI works).
+  std::string target;
+  // PEM files: the IBSM root CA, the agency certificate (with its chain) and
+  // its private key.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  // Name expected in the node's certificate when it differs from the host in
+  // `target` (e.g. connecting by IP to a certificate for "node-civ").
+  std::string tls_server_name;
+
+  // How long Connect waits for the first connection; zero connects lazily
+  // (Connect then never fails for network reasons).
+  absl::Duration connect_timeout = absl::Seconds(10);
+  // Deadline of one unary call attempt (Publish, NodeInfo).
+  absl::Duration call_timeout = absl::Seconds(10);
+  // Total time a blocking call may spend, retries included.
+  absl::Duration retry_timeout = absl::Seconds(60);
+  BackoffOptions backoff;
+  // HTTP/2 keepalive ping interval; detects dead connections (satellite and
+  // NAT links). gRPC servers refuse pings more often than every 5 minutes
+  // unless configured otherwise, hence the default.
+  absl::Duration keepalive_time = absl::Minutes(5);
+};
+
+class Client {
+ public:
+  // Checks the TLS files (clear error when a file is missing, unreadable or
+  // the key does not match the certificate), opens the channel and, unless
+  // options.connect_timeout is zero, waits until the node answers.
+  // UNAVAILABLE with gRPC's reason when it cannot be reached in time.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(
+      const ClientOptions& options);
+
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  ~Client();
+
+  // The node's description, including the identity it read from our
+  // certificate. Retried on UNAVAILABLE/DEADLINE_EXCEEDED within
+  // options.retry_timeout.
+  absl::StatusOr<v1::NodeInfo> NodeInfo();
+
+  // A new Publisher on this connection. The Publisher shares the channel, so
+  // it may outlive the Client.
+  std::unique_ptr<Publisher> NewPublisher();
+  std::unique_ptr<Publisher> NewPublisher(const PublisherOptions& options);
+
+  // A new Subscriber on this connection; INVALID_ARGUMENT when a topic
+  // pattern or an option is invalid. Nothing is sent until the Subscriber is
+  // started (Subscriber::Start or Subscriber::Next). It shares the channel,
+  // so it may outlive the Client.
+  absl::StatusOr<std::unique_ptr<Subscriber>> NewSubscriber(
+      const SubscribeOptions& options);
+
+  const ClientOptions& options() const { return options_; }
+  // The agency id read from our certificate, e.g. "CIV/police" (empty when
+  // the certificate has no spiffe://ibsm/ URI).
+  const std::string& identity() const { return identity_; }
+  // The underlying channel, for calling other IBSM services directly.
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+
+ private:
+  Client(ClientOptions options, std::string identity,
+         std::shared_ptr<grpc::Channel> channel);
+
+  const ClientOptions options_;
+  const std::string identity_;
+  const std::shared_ptr<grpc::Channel> channel_;
+};
+
+}  // namespace ibsm
+
+#endif  // IBSM_CLIENT_H_

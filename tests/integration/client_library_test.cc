@@ -1,0 +1,139 @@
+// The client library against a real ibsm-broker process: publish with
+// retries, durable subscribe with reconnect and resume, duplicate removal.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "ibsm/client.h"
+#include "ibsm/publisher.h"
+#include "ibsm/subscriber.h"
+#include "ibsm/v1/broker.pb.h"
+#include "tests/support/test_support.h"
+
+namespace ibsm::testing {
+namespace {
+
+ClientOptions OptionsFor(int port, const std::string& entity) {
+  TlsFiles tls = Tls(entity);
+  ClientOptions options;
+  options.target = absl::StrCat("127.0.0.1:", port);
+  options.ca_file = tls.ca_file;
+  options.cert_file = tls.cert_file;
+  options.key_file = tls.key_file;
+  options.backoff.initial = absl::Milliseconds(50);
+  options.backoff.max = absl::Milliseconds(500);
+  return options;
+}
+
+std::unique_ptr<Client> ConnectOrFail(int port, const std::string& entity) {
+  auto client = Client::Connect(OptionsFor(port, entity));
+  INFO(client.status().ToString());
+  REQUIRE(client.ok());
+  return *std::move(client);
+}
+
+TEST_CASE("client library: publish, retry with the same id, node info") {
+  TempDir dir;
+  BrokerProcess broker(NodeConfigFor(dir.File("data")));
+  auto client = ConnectOrFail(broker.port(), "agency-CIV_police");
+  CHECK(client->identity() == "CIV/police");
+  auto info = client->NodeInfo();
+  REQUIRE(info.ok());
+  CHECK(info->node_id() == "CIV");
+
+  auto publisher = client->NewPublisher();
+  auto first = publisher->Publish(MakeAlert("lib-1"));
+  REQUIRE(first.ok());
+  CHECK(first->sequence == 1);
+  auto again = publisher->Publish(MakeAlert("lib-1"));
+  REQUIRE(again.ok());
+  CHECK(again->sequence == 1);
+  CHECK(again->duplicate);
+
+  v1::Alert bad = MakeAlert("lib-bad");
+  bad.set_classification("COSMIC");
+  auto refused = publisher->Publish(bad);
+  CHECK(refused.status().code() == absl::StatusCode::kInvalidArgument);
+
+  // Asynchronous publishes over one stream, all answered.
+  std::vector<std::future<absl::StatusOr<PublishReceipt>>> futures;
+  for (int i = 0; i < 500; ++i) {
+    futures.push_back(publisher->PublishAsync(MakeAlert(absl::StrCat("async-", i))));
+  }
+  REQUIRE(publisher->Flush(absl::Seconds(30)).ok());
+  std::set<uint64_t> sequences;
+  for (auto& f : futures) {
+    auto receipt = f.get();
+    REQUIRE(receipt.ok());
+    sequences.insert(receipt->sequence);
+  }
+  CHECK(sequences.size() == 500);
+}
+
+TEST_CASE("client library: a durable subscriber survives a broker restart "
+          "and the application sees each alert once") {
+  TempDir dir;
+  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  config.set_listen_address("127.0.0.1:0");
+  auto broker = std::make_unique<BrokerProcess>(config);
+  const int port = broker->port();
+  // Keep the port across the restart so the client reconnects to it.
+  config.set_listen_address(absl::StrCat("127.0.0.1:", port));
+
+  auto sub_client = ConnectOrFail(port, "agency-CIV_customs");
+  SubscribeOptions options;
+  options.topics = {"border.>", "trafficking.*"};
+  options.durable_name = "customs-desk";
+  options.start = SubscribeOptions::Start::kEarliest;
+  auto subscriber = sub_client->NewSubscriber(options);
+  REQUIRE(subscriber.ok());
+
+  auto pub_client = ConnectOrFail(port, "agency-CIV_police");
+  auto publisher = pub_client->NewPublisher();
+  for (int i = 0; i < 50; ++i) {
+    REQUIRE(publisher->Publish(MakeAlert(absl::StrCat("before-", i))).ok());
+  }
+  // A topic the subscriber did not ask for.
+  REQUIRE(publisher->Publish(MakeAlert("other", "terrorism.attack")).ok());
+
+  std::vector<std::string> seen;
+  auto take = [&](size_t n) {
+    while (seen.size() < n) {
+      auto next = (*subscriber)->Next(absl::Seconds(20));
+      INFO("reconnects " << (*subscriber)->reconnects() << " seen "
+                         << seen.size() << " status "
+                         << next.status().ToString());
+      REQUIRE(next.ok());
+      REQUIRE(next->has_value());
+      seen.push_back((*next)->alert().id());
+      (*subscriber)->Ack((*next)->sequence());
+    }
+  };
+  take(30);
+
+  // The node goes down and comes back; more alerts arrive meanwhile.
+  broker->Kill(SIGTERM);
+  REQUIRE(broker->Wait() == 0);
+  broker = std::make_unique<BrokerProcess>(config);
+  REQUIRE(broker->port() == port);
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(publisher->Publish(MakeAlert(absl::StrCat("after-", i))).ok());
+  }
+  take(70);
+  // Nothing more: the terrorism alert was never for this subscription.
+  auto extra = (*subscriber)->Next(absl::Milliseconds(500));
+  REQUIRE(extra.ok());
+  CHECK_FALSE(extra->has_value());
+  CHECK((*subscriber)->reconnects() >= 1);
+
+  std::set<std::string> unique(seen.begin(), seen.end());
+  CHECK(unique.size() == 70);
+  for (int i = 0; i < 50; ++i) CHECK(seen[i] == absl::StrCat("before-", i));
+  for (int i = 0; i < 20; ++i) CHECK(seen[50 + i] == absl::StrCat("after-", i));
+}
+
+}  // namespace
+}  // namespace ibsm::testing
