@@ -91,6 +91,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   // of them; the per-alert limit is enforced with a clear message, so the
   // transport limit only guards against absurd messages.
   builder.SetMaxReceiveMessageSize(64 << 20);
+  // Receive window: publishers stream batches of hundreds of KiB; gRPC's
+  // 64 KiB default makes every batch wait for window updates.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
