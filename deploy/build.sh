@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Configures and builds IBSM Exchange into ./build (Ninja, ccache when
+# present). Usage: deploy/build.sh [extra cmake -D options]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${IBSM_BUILD_DIR:-$root/build}
+export CCACHE_BASEDIR=$root
+cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+# Two jobs: the machines this runs on have two cores and gRPC headers are big.
+ninja -C "$build" -j "${IBSM_JOBS:-2}"

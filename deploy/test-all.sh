@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds everything and runs every test (ctest).
+# Run as root on a fresh Debian 12 machine: bash deploy/test-all.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/deploy/install-deps.sh"
+bash "$root/deploy/build.sh" -DIBSM_BUILD_TESTS=ON -DIBSM_BUILD_BENCH=ON
+build=${IBSM_BUILD_DIR:-$root/build}
+cd "$build"
+ctest --output-on-failure --timeout 600 -j 2
