@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
 #include "broker/identity.h"
 
 namespace ibsm::v1 {
@@ -47,6 +50,11 @@ class Authorizer {
   // Delivery of one stored alert to one local agency.
   virtual Decision MayReceive(const Identity& recipient,
                               const v1::Alert& alert) const = 0;
+  // How long alerts of `topic` stay in the log; zero: until their own
+  // expiry, if any.
+  virtual absl::Duration RetentionFor(absl::string_view topic) const {
+    return absl::ZeroDuration();
+  }
 };
 
 // Until the sharing policy lands: every authenticated agency of this node may

@@ -44,6 +44,15 @@ void Committer::UpdateCursor(std::string cursor_key, uint64_t sequence) {
   if (sequence > slot) slot = sequence;
 }
 
+void Committer::RemoveExpired(std::vector<uint64_t> sequences,
+                              std::vector<std::string> dedup_keys) {
+  absl::MutexLock lock(&mu_);
+  removals_.insert(removals_.end(), sequences.begin(), sequences.end());
+  removed_dedup_keys_.insert(removed_dedup_keys_.end(),
+                             std::make_move_iterator(dedup_keys.begin()),
+                             std::make_move_iterator(dedup_keys.end()));
+}
+
 void Committer::Stop() {
   {
     absl::MutexLock lock(&mu_);
@@ -56,14 +65,17 @@ void Committer::Stop() {
 void Committer::Run() {
   while (true) {
     std::vector<std::unique_ptr<PublishGroup>> groups;
-    absl::flat_hash_map<std::string, uint64_t> cursors;
+    Housekeeping housekeeping;
     {
       absl::MutexLock lock(&mu_);
       auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !queue_.empty() || !cursors_.empty() || stopping_;
+        return !queue_.empty() || !cursors_.empty() || !removals_.empty() ||
+               stopping_;
       };
       mu_.Await(absl::Condition(&has_work));
-      if (queue_.empty() && cursors_.empty()) return;  // stopping, drained
+      if (queue_.empty() && cursors_.empty() && removals_.empty()) {
+        return;  // stopping, drained
+      }
       // Take whole groups up to the size limit; a single oversized group is
       // still taken alone.
       size_t taken_alerts = 0;
@@ -78,14 +90,16 @@ void Committer::Run() {
                     std::make_move_iterator(queue_.begin() + n));
       queue_.erase(queue_.begin(), queue_.begin() + n);
       queued_alerts_ -= taken_alerts;
-      cursors.swap(cursors_);
+      housekeeping.cursors.swap(cursors_);
+      housekeeping.removals.swap(removals_);
+      housekeeping.removed_dedup_keys.swap(removed_dedup_keys_);
     }
-    CommitOnce(std::move(groups), std::move(cursors));
+    CommitOnce(std::move(groups), std::move(housekeeping));
   }
 }
 
 void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
-                           absl::flat_hash_map<std::string, uint64_t> cursors) {
+                           Housekeeping housekeeping) {
   rocksdb::WriteBatch batch;
   uint64_t next = last_sequence_.load(std::memory_order_relaxed);
   const uint64_t first_new = next + 1;
@@ -125,7 +139,13 @@ void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
     }
   }
   std::vector<std::pair<std::string, uint64_t>> cursors_written;
-  for (auto& [key, seq] : cursors) {
+  for (uint64_t seq : housekeeping.removals) {
+    batch.Delete(store_->handle(Family::kLog), EncodeSequence(seq));
+  }
+  for (const std::string& key : housekeeping.removed_dedup_keys) {
+    batch.Delete(store_->handle(Family::kDedup), key);
+  }
+  for (auto& [key, seq] : housekeeping.cursors) {
     auto stored = stored_cursors_.find(key);
     if (stored == stored_cursors_.end()) {
       absl::StatusOr<std::optional<uint64_t>> on_disk =
@@ -168,7 +188,8 @@ void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
       }
     }
     // Cursors are rewritten by the next acknowledgement; losing one only
-    // means redelivery, which subscribers handle.
+    // means redelivery, which subscribers handle. Retention finds the
+    // expired records again at its next pass.
   }
   for (auto& group : groups) {
     auto done = std::move(group->done);

@@ -34,6 +34,10 @@ struct PublishEntry {
   // serialized into `value`. The sequence is filled in on commit.
   std::shared_ptr<LogRecord> record;
   std::string value;
+  // The policy decision that admitted (or refused) the alert, for the audit
+  // record that goes into the same batch.
+  std::string decision_rule;
+  std::string policy_version;
   // Out.
   absl::Status status;
   uint64_t sequence = 0;
@@ -69,6 +73,11 @@ class Committer {
   // batch; a later update of the same key replaces an unwritten one.
   void UpdateCursor(std::string cursor_key, uint64_t sequence);
 
+  // Removes log records (and their idempotency entries) with the next batch;
+  // used by retention.
+  void RemoveExpired(std::vector<uint64_t> sequences,
+                     std::vector<std::string> dedup_keys);
+
   // Highest committed sequence; subscribers may read up to it.
   uint64_t last_sequence() const {
     return last_sequence_.load(std::memory_order_acquire);
@@ -80,8 +89,14 @@ class Committer {
 
  private:
   void Run();
+  // What one batch carries besides publishes.
+  struct Housekeeping {
+    absl::flat_hash_map<std::string, uint64_t> cursors;
+    std::vector<uint64_t> removals;
+    std::vector<std::string> removed_dedup_keys;
+  };
   void CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
-                  absl::flat_hash_map<std::string, uint64_t> cursors);
+                  Housekeeping housekeeping);
 
   Store* const store_;
   LogCache* const cache_;
@@ -97,6 +112,8 @@ class Committer {
   std::vector<std::unique_ptr<PublishGroup>> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_alerts_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, uint64_t> cursors_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> removals_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> removed_dedup_keys_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   std::thread thread_;

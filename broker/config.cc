@@ -70,6 +70,10 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(absl::string_view text,
     config.set_durability(v1::DURABILITY_SYNC);
   }
   if (config.shutdown_grace_seconds() == 0) config.set_shutdown_grace_seconds(5);
+  if (config.policy_check_seconds() == 0) config.set_policy_check_seconds(5);
+  if (config.retention_interval_seconds() == 0) {
+    config.set_retention_interval_seconds(60);
+  }
   if (config.tls().reload_interval_seconds() == 0) {
     config.mutable_tls()->set_reload_interval_seconds(60);
   }

@@ -12,19 +12,14 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "broker/config.h"
+#include "broker/event_log.h"
 #include "broker/node.h"
 
 namespace {
 
 constexpr int kExitBadSetup = 2;
 
-void Log(const std::string& line) {
-  std::fprintf(stderr, "%s ibsm-broker: %s\n",
-               absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(),
-                                absl::UTCTimeZone())
-                   .c_str(),
-               line.c_str());
-}
+using ibsm::broker::LogEvent;
 
 int Usage() {
   std::fprintf(stderr,
@@ -78,7 +73,7 @@ int main(int argc, char** argv) {
                  std::string(node.status().message()).c_str());
     return kExitBadSetup;
   }
-  Log(absl::StrCat("node ", config->node_id(), " serving on port ",
+  LogEvent(absl::StrCat("node ", config->node_id(), " serving on port ",
                    (*node)->port(), " (durability ",
                    ibsm::v1::Durability_Name(config->durability()),
                    ", data ", config->data_dir(), ")"));
@@ -87,18 +82,17 @@ int main(int argc, char** argv) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      // Certificates and CA files are re-read by the TLS provider on its own
-      // schedule; policy reload arrives with the sharing-policy engine.
-      Log("SIGHUP: certificates are reloaded from disk every " +
-          std::to_string(config->tls().reload_interval_seconds()) + " s");
+      // The outcome (new version, or refusal with file:line) is logged by
+      // the reload itself. Certificates reload on their own schedule.
+      if (!config->policy_file().empty()) (void)(*node)->ReloadPolicy();
       continue;
     }
-    Log(absl::StrCat(strsignal(sig), ": draining"));
+    LogEvent(absl::StrCat(strsignal(sig), ": draining"));
     break;
   }
   (*node)->Shutdown(absl::Seconds(config->shutdown_grace_seconds()));
   node->reset();
-  Log("stopped cleanly");
+  LogEvent("stopped cleanly");
   // Everything is committed and the store is closed. Skip static destructors:
   // gRPC's library shutdown waits about a second for its internal threads.
   std::fflush(stderr);

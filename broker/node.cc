@@ -10,7 +10,11 @@
 #include "broker/authorizer.h"
 #include "broker/committer.h"
 #include "broker/log_cache.h"
+#include "broker/event_log.h"
 #include "broker/node_context.h"
+#include "broker/policy.h"
+#include "broker/policy_watcher.h"
+#include "broker/retention.h"
 #include "broker/services.h"
 #include "broker/store.h"
 #include "broker/subscription_hub.h"
@@ -29,6 +33,8 @@ struct Node::Parts {
   std::unique_ptr<WorkerPool> workers;
   std::unique_ptr<Committer> committer;
   std::unique_ptr<NodeContext> context;
+  std::unique_ptr<PolicyWatcher> policy_watcher;  // when a policy file is set
+  std::unique_ptr<RetentionTask> retention;
   std::vector<std::unique_ptr<grpc::Service>> services;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -74,10 +80,31 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   parts->committer = std::make_unique<Committer>(
       parts->store.get(), parts->cache.get(), commit_options,
       [hub](uint64_t last) { hub->OnCommitted(last); });
+  std::shared_ptr<const Authorizer> authorizer;
+  if (config.policy_file().empty()) {
+    LogEvent("no policy_file configured: every authenticated agency of this "
+             "node may publish and receive everything (development only)");
+    authorizer = std::make_shared<AllowAuthenticated>(config.node_id());
+  } else {
+    absl::StatusOr<std::shared_ptr<const Policy>> policy =
+        Policy::Load(config.policy_file());
+    if (!policy.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("invalid policy: ", policy.status().message()));
+    }
+    authorizer = *std::move(policy);
+  }
   parts->context = std::make_unique<NodeContext>(
       config, parts->store.get(), parts->cache.get(), parts->committer.get(),
-      parts->hub.get(), parts->workers.get(),
-      std::make_shared<AllowAuthenticated>(config.node_id()));
+      parts->hub.get(), parts->workers.get(), std::move(authorizer));
+  if (!config.policy_file().empty()) {
+    parts->policy_watcher = std::make_unique<PolicyWatcher>(
+        config.policy_file(), absl::Seconds(config.policy_check_seconds()),
+        parts->context.get());
+  }
+  parts->retention = std::make_unique<RetentionTask>(
+      parts->context.get(),
+      absl::Seconds(config.retention_interval_seconds()));
 
   parts->services.push_back(MakePublisherService(parts->context.get()));
   parts->services.push_back(MakeSubscriberService(parts->context.get()));
@@ -124,9 +151,23 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   return std::unique_ptr<Node>(new Node(std::move(parts)));
 }
 
+absl::Status Node::ReloadPolicy() {
+  if (!parts_->policy_watcher) {
+    return absl::FailedPreconditionError(
+        "this node has no policy_file configured");
+  }
+  return parts_->policy_watcher->Reload();
+}
+
+absl::StatusOr<size_t> Node::RunRetention(absl::Time now) {
+  return parts_->retention->RunOnce(now);
+}
+
 void Node::Shutdown(absl::Duration grace) {
   if (!parts_ || parts_->shut_down) return;
   parts_->shut_down = true;
+  parts_->retention.reset();
+  parts_->policy_watcher.reset();
   // Subscriptions are endless streams: end them first so the server's
   // shutdown only waits for publishes, which finish once committed.
   parts_->hub->Shutdown();

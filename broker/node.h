@@ -24,6 +24,14 @@ class Node {
 
   int port() const;
 
+  // Re-reads the policy file now (SIGHUP). OK when the file's policy is in
+  // force; its validation error otherwise (the running policy stays).
+  // FAILED_PRECONDITION when the node runs without a policy file.
+  absl::Status ReloadPolicy();
+
+  // One retention pass at `now` (tests; the node runs them periodically).
+  absl::StatusOr<size_t> RunRetention(absl::Time now);
+
   // Stops accepting calls, lets in-flight calls finish for up to `grace`,
   // commits what was accepted, ends subscriptions and closes the store.
   // Idempotent.

@@ -50,6 +50,8 @@ absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
     entry.status = ValidateAlert(alert, rules);
     if (!entry.status.ok()) continue;
     Decision decision = authorizer->MayPublish(caller, alert);
+    entry.decision_rule = decision.rule;
+    entry.policy_version = decision.policy_version;
     if (!decision.allowed) {
       entry.status = absl::PermissionDeniedError(absl::StrCat(
           "publish of alert '", alert.id(), "' refused: ", decision.reason,

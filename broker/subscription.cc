@@ -8,11 +8,13 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "broker/committer.h"
 #include "broker/identity.h"
 #include "broker/key_codec.h"
 #include "broker/log_cache.h"
 #include "broker/node_context.h"
+#include "broker/retention.h"
 #include "broker/store.h"
 #include "broker/subscription_hub.h"
 #include "broker/worker_pool.h"
@@ -248,50 +250,64 @@ class SubscriptionImpl final
     }
     const size_t scan = std::min<uint64_t>(last - from + 1, kMaxScanPerFill);
     std::vector<std::shared_ptr<const LogRecord>> records;
-    if (!node_->cache()->Read(from, scan, &records)) {
+    // How far [from, last] is examined once every record read is: retention
+    // leaves holes in the log, so a read from RocksDB may return fewer
+    // records than the sequences it covers.
+    uint64_t examined_to;
+    if (node_->cache()->Read(from, scan, &records)) {
+      examined_to = from + records.size() - 1;
+    } else {
+      bool corrupt = false;
       absl::Status read = node_->store()->ScanLog(
           from, scan, [&](uint64_t seq, absl::string_view value) {
+            if (seq > last) return false;
             auto record = std::make_shared<LogRecord>();
             record->sequence = seq;
-            if (!record->stored.ParseFromArray(value.data(),
-                                               static_cast<int>(value.size()))) {
+            if (!record->stored.ParseFromArray(
+                    value.data(), static_cast<int>(value.size()))) {
+              corrupt = true;
               return false;
             }
+            record->bytes = value.size();
             records.push_back(std::move(record));
             return true;
           });
-      if (read.ok() && records.size() < scan &&
-          (records.empty() || records.back()->sequence < last)) {
-        // Sequences are gap-free, so a short read means a corrupt record
-        // (retention, once it exists, moves cursors past what it deletes).
+      if (read.ok() && corrupt) {
         read = absl::DataLossError(absl::StrCat(
-            "log record after sequence ", from - 1 + records.size(),
-            " could not be read"));
+            "the log record after sequence ",
+            records.empty() ? from - 1 : records.back()->sequence,
+            " cannot be parsed"));
       }
       if (!read.ok()) {
         End(absl::InternalError(absl::StrCat("reading the log: ",
                                              read.message())));
         return;
       }
+      examined_to = records.size() < scan ? last : records.back()->sequence;
     }
 
     std::shared_ptr<const Authorizer> authorizer = node_->authorizer();
+    const absl::Time now = absl::Now();
     v1::SubscribeResponse response;
-    uint64_t scanned_to = from - 1;
+    uint64_t scanned_to = examined_to;
     size_t count = 0;
     size_t bytes = 0;
     for (const auto& record : records) {
-      if (record->sequence > last) break;
-      scanned_to = record->sequence;
       const v1::Alert& alert = record->stored.alert();
       if (!MatchesAny(patterns_, alert.topic())) continue;
+      // The subscriber does not learn of alerts it may not receive, nor of
+      // expired ones that retention has not removed yet.
       if (!authorizer->MayReceive(who_, alert).allowed) continue;
+      if (IsExpired(record->stored, *authorizer, now)) continue;
       v1::Delivery* delivery = response.add_deliveries();
       delivery->set_sequence(record->sequence);
       *delivery->mutable_alert() = alert;
       *delivery->mutable_received_at() = record->stored.received_at();
       bytes += record->bytes;
-      if (++count == budget || bytes >= kMaxResponseBytes) break;
+      if (++count == budget || bytes >= kMaxResponseBytes) {
+        scanned_to = record->sequence;
+        break;
+      }
     }
 
     absl::MutexLock lock(&mu_);

@@ -19,6 +19,7 @@
 #include "ibsm/tls.h"
 #include "ibsm/topic.h"
 #include "ibsm/v1/broker.pb.h"
+#include "policy_commands.h"
 
 namespace ibsm::cli {
 namespace {
@@ -321,7 +322,8 @@ std::vector<Command> MakeCommands() {
       [](const ParsedFlags& f, Io& io) {
         return RunNodeInfo(Commands()[2], f, io);
       }});
-  // Later groups, e.g. {"policy", "check"}, {"audit", "query"}, go here.
+  for (Command& c : PolicyCommands()) commands.push_back(std::move(c));
+  // Later groups, e.g. {"audit", "query"}, go here.
   return commands;
 }
 
@@ -477,6 +479,14 @@ int RunCli(const std::vector<std::string>& argv, Io& io,
   std::vector<std::string> positional;
   absl::StatusOr<ParsedFlags> flags = ParseFlags(specs, rest, &positional);
   if (!flags.ok()) return Usage(io, cmd, flags.status().message());
+  // A command with a --file flag takes the file as its one argument too
+  // (`ibsm policy check FILE`).
+  if (positional.size() == 1 && !flags->Has("file") &&
+      std::any_of(cmd->flags.begin(), cmd->flags.end(),
+                  [](const FlagSpec& s) { return s.name == "file"; })) {
+    flags->Add("file", positional[0]);
+    positional.clear();
+  }
   if (!positional.empty()) {
     return Usage(io, cmd, absl::StrCat("unexpected argument '", positional[0],
                                        "'"));

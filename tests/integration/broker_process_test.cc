@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -66,6 +67,15 @@ TEST_CASE("the broker refuses to start on bad setup with one line, exit 2") {
     ExpectOneLineExit2(RunBinary(Broker(), {"--config", path}),
                        "does not match");
   }
+  SECTION("an invalid policy file names file and line") {
+    std::ofstream(dir.File("policy.textproto"))
+        << "name: \"p\"\nclassification_levels: \"A\"\nnodes { id: \"CIV\" clearance: \"B\" }\n";
+    std::string path = WriteConfig(
+        dir, ConfigText(dir, Tls("node-CIV").key_file) + "policy_file: \"" +
+                 dir.File("policy.textproto") + "\"\n");
+    ExpectOneLineExit2(RunBinary(Broker(), {"--config", path}),
+                       "policy.textproto:3");
+  }
   SECTION("a data directory that cannot be created") {
     std::ofstream(dir.File("data")) << "a file where the directory should be";
     std::string path = WriteConfig(dir, ConfigText(dir, Tls("node-CIV").key_file));
@@ -95,6 +105,34 @@ TEST_CASE("SIGTERM drains and exits 0; the data is there after restart") {
   auto customs = Channel(broker.port(), Tls("agency-CIV_customs"));
   RawSubscription sub(customs, OpenRequest({">"}));
   REQUIRE(sub.ReadDeliveries(20).size() == 20);
+}
+
+TEST_CASE("SIGHUP reloads the policy file; the version is reported") {
+  TempDir dir;
+  std::string policy_path = SourceDir() + "/policies/ibsm-west-africa.textproto";
+  std::string copy = dir.File("policy.textproto");
+  std::filesystem::copy_file(policy_path, copy);
+  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  config.set_policy_file(copy);
+  config.set_policy_check_seconds(3600);  // only SIGHUP reloads here
+  BrokerProcess broker(config);
+  auto police = Channel(broker.port(), Tls("agency-CIV_police"));
+  auto version = [&] {
+    v1::NodeInfo info;
+    grpc::ClientContext ctx;
+    REQUIRE(v1::Node::NewStub(police)->GetInfo(&ctx, {}, &info).ok());
+    return info.policy_version();
+  };
+  const std::string before = version();
+  CHECK(before.size() == 16);
+  std::ofstream(copy, std::ios::app) << "\n# an operator's comment\n";
+  broker.Kill(SIGHUP);
+  std::string after = before;
+  for (int i = 0; i < 100 && after == before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    after = version();
+  }
+  CHECK(after != before);
 }
 
 }  // namespace

@@ -1,0 +1,434 @@
+#include "policy_commands.h"
+
+#include <algorithm>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "broker/policy.h"
+#include "ibsm/topic.h"
+#include "ibsm/v1/policy.pb.h"
+
+namespace ibsm::cli {
+namespace {
+
+using broker::AlertFacts;
+using broker::Decision;
+using broker::Policy;
+using broker::Recipient;
+using Kind = FlagSpec::Kind;
+
+FlagSpec Flag(std::string name, Kind kind, std::string value_name,
+              std::string help) {
+  return FlagSpec{std::move(name), kind, std::move(value_name), std::move(help),
+                  ""};
+}
+
+FlagSpec FileFlag() {
+  return Flag("file", Kind::kValue, "FILE",
+              "the policy file (may also be given as the argument)");
+}
+
+int Usage(Io& io, absl::string_view command, absl::string_view message) {
+  io.err << "ibsm: " << message << "\nRun 'ibsm policy " << command
+         << " --help' for usage.\n";
+  return kExitUsage;
+}
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string CsvField(absl::string_view s) {
+  if (s.find_first_of(",\"\n") == absl::string_view::npos) return std::string(s);
+  return absl::StrCat("\"", absl::StrReplaceAll(s, {{"\"", "\"\""}}), "\"");
+}
+
+// Loads --file (or the argument). Prints the error and returns null on
+// failure, with the exit code in *code.
+std::shared_ptr<const Policy> LoadPolicy(const ParsedFlags& flags,
+                                         absl::string_view command, Io& io,
+                                         int* code) {
+  if (!flags.Has("file")) {
+    *code = Usage(io, command, "missing the policy FILE");
+    return nullptr;
+  }
+  absl::StatusOr<std::shared_ptr<const Policy>> policy =
+      Policy::Load(flags.Get("file"));
+  if (!policy.ok()) {
+    // Validation errors are "file:line: reason", like a compiler's.
+    if (policy.status().code() == absl::StatusCode::kInvalidArgument) {
+      io.err << policy.status().message() << "\n";
+    } else {
+      io.err << "ibsm: " << policy.status().message() << "\n";
+    }
+    *code = kExitFailed;
+    return nullptr;
+  }
+  return *std::move(policy);
+}
+
+// The first agency, in file order, that may publish `alert`; empty if none.
+std::string FirstPublisher(const Policy& policy, AlertFacts alert) {
+  for (const auto& agency : policy.proto().agencies()) {
+    alert.originator = agency.id();
+    if (policy.DecidePublish(alert, agency.id()).allowed) return agency.id();
+  }
+  return "";
+}
+
+bool IsPseudoRule(const std::string& rule) {
+  return rule == "unknown-agency" || rule == "unknown-node" || rule == "role" ||
+         rule == "unknown-classification" || rule == "no-rule" ||
+         rule == "origin";
+}
+
+// ---- ibsm policy check -----------------------------------------------------
+
+int RunCheck(const ParsedFlags& flags, Io& io) {
+  int code = kExitOk;
+  std::shared_ptr<const Policy> policy = LoadPolicy(flags, "check", io, &code);
+  if (policy == nullptr) return code;
+  std::vector<std::string> warnings = policy->Lint();
+  const auto& p = policy->proto();
+  if (flags.Bool("json")) {
+    std::vector<std::string> quoted;
+    for (const std::string& w : warnings) quoted.push_back(JsonString(w));
+    io.out << "{\"valid\":true,\"file\":" << JsonString(flags.Get("file"))
+           << ",\"version\":" << JsonString(policy->version())
+           << ",\"nodes\":" << p.nodes_size() << ",\"agencies\":"
+           << p.agencies_size() << ",\"rules\":" << p.topic_rules_size()
+           << ",\"warnings\":[" << absl::StrJoin(quoted, ",") << "]}\n";
+    return kExitOk;
+  }
+  for (const std::string& w : warnings) io.out << w << "\n";
+  io.out << "OK: " << flags.Get("file") << " version " << policy->version()
+         << ": " << p.nodes_size() << " nodes, " << p.agencies_size()
+         << " agencies, " << p.topic_rules_size() << " rules, "
+         << warnings.size() << " warnings\n";
+  return kExitOk;
+}
+
+// ---- ibsm policy explain ---------------------------------------------------
+
+int RunExplain(const ParsedFlags& flags, Io& io) {
+  for (const char* required : {"topic", "classification", "recipient"}) {
+    if (!flags.Has(required)) {
+      return Usage(io, "explain", absl::StrCat("missing --", required));
+    }
+  }
+  AlertFacts alert;
+  alert.topic = flags.Get("topic");
+  if (absl::Status s = ValidateTopic(alert.topic); !s.ok()) {
+    return Usage(io, "explain", absl::StrCat("--topic: ", s.message()));
+  }
+  alert.classification = flags.Get("classification");
+  for (const std::string& list : flags.GetAll("releasable-to")) {
+    for (std::string& entry : SplitList(list)) {
+      alert.releasable_to.push_back(std::move(entry));
+    }
+  }
+  alert.orcon = flags.Bool("orcon");
+  alert.tlp = flags.Get("tlp");
+  const std::string who = flags.Get("recipient");
+  const bool agency = who.find('/') != std::string::npos;
+  if (flags.Bool("relay") && agency) {
+    return Usage(io, "explain", "--relay applies to a node recipient only");
+  }
+  int code = kExitOk;
+  std::shared_ptr<const Policy> policy = LoadPolicy(flags, "explain", io, &code);
+  if (policy == nullptr) return code;
+
+  bool assumed = false;
+  if (flags.Has("originator")) {
+    alert.originator = flags.Get("originator");
+  } else {
+    alert.originator = FirstPublisher(*policy, alert);
+    assumed = true;
+    if (alert.originator.empty()) {
+      io.err << "ibsm: no agency of " << flags.Get("file") << " may publish a "
+             << alert.classification << " alert on " << alert.topic
+             << " ("
+             << policy->DecidePublish(alert, policy->proto().agencies_size() > 0
+                                                 ? policy->proto().agencies(0).id()
+                                                 : "")
+                    .reason
+             << "); give --originator\n";
+      return kExitFailed;
+    }
+  }
+  Decision publish = policy->DecidePublish(alert, alert.originator);
+  Decision d = policy->Decide(alert, agency ? Recipient::Agency(who)
+                                            : Recipient::Node(who, flags.Bool("relay")));
+  if (flags.Bool("json")) {
+    io.out << "{\"decision\":" << JsonString(d.allowed ? "ALLOW" : "DENY")
+           << ",\"allowed\":" << (d.allowed ? "true" : "false")
+           << ",\"rule\":" << JsonString(d.rule)
+           << ",\"reason\":" << JsonString(d.reason)
+           << ",\"policy_version\":" << JsonString(d.policy_version)
+           << ",\"recipient\":" << JsonString(who)
+           << ",\"recipient_kind\":" << JsonString(agency ? "agency" : "node")
+           << ",\"originator\":" << JsonString(alert.originator)
+           << ",\"originator_assumed\":" << (assumed ? "true" : "false")
+           << ",\"publish_allowed\":" << (publish.allowed ? "true" : "false")
+           << ",\"publish_reason\":" << JsonString(publish.reason) << "}\n";
+    return kExitOk;
+  }
+  io.out << (d.allowed ? "ALLOW" : "DENY") << "\n"
+         << "rule:       " << d.rule << "\n"
+         << "reason:     " << d.reason << "\n"
+         << "policy:     " << d.policy_version << " (" << flags.Get("file")
+         << ")\n"
+         << "originator: " << alert.originator
+         << (assumed ? " (assumed: the first agency that may publish it; "
+                       "set --originator)"
+                     : "")
+         << "\n";
+  if (!publish.allowed) {
+    io.out << "note:       the originator may not publish this alert: "
+           << publish.reason << "\n";
+  }
+  return kExitOk;
+}
+
+// ---- ibsm policy matrix ----------------------------------------------------
+
+struct MatrixRow {
+  std::string rule, topic, level, originator, nodes, agencies;
+};
+
+// A topic matched by `pattern` ("any" for each wildcard).
+std::string ConcreteTopic(const std::string& pattern) {
+  return absl::StrReplaceAll(pattern, {{"*", "any"}, {">", "any"}});
+}
+
+void FillRow(const Policy& policy, AlertFacts alert, MatrixRow* row,
+             std::string* deciding_rule) {
+  const auto& p = policy.proto();
+  row->topic = alert.topic;
+  row->level = alert.classification;
+  alert.originator = FirstPublisher(policy, alert);
+  if (alert.originator.empty()) {
+    row->originator = "(nobody may publish)";
+    row->nodes = row->agencies = "-";
+    return;
+  }
+  row->originator = alert.originator;
+  const std::string origin_node =
+      alert.originator.substr(0, alert.originator.find('/'));
+  std::vector<std::string> nodes, agencies;
+  for (const auto& node : p.nodes()) {
+    if (node.id() == origin_node) continue;
+    Decision d = policy.Decide(alert, Recipient::Node(node.id()));
+    if (!IsPseudoRule(d.rule) && deciding_rule->empty()) *deciding_rule = d.rule;
+    if (d.allowed) nodes.push_back(node.id());
+  }
+  for (const auto& agency : p.agencies()) {
+    Decision d = policy.Decide(alert, Recipient::Agency(agency.id()));
+    if (!IsPseudoRule(d.rule) && deciding_rule->empty()) *deciding_rule = d.rule;
+    if (d.allowed) agencies.push_back(agency.id());
+  }
+  row->nodes = nodes.empty() ? "-" : absl::StrJoin(nodes, " ");
+  row->agencies = agencies.empty() ? "-" : absl::StrJoin(agencies, " ");
+}
+
+int RunMatrix(const ParsedFlags& flags, Io& io) {
+  if (flags.Has("topic")) {
+    if (absl::Status s = ValidateTopic(flags.Get("topic")); !s.ok()) {
+      return Usage(io, "matrix", absl::StrCat("--topic: ", s.message()));
+    }
+  }
+  int code = kExitOk;
+  std::shared_ptr<const Policy> policy = LoadPolicy(flags, "matrix", io, &code);
+  if (policy == nullptr) return code;
+  const auto& p = policy->proto();
+  const std::vector<std::string>& levels = policy->classification_levels();
+  if (flags.Has("classification") &&
+      std::find(levels.begin(), levels.end(), flags.Get("classification")) ==
+          levels.end()) {
+    return Usage(io, "matrix",
+                 absl::StrCat("--classification: '", flags.Get("classification"),
+                              "' is not a level of the policy (",
+                              absl::StrJoin(levels, ", "), ")"));
+  }
+
+  // (rule name or "", topic, ceiling index) to tabulate.
+  struct Subject {
+    std::string rule, topic;
+    size_t ceiling;
+  };
+  auto ceiling_of = [&](const std::string& rule) -> size_t {
+    for (const auto& r : p.topic_rules()) {
+      if (r.name() != rule) continue;
+      auto it = std::find(levels.begin(), levels.end(), r.max_classification());
+      return static_cast<size_t>(it - levels.begin());
+    }
+    return levels.size() - 1;
+  };
+  std::vector<Subject> subjects;
+  if (flags.Has("topic")) {
+    subjects.push_back(Subject{"", flags.Get("topic"), levels.size() - 1});
+  } else {
+    for (const auto& r : p.topic_rules()) {
+      subjects.push_back(Subject{r.name(), ConcreteTopic(r.topics(0)),
+                                 ceiling_of(r.name())});
+    }
+  }
+
+  std::vector<MatrixRow> rows;
+  for (const Subject& s : subjects) {
+    std::vector<std::string> row_levels;
+    if (flags.Has("classification")) {
+      row_levels.push_back(flags.Get("classification"));
+    } else {
+      size_t ceiling = s.ceiling;
+      if (s.rule.empty()) {  // --topic: up to the ceiling of its rule
+        AlertFacts probe;
+        probe.topic = s.topic;
+        probe.classification = levels.front();
+        std::string rule;
+        MatrixRow scratch;
+        FillRow(*policy, probe, &scratch, &rule);
+        ceiling = rule.empty() ? levels.size() - 1 : ceiling_of(rule);
+      }
+      for (size_t i = 0; i <= ceiling && i < levels.size(); ++i) {
+        row_levels.push_back(levels[i]);
+      }
+    }
+    for (const std::string& level : row_levels) {
+      AlertFacts alert;
+      alert.topic = s.topic;
+      alert.classification = level;
+      MatrixRow row;
+      std::string deciding;
+      FillRow(*policy, alert, &row, &deciding);
+      if (deciding.empty()) deciding = s.rule.empty() ? "no-rule" : s.rule;
+      row.rule = deciding;
+      if (!s.rule.empty() && deciding != s.rule) {
+        row.rule = absl::StrCat(s.rule, " (decided by ", deciding, ")");
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+
+  if (flags.Bool("json")) {
+    for (const MatrixRow& r : rows) {
+      io.out << "{\"rule\":" << JsonString(r.rule) << ",\"topic\":"
+             << JsonString(r.topic) << ",\"classification\":"
+             << JsonString(r.level) << ",\"originator\":"
+             << JsonString(r.originator) << ",\"nodes\":" << JsonString(r.nodes)
+             << ",\"agencies\":" << JsonString(r.agencies) << "}\n";
+    }
+    return kExitOk;
+  }
+  if (flags.Bool("csv")) {
+    io.out << "rule,topic,classification,originator,nodes,agencies\n";
+    for (const MatrixRow& r : rows) {
+      io.out << CsvField(r.rule) << "," << CsvField(r.topic) << ","
+             << CsvField(r.level) << "," << CsvField(r.originator) << ","
+             << CsvField(r.nodes) << "," << CsvField(r.agencies) << "\n";
+    }
+    return kExitOk;
+  }
+  const MatrixRow header{"RULE", "TOPIC", "CLASSIFICATION", "ORIGINATOR",
+                         "NODES", "AGENCIES"};
+  size_t w[5] = {0, 0, 0, 0, 0};
+  auto widen = [&](const MatrixRow& r) {
+    w[0] = std::max(w[0], r.rule.size());
+    w[1] = std::max(w[1], r.topic.size());
+    w[2] = std::max(w[2], r.level.size());
+    w[3] = std::max(w[3], r.originator.size());
+    w[4] = std::max(w[4], r.nodes.size());
+  };
+  widen(header);
+  for (const MatrixRow& r : rows) widen(r);
+  auto pad = [](const std::string& s, size_t width) {
+    return s + std::string(width - s.size() + 2, ' ');
+  };
+  auto print = [&](const MatrixRow& r) {
+    io.out << pad(r.rule, w[0]) << pad(r.topic, w[1]) << pad(r.level, w[2])
+           << pad(r.originator, w[3]) << pad(r.nodes, w[4]) << r.agencies
+           << "\n";
+  };
+  print(header);
+  for (const MatrixRow& r : rows) print(r);
+  io.out << "(version " << policy->version()
+         << "; NODES: peer nodes the alert is shared with, besides the "
+            "originator's)\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+std::vector<Command> PolicyCommands() {
+  std::vector<Command> commands;
+  commands.push_back(Command{
+      {"policy", "check"},
+      "FILE",
+      "Validate a sharing policy file and print lint warnings",
+      "Exit 0 when the policy is valid (warnings are printed, then 'OK: ...'),"
+      " 1 when it is not\n(the error is printed as FILE:LINE: reason). No node "
+      "connection is needed.",
+      {FileFlag()},
+      RunCheck});
+  commands.push_back(Command{
+      {"policy", "explain"},
+      "FILE --topic TOPIC --classification LEVEL --recipient AGENCY|NODE "
+      "[flags]",
+      "Explain whether an alert would reach a recipient, and why",
+      "Prints ALLOW or DENY, the rule that decided, the reason and the policy "
+      "version (exit 0 either way;\n1 only when the decision cannot be "
+      "evaluated). A recipient with a '/' is an agency\n(\"MLI/customs\"), "
+      "otherwise a node (\"MLI\"). Without --originator, the first agency of "
+      "the file\nthat may publish the alert is assumed, and said so.",
+      {
+          FileFlag(),
+          Flag("topic", Kind::kValue, "TOPIC", "topic of the alert"),
+          Flag("classification", Kind::kValue, "LEVEL", "classification of the alert"),
+          Flag("releasable-to", Kind::kRepeated, "A,B", "nodes or groups the alert is released to"),
+          Flag("orcon", Kind::kBool, "", "originator control"),
+          Flag("tlp", Kind::kValue, "LABEL", "TLP label (AMBER+STRICT and RED act as originator control)"),
+          Flag("originator", Kind::kValue, "AGENCY", "publishing agency, e.g. CIV/police"),
+          Flag("recipient", Kind::kValue, "AGENCY|NODE", "e.g. MLI/customs or MLI"),
+          Flag("relay", Kind::kBool, "", "the node recipient would relay it to other nodes (hub)"),
+      },
+      RunExplain});
+  commands.push_back(Command{
+      {"policy", "matrix"},
+      "FILE [--topic TOPIC] [--classification LEVEL] [--csv]",
+      "Tabulate which nodes and agencies receive each topic",
+      "One row per topic rule (its first pattern, wildcards as 'any') and "
+      "level up to the rule's ceiling,\nor for --topic / --classification "
+      "only. The originator is the first agency of the file that may\npublish "
+      "the alert.",
+      {
+          FileFlag(),
+          Flag("topic", Kind::kValue, "TOPIC", "only this topic"),
+          Flag("classification", Kind::kValue, "LEVEL", "only this level"),
+          Flag("csv", Kind::kBool, "", "CSV with a header row instead of a table"),
+      },
+      RunMatrix});
+  return commands;
+}
+
+}  // namespace ibsm::cli
