@@ -24,6 +24,7 @@ listen_address: "127.0.0.1:0"
 data_dir: "$demo/civ-data"
 port_file: "$demo/civ.port"
 durability: DURABILITY_SYNC
+policy_file: "$root/policies/ibsm-west-africa.textproto"
 tls {
   cert_file: "$pki/node-CIV-chain.pem"
   key_file: "$pki/node-CIV.key"
@@ -45,8 +46,11 @@ as() {  # as AGENCY ibsm-args...: run the CLI with that agency's certificate
   IBSM_CERT=$pki/agency-$agency-chain.pem IBSM_KEY=$pki/agency-$agency.key "$bin/ibsm" "$@"
 }
 
-echo "== CIV/customs subscribes (durable 'customs-desk') to border.> and trafficking.*"
-as CIV/customs subscribe --topic 'border.>' --topic 'trafficking.*' \
+echo "== the sharing policy"
+"$bin/ibsm" policy check "$root/policies/ibsm-west-africa.textproto"
+
+echo "== CIV/customs subscribes (durable 'customs-desk') to every topic ('>')"
+as CIV/customs subscribe --topic '>' \
   --durable customs-desk --from earliest --count 3 >"$demo/customs.out" 2>&1 &
 subscriber=$!
 
@@ -71,8 +75,11 @@ as CIV/customs publish --id civ-cus-0001 --topic border.closure \
   --payload "Noe crossing closed 18:00-06:00 until further notice."
 
 wait $subscriber
-echo "== what CIV/customs received (terrorism.* was not in its subscription)"
+echo "== what CIV/customs received: not the SECRET terrorism alert, which the policy withholds"
 cat "$demo/customs.out"
+"$bin/ibsm" policy explain "$root/policies/ibsm-west-africa.textproto" \
+  --topic terrorism.suspect-movement --classification SECRET --orcon \
+  --releasable-to INTERPOL --originator CIV/police --recipient CIV/customs
 echo "== node info"
 as CIV/customs node info
 echo "== stopping the node (SIGTERM drains)"
