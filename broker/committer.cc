@@ -5,15 +5,38 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "broker/audit_trail.h"
+#include "broker/event_log.h"
 #include "broker/key_codec.h"
 #include "broker/store.h"
 
 namespace ibsm::broker {
+namespace {
 
-Committer::Committer(Store* store, LogCache* cache, CommitterOptions options,
+// The audit record of one publish, accepted (with its sequence) or refused.
+v1::AuditRecord PublishRecord(const PublishEntry& e) {
+  v1::AuditRecord r = AuditEvent(
+      v1::AUDIT_PUBLISH, e.actor, e.status.ok(),
+      e.status.ok() ? (e.duplicate ? "duplicate of an alert already stored; "
+                                     "nothing written"
+                                   : "stored")
+                    : e.status.message());
+  DescribeAlert(e.record->stored.alert(), &r);
+  r.set_rule(e.decision_rule);
+  r.set_policy_version(e.policy_version);
+  r.set_sequence(e.sequence);
+  r.set_payload_sha256(e.payload_sha256);
+  return r;
+}
+
+}  // namespace
+
+Committer::Committer(Store* store, LogCache* cache, AuditTrail* audit,
+                     CommitterOptions options,
                      std::function<void(uint64_t)> on_commit)
     : store_(store),
       cache_(cache),
+      audit_(audit),
       options_(options),
       on_commit_(std::move(on_commit)),
       last_sequence_(store->recovered_last_sequence()) {
@@ -44,9 +67,29 @@ void Committer::UpdateCursor(std::string cursor_key, uint64_t sequence) {
   if (sequence > slot) slot = sequence;
 }
 
-void Committer::RemoveExpired(std::vector<uint64_t> sequences,
-                              std::vector<std::string> dedup_keys) {
+void Committer::Audit(v1::AuditRecord record) {
+  if (audit_ == nullptr) return;
   absl::MutexLock lock(&mu_);
+  audit_records_.push_back(std::move(record));
+}
+
+void Committer::Audit(std::vector<v1::AuditRecord> records) {
+  if (audit_ == nullptr) return;
+  absl::MutexLock lock(&mu_);
+  audit_records_.insert(audit_records_.end(),
+                        std::make_move_iterator(records.begin()),
+                        std::make_move_iterator(records.end()));
+}
+
+void Committer::RemoveExpired(std::vector<uint64_t> sequences,
+                              std::vector<std::string> dedup_keys,
+                              std::vector<v1::AuditRecord> records) {
+  absl::MutexLock lock(&mu_);
+  if (audit_ != nullptr) {
+    audit_records_.insert(audit_records_.end(),
+                          std::make_move_iterator(records.begin()),
+                          std::make_move_iterator(records.end()));
+  }
   removals_.insert(removals_.end(), sequences.begin(), sequences.end());
   removed_dedup_keys_.insert(removed_dedup_keys_.end(),
                              std::make_move_iterator(dedup_keys.begin()),
@@ -63,38 +106,67 @@ void Committer::Stop() {
 }
 
 void Committer::Run() {
+  enum class Next { kCommit, kCheckpoint, kStop };
   while (true) {
     std::vector<std::unique_ptr<PublishGroup>> groups;
     Housekeeping housekeeping;
+    Next next = Next::kCommit;
     {
       absl::MutexLock lock(&mu_);
       auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return !queue_.empty() || !cursors_.empty() || !removals_.empty() ||
-               stopping_;
+               !audit_records_.empty() || stopping_;
       };
-      mu_.Await(absl::Condition(&has_work));
-      if (queue_.empty() && cursors_.empty() && removals_.empty()) {
-        return;  // stopping, drained
+      // Wake for work, or when a time-based checkpoint falls due.
+      absl::Time due = audit_ != nullptr ? audit_->next_checkpoint_due()
+                                         : absl::InfiniteFuture();
+      if (!mu_.AwaitWithDeadline(absl::Condition(&has_work), due)) {
+        next = Next::kCheckpoint;
+      } else if (queue_.empty() && cursors_.empty() && removals_.empty() &&
+                 audit_records_.empty()) {
+        next = Next::kStop;  // stopping, drained
+      } else {
+        // Take whole groups up to the size limit; a single oversized group
+        // is still taken alone.
+        size_t taken_alerts = 0;
+        size_t n = 0;
+        while (n < queue_.size() &&
+               (n == 0 || taken_alerts + queue_[n]->entries.size() <=
+                              options_.max_group_alerts)) {
+          taken_alerts += queue_[n]->entries.size();
+          ++n;
+        }
+        groups.assign(std::make_move_iterator(queue_.begin()),
+                      std::make_move_iterator(queue_.begin() + n));
+        queue_.erase(queue_.begin(), queue_.begin() + n);
+        queued_alerts_ -= taken_alerts;
+        housekeeping.cursors.swap(cursors_);
+        housekeeping.removals.swap(removals_);
+        housekeeping.removed_dedup_keys.swap(removed_dedup_keys_);
+        housekeeping.audit_records.swap(audit_records_);
       }
-      // Take whole groups up to the size limit; a single oversized group is
-      // still taken alone.
-      size_t taken_alerts = 0;
-      size_t n = 0;
-      while (n < queue_.size() &&
-             (n == 0 || taken_alerts + queue_[n]->entries.size() <=
-                            options_.max_group_alerts)) {
-        taken_alerts += queue_[n]->entries.size();
-        ++n;
-      }
-      groups.assign(std::make_move_iterator(queue_.begin()),
-                    std::make_move_iterator(queue_.begin() + n));
-      queue_.erase(queue_.begin(), queue_.begin() + n);
-      queued_alerts_ -= taken_alerts;
-      housekeeping.cursors.swap(cursors_);
-      housekeeping.removals.swap(removals_);
-      housekeeping.removed_dedup_keys.swap(removed_dedup_keys_);
     }
-    CommitOnce(std::move(groups), std::move(housekeeping));
+    switch (next) {
+      case Next::kCheckpoint:
+        CheckpointIfDue(/*force=*/false);
+        break;
+      case Next::kStop:
+        CheckpointIfDue(/*force=*/true);  // the last records are covered
+        return;
+      case Next::kCommit:
+        CommitOnce(std::move(groups), std::move(housekeeping));
+        CheckpointIfDue(/*force=*/false);
+        break;
+    }
+  }
+}
+
+void Committer::CheckpointIfDue(bool force) {
+  if (audit_ == nullptr) return;
+  absl::Status signed_checkpoint = audit_->MaybeCheckpoint(absl::Now(), force);
+  if (!signed_checkpoint.ok()) {
+    LogEvent(absl::StrCat("signing an audit checkpoint failed: ",
+                          signed_checkpoint.message(), "; will retry"));
   }
 }
 
@@ -139,6 +211,25 @@ void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
     }
   }
   std::vector<std::pair<std::string, uint64_t>> cursors_written;
+  std::vector<v1::AuditRecord> records;
+  if (audit_ != nullptr) {
+    for (auto& group : groups) {
+      for (const PublishEntry& e : group->entries) {
+        records.push_back(PublishRecord(e));
+      }
+    }
+    records.insert(records.end(),
+                   std::make_move_iterator(housekeeping.audit_records.begin()),
+                   std::make_move_iterator(housekeeping.audit_records.end()));
+    absl::Status appended = audit_->Append(&records, &batch);
+    if (!appended.ok()) {
+      // Without its audit record nothing may be stored.
+      FailBatch(&groups, fresh, first_new, absl::UnavailableError(absl::StrCat(
+          "the audit trail cannot be written (", appended.message(),
+          "); retry with the same id")));
+      return;
+    }
+  }
   for (uint64_t seq : housekeeping.removals) {
     batch.Delete(store_->handle(Family::kLog), EncodeSequence(seq));
   }
@@ -160,38 +251,52 @@ void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
 
   absl::Status written = absl::OkStatus();
   if (batch.Count() > 0) written = store_->Write(&batch, options_.sync);
-  if (written.ok()) {
-    for (const auto& [key, seq] : cursors_written) stored_cursors_[key] = seq;
-    if (!committed.empty()) {
-      cache_->Append(committed);
-      last_sequence_.store(next, std::memory_order_release);
-      on_commit_(next);
-    }
-  } else {
-    // Nothing of the batch was applied: give the sequences back and tell
-    // every caller whose alert was in it; they may retry with the same id.
-    absl::Status failed = absl::UnavailableError(absl::StrCat(
-        "the alert could not be stored (", written.message(),
-        "); retry with the same id"));
-    for (PublishEntry* e : fresh) {
-      e->status = failed;
-      e->sequence = 0;
-    }
-    // Duplicates found within this failed batch were not stored either.
-    for (auto& group : groups) {
-      for (PublishEntry& e : group->entries) {
-        if (e.duplicate && e.sequence >= first_new) {
-          e.status = failed;
-          e.sequence = 0;
-          e.duplicate = false;
-        }
+  if (!written.ok()) {
+    if (audit_ != nullptr) audit_->Aborted();
+    // Cursors are rewritten by the next acknowledgement (losing one only
+    // means redelivery, which subscribers handle) and retention finds the
+    // expired records again at its next pass.
+    FailBatch(&groups, fresh, first_new,
+              absl::UnavailableError(absl::StrCat(
+                  "the alert could not be stored (", written.message(),
+                  "); retry with the same id")));
+    return;
+  }
+  if (audit_ != nullptr) audit_->Committed();
+  for (const auto& [key, seq] : cursors_written) stored_cursors_[key] = seq;
+  if (!committed.empty()) {
+    cache_->Append(committed);
+    last_sequence_.store(next, std::memory_order_release);
+    on_commit_(next);
+  }
+  Answer(&groups);
+}
+
+void Committer::FailBatch(std::vector<std::unique_ptr<PublishGroup>>* groups,
+                          const std::vector<PublishEntry*>& fresh,
+                          uint64_t first_new, const absl::Status& failed) {
+  // Nothing of the batch was applied: the sequences are given back and
+  // every caller whose alert was in it is told; they may retry with the
+  // same id. Duplicates found within the failed batch were not stored
+  // either.
+  for (PublishEntry* e : fresh) {
+    e->status = failed;
+    e->sequence = 0;
+  }
+  for (auto& group : *groups) {
+    for (PublishEntry& e : group->entries) {
+      if (e.duplicate && e.sequence >= first_new) {
+        e.status = failed;
+        e.sequence = 0;
+        e.duplicate = false;
       }
     }
-    // Cursors are rewritten by the next acknowledgement; losing one only
-    // means redelivery, which subscribers handle. Retention finds the
-    // expired records again at its next pass.
   }
-  for (auto& group : groups) {
+  Answer(groups);
+}
+
+void Committer::Answer(std::vector<std::unique_ptr<PublishGroup>>* groups) {
+  for (auto& group : *groups) {
     auto done = std::move(group->done);
     done(std::move(group));
   }

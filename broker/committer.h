@@ -24,9 +24,11 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "broker/log_cache.h"
+#include "ibsm/v1/audit.pb.h"
 
 namespace ibsm::broker {
 
+class AuditTrail;
 class Store;
 
 struct PublishEntry {
@@ -34,10 +36,12 @@ struct PublishEntry {
   // serialized into `value`. The sequence is filled in on commit.
   std::shared_ptr<LogRecord> record;
   std::string value;
-  // The policy decision that admitted (or refused) the alert, for the audit
-  // record that goes into the same batch.
+  // For the audit record that goes into the same batch: who published, the
+  // policy decision that admitted (or refused) the alert, the payload hash.
+  std::string actor;
   std::string decision_rule;
   std::string policy_version;
+  std::string payload_sha256;
   // Out.
   absl::Status status;
   uint64_t sequence = 0;
@@ -58,10 +62,11 @@ struct CommitterOptions {
 
 class Committer {
  public:
-  // `store` and `cache` must outlive the Committer. `on_commit(last)` is
-  // called on the committer thread after each batch that added alerts.
-  Committer(Store* store, LogCache* cache, CommitterOptions options,
-            std::function<void(uint64_t)> on_commit);
+  // `store`, `cache` and `audit` (null: no audit trail) must outlive the
+  // Committer. `on_commit(last)` is called on the committer thread after
+  // each batch that added alerts.
+  Committer(Store* store, LogCache* cache, AuditTrail* audit,
+            CommitterOptions options, std::function<void(uint64_t)> on_commit);
   ~Committer();  // Stop()s
 
   Committer(const Committer&) = delete;
@@ -73,10 +78,16 @@ class Committer {
   // batch; a later update of the same key replaces an unwritten one.
   void UpdateCursor(std::string cursor_key, uint64_t sequence);
 
-  // Removes log records (and their idempotency entries) with the next batch;
-  // used by retention.
+  // Adds audit records (deliveries, acknowledgements, subscriptions, policy
+  // reloads, refusals, ...) to the next batch.
+  void Audit(v1::AuditRecord record);
+  void Audit(std::vector<v1::AuditRecord> records);
+
+  // Removes log records (and their idempotency entries) with the next batch,
+  // which also carries their audit records; used by retention.
   void RemoveExpired(std::vector<uint64_t> sequences,
-                     std::vector<std::string> dedup_keys);
+                     std::vector<std::string> dedup_keys,
+                     std::vector<v1::AuditRecord> records);
 
   // Highest committed sequence; subscribers may read up to it.
   uint64_t last_sequence() const {
@@ -94,12 +105,19 @@ class Committer {
     absl::flat_hash_map<std::string, uint64_t> cursors;
     std::vector<uint64_t> removals;
     std::vector<std::string> removed_dedup_keys;
+    std::vector<v1::AuditRecord> audit_records;
   };
   void CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
                   Housekeeping housekeeping);
+  void FailBatch(std::vector<std::unique_ptr<PublishGroup>>* groups,
+                 const std::vector<PublishEntry*>& fresh, uint64_t first_new,
+                 const absl::Status& failed);
+  void Answer(std::vector<std::unique_ptr<PublishGroup>>* groups);
+  void CheckpointIfDue(bool force);
 
   Store* const store_;
   LogCache* const cache_;
+  AuditTrail* const audit_;
   const CommitterOptions options_;
   const std::function<void(uint64_t)> on_commit_;
   std::atomic<uint64_t> last_sequence_;
@@ -113,6 +131,7 @@ class Committer {
   size_t queued_alerts_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, uint64_t> cursors_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> removals_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::AuditRecord> audit_records_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> removed_dedup_keys_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 

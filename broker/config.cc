@@ -52,7 +52,12 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(absl::string_view text,
   if (config.tls().key_file().empty()) return Missing(source, "tls.key_file");
   if (config.tls().ca_file().empty()) return Missing(source, "tls.ca_file");
 
-  v1::Limits* limits = config.mutable_limits();
+  ApplyDefaults(&config);
+  return config;
+}
+
+void ApplyDefaults(v1::NodeConfig* config) {
+  v1::Limits* limits = config->mutable_limits();
   auto set_default = [](uint32_t value, uint32_t fallback) {
     return value == 0 ? fallback : value;
   };
@@ -66,18 +71,24 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(absl::string_view text,
   limits->set_max_subscriptions(
       set_default(limits->max_subscriptions(), 10000));
   limits->set_log_cache_mib(set_default(limits->log_cache_mib(), 64));
-  if (config.durability() == v1::DURABILITY_UNSPECIFIED) {
-    config.set_durability(v1::DURABILITY_SYNC);
+  if (config->durability() == v1::DURABILITY_UNSPECIFIED) {
+    config->set_durability(v1::DURABILITY_SYNC);
   }
-  if (config.shutdown_grace_seconds() == 0) config.set_shutdown_grace_seconds(5);
-  if (config.policy_check_seconds() == 0) config.set_policy_check_seconds(5);
-  if (config.retention_interval_seconds() == 0) {
-    config.set_retention_interval_seconds(60);
+  if (config->shutdown_grace_seconds() == 0) config->set_shutdown_grace_seconds(5);
+  if (config->policy_check_seconds() == 0) config->set_policy_check_seconds(5);
+  v1::AuditConfig* audit = config->mutable_audit();
+  if (audit->checkpoint_every_records() == 0) {
+    audit->set_checkpoint_every_records(1000);
   }
-  if (config.tls().reload_interval_seconds() == 0) {
-    config.mutable_tls()->set_reload_interval_seconds(60);
+  if (audit->checkpoint_every_seconds() == 0) {
+    audit->set_checkpoint_every_seconds(10);
   }
-  return config;
+  if (config->retention_interval_seconds() == 0) {
+    config->set_retention_interval_seconds(60);
+  }
+  if (config->tls().reload_interval_seconds() == 0) {
+    config->mutable_tls()->set_reload_interval_seconds(60);
+  }
 }
 
 absl::StatusOr<v1::NodeConfig> LoadConfig(const std::string& path) {

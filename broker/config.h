@@ -18,6 +18,9 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(absl::string_view text,
                                            absl::string_view source);
 absl::StatusOr<v1::NodeConfig> LoadConfig(const std::string& path);
 
+// Replaces zero limits and intervals by their documented defaults.
+void ApplyDefaults(v1::NodeConfig* config);
+
 }  // namespace ibsm::broker
 
 #endif  // IBSM_BROKER_CONFIG_H_

@@ -7,8 +7,10 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "broker/audit_trail.h"
 #include "broker/authorizer.h"
 #include "broker/committer.h"
+#include "broker/config.h"
 #include "broker/log_cache.h"
 #include "broker/event_log.h"
 #include "broker/node_context.h"
@@ -29,6 +31,7 @@ struct Node::Parts {
   v1::NodeConfig config;
   std::unique_ptr<Store> store;
   std::unique_ptr<LogCache> cache;
+  std::unique_ptr<AuditTrail> audit;
   std::unique_ptr<SubscriptionHub> hub;
   std::unique_ptr<WorkerPool> workers;
   std::unique_ptr<Committer> committer;
@@ -48,7 +51,9 @@ Node::~Node() { Shutdown(absl::ZeroDuration()); }
 int Node::port() const { return parts_->port; }
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(
-    const v1::NodeConfig& config) {
+    const v1::NodeConfig& given) {
+  v1::NodeConfig config = given;
+  ApplyDefaults(&config);
   TlsFiles files{config.tls().cert_file(), config.tls().key_file(),
                  config.tls().ca_file(), config.tls().crl_dir()};
   ASSIGN_OR_RETURN(
@@ -76,9 +81,23 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   CommitterOptions commit_options;
   commit_options.sync = config.durability() != v1::DURABILITY_ASYNC;
   commit_options.max_group_alerts = limits.max_commit_group();
+  // Checkpoints of the audit trail are signed with the node's TLS key, so
+  // auditors verify them with the node's certificate alone.
+  ASSIGN_OR_RETURN(std::string key_pem,
+                   ReadFileToString(config.tls().key_file()));
+  ASSIGN_OR_RETURN(SigningKey signing_key, SigningKey::FromPem(key_pem));
+  AuditOptions audit_options;
+  audit_options.node_id = config.node_id();
+  audit_options.checkpoint_every_records = config.audit().checkpoint_every_records();
+  audit_options.checkpoint_every =
+      absl::Seconds(config.audit().checkpoint_every_seconds());
+  ASSIGN_OR_RETURN(parts->audit,
+                   AuditTrail::Open(parts->store.get(), std::move(signing_key),
+                                    audit_options));
   SubscriptionHub* hub = parts->hub.get();
   parts->committer = std::make_unique<Committer>(
-      parts->store.get(), parts->cache.get(), commit_options,
+      parts->store.get(), parts->cache.get(), parts->audit.get(),
+      commit_options,
       [hub](uint64_t last) { hub->OnCommitted(last); });
   std::shared_ptr<const Authorizer> authorizer;
   if (config.policy_file().empty()) {
@@ -94,6 +113,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
     }
     authorizer = *std::move(policy);
   }
+  parts->committer->Audit(AuditEvent(
+      v1::AUDIT_NODE_START, config.node_id(), true,
+      absl::StrCat("node started, policy ", authorizer->version())));
   parts->context = std::make_unique<NodeContext>(
       config, parts->store.get(), parts->cache.get(), parts->committer.get(),
       parts->hub.get(), parts->workers.get(), std::move(authorizer));
@@ -173,6 +195,9 @@ void Node::Shutdown(absl::Duration grace) {
   parts_->hub->Shutdown();
   parts_->server->Shutdown(std::chrono::system_clock::now() +
                            absl::ToChronoNanoseconds(grace));
+  parts_->committer->Audit(AuditEvent(v1::AUDIT_NODE_STOP,
+                                     parts_->config.node_id(), true,
+                                     "node stopped"));
   parts_->committer->Stop();
   parts_->workers->Stop();
   // A failed flush only means a longer WAL replay at the next start.

@@ -1,6 +1,8 @@
 #include "broker/policy_watcher.h"
 
 #include "absl/strings/str_cat.h"
+#include "broker/audit_trail.h"
+#include "broker/committer.h"
 #include "broker/event_log.h"
 #include "broker/node_context.h"
 #include "broker/policy.h"
@@ -30,6 +32,10 @@ absl::Status PolicyWatcher::Reload() {
     std::string problem(loaded.status().message());
     if (problem != last_refusal_) {
       last_refusal_ = problem;
+      v1::AuditRecord record =
+          AuditEvent(v1::AUDIT_POLICY_RELOAD, "operator", false, problem);
+      record.set_policy_version(current->version());
+      node_->committer()->Audit(std::move(record));
       LogEvent(absl::StrCat("policy reload refused: ", problem,
                             "; policy ", current->version(), " stays in force"));
     }
@@ -39,6 +45,11 @@ absl::Status PolicyWatcher::Reload() {
   if ((*loaded)->version() == current->version()) return absl::OkStatus();
   LogEvent(absl::StrCat("policy ", (*loaded)->version(), " from ", path_,
                         " in force (was ", current->version(), ")"));
+  v1::AuditRecord record = AuditEvent(
+      v1::AUDIT_POLICY_RELOAD, "operator", true,
+      absl::StrCat("replaces policy ", current->version()));
+  record.set_policy_version((*loaded)->version());
+  node_->committer()->Audit(std::move(record));
   node_->SetAuthorizer(*std::move(loaded));
   return absl::OkStatus();
 }

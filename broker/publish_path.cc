@@ -1,5 +1,7 @@
 #include "broker/publish_path.h"
 
+#include <openssl/sha.h>
+
 #include <google/protobuf/repeated_ptr_field.h>
 #include <google/protobuf/util/time_util.h>
 
@@ -11,6 +13,18 @@
 namespace ibsm::broker {
 
 using google::protobuf::util::TimeUtil;
+
+namespace {
+
+// The audit trail records the payload's hash, never the payload.
+std::string PayloadSha256(const std::string& payload) {
+  std::string digest(SHA256_DIGEST_LENGTH, '\0');
+  SHA256(reinterpret_cast<const unsigned char*>(payload.data()),
+         payload.size(), reinterpret_cast<unsigned char*>(digest.data()));
+  return digest;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
     const NodeContext& node, const Identity& caller,
@@ -36,6 +50,7 @@ absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
   group->entries.resize(alerts->size());
   for (int i = 0; i < alerts->size(); ++i) {
     PublishEntry& entry = group->entries[i];
+    entry.actor = originator;
     entry.record = std::make_shared<LogRecord>();
     v1::StoredAlert& stored = entry.record->stored;
     stored.mutable_alert()->Swap(alerts->Mutable(i));
@@ -47,6 +62,7 @@ absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
       continue;
     }
     alert.set_originator(originator);
+    entry.payload_sha256 = PayloadSha256(alert.payload());
     entry.status = ValidateAlert(alert, rules);
     if (!entry.status.ok()) continue;
     Decision decision = authorizer->MayPublish(caller, alert);

@@ -2,7 +2,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "broker/audit_trail.h"
 #include "broker/committer.h"
 #include "broker/node_context.h"
 #include "broker/publish_path.h"
@@ -12,6 +14,15 @@
 
 namespace ibsm::broker {
 namespace {
+
+// Records a call refused before any alert was looked at.
+void AuditRefusedCall(NodeContext* node, absl::string_view actor,
+                      const absl::Status& status) {
+  v1::AuditRecord record =
+      AuditEvent(v1::AUDIT_CALL_REFUSED, actor, false, status.message());
+  record.set_detail("publish");
+  node->committer()->Audit(std::move(record));
+}
 
 // One publishing stream. Reads batches while fewer than
 // max_inflight_per_stream alerts wait for their commit, answers each alert as
@@ -28,6 +39,7 @@ class PublishStreamReactor final
         max_inflight_(node->config().limits().max_inflight_per_stream()) {
     absl::StatusOr<Identity> caller = PeerIdentity(*context->auth_context());
     if (!caller.ok()) {
+      AuditRefusedCall(node_, "unauthenticated", caller.status());
       Finish(ToGrpcStatus(caller.status()));
       return;
     }
@@ -49,6 +61,7 @@ class PublishStreamReactor final
         PreparePublish(*node_, caller_, request_.mutable_alerts());
     request_.Clear();
     if (!group.ok()) {
+      AuditRefusedCall(node_, caller_.id(), group.status());
       final_status_ = group.status();
       input_closed_ = true;
       MaybeFinish();
@@ -149,6 +162,7 @@ class PublisherService final : public v1::Publisher::CallbackService {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     absl::StatusOr<Identity> caller = PeerIdentity(*context->auth_context());
     if (!caller.ok()) {
+      AuditRefusedCall(node_, "unauthenticated", caller.status());
       reactor->Finish(ToGrpcStatus(caller.status()));
       return reactor;
     }
@@ -156,15 +170,25 @@ class PublisherService final : public v1::Publisher::CallbackService {
     absl::StatusOr<std::unique_ptr<PublishGroup>> group =
         PreparePublish(*node_, *caller, &alerts);
     if (!group.ok()) {
+      AuditRefusedCall(node_, caller->id(), group.status());
       reactor->Finish(ToGrpcStatus(group.status()));
       return reactor;
     }
-    if (absl::Status refused = FirstError(**group); !refused.ok()) {
-      reactor->Finish(ToGrpcStatus(refused));
-      return reactor;
+    // All or nothing: when one alert is refused, none is stored. The group
+    // still goes to the Committer so that every refusal is audited.
+    absl::Status refused = FirstError(**group);
+    if (!refused.ok()) {
+      for (PublishEntry& entry : (*group)->entries) {
+        if (entry.status.ok()) {
+          entry.status = absl::AbortedError(absl::StrCat(
+              "not stored: another alert of the same request was refused: ",
+              refused.message()));
+        }
+      }
     }
-    (*group)->done = [reactor, response](std::unique_ptr<PublishGroup> g) {
-      absl::Status failed = FirstError(*g);
+    (*group)->done = [reactor, response,
+                      refused](std::unique_ptr<PublishGroup> g) {
+      absl::Status failed = refused.ok() ? FirstError(*g) : refused;
       if (!failed.ok()) {
         reactor->Finish(ToGrpcStatus(failed));
         return;

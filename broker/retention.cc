@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "broker/audit_trail.h"
 #include "broker/authorizer.h"
 #include "broker/committer.h"
 #include "broker/event_log.h"
@@ -55,6 +56,7 @@ absl::StatusOr<size_t> RetentionTask::RunOnce(absl::Time now) {
   while (from <= last) {
     std::vector<uint64_t> sequences;
     std::vector<std::string> dedup_keys;
+    std::vector<v1::AuditRecord> records;
     uint64_t next = last + 1;
     size_t seen = 0;
     absl::Status status = node_->store()->ScanLog(
@@ -70,14 +72,21 @@ absl::StatusOr<size_t> RetentionTask::RunOnce(absl::Time now) {
             sequences.push_back(seq);
             dedup_keys.push_back(
                 DedupKey(stored.alert().originator(), stored.alert().id()));
+            v1::AuditRecord record =
+                AuditEvent(v1::AUDIT_RETENTION_REMOVE, "retention", true,
+                           "past its expiry or its topic's retention");
+            DescribeAlert(stored.alert(), &record);
+            record.set_sequence(seq);
+            record.set_policy_version(policy->version());
+            records.push_back(std::move(record));
           }
           return true;
         });
     if (!status.ok()) return status;
     removed += sequences.size();
     if (!sequences.empty()) {
-      node_->committer()->RemoveExpired(std::move(sequences),
-                                        std::move(dedup_keys));
+      node_->committer()->RemoveExpired(
+          std::move(sequences), std::move(dedup_keys), std::move(records));
     }
     if (seen < kChunk) break;
     from = next;

@@ -171,21 +171,57 @@ absl::StatusOr<std::optional<uint64_t>> Store::GetCursorByKey(
 absl::Status Store::ScanLog(
     uint64_t from, size_t max_records,
     const std::function<bool(uint64_t, absl::string_view)>& fn) const {
+  absl::Status decode = absl::OkStatus();
+  RETURN_IF_ERROR(Scan(Family::kLog, EncodeSequence(from), max_records,
+                       [&](absl::string_view key, absl::string_view value) {
+                         std::optional<uint64_t> seq = DecodeSequence(key);
+                         if (!seq) {
+                           decode = absl::DataLossError(
+                               "log key of unexpected size");
+                           return false;
+                         }
+                         return fn(*seq, value);
+                       }));
+  return decode;
+}
+
+absl::StatusOr<std::optional<std::string>> Store::Get(
+    Family family, absl::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handle(family),
+                               rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  RETURN_IF_ERROR(FromRocks(s, "reading the store"));
+  return std::optional<std::string>(std::move(value));
+}
+
+absl::Status Store::Scan(
+    Family family, absl::string_view from_key, size_t max_records,
+    const std::function<bool(absl::string_view, absl::string_view)>& fn)
+    const {
   rocksdb::ReadOptions options;
   options.readahead_size = 1 << 20;
   std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(options, handle(Family::kLog)));
+      db_->NewIterator(options, handle(family)));
   size_t visited = 0;
-  for (it->Seek(EncodeSequence(from)); it->Valid() && visited < max_records;
-       it->Next(), ++visited) {
-    std::optional<uint64_t> seq =
-        DecodeSequence(absl::string_view(it->key().data(), it->key().size()));
-    if (!seq) return absl::DataLossError("log key of unexpected size");
-    if (!fn(*seq, absl::string_view(it->value().data(), it->value().size()))) {
+  for (it->Seek(rocksdb::Slice(from_key.data(), from_key.size()));
+       it->Valid() && visited < max_records; it->Next(), ++visited) {
+    if (!fn(absl::string_view(it->key().data(), it->key().size()),
+            absl::string_view(it->value().data(), it->value().size()))) {
       break;
     }
   }
-  return FromRocks(it->status(), "reading the log");
+  return FromRocks(it->status(), "reading the store");
+}
+
+absl::StatusOr<std::optional<std::string>> Store::LastKey(
+    Family family) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handle(family)));
+  it->SeekToLast();
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading the store"));
+  if (!it->Valid()) return std::optional<std::string>();
+  return std::optional<std::string>(it->key().ToString());
 }
 
 absl::Status Store::Flush() {

@@ -71,6 +71,18 @@ class Store {
       uint64_t from, size_t max_records,
       const std::function<bool(uint64_t, absl::string_view)>& fn) const;
 
+  // The value under `key` in `family`, nullopt when absent.
+  absl::StatusOr<std::optional<std::string>> Get(Family family,
+                                                 absl::string_view key) const;
+  // Calls `fn(key, value)` for records of `family` with key >= `from_key`, in
+  // key order, until `fn` returns false or `max_records` were visited.
+  absl::Status Scan(
+      Family family, absl::string_view from_key, size_t max_records,
+      const std::function<bool(absl::string_view, absl::string_view)>& fn)
+      const;
+  // The last key of `family`, nullopt when it is empty.
+  absl::StatusOr<std::optional<std::string>> LastKey(Family family) const;
+
   // Flushes memtables; used at clean shutdown so restart replays less WAL.
   absl::Status Flush();
 

@@ -7,8 +7,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "broker/audit_trail.h"
 #include "broker/committer.h"
 #include "broker/identity.h"
 #include "broker/key_codec.h"
@@ -68,6 +70,10 @@ class SubscriptionImpl final
   void Open(const v1::SubscribeRequest::Open& open) {
     absl::Status checked = CheckOpen(open);
     if (!checked.ok()) {
+      v1::AuditRecord record = AuditEvent(v1::AUDIT_SUBSCRIBE_OPEN, who_.id(),
+                                          false, checked.message());
+      record.set_detail(absl::StrJoin(open.topics(), " "));
+      node_->committer()->Audit(std::move(record));
       End(checked);
       return;
     }
@@ -91,6 +97,11 @@ class SubscriptionImpl final
         if (!durable_key_.empty()) {
           node_->committer()->UpdateCursor(durable_key_, ack);
         }
+        v1::AuditRecord record =
+            AuditEvent(v1::AUDIT_ACK, who_.id(), true, "acknowledged");
+        record.set_sequence(ack);
+        record.set_detail(durable_name_);
+        node_->committer()->Audit(std::move(record));
       }
     }
     Wake();
@@ -118,13 +129,22 @@ class SubscriptionImpl final
 
   void OnReactorDone() {
     bool registered;
+    v1::AuditRecord record;
     {
       absl::MutexLock lock(&mu_);
       reactor_ = nullptr;
       finishing_ = finished_ = true;
       registered = registered_;
+      record = AuditEvent(v1::AUDIT_SUBSCRIBE_CLOSE, who_.id(), true,
+                          end_status_.ok() ? "closed by the client"
+                                           : end_status_.ToString());
+      record.set_sequence(acked_);
+      record.set_detail(durable_name_);
     }
-    if (registered) node_->hub()->Unregister(this);
+    if (registered) {
+      node_->hub()->Unregister(this);
+      node_->committer()->Audit(std::move(record));
+    }
   }
 
   void Wake() override {
@@ -175,6 +195,7 @@ class SubscriptionImpl final
     if (!open.durable_name().empty()) {
       durable_key_ = CursorKey(who_.id(), open.durable_name());
     }
+    durable_name_ = open.durable_name();
     return absl::OkStatus();
   }
 
@@ -215,6 +236,14 @@ class SubscriptionImpl final
       return;
     }
     registered_ = true;
+    v1::AuditRecord record = AuditEvent(
+        v1::AUDIT_SUBSCRIBE_OPEN, who_.id(), true,
+        resumed ? "resumed after its durable cursor" : "opened");
+    record.set_sequence(start_after);
+    record.set_detail(absl::StrCat(absl::StrJoin(open.topics(), " "),
+                                   open.durable_name().empty() ? "" : " durable=",
+                                   open.durable_name()));
+    node_->committer()->Audit(std::move(record));
     if (finishing_) return;
     next_sequence_ = start_after + 1;
     acked_ = delivered_max_ = start_after;
@@ -310,6 +339,22 @@ class SubscriptionImpl final
       }
     }
 
+    if (count > 0) {
+      // One record per delivery, batched by the Committer.
+      std::vector<v1::AuditRecord> delivered;
+      delivered.reserve(count);
+      for (const v1::Delivery& d : response.deliveries()) {
+        v1::AuditRecord record =
+            AuditEvent(v1::AUDIT_DELIVER, who_.id(), true, "delivered");
+        DescribeAlert(d.alert(), &record);
+        record.set_sequence(d.sequence());
+        record.set_recipient(who_.id());
+        record.set_policy_version(authorizer->version());
+        delivered.push_back(std::move(record));
+      }
+      node_->committer()->Audit(std::move(delivered));
+    }
+
     absl::MutexLock lock(&mu_);
     if (finishing_) {
       scheduled_ = false;
@@ -369,6 +414,7 @@ class SubscriptionImpl final
   // Set by CheckOpen before the subscription is shared; read-only afterwards.
   std::vector<TopicPattern> patterns_;
   std::string durable_key_;
+  std::string durable_name_;
 
   absl::Mutex mu_;
   Reactor* reactor_ ABSL_GUARDED_BY(mu_);  // null once the reactor is done

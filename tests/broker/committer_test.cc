@@ -96,7 +96,7 @@ class Node {
     cache_ = std::make_unique<LogCache>(size_t{64} << 20,
                                         store_->recovered_last_sequence() + 1);
     committer_ = std::make_unique<Committer>(
-        store_.get(), cache_.get(), options_, [this](uint64_t last) {
+        store_.get(), cache_.get(), /*audit=*/nullptr, options_, [this](uint64_t last) {
           absl::MutexLock lock(&mu_);
           commits_.push_back(last);
         });

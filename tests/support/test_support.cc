@@ -91,16 +91,7 @@ v1::NodeConfig NodeConfigFor(const std::string& data_dir,
   config.mutable_tls()->set_crl_dir(PkiDir() + "/crl");
   config.set_durability(v1::DURABILITY_SYNC);
   config.set_shutdown_grace_seconds(2);
-  // Defaults for limits are filled by ParseConfig; in-process nodes skip it.
-  v1::Limits* limits = config.mutable_limits();
-  limits->set_max_alert_bytes(1 << 20);
-  limits->set_max_batch_alerts(1024);
-  limits->set_max_inflight_per_stream(4096);
-  limits->set_max_credit(4096);
-  limits->set_max_commit_group(8192);
-  limits->set_max_subscriptions(1000);
-  limits->set_log_cache_mib(16);
-  config.mutable_tls()->set_reload_interval_seconds(60);
+  // Everything else keeps the defaults that Node::Start fills in.
   return config;
 }
 
