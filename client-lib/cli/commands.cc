@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "alert_format.h"
+#include "audit_commands.h"
 #include "ibsm/alert_rules.h"
 #include "ibsm/client.h"
 #include "ibsm/publisher.h"
@@ -323,7 +324,8 @@ std::vector<Command> MakeCommands() {
         return RunNodeInfo(Commands()[2], f, io);
       }});
   for (Command& c : PolicyCommands()) commands.push_back(std::move(c));
-  // Later groups, e.g. {"audit", "query"}, go here.
+  for (Command& c : AuditCommands()) commands.push_back(std::move(c));
+  // Later groups go here.
   return commands;
 }
 
@@ -401,6 +403,9 @@ int RunCli(const std::vector<std::string>& argv, Io& io,
            const std::function<const char*(const char*)>& getenv) {
   // Split off the command words; common flags may come before them.
   std::vector<std::string> words, rest;
+  // The first word that is not (the next word of) a command, met before the
+  // command is complete: an unknown command or subcommand.
+  std::string stray;
   bool help = false, done = false;
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
@@ -433,20 +438,23 @@ int RunCli(const std::vector<std::string>& argv, Io& io,
         }
         continue;
       }
+      if (stray.empty()) stray = a;
     }
     rest.push_back(a);
   }
 
   if (words.empty()) {
+    if (!stray.empty()) {
+      return Usage(io, nullptr, absl::StrCat("unknown command '", stray, "'"));
+    }
     if (help) {
       io.out << GlobalHelp();
       return kExitOk;
     }
-    if (!rest.empty() && rest[0][0] != '-') {
-      return Usage(io, nullptr, absl::StrCat("unknown command '", rest[0], "'"));
-    }
-    io.err << GlobalHelp();
-    return kExitUsage;
+    std::vector<std::string> names;
+    for (const Command& c : Commands()) names.push_back(CommandName(c));
+    return Usage(io, nullptr, absl::StrCat("no command given; commands: ",
+                                           absl::StrJoin(names, ", ")));
   }
   const Command* cmd = nullptr;
   for (const Command* c : Matching(words)) {
@@ -456,15 +464,15 @@ int RunCli(const std::vector<std::string>& argv, Io& io,
     std::vector<std::string> subs;
     for (const Command* c : Matching(words)) subs.push_back(c->path[words.size()]);
     std::string group = absl::StrJoin(words, " ");
+    if (!stray.empty()) {
+      return Usage(io, nullptr, absl::StrCat("unknown command '", group, " ",
+                                             stray, "'; use ",
+                                             absl::StrJoin(subs, ", ")));
+    }
     if (help) {
       io.out << "Usage: ibsm " << group << " <" << absl::StrJoin(subs, "|")
              << "> [flags]\n";
       return kExitOk;
-    }
-    if (!rest.empty() && rest[0][0] != '-') {
-      return Usage(io, nullptr, absl::StrCat("unknown command '", group, " ",
-                                             rest[0], "'; use ",
-                                             absl::StrJoin(subs, ", ")));
     }
     return Usage(io, nullptr, absl::StrCat("'ibsm ", group,
                                            "' needs a subcommand: ",

@@ -1,5 +1,7 @@
 #include "backoff.h"
 
+#include <grpcpp/channel.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -27,6 +29,24 @@ absl::Duration Backoff::Next() {
 
 bool IsRetryable(const absl::Status& status) {
   return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);
+}
+
+void WaitForRetry(grpc::Channel& channel, absl::Time until,
+                  const std::function<bool()>& stop) {
+  constexpr absl::Duration kSlice = absl::Milliseconds(100);
+  grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+  const bool was_ready = state == GRPC_CHANNEL_READY;
+  while (true) {
+    if (stop && stop()) return;
+    const absl::Time now = absl::Now();
+    if (now >= until) return;
+    if (!was_ready && state == GRPC_CHANNEL_READY) return;
+    // Polls gRPC until the state changes or the slice ends.
+    if (channel.WaitForStateChange(
+            state, absl::ToChronoTime(std::min(until, now + kSlice)))) {
+      state = channel.GetState(/*try_to_connect=*/true);
+    }
+  }
 }
 
 }  // namespace ibsm::internal

@@ -121,7 +121,7 @@ absl::StatusOr<v1::NodeInfo> Client::NodeInfo() {
     if (!internal::IsRetryable(status) || absl::Now() + wait >= give_up) {
       return status;
     }
-    absl::SleepFor(wait);
+    internal::WaitForRetry(*channel_, absl::Now() + wait);
   }
 }
 

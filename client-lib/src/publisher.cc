@@ -166,7 +166,7 @@ struct Publisher::Impl {
             absl::StrCat(status.message(), " (gave up after ",
                          backoff.attempt(), " attempts)"));
       }
-      absl::SleepFor(wait);
+      internal::WaitForRetry(*channel, absl::Now() + wait);
     }
   }
 
@@ -310,11 +310,10 @@ struct Publisher::Impl {
       }
       Complete(expired);
       if (wait) {
-        absl::Time until = absl::Now() + backoff.Next();
-        absl::MutexLock lock(&mu);
-        while (!shutting_down && absl::Now() < until) {
-          cv.WaitWithDeadline(&mu, until);
-        }
+        internal::WaitForRetry(*channel, absl::Now() + backoff.Next(), [this] {
+          absl::MutexLock lock(&mu);
+          return shutting_down;
+        });
       }
     }
   }

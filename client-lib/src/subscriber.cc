@@ -22,6 +22,10 @@
 namespace ibsm {
 namespace {
 
+// How long the end of a stream waits for a flow write in progress before
+// cancelling the call to unblock it.
+constexpr absl::Duration kFlowWriteGrace = absl::Seconds(1);
+
 using Stream =
     grpc::ClientReaderWriter<v1::SubscribeRequest, v1::SubscribeResponse>;
 
@@ -204,6 +208,7 @@ struct Subscriber::Impl {
           queue.clear();  // the node sends them again on this stream
           credit_to_return = 0;
           ++generation;
+          flow_generation = generation;
           // Repeat the latest acknowledgement on the new stream, in case
           // the node lost the previous one.
           sent_ack = 0;
@@ -220,32 +225,52 @@ struct Subscriber::Impl {
           Push(response);
         }
       }
-      ctx.TryCancel();  // unblocks a concurrent flow Write
+      // The node has ended the stream or the connection is gone; Finish
+      // returns at once. It must not run concurrently with a flow Write:
+      // stop further writes and wait for one in progress.
+      {
+        absl::MutexLock lock(&mu);
+        flow_generation = 0;
+        absl::Time grace = absl::Now() + kFlowWriteGrace;
+        while (flow_writing && !cv.WaitWithDeadline(&mu, grace)) {
+        }
+        // Cancelling would replace the node's status (UNAVAILABLE on
+        // shutdown, ABORTED on takeover) with CANCELLED: only when a write
+        // is stuck.
+        if (flow_writing) ctx.TryCancel();
+        while (flow_writing) cv.Wait(&mu);
+      }
       {
         absl::MutexLock write_lock(&write_mu);
         live_stream = nullptr;
       }
       absl::Status status = FromGrpcStatus(stream->Finish());
-      absl::MutexLock lock(&mu);
-      current_ctx = nullptr;
-      if (stop_requested || hard_stop) break;
-      if (!status.ok()) last_error = status;
-      if (absl::IsAborted(status) && !options.durable_name.empty()) {
-        terminal = absl::AbortedError(absl::StrCat(
-            "durable subscription '", options.durable_name,
-            "' was taken over by a newer connection: ", status.message()));
-        cv.SignalAll();
-        break;
+      absl::Duration wait = absl::ZeroDuration();
+      {
+        absl::MutexLock lock(&mu);
+        current_ctx = nullptr;
+        if (stop_requested || hard_stop) break;
+        if (!status.ok()) last_error = status;
+        if (absl::IsAborted(status) && !options.durable_name.empty()) {
+          terminal = absl::AbortedError(absl::StrCat(
+              "durable subscription '", options.durable_name,
+              "' was taken over by a newer connection: ", status.message()));
+          cv.SignalAll();
+          break;
+        }
+        if (!ReopenAfter(status)) {
+          terminal = status;
+          cv.SignalAll();
+          break;
+        }
+        wait = backoff.Next();
       }
-      if (!ReopenAfter(status)) {
-        terminal = status;
-        cv.SignalAll();
-        break;
-      }
-      absl::Time until = absl::Now() + backoff.Next();
-      while (!stop_requested && !hard_stop && absl::Now() < until) {
-        cv.WaitWithDeadline(&mu, until);
-      }
+      // Not a plain sleep: waiting this way also drives the channel's
+      // reconnection, and ends early once the node is reachable again.
+      internal::WaitForRetry(*channel, absl::Now() + wait, [this] {
+        absl::MutexLock lock(&mu);
+        return stop_requested || hard_stop;
+      });
     }
     absl::MutexLock lock(&mu);
     stream_ended = true;
@@ -269,7 +294,7 @@ struct Subscriber::Impl {
   }
 
   bool FlowWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (live_generation_seen != generation) return false;
+    if (flow_generation == 0 || flow_generation != generation) return false;
     uint32_t threshold = std::max<uint32_t>(1, options.credit / 2);
     return credit_to_return >= threshold || flow_due ||
            (EffectiveAck() > sent_ack &&
@@ -289,15 +314,11 @@ struct Subscriber::Impl {
             cv.SignalAll();
             return;
           }
-          {
-            absl::MutexLock write_lock(&write_mu);
-            live_generation_seen = live_stream != nullptr ? live_generation : 0;
-          }
           if (stop_requested || FlowWanted()) break;
           cv.WaitWithTimeout(&mu, options.ack_interval);
         }
         final_flush = stop_requested;
-        gen = generation;
+        gen = flow_generation;
         v1::SubscribeRequest::Flow* flow = request.mutable_flow();
         uint64_t ack = EffectiveAck();
         if (ack > sent_ack) flow->set_ack_sequence(ack);
@@ -307,15 +328,23 @@ struct Subscriber::Impl {
         }
         flow_due = false;
         last_flow = absl::Now();
+        // The stream thread waits for this write before finishing the
+        // stream.
+        flow_writing = gen != 0;
       }
       bool written = false;
-      if (request.flow().ack_sequence() != 0 || request.flow().credit() != 0) {
+      if (gen != 0 &&
+          (request.flow().ack_sequence() != 0 || request.flow().credit() != 0)) {
         absl::MutexLock write_lock(&write_mu);
         if (live_stream != nullptr && live_generation == gen) {
           written = live_stream->Write(request);
         }
       }
       absl::MutexLock lock(&mu);
+      if (flow_writing) {
+        flow_writing = false;
+        cv.SignalAll();
+      }
       if (written) {
         sent_ack = std::max(sent_ack, request.flow().ack_sequence());
       } else if (gen == generation) {
@@ -414,7 +443,10 @@ struct Subscriber::Impl {
   uint64_t opened_cursor ABSL_GUARDED_BY(mu) = 0;
   uint64_t reconnects ABSL_GUARDED_BY(mu) = 0;
   uint64_t generation ABSL_GUARDED_BY(mu) = 0;  // one per opened stream
-  uint64_t live_generation_seen ABSL_GUARDED_BY(mu) = 0;
+  // The generation of the open stream the flow thread may write to; 0 from
+  // the moment the stream has ended.
+  uint64_t flow_generation ABSL_GUARDED_BY(mu) = 0;
+  bool flow_writing ABSL_GUARDED_BY(mu) = false;  // a flow Write in progress
   std::deque<v1::Delivery> queue ABSL_GUARDED_BY(mu);  // received, not taken
   internal::DedupSet dedup ABSL_GUARDED_BY(mu);
   uint64_t highest_passed ABSL_GUARDED_BY(mu) = 0;     // taken (new or dup)

@@ -1,6 +1,10 @@
 // Tests for client-lib/src/backoff.h.
 #include "client-lib/src/backoff.h"
 
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include <atomic>
 #include <catch2/catch.hpp>
 
 #include "absl/status/status.h"
@@ -50,4 +54,24 @@ TEST_CASE("Only UNAVAILABLE and DEADLINE_EXCEEDED are retried as is") {
   CHECK_FALSE(ibsm::internal::IsRetryable(absl::PermissionDeniedError("x")));
   CHECK_FALSE(ibsm::internal::IsRetryable(absl::InvalidArgumentError("x")));
   CHECK_FALSE(ibsm::internal::IsRetryable(absl::OkStatus()));
+}
+
+TEST_CASE("WaitForRetry waits until the deadline or until told to stop") {
+  // Nothing listens on port 1: the channel stays out of READY.
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
+      "127.0.0.1:1", grpc::InsecureChannelCredentials());
+  absl::Time start = absl::Now();
+  ibsm::internal::WaitForRetry(*channel, start + absl::Milliseconds(300));
+  absl::Duration waited = absl::Now() - start;
+  CHECK(waited >= absl::Milliseconds(300));
+  CHECK(waited < absl::Seconds(2));
+
+  std::atomic<int> checks{0};
+  start = absl::Now();
+  ibsm::internal::WaitForRetry(*channel, start + absl::Seconds(30), [&] {
+    return ++checks > 2;
+  });
+  waited = absl::Now() - start;
+  CHECK(checks == 3);
+  CHECK(waited < absl::Seconds(2));
 }

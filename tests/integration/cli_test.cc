@@ -93,7 +93,14 @@ TEST_CASE("ibsm exits non-zero with a clear message on every error") {
   };
   std::vector<Case> cases = {
       {"unknown command", WithTls(port, "agency-CIV_police", {"frobnicate"}), 2,
-       "frobnicate"},
+       "ibsm: unknown command 'frobnicate'\n"},
+      {"unknown command first", {"frobnicate", "--json"}, 2,
+       "ibsm: unknown command 'frobnicate'\n"},
+      {"unknown command with --help", {"frobnicate", "--help"}, 2,
+       "ibsm: unknown command 'frobnicate'\n"},
+      {"unknown subcommand", WithTls(port, "agency-CIV_police", {"node", "frob"}),
+       2, "unknown command 'node frob'"},
+      {"no command", {"--json"}, 2, "no command given"},
       {"missing required flag",
        WithTls(port, "agency-CIV_police",
                {"publish", "--topic", "border.incident"}),
@@ -123,6 +130,8 @@ TEST_CASE("ibsm exits non-zero with a clear message on every error") {
     CHECK(r.exit_code == c.exit_code);
     CHECK_THAT(r.output, Catch::Contains(c.mentions));
     CHECK(absl::StartsWith(r.output, "ibsm: "));
+    // One line saying what is wrong, at most one more (the usage hint).
+    if (c.exit_code == 2) CHECK(Lines(r.output).size() <= 2);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -114,9 +115,13 @@ TEST_CASE("client library: a durable subscriber survives a broker restart "
   };
   take(30);
 
-  // The node goes down and comes back; more alerts arrive meanwhile.
-  broker->Kill(SIGTERM);
-  REQUIRE(broker->Wait() == 0);
+  // The node goes down and comes back; more alerts arrive meanwhile. SIGTERM
+  // ends the stream with UNAVAILABLE; SIGKILL drops the connection with no
+  // status at all.
+  const int signal = GENERATE(SIGTERM, SIGKILL);
+  INFO("signal " << signal);
+  broker->Kill(signal);
+  REQUIRE(broker->Wait() == (signal == SIGTERM ? 0 : 128 + SIGKILL));
   broker = std::make_unique<BrokerProcess>(config);
   REQUIRE(broker->port() == port);
   for (int i = 0; i < 20; ++i) {
@@ -133,6 +138,79 @@ TEST_CASE("client library: a durable subscriber survives a broker restart "
   CHECK(unique.size() == 70);
   for (int i = 0; i < 50; ++i) CHECK(seen[i] == absl::StrCat("before-", i));
   for (int i = 0; i < 20; ++i) CHECK(seen[50 + i] == absl::StrCat("after-", i));
+}
+
+TEST_CASE("client library: a subscriber opens promptly once a node that "
+          "was down comes up") {
+  TempDir dir;
+  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  config.set_listen_address("127.0.0.1:0");
+  auto broker = std::make_unique<BrokerProcess>(config);
+  const int port = broker->port();
+  config.set_listen_address(absl::StrCat("127.0.0.1:", port));
+  auto client = ConnectOrFail(port, "agency-CIV_customs");
+  {
+    auto pub_client = ConnectOrFail(port, "agency-CIV_police");
+    REQUIRE(pub_client->NewPublisher()->Publish(MakeAlert("waiting")).ok());
+  }
+  broker->Kill(SIGTERM);
+  REQUIRE(broker->Wait() == 0);
+  broker.reset();
+
+  SubscribeOptions options;
+  options.topics = {"border.>"};
+  options.start = SubscribeOptions::Start::kEarliest;
+  options.open_timeout = absl::Seconds(30);
+  auto subscriber = client->NewSubscriber(options);
+  REQUIRE(subscriber.ok());
+  // Opening fails fast (connection refused) and is retried meanwhile.
+  auto next = std::async(std::launch::async,
+                         [&] { return (*subscriber)->Next(absl::Seconds(10)); });
+  absl::SleepFor(absl::Seconds(1));
+  broker = std::make_unique<BrokerProcess>(config);
+  const absl::Time up = absl::Now();
+  auto delivery = next.get();
+  // Nothing but the client drives the reconnection here; it used to advance
+  // only at gRPC's 5-second backup poll (10-20 s for TCP and TLS).
+  const absl::Duration took = absl::Now() - up;
+  INFO("opened " << absl::FormatDuration(took) << " after the node came up, "
+                 << delivery.status().ToString());
+  REQUIRE(delivery.ok());
+  REQUIRE(delivery->has_value());
+  CHECK((*delivery)->alert().id() == "waiting");
+  CHECK(took < absl::Seconds(3));
+}
+
+TEST_CASE("client library: a durable subscription taken over by a newer "
+          "connection ends the older one with ABORTED") {
+  TempDir dir;
+  BrokerProcess broker(NodeConfigFor(dir.File("data")));
+  auto client = ConnectOrFail(broker.port(), "agency-CIV_customs");
+  SubscribeOptions options;
+  options.topics = {"border.>"};
+  options.durable_name = "customs-desk";
+  auto older = client->NewSubscriber(options);
+  REQUIRE(older.ok());
+  auto first = (*older)->Next(absl::Milliseconds(100));  // opens it
+  REQUIRE(first.ok());
+  CHECK_FALSE(first->has_value());
+
+  auto newer = client->NewSubscriber(options);
+  REQUIRE(newer.ok());
+  auto opened = (*newer)->Next(absl::Milliseconds(100));
+  REQUIRE(opened.ok());
+
+  // The older one must report the takeover, not reopen and take the name
+  // back (which a CANCELLED status in place of the node's ABORTED did).
+  auto ended = (*older)->Next(absl::Seconds(10));
+  INFO(ended.status().ToString());
+  REQUIRE_FALSE(ended.ok());
+  CHECK(ended.status().code() == absl::StatusCode::kAborted);
+  CHECK((*older)->reconnects() == 0);
+  auto still = (*newer)->Next(absl::Milliseconds(500));
+  INFO(still.status().ToString());
+  CHECK(still.ok());
+  CHECK((*newer)->reconnects() == 0);
 }
 
 }  // namespace

@@ -72,10 +72,14 @@ struct ClientOptions {
   // Total time a blocking call may spend, retries included.
   absl::Duration retry_timeout = absl::Seconds(60);
   BackoffOptions backoff;
-  // HTTP/2 keepalive ping interval; detects dead connections (satellite and
-  // NAT links). gRPC servers refuse pings more often than every 5 minutes
-  // unless configured otherwise, hence the default.
-  absl::Duration keepalive_time = absl::Minutes(5);
+  // HTTP/2 keepalive ping interval while a call (e.g. a subscription) is
+  // open: a connection whose pings go unanswered for 20 s is closed and the
+  // call fails, so a subscription on a dead link (node gone without closing
+  // the connection, satellite and NAT links) is reopened instead of waiting
+  // forever. IBSM nodes accept pings every 10 s or more; plain gRPC servers
+  // refuse them more often than every 5 minutes unless configured to allow
+  // it. Zero disables keepalive.
+  absl::Duration keepalive_time = absl::Seconds(30);
 };
 
 class Client {
