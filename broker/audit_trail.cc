@@ -175,6 +175,23 @@ absl::StatusOr<v1::SignedCheckpoint> LatestCheckpoint(const Store& store) {
   return checkpoint;
 }
 
+absl::StatusOr<v1::SignedCheckpoint> CheckpointAt(const Store& store,
+                                                  uint64_t tree_size) {
+  ASSIGN_OR_RETURN(
+      std::optional<std::string> value,
+      store.Get(Family::kMeta,
+                absl::StrCat(kCheckpointPrefix, EncodeSequence(tree_size))));
+  if (!value) {
+    return absl::NotFoundError(
+        absl::StrCat("no checkpoint was signed at tree size ", tree_size));
+  }
+  v1::SignedCheckpoint checkpoint;
+  if (!checkpoint.ParseFromString(*value)) {
+    return absl::DataLossError("a stored checkpoint is corrupt");
+  }
+  return checkpoint;
+}
+
 absl::Status ScanAudit(
     const Store& store, uint64_t from_index, size_t max_records,
     const std::function<bool(uint64_t, absl::string_view)>& fn) {

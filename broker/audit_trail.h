@@ -105,6 +105,9 @@ class StoredMerkleTree final : public MerkleStorage {
 absl::StatusOr<uint64_t> AuditSize(const Store& store);
 // The latest signed checkpoint; NOT_FOUND before the first one.
 absl::StatusOr<v1::SignedCheckpoint> LatestCheckpoint(const Store& store);
+// The checkpoint signed at exactly `tree_size`; NOT_FOUND if none was.
+absl::StatusOr<v1::SignedCheckpoint> CheckpointAt(const Store& store,
+                                                  uint64_t tree_size);
 // Calls fn(index, serialized record) for records from `from_index` on until
 // fn returns false or `max_records` were visited.
 absl::Status ScanAudit(

@@ -62,4 +62,13 @@ Decision AllowAuthenticated::MayReceive(const Identity& recipient,
   return LocalAgency(recipient);
 }
 
+Decision AllowAuthenticated::MayAudit(const Identity& auditor) const {
+  return Decision::Deny(
+      "no-policy",
+      absl::StrCat("'", auditor.id(),
+                   "' may not read the audit trail: this node runs without a "
+                   "sharing policy, so no agency has the AUDITOR role"),
+      version_);
+}
+
 }  // namespace ibsm::broker

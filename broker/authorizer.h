@@ -50,6 +50,8 @@ class Authorizer {
   // Delivery of one stored alert to one local agency.
   virtual Decision MayReceive(const Identity& recipient,
                               const v1::Alert& alert) const = 0;
+  // Access to the audit trail (the AUDITOR role).
+  virtual Decision MayAudit(const Identity& auditor) const = 0;
   // How long alerts of `topic` stay in the log; zero: until their own
   // expiry, if any.
   virtual absl::Duration RetentionFor(absl::string_view topic) const {
@@ -71,6 +73,8 @@ class AllowAuthenticated final : public Authorizer {
                         const std::string& topic_pattern) const override;
   Decision MayReceive(const Identity& recipient,
                       const v1::Alert& alert) const override;
+  // Refused: without a policy no agency has the AUDITOR role.
+  Decision MayAudit(const Identity& auditor) const override;
 
  private:
   Decision LocalAgency(const Identity& who) const;

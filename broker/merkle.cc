@@ -356,4 +356,60 @@ absl::Status VerifyConsistency(uint64_t size1, uint64_t size2,
   return absl::OkStatus();
 }
 
+
+absl::StatusOr<std::vector<Hash>> CompactRange(const MerkleStorage& storage,
+                                               uint64_t first_index) {
+  std::vector<Hash> out;
+  out.reserve(std::popcount(first_index));
+  uint64_t pos = 0;
+  for (int level = kMaxLevels - 1; level >= 0; --level) {
+    const uint64_t part = uint64_t{1} << level;
+    if ((first_index & part) == 0) continue;
+    ASSIGN_OR_RETURN(Hash hash, ReadNode(storage, level, pos >> level));
+    out.push_back(hash);
+    pos += part;
+  }
+  return out;
+}
+
+absl::StatusOr<Hash> RootFromRange(absl::Span<const Hash> left_subtrees,
+                                   uint64_t first_index,
+                                   absl::Span<const Hash> leaves) {
+  const size_t want = static_cast<size_t>(std::popcount(first_index));
+  if (left_subtrees.size() != want) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "compact range of [0, ", first_index, ") has ", left_subtrees.size(),
+        " subtree hashes, expected ", want, " (one per set bit)"));
+  }
+  if (leaves.size() > std::numeric_limits<uint64_t>::max() - first_index) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(leaves.size(), " leaves after index ", first_index,
+                     " overflow the tree size"));
+  }
+  // stack[0..count): the complete subtrees covering [0, size), one per set
+  // bit of size, largest first. Appending a leaf merges equal-sized subtrees
+  // from the right, as in AppendLeaves.
+  std::array<Hash, kMaxLevels + 1> stack;
+  int count = 0;
+  for (int level = kMaxLevels - 1, i = 0; level >= 0; --level) {
+    if ((first_index & (uint64_t{1} << level)) == 0) continue;
+    stack[count++] = left_subtrees[i++];
+  }
+  uint64_t size = first_index;
+  for (const Hash& leaf : leaves) {
+    Hash hash = leaf;
+    // While the new node is a right child, merge it with its left sibling:
+    // the last subtree on the stack, of the same level.
+    for (uint64_t bits = size; (bits & 1) != 0; bits >>= 1) {
+      hash = NodeHash(stack[--count], hash);
+    }
+    stack[count++] = hash;
+    ++size;
+  }
+  if (count == 0) return EmptyRootHash();
+  Hash root = stack[count - 1];
+  for (int i = count - 2; i >= 0; --i) root = NodeHash(stack[i], root);
+  return root;
+}
+
 }  // namespace ibsm::broker

@@ -114,6 +114,27 @@ absl::Status VerifyConsistency(uint64_t size1, uint64_t size2,
                                const Hash& root1, const Hash& root2,
                                const std::vector<Hash>& proof);
 
+// The compact range of [0, first_index) (RFC 9162 §2.1 trees; "compact
+// range" as in transparency-dev): the hashes of the complete subtrees that
+// cover leaves [0, first_index), one per set bit of first_index, largest (left
+// most) first. Together with the leaves from first_index on, they rebuild the
+// root of any larger tree (RootFromRange): an export of a range carries them
+// so the verifier can check the range against a checkpoint. Empty for 0.
+// Reads popcount(first_index) stored nodes; DATA_LOSS if one is missing.
+absl::StatusOr<std::vector<Hash>> CompactRange(const MerkleStorage& storage,
+                                               uint64_t first_index);
+
+// MTH(D[0:first_index + leaves.size()]) from the compact range of
+// [0, first_index) (`left_subtrees`, as CompactRange returns it) and the leaf
+// hashes of the following leaves, in order. Pure computation, O(n) hashes
+// for n leaves and O(log n) memory. EmptyRootHash() when both are empty.
+// INVALID_ARGUMENT if left_subtrees does not have popcount(first_index)
+// hashes or the size overflows. Nothing here checks that left_subtrees are
+// genuine: comparing the result with a trusted root does.
+absl::StatusOr<Hash> RootFromRange(absl::Span<const Hash> left_subtrees,
+                                   uint64_t first_index,
+                                   absl::Span<const Hash> leaves);
+
 }  // namespace ibsm::broker
 
 #endif  // IBSM_BROKER_MERKLE_H_

@@ -131,6 +131,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   parts->services.push_back(MakePublisherService(parts->context.get()));
   parts->services.push_back(MakeSubscriberService(parts->context.get()));
   parts->services.push_back(MakeNodeService(parts->context.get()));
+  parts->services.push_back(MakeAuditorService(parts->context.get()));
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen_address(), credentials,

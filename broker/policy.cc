@@ -949,6 +949,24 @@ Decision Policy::MayPublish(const Identity& publisher,
   return DecidePublish(facts, facts.originator);
 }
 
+Decision Policy::MayAudit(const Identity& auditor) const {
+  const CompiledPolicy& p = *compiled_;
+  const std::string who = auditor.id();
+  int a = auditor.is_agency() ? p.Agency(who) : -1;
+  if (a < 0) {
+    return Decision::Deny("unknown-agency",
+                          absl::StrCat("'", who, "' is not an agency of the policy"),
+                          p.version);
+  }
+  if (!p.agencies[a].auditor) {
+    return Decision::Deny("role",
+                          absl::StrCat(who, " does not have ROLE_AUDITOR"),
+                          p.version);
+  }
+  return Decision::Allow("role", absl::StrCat(who, " has ROLE_AUDITOR"),
+                         p.version);
+}
+
 Decision Policy::MaySubscribe(const Identity& subscriber,
                               const std::string& topic_pattern) const {
   const CompiledPolicy& p = *compiled_;

@@ -74,6 +74,8 @@ class Policy final : public Authorizer {
                         const std::string& topic_pattern) const override;
   Decision MayReceive(const Identity& recipient,
                       const v1::Alert& alert) const override;
+  // Agencies of any node with ROLE_AUDITOR.
+  Decision MayAudit(const Identity& auditor) const override;
 
   // The decision functions themselves.
   Decision DecidePublish(const AlertFacts& alert,

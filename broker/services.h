@@ -16,6 +16,7 @@ class NodeContext;
 std::unique_ptr<grpc::Service> MakePublisherService(NodeContext* node);
 std::unique_ptr<grpc::Service> MakeSubscriberService(NodeContext* node);
 std::unique_ptr<grpc::Service> MakeNodeService(NodeContext* node);
+std::unique_ptr<grpc::Service> MakeAuditorService(NodeContext* node);
 
 }  // namespace ibsm::broker
 

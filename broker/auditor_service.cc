@@ -1,0 +1,322 @@
+// The Auditor service: queries, checkpoints, proofs and exports of the audit
+// trail, for agencies with the AUDITOR role. Reads run on the WorkerPool,
+// never inside a reaction; every call is itself recorded in the trail.
+#include <grpcpp/grpcpp.h>
+
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "broker/audit_trail.h"
+#include "broker/committer.h"
+#include "broker/merkle.h"
+#include "broker/node_context.h"
+#include "broker/services.h"
+#include "broker/store.h"
+#include "broker/worker_pool.h"
+#include "ibsm/grpc_status.h"
+#include "ibsm/status_macros.h"
+#include "ibsm/v1/audit.grpc.pb.h"
+
+namespace ibsm::broker {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr uint32_t kDefaultLimit = 1000;
+constexpr uint32_t kMaxLimit = 100000;
+constexpr size_t kRecordsPerResponse = 500;
+constexpr size_t kScanPerFill = 20000;
+constexpr uint64_t kMaxExportRecords = 200000;
+
+std::string HashBytes(const Hash& h) {
+  return std::string(reinterpret_cast<const char*>(h.data()), h.size());
+}
+
+// Checks the AUDITOR role and records the call, allowed or refused.
+absl::StatusOr<Identity> Authorize(NodeContext* node,
+                                   grpc::CallbackServerContext* context,
+                                   v1::AuditAction action,
+                                   const std::string& detail) {
+  absl::StatusOr<Identity> who = PeerIdentity(*context->auth_context());
+  std::string actor = who.ok() ? who->id() : "unauthenticated";
+  Decision decision = who.ok() ? node->authorizer()->MayAudit(*who)
+                               : Decision::Deny("identity",
+                                                std::string(who.status().message()),
+                                                node->authorizer()->version());
+  v1::AuditRecord record = AuditEvent(
+      decision.allowed ? action : v1::AUDIT_CALL_REFUSED, actor,
+      decision.allowed, decision.reason);
+  record.set_rule(decision.rule);
+  record.set_policy_version(decision.policy_version);
+  record.set_detail(detail);
+  node->committer()->Audit(std::move(record));
+  if (!decision.allowed) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("audit trail access refused: ", decision.reason));
+  }
+  return who;
+}
+
+bool Matches(const v1::AuditQuery& q, const v1::AuditRecord& r) {
+  if (q.has_from_time() && r.time() < q.from_time()) return false;
+  if (q.has_to_time() && !(r.time() < q.to_time())) return false;
+  if (!q.actor().empty() && r.actor() != q.actor()) return false;
+  if (!q.node().empty() && r.node() != q.node()) return false;
+  if (!q.topic().empty() && r.topic() != q.topic()) return false;
+  if (!q.alert_id().empty() && r.alert_id() != q.alert_id()) return false;
+  if (q.action() != v1::AUDIT_ACTION_UNSPECIFIED && r.action() != q.action()) {
+    return false;
+  }
+  if (q.decision() == v1::AuditQuery::DECISION_ALLOWED && !r.allowed()) {
+    return false;
+  }
+  if (q.decision() == v1::AuditQuery::DECISION_DENIED && r.allowed()) {
+    return false;
+  }
+  return true;
+}
+
+// Streams matching records in pages; one write in flight, reads on workers.
+class QueryReactor final
+    : public grpc::ServerWriteReactor<v1::AuditQueryResponse> {
+ public:
+  QueryReactor(NodeContext* node, grpc::CallbackServerContext* context,
+               const v1::AuditQuery* query)
+      : node_(node), query_(*query), next_index_(query->from_index()) {
+    absl::StatusOr<Identity> who = Authorize(node, context, v1::AUDIT_AUDITOR_QUERY,
+                                             query->ShortDebugString());
+    if (!who.ok()) {
+      Finish(ToGrpcStatus(who.status()));
+      return;
+    }
+    remaining_ = query->limit() == 0 ? kDefaultLimit
+                                     : std::min(query->limit(), kMaxLimit);
+    ScheduleFill();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok || done_) {
+      Finish(ok ? grpc::Status::OK : grpc::Status::CANCELLED);
+      return;
+    }
+    ScheduleFill();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void ScheduleFill() {
+    node_->workers()->Schedule([this] { Fill(); });
+  }
+
+  void Fill() {
+    response_.Clear();
+    absl::StatusOr<uint64_t> size = AuditSize(*node_->store());
+    if (!size.ok()) {
+      Finish(ToGrpcStatus(size.status()));
+      return;
+    }
+    size_t examined = 0;
+    absl::Status scanned = ScanAudit(
+        *node_->store(), next_index_, kScanPerFill,
+        [&](uint64_t index, absl::string_view bytes) {
+          ++examined;
+          next_index_ = index + 1;
+          v1::AuditRecord record;
+          if (record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) &&
+              Matches(query_, record)) {
+            *response_.add_records() = std::move(record);
+            --remaining_;
+          }
+          return remaining_ > 0 &&
+                 static_cast<size_t>(response_.records_size()) < kRecordsPerResponse;
+        });
+    if (!scanned.ok()) {
+      Finish(ToGrpcStatus(scanned));
+      return;
+    }
+    bool exhausted = next_index_ >= *size || examined == 0;
+    done_ = remaining_ == 0 || exhausted;
+    response_.set_next_index(next_index_);
+    response_.set_more(!exhausted);
+    StartWrite(&response_);
+  }
+
+  NodeContext* const node_;
+  const v1::AuditQuery query_;
+  uint64_t next_index_;
+  uint32_t remaining_ = 0;
+  bool done_ = false;  // touched by one fill or write at a time
+  v1::AuditQueryResponse response_;
+};
+
+absl::StatusOr<uint64_t> ResolveSize(const Store& store, uint64_t requested) {
+  if (requested != 0) return requested;
+  ASSIGN_OR_RETURN(v1::SignedCheckpoint latest, LatestCheckpoint(store));
+  return latest.tree_size();
+}
+
+absl::StatusOr<v1::InclusionProof> BuildInclusion(
+    const Store& store, const v1::InclusionProofRequest& request) {
+  ASSIGN_OR_RETURN(uint64_t size, ResolveSize(store, request.tree_size()));
+  ASSIGN_OR_RETURN(std::vector<Hash> path,
+                   InclusionProof(StoredMerkleTree(&store), request.index(), size));
+  v1::InclusionProof proof;
+  proof.set_index(request.index());
+  proof.set_tree_size(size);
+  for (const Hash& h : path) proof.add_hashes(HashBytes(h));
+  RETURN_IF_ERROR(ScanAudit(store, request.index(), 1,
+                            [&](uint64_t index, absl::string_view bytes) {
+                              if (index == request.index()) {
+                                proof.set_record(std::string(bytes));
+                              }
+                              return false;
+                            }));
+  if (absl::StatusOr<v1::SignedCheckpoint> c = CheckpointAt(store, size); c.ok()) {
+    *proof.mutable_checkpoint() = *c;
+  }
+  return proof;
+}
+
+absl::StatusOr<v1::ConsistencyProof> BuildConsistency(
+    const Store& store, const v1::ConsistencyProofRequest& request) {
+  ASSIGN_OR_RETURN(uint64_t to, ResolveSize(store, request.to_size()));
+  ASSIGN_OR_RETURN(std::vector<Hash> hashes,
+                   ConsistencyProof(StoredMerkleTree(&store), request.from_size(), to));
+  v1::ConsistencyProof proof;
+  proof.set_from_size(request.from_size());
+  proof.set_to_size(to);
+  for (const Hash& h : hashes) proof.add_hashes(HashBytes(h));
+  return proof;
+}
+
+absl::StatusOr<v1::AuditExport> BuildExport(const Store& store,
+                                            const std::string& node_id,
+                                            const v1::ExportRequest& request) {
+  ASSIGN_OR_RETURN(v1::SignedCheckpoint checkpoint, LatestCheckpoint(store));
+  const uint64_t size = checkpoint.tree_size();
+  const uint64_t first = request.first_index();
+  if (first > size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "first_index ", first, " is beyond the latest checkpoint (size ", size,
+        ")"));
+  }
+  if (size - first > kMaxExportRecords) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the export would hold ", size - first, " records; export at most ",
+        kMaxExportRecords, " at a time (raise first_index)"));
+  }
+  v1::AuditExport out;
+  out.set_node_id(node_id);
+  *out.mutable_checkpoint() = checkpoint;
+  out.set_first_index(first);
+  StoredMerkleTree tree(&store);
+  ASSIGN_OR_RETURN(std::vector<Hash> left, CompactRange(tree, first));
+  for (const Hash& h : left) out.add_left_subtree_hashes(HashBytes(h));
+  // Records as stored, whatever state they are in: judging them is the
+  // verifier's job.
+  RETURN_IF_ERROR(ScanAudit(store, first, size - first,
+                            [&](uint64_t index, absl::string_view bytes) {
+                              if (index >= size) return false;
+                              out.add_records(std::string(bytes));
+                              std::optional<Hash> leaf = tree.Get(0, index);
+                              out.add_stored_leaf_hashes(leaf ? HashBytes(*leaf)
+                                                              : std::string());
+                              return true;
+                            }));
+  if (request.kept_size() != 0 && request.kept_size() <= size) {
+    ASSIGN_OR_RETURN(std::vector<Hash> proof,
+                     ConsistencyProof(tree, request.kept_size(), size));
+    for (const Hash& h : proof) out.add_consistency_proof(HashBytes(h));
+    if (absl::StatusOr<v1::SignedCheckpoint> kept =
+            CheckpointAt(store, request.kept_size());
+        kept.ok()) {
+      *out.mutable_earlier_checkpoint() = *kept;
+    }
+  }
+  return out;
+}
+
+class AuditorService final : public v1::Auditor::CallbackService {
+ public:
+  explicit AuditorService(NodeContext* node) : node_(node) {}
+
+  grpc::ServerWriteReactor<v1::AuditQueryResponse>* Query(
+      grpc::CallbackServerContext* context,
+      const v1::AuditQuery* query) override {
+    return new QueryReactor(node_, context, query);
+  }
+
+  grpc::ServerUnaryReactor* GetCheckpoint(grpc::CallbackServerContext* context,
+                                          const v1::CheckpointRequest*,
+                                          v1::SignedCheckpoint* out) override {
+    return Unary(context, v1::AUDIT_AUDITOR_QUERY, "checkpoint",
+                 [node = node_, out] {
+                   ASSIGN_OR_RETURN(*out, LatestCheckpoint(*node->store()));
+                   return absl::OkStatus();
+                 });
+  }
+
+  grpc::ServerUnaryReactor* GetInclusionProof(
+      grpc::CallbackServerContext* context,
+      const v1::InclusionProofRequest* request,
+      v1::InclusionProof* out) override {
+    return Unary(context, v1::AUDIT_AUDITOR_QUERY,
+                 absl::StrCat("inclusion proof ", request->ShortDebugString()),
+                 [node = node_, request, out] {
+                   ASSIGN_OR_RETURN(*out, BuildInclusion(*node->store(), *request));
+                   return absl::OkStatus();
+                 });
+  }
+
+  grpc::ServerUnaryReactor* GetConsistencyProof(
+      grpc::CallbackServerContext* context,
+      const v1::ConsistencyProofRequest* request,
+      v1::ConsistencyProof* out) override {
+    return Unary(context, v1::AUDIT_AUDITOR_QUERY,
+                 absl::StrCat("consistency proof ", request->ShortDebugString()),
+                 [node = node_, request, out] {
+                   ASSIGN_OR_RETURN(*out,
+                                    BuildConsistency(*node->store(), *request));
+                   return absl::OkStatus();
+                 });
+  }
+
+  grpc::ServerUnaryReactor* Export(grpc::CallbackServerContext* context,
+                                   const v1::ExportRequest* request,
+                                   v1::AuditExport* out) override {
+    return Unary(context, v1::AUDIT_AUDITOR_EXPORT, request->ShortDebugString(),
+                 [node = node_, request, out] {
+                   ASSIGN_OR_RETURN(*out, BuildExport(*node->store(),
+                                                      node->config().node_id(),
+                                                      *request));
+                   return absl::OkStatus();
+                 });
+  }
+
+ private:
+  // Authorizes and records the call, then runs `work` on a worker.
+  template <typename Work>
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context,
+                                  v1::AuditAction action,
+                                  const std::string& detail, Work work) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    absl::StatusOr<Identity> who = Authorize(node_, context, action, detail);
+    if (!who.ok()) {
+      reactor->Finish(ToGrpcStatus(who.status()));
+      return reactor;
+    }
+    node_->workers()->Schedule(
+        [reactor, work]() mutable { reactor->Finish(ToGrpcStatus(work())); });
+    return reactor;
+  }
+
+  NodeContext* const node_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeAuditorService(NodeContext* node) {
+  return std::make_unique<AuditorService>(node);
+}
+
+}  // namespace ibsm::broker

@@ -1,0 +1,211 @@
+// The audit trail of a real node: what is recorded, who may read it, proofs
+// against signed checkpoints, and tampering found by offline verification.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "broker/audit_trail.h"
+#include "broker/audit_verify.h"
+#include "broker/checkpoint.h"
+#include "broker/merkle.h"
+#include "broker/node.h"
+#include "broker/store.h"
+#include "ibsm/tls.h"
+#include "ibsm/v1/audit.grpc.pb.h"
+#include "tests/support/raw_client.h"
+#include "tests/support/test_support.h"
+
+namespace ibsm::testing {
+namespace {
+
+using broker::Hash;
+
+v1::NodeConfig AuditedConfig(const TempDir& dir) {
+  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
+  config.mutable_audit()->set_checkpoint_every_records(5);
+  config.mutable_audit()->set_checkpoint_every_seconds(1);
+  return config;
+}
+
+std::unique_ptr<broker::Node> Start(const v1::NodeConfig& config) {
+  auto node = broker::Node::Start(config);
+  INFO(node.status().ToString());
+  REQUIRE(node.ok());
+  return *std::move(node);
+}
+
+std::vector<v1::AuditRecord> Query(const std::shared_ptr<grpc::Channel>& ch,
+                                   const v1::AuditQuery& query,
+                                   grpc::Status* status = nullptr) {
+  auto stub = v1::Auditor::NewStub(ch);
+  grpc::ClientContext ctx;
+  auto reader = stub->Query(&ctx, query);
+  std::vector<v1::AuditRecord> out;
+  v1::AuditQueryResponse response;
+  while (reader->Read(&response)) {
+    for (const auto& r : response.records()) out.push_back(r);
+  }
+  grpc::Status s = reader->Finish();
+  if (status != nullptr) *status = s;
+  return out;
+}
+
+v1::SignedCheckpoint WaitForCheckpoint(const std::shared_ptr<grpc::Channel>& ch,
+                                       uint64_t at_least) {
+  auto stub = v1::Auditor::NewStub(ch);
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext ctx;
+    v1::SignedCheckpoint c;
+    if (stub->GetCheckpoint(&ctx, {}, &c).ok() && c.tree_size() >= at_least) {
+      return c;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL("no checkpoint of size >= " << at_least);
+  return {};
+}
+
+Hash ToHash(const std::string& bytes) {
+  Hash h{};
+  REQUIRE(bytes.size() == h.size());
+  std::copy(bytes.begin(), bytes.end(), h.begin());
+  return h;
+}
+
+TEST_CASE("publishes, refusals, deliveries and acks are recorded; auditors "
+          "query them, others are refused and that is recorded too") {
+  TempDir dir;
+  auto node = Start(AuditedConfig(dir));
+  auto police = Channel(node->port(), Tls("agency-CIV_police"));
+  auto customs = Channel(node->port(), Tls("agency-CIV_customs"));
+  auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+
+  RawSubscription sub(customs, OpenRequest({"border.>"}, "desk"));
+  REQUIRE(sub.WaitOpened());
+  v1::Alert alert = MakeAlert("aud-1", "border.incident", "RESTRICTED");
+  REQUIRE(RawPublish(police, {alert}).ok());
+  REQUIRE(sub.ReadDeliveries(1).size() == 1);
+  REQUIRE(sub.SendFlow(1, 0));
+  // Refused: customs may not publish SECRET terrorism intelligence.
+  CHECK(RawPublish(customs, {MakeAlert("aud-2", "terrorism.attack", "SECRET")})
+            .error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  REQUIRE(sub.Close().ok());
+
+  // A non-auditor is refused.
+  grpc::Status refused;
+  Query(police, v1::AuditQuery(), &refused);
+  CHECK(refused.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+
+  auto has = [](const std::vector<v1::AuditRecord>& rs, v1::AuditAction a,
+                const std::string& actor, bool allowed) {
+    for (const auto& r : rs) {
+      if (r.action() == a && r.actor() == actor && r.allowed() == allowed) {
+        return true;
+      }
+    }
+    return false;
+  };
+  std::vector<v1::AuditRecord> records;
+  for (int i = 0; i < 100; ++i) {  // acks and closes arrive asynchronously
+    records = Query(auditor, v1::AuditQuery());
+    // Records of asynchronous events (closes, acks, the auditor's own
+    // earlier queries) are committed with the next batch.
+    if (has(records, v1::AUDIT_SUBSCRIBE_CLOSE, "CIV/customs", true) &&
+        has(records, v1::AUDIT_CALL_REFUSED, "CIV/police", false) &&
+        has(records, v1::AUDIT_ACK, "CIV/customs", true) &&
+        has(records, v1::AUDIT_AUDITOR_QUERY, "UNODC/audit", true)) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(has(records, v1::AUDIT_NODE_START, "CIV", true));
+  CHECK(has(records, v1::AUDIT_SUBSCRIBE_OPEN, "CIV/customs", true));
+  CHECK(has(records, v1::AUDIT_PUBLISH, "CIV/police", true));
+  CHECK(has(records, v1::AUDIT_PUBLISH, "CIV/customs", false));
+  CHECK(has(records, v1::AUDIT_DELIVER, "CIV/customs", true));
+  CHECK(has(records, v1::AUDIT_ACK, "CIV/customs", true));
+  CHECK(has(records, v1::AUDIT_SUBSCRIBE_CLOSE, "CIV/customs", true));
+  CHECK(has(records, v1::AUDIT_CALL_REFUSED, "CIV/police", false));
+  CHECK(has(records, v1::AUDIT_AUDITOR_QUERY, "UNODC/audit", true));
+  for (size_t i = 0; i < records.size(); ++i) CHECK(records[i].index() == i);
+
+  // The accepted publish record carries the payload's hash, not the payload.
+  for (const auto& r : records) {
+    if (r.action() == v1::AUDIT_PUBLISH && r.allowed()) {
+      CHECK(r.alert_id() == "aud-1");
+      CHECK(r.sequence() == 1);
+      CHECK(r.payload_sha256().size() == 32);
+      CHECK(r.rule() == "border-incident");
+      CHECK_FALSE(r.policy_version().empty());
+      CHECK(r.ShortDebugString().find(alert.payload()) == std::string::npos);
+    }
+  }
+
+  // Filters: by action and decision.
+  v1::AuditQuery denied;
+  denied.set_decision(v1::AuditQuery::DECISION_DENIED);
+  for (const auto& r : Query(auditor, denied)) CHECK_FALSE(r.allowed());
+  v1::AuditQuery by_alert;
+  by_alert.set_alert_id("aud-1");
+  by_alert.set_action(v1::AUDIT_DELIVER);
+  auto deliveries = Query(auditor, by_alert);
+  REQUIRE(deliveries.size() == 1);
+  CHECK(deliveries[0].recipient() == "CIV/customs");
+}
+
+TEST_CASE("inclusion and consistency proofs verify against signed checkpoints") {
+  TempDir dir;
+  auto node = Start(AuditedConfig(dir));
+  auto police = Channel(node->port(), Tls("agency-CIV_police"));
+  auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+  auto stub = v1::Auditor::NewStub(auditor);
+  auto key = broker::VerifyingKey::FromCertificatePem(
+      *ReadFileToString(Tls("node-CIV").cert_file));
+  REQUIRE(key.ok());
+
+  for (int i = 0; i < 6; ++i) {
+    REQUIRE(RawPublish(police, {MakeAlert(absl::StrCat("p", i))}).ok());
+  }
+  v1::SignedCheckpoint first = WaitForCheckpoint(auditor, 6);
+  auto parsed = broker::VerifyCheckpoint(first.note(), "ibsm/CIV", *key);
+  INFO(parsed.status().ToString());
+  REQUIRE(parsed.ok());
+  CHECK(parsed->tree_size == first.tree_size());
+
+  for (int i = 6; i < 20; ++i) {
+    REQUIRE(RawPublish(police, {MakeAlert(absl::StrCat("p", i))}).ok());
+  }
+  v1::SignedCheckpoint second = WaitForCheckpoint(auditor, first.tree_size() + 14);
+  REQUIRE(broker::VerifyCheckpoint(second.note(), "ibsm/CIV", *key).ok());
+
+  for (uint64_t index : {uint64_t{0}, uint64_t{3}, second.tree_size() - 1}) {
+    v1::InclusionProofRequest request;
+    request.set_index(index);
+    v1::InclusionProof proof;
+    grpc::ClientContext ctx;
+    REQUIRE(stub->GetInclusionProof(&ctx, request, &proof).ok());
+    std::vector<Hash> path;
+    for (const auto& h : proof.hashes()) path.push_back(ToHash(h));
+    CHECK(broker::VerifyInclusion(broker::LeafHash(proof.record()), index,
+                                  proof.tree_size(), path,
+                                  ToHash(second.root_hash()))
+              .ok());
+  }
+  v1::ConsistencyProofRequest request;
+  request.set_from_size(first.tree_size());
+  request.set_to_size(second.tree_size());
+  v1::ConsistencyProof proof;
+  grpc::ClientContext ctx;
+  REQUIRE(stub->GetConsistencyProof(&ctx, request, &proof).ok());
+  std::vector<Hash> hashes;
+  for (const auto& h : proof.hashes()) hashes.push_back(ToHash(h));
+  CHECK(broker::VerifyConsistency(first.tree_size(), second.tree_size(),
+                                  ToHash(first.root_hash()),
+                                  ToHash(second.root_hash()), hashes)
+            .ok());
+}
+
+}  // namespace
+}  // namespace ibsm::testing
