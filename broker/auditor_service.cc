@@ -192,7 +192,10 @@ absl::StatusOr<v1::ConsistencyProof> BuildConsistency(
 absl::StatusOr<v1::AuditExport> BuildExport(const Store& store,
                                             const std::string& node_id,
                                             const v1::ExportRequest& request) {
-  ASSIGN_OR_RETURN(v1::SignedCheckpoint checkpoint, LatestCheckpoint(store));
+  ASSIGN_OR_RETURN(v1::SignedCheckpoint checkpoint,
+                   request.to_size() == 0
+                       ? LatestCheckpoint(store)
+                       : CheckpointAt(store, request.to_size()));
   const uint64_t size = checkpoint.tree_size();
   const uint64_t first = request.first_index();
   if (first > size) {

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <rocksdb/write_batch.h>
+
 #include "absl/strings/str_cat.h"
 #include "broker/audit_trail.h"
 #include "broker/audit_verify.h"
@@ -205,6 +207,156 @@ TEST_CASE("inclusion and consistency proofs verify against signed checkpoints") 
                                   ToHash(first.root_hash()),
                                   ToHash(second.root_hash()), hashes)
             .ok());
+}
+
+v1::AuditExport ExportFrom(const std::shared_ptr<grpc::Channel>& auditor,
+                           uint64_t to_size, uint64_t kept_size = 0) {
+  v1::ExportRequest request;
+  request.set_to_size(to_size);
+  request.set_kept_size(kept_size);
+  v1::AuditExport exported;
+  grpc::ClientContext ctx;
+  grpc::Status s = v1::Auditor::NewStub(auditor)->Export(&ctx, request, &exported);
+  INFO(s.error_message());
+  REQUIRE(s.ok());
+  return exported;
+}
+
+broker::VerifyReport Verify(const v1::AuditExport& exported,
+                            const std::string* kept_note = nullptr) {
+  auto key = broker::VerifyingKey::FromCertificatePem(
+      *ReadFileToString(Tls("node-CIV").cert_file));
+  REQUIRE(key.ok());
+  auto report = broker::VerifyExport(exported, *key, "ibsm/CIV", kept_note);
+  INFO(report.status().ToString());
+  REQUIRE(report.ok());
+  return *report;
+}
+
+// Runs a node, publishes, stops it (which signs a final checkpoint) and
+// returns that checkpoint's size.
+uint64_t RunAndStop(const v1::NodeConfig& config, int alerts,
+                    const std::string& prefix) {
+  auto node = Start(config);
+  auto police = Channel(node->port(), Tls("agency-CIV_police"));
+  for (int i = 0; i < alerts; ++i) {
+    REQUIRE(RawPublish(police, {MakeAlert(absl::StrCat(prefix, i))}).ok());
+  }
+  node->Shutdown(absl::Seconds(1));
+  node.reset();
+  auto store = broker::Store::Open({config.data_dir(), "CIV"});
+  REQUIRE(store.ok());
+  auto latest = broker::LatestCheckpoint(**store);
+  REQUIRE(latest.ok());
+  auto size = broker::AuditSize(**store);
+  REQUIRE(size.ok());
+  REQUIRE(latest->tree_size() == *size);  // the stop checkpoint covers all
+  return *size;
+}
+
+TEST_CASE("records changed, deleted, reordered or truncated in RocksDB are "
+          "detected and located by offline verification") {
+  struct Case {
+    const char* name;
+    std::function<void(broker::Store&, rocksdb::WriteBatch&, uint64_t size)>
+        tamper;
+    std::optional<uint64_t> located_at;  // nullopt: detected, index unknown
+  };
+  auto record_at = [](broker::Store& store, uint64_t index) {
+    auto value = store.Get(broker::Family::kAudit, broker::AuditKey(index));
+    REQUIRE(value.ok());
+    REQUIRE(value->has_value());
+    return **value;
+  };
+  std::vector<Case> cases = {
+      {"a changed record",
+       [&](broker::Store& store, rocksdb::WriteBatch& b, uint64_t) {
+         v1::AuditRecord r;
+         REQUIRE(r.ParseFromString(record_at(store, 3)));
+         r.set_actor("CIV/someone-else");
+         b.Put(store.handle(broker::Family::kAudit), broker::AuditKey(3),
+               r.SerializeAsString());
+       },
+       3},
+      {"a deleted record",
+       [&](broker::Store& store, rocksdb::WriteBatch& b, uint64_t) {
+         b.Delete(store.handle(broker::Family::kAudit), broker::AuditKey(4));
+       },
+       4},
+      {"two records swapped",
+       [&](broker::Store& store, rocksdb::WriteBatch& b, uint64_t) {
+         std::string r2 = record_at(store, 2), r5 = record_at(store, 5);
+         b.Put(store.handle(broker::Family::kAudit), broker::AuditKey(2), r5);
+         b.Put(store.handle(broker::Family::kAudit), broker::AuditKey(5), r2);
+       },
+       2},
+      {"the tail truncated",
+       [&](broker::Store& store, rocksdb::WriteBatch& b, uint64_t size) {
+         for (uint64_t i = 7; i < size; ++i) {
+           b.Delete(store.handle(broker::Family::kAudit), broker::AuditKey(i));
+         }
+       },
+       std::nullopt},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    TempDir dir;
+    v1::NodeConfig config = AuditedConfig(dir);
+    const uint64_t size = RunAndStop(config, 10, "t");
+    REQUIRE(size >= 12);  // node start, 10 publishes, node stop
+    {
+      auto store = broker::Store::Open({config.data_dir(), "CIV"});
+      REQUIRE(store.ok());
+      rocksdb::WriteBatch batch;
+      c.tamper(**store, batch, size);
+      REQUIRE((*store)->Write(&batch, true).ok());
+    }
+    auto node = Start(config);
+    auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+    // Verified against the checkpoint the node signed before the tampering.
+    broker::VerifyReport report = Verify(ExportFrom(auditor, size));
+    INFO(report.problem);
+    CHECK_FALSE(report.ok);
+    if (c.located_at) {
+      REQUIRE(report.first_bad_index.has_value());
+      CHECK(*report.first_bad_index == *c.located_at);
+    }
+  }
+}
+
+TEST_CASE("an untouched trail verifies, and a rolled-back database is caught "
+          "by the checkpoint the auditor kept") {
+  TempDir dir;
+  v1::NodeConfig config = AuditedConfig(dir);
+  RunAndStop(config, 5, "old");
+  std::filesystem::copy(config.data_dir(), dir.File("old-copy"),
+                        std::filesystem::copy_options::recursive);
+  const uint64_t newer_size = RunAndStop(config, 10, "new");
+
+  std::string kept_note;
+  {
+    auto node = Start(config);
+    auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+    v1::AuditExport exported = ExportFrom(auditor, newer_size);
+    broker::VerifyReport report = Verify(exported);
+    INFO(report.problem);
+    CHECK(report.ok);
+    CHECK(report.records_checked == newer_size);
+    kept_note = exported.checkpoint().note();
+    node->Shutdown(absl::Seconds(1));
+  }
+  // The operator serves the older copy of the database.
+  std::filesystem::remove_all(config.data_dir());
+  std::filesystem::rename(dir.File("old-copy"), config.data_dir());
+  auto node = Start(config);
+  auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+  v1::SignedCheckpoint latest = WaitForCheckpoint(auditor, 1);
+  broker::VerifyReport report =
+      Verify(ExportFrom(auditor, latest.tree_size()), &kept_note);
+  INFO(report.problem);
+  CHECK_FALSE(report.ok);
+  CHECK_THAT(report.problem, Catch::Contains("roll") || Catch::Contains("shorter") ||
+                                 Catch::Contains("inconsistent"));
 }
 
 }  // namespace
