@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "ibsm/v1/audit.grpc.pb.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
@@ -18,6 +19,8 @@ TEST_CASE("SIGKILL mid-burst: every acknowledged alert survives exactly once, "
           "in order") {
   TempDir dir;
   v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  // With the IBSM policy, so that an auditor can read the trail afterwards.
+  config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
   std::mutex mu;
   std::map<std::string, uint64_t> acknowledged;  // alert id -> sequence
   std::atomic<int> answered{0};
@@ -92,6 +95,27 @@ TEST_CASE("SIGKILL mid-burst: every acknowledged alert survives exactly once, "
     REQUIRE(it != stored.end());
     CHECK(it->second == seq);
   }
+
+  // Same write, same fate: every stored alert has exactly one accepted
+  // publish record with its sequence, and no record names an alert that
+  // is not stored.
+  auto auditor = Channel(broker.port(), Tls("auditor-UNODC_audit"));
+  v1::AuditQuery query;
+  query.set_action(v1::AUDIT_PUBLISH);
+  query.set_decision(v1::AuditQuery::DECISION_ALLOWED);
+  query.set_limit(100000);
+  grpc::ClientContext ctx;
+  auto reader = v1::Auditor::NewStub(auditor)->Query(&ctx, query);
+  std::map<std::string, uint64_t> recorded;
+  v1::AuditQueryResponse page;
+  while (reader->Read(&page)) {
+    for (const auto& r : page.records()) {
+      auto [it, fresh] = recorded.emplace(r.alert_id(), r.sequence());
+      CHECK(fresh);
+    }
+  }
+  REQUIRE(reader->Finish().ok());
+  CHECK(recorded == stored);
 }
 
 }  // namespace
