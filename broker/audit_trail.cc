@@ -1,8 +1,7 @@
 #include "broker/audit_trail.h"
 
-#include <rocksdb/write_batch.h>
-
 #include <google/protobuf/util/time_util.h>
+#include <rocksdb/write_batch.h>
 
 #include "absl/strings/str_cat.h"
 #include "broker/key_codec.h"

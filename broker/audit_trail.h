@@ -47,8 +47,9 @@ class AuditTrail {
  public:
   // Reads the tree size and latest checkpoint from `store` (which must
   // outlive the trail). `key` signs checkpoints.
-  static absl::StatusOr<std::unique_ptr<AuditTrail>> Open(
-      Store* store, SigningKey key, AuditOptions options);
+  static absl::StatusOr<std::unique_ptr<AuditTrail>> Open(Store* store,
+                                                          SigningKey key,
+                                                          AuditOptions options);
 
   // Fills in index, node and (if unset) time of `records`, and puts them and
   // their Merkle nodes into `batch`. Call at most once per batch. The tree
@@ -72,8 +73,8 @@ class AuditTrail {
   Store* const store_;
   const SigningKey key_;
   const AuditOptions options_;
-  uint64_t size_ = 0;             // committed records
-  uint64_t pending_ = 0;          // appended to the batch being written
+  uint64_t size_ = 0;     // committed records
+  uint64_t pending_ = 0;  // appended to the batch being written
   uint64_t checkpointed_size_ = 0;
   absl::Time first_uncheckpointed_ = absl::InfiniteFuture();
 };

@@ -1,9 +1,8 @@
 // The Auditor service: queries, checkpoints, proofs and exports of the audit
 // trail, for agencies with the AUDITOR role. Reads run on the WorkerPool,
 // never inside a reaction; every call is itself recorded in the trail.
-#include <grpcpp/grpcpp.h>
-
 #include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "broker/audit_trail.h"
@@ -39,13 +38,13 @@ absl::StatusOr<Identity> Authorize(NodeContext* node,
                                    const std::string& detail) {
   absl::StatusOr<Identity> who = PeerIdentity(*context->auth_context());
   std::string actor = who.ok() ? who->id() : "unauthenticated";
-  Decision decision = who.ok() ? node->authorizer()->MayAudit(*who)
-                               : Decision::Deny("identity",
-                                                std::string(who.status().message()),
-                                                node->authorizer()->version());
-  v1::AuditRecord record = AuditEvent(
-      decision.allowed ? action : v1::AUDIT_CALL_REFUSED, actor,
-      decision.allowed, decision.reason);
+  Decision decision =
+      who.ok() ? node->authorizer()->MayAudit(*who)
+               : Decision::Deny("identity", std::string(who.status().message()),
+                                node->authorizer()->version());
+  v1::AuditRecord record =
+      AuditEvent(decision.allowed ? action : v1::AUDIT_CALL_REFUSED, actor,
+                 decision.allowed, decision.reason);
   record.set_rule(decision.rule);
   record.set_policy_version(decision.policy_version);
   record.set_detail(detail);
@@ -83,8 +82,8 @@ class QueryReactor final
   QueryReactor(NodeContext* node, grpc::CallbackServerContext* context,
                const v1::AuditQuery* query)
       : node_(node), query_(*query), next_index_(query->from_index()) {
-    absl::StatusOr<Identity> who = Authorize(node, context, v1::AUDIT_AUDITOR_QUERY,
-                                             query->ShortDebugString());
+    absl::StatusOr<Identity> who = Authorize(
+        node, context, v1::AUDIT_AUDITOR_QUERY, query->ShortDebugString());
     if (!who.ok()) {
       Finish(ToGrpcStatus(who.status()));
       return;
@@ -116,20 +115,22 @@ class QueryReactor final
       return;
     }
     size_t examined = 0;
-    absl::Status scanned = ScanAudit(
-        *node_->store(), next_index_, kScanPerFill,
-        [&](uint64_t index, absl::string_view bytes) {
-          ++examined;
-          next_index_ = index + 1;
-          v1::AuditRecord record;
-          if (record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) &&
-              Matches(query_, record)) {
-            *response_.add_records() = std::move(record);
-            --remaining_;
-          }
-          return remaining_ > 0 &&
-                 static_cast<size_t>(response_.records_size()) < kRecordsPerResponse;
-        });
+    absl::Status scanned =
+        ScanAudit(*node_->store(), next_index_, kScanPerFill,
+                  [&](uint64_t index, absl::string_view bytes) {
+                    ++examined;
+                    next_index_ = index + 1;
+                    v1::AuditRecord record;
+                    if (record.ParseFromArray(bytes.data(),
+                                              static_cast<int>(bytes.size())) &&
+                        Matches(query_, record)) {
+                      *response_.add_records() = std::move(record);
+                      --remaining_;
+                    }
+                    return remaining_ > 0 &&
+                           static_cast<size_t>(response_.records_size()) <
+                               kRecordsPerResponse;
+                  });
     if (!scanned.ok()) {
       Finish(ToGrpcStatus(scanned));
       return;
@@ -158,8 +159,9 @@ absl::StatusOr<uint64_t> ResolveSize(const Store& store, uint64_t requested) {
 absl::StatusOr<v1::InclusionProof> BuildInclusion(
     const Store& store, const v1::InclusionProofRequest& request) {
   ASSIGN_OR_RETURN(uint64_t size, ResolveSize(store, request.tree_size()));
-  ASSIGN_OR_RETURN(std::vector<Hash> path,
-                   InclusionProof(StoredMerkleTree(&store), request.index(), size));
+  ASSIGN_OR_RETURN(
+      std::vector<Hash> path,
+      InclusionProof(StoredMerkleTree(&store), request.index(), size));
   v1::InclusionProof proof;
   proof.set_index(request.index());
   proof.set_tree_size(size);
@@ -171,7 +173,8 @@ absl::StatusOr<v1::InclusionProof> BuildInclusion(
                               }
                               return false;
                             }));
-  if (absl::StatusOr<v1::SignedCheckpoint> c = CheckpointAt(store, size); c.ok()) {
+  if (absl::StatusOr<v1::SignedCheckpoint> c = CheckpointAt(store, size);
+      c.ok()) {
     *proof.mutable_checkpoint() = *c;
   }
   return proof;
@@ -180,8 +183,9 @@ absl::StatusOr<v1::InclusionProof> BuildInclusion(
 absl::StatusOr<v1::ConsistencyProof> BuildConsistency(
     const Store& store, const v1::ConsistencyProofRequest& request) {
   ASSIGN_OR_RETURN(uint64_t to, ResolveSize(store, request.to_size()));
-  ASSIGN_OR_RETURN(std::vector<Hash> hashes,
-                   ConsistencyProof(StoredMerkleTree(&store), request.from_size(), to));
+  ASSIGN_OR_RETURN(
+      std::vector<Hash> hashes,
+      ConsistencyProof(StoredMerkleTree(&store), request.from_size(), to));
   v1::ConsistencyProof proof;
   proof.set_from_size(request.from_size());
   proof.set_to_size(to);
@@ -199,9 +203,9 @@ absl::StatusOr<v1::AuditExport> BuildExport(const Store& store,
   const uint64_t size = checkpoint.tree_size();
   const uint64_t first = request.first_index();
   if (first > size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "first_index ", first, " is beyond the latest checkpoint (size ", size,
-        ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("first_index ", first,
+                     " is beyond the latest checkpoint (size ", size, ")"));
   }
   if (size - first > kMaxExportRecords) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -217,15 +221,14 @@ absl::StatusOr<v1::AuditExport> BuildExport(const Store& store,
   for (const Hash& h : left) out.add_left_subtree_hashes(HashBytes(h));
   // Records as stored, whatever state they are in: judging them is the
   // verifier's job.
-  RETURN_IF_ERROR(ScanAudit(store, first, size - first,
-                            [&](uint64_t index, absl::string_view bytes) {
-                              if (index >= size) return false;
-                              out.add_records(std::string(bytes));
-                              std::optional<Hash> leaf = tree.Get(0, index);
-                              out.add_stored_leaf_hashes(leaf ? HashBytes(*leaf)
-                                                              : std::string());
-                              return true;
-                            }));
+  RETURN_IF_ERROR(ScanAudit(
+      store, first, size - first, [&](uint64_t index, absl::string_view bytes) {
+        if (index >= size) return false;
+        out.add_records(std::string(bytes));
+        std::optional<Hash> leaf = tree.Get(0, index);
+        out.add_stored_leaf_hashes(leaf ? HashBytes(*leaf) : std::string());
+        return true;
+      }));
   if (request.kept_size() != 0 && request.kept_size() <= size) {
     ASSIGN_OR_RETURN(std::vector<Hash> proof,
                      ConsistencyProof(tree, request.kept_size(), size));
@@ -266,7 +269,8 @@ class AuditorService final : public v1::Auditor::CallbackService {
     return Unary(context, v1::AUDIT_AUDITOR_QUERY,
                  absl::StrCat("inclusion proof ", request->ShortDebugString()),
                  [node = node_, request, out] {
-                   ASSIGN_OR_RETURN(*out, BuildInclusion(*node->store(), *request));
+                   ASSIGN_OR_RETURN(*out,
+                                    BuildInclusion(*node->store(), *request));
                    return absl::OkStatus();
                  });
   }
@@ -275,13 +279,13 @@ class AuditorService final : public v1::Auditor::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ConsistencyProofRequest* request,
       v1::ConsistencyProof* out) override {
-    return Unary(context, v1::AUDIT_AUDITOR_QUERY,
-                 absl::StrCat("consistency proof ", request->ShortDebugString()),
-                 [node = node_, request, out] {
-                   ASSIGN_OR_RETURN(*out,
-                                    BuildConsistency(*node->store(), *request));
-                   return absl::OkStatus();
-                 });
+    return Unary(
+        context, v1::AUDIT_AUDITOR_QUERY,
+        absl::StrCat("consistency proof ", request->ShortDebugString()),
+        [node = node_, request, out] {
+          ASSIGN_OR_RETURN(*out, BuildConsistency(*node->store(), *request));
+          return absl::OkStatus();
+        });
   }
 
   grpc::ServerUnaryReactor* Export(grpc::CallbackServerContext* context,
@@ -289,9 +293,9 @@ class AuditorService final : public v1::Auditor::CallbackService {
                                    v1::AuditExport* out) override {
     return Unary(context, v1::AUDIT_AUDITOR_EXPORT, request->ShortDebugString(),
                  [node = node_, request, out] {
-                   ASSIGN_OR_RETURN(*out, BuildExport(*node->store(),
-                                                      node->config().node_id(),
-                                                      *request));
+                   ASSIGN_OR_RETURN(
+                       *out, BuildExport(*node->store(),
+                                         node->config().node_id(), *request));
                    return absl::OkStatus();
                  });
   }

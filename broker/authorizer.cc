@@ -9,8 +9,7 @@ namespace ibsm::broker {
 
 Decision Decision::Allow(std::string rule, std::string reason,
                          std::string version) {
-  return Decision{true, std::move(rule), std::move(reason),
-                  std::move(version)};
+  return Decision{true, std::move(rule), std::move(reason), std::move(version)};
 }
 
 Decision Decision::Deny(std::string rule, std::string reason,

@@ -12,7 +12,6 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-
 #include "broker/identity.h"
 
 namespace ibsm::v1 {

@@ -224,9 +224,10 @@ void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
     absl::Status appended = audit_->Append(&records, &batch);
     if (!appended.ok()) {
       // Without its audit record nothing may be stored.
-      FailBatch(&groups, fresh, first_new, absl::UnavailableError(absl::StrCat(
-          "the audit trail cannot be written (", appended.message(),
-          "); retry with the same id")));
+      FailBatch(&groups, fresh, first_new,
+                absl::UnavailableError(absl::StrCat(
+                    "the audit trail cannot be written (", appended.message(),
+                    "); retry with the same id")));
       return;
     }
   }

@@ -56,7 +56,7 @@ struct PublishGroup {
 };
 
 struct CommitterOptions {
-  bool sync = true;             // fsync every batch
+  bool sync = true;  // fsync every batch
   size_t max_group_alerts = 8192;
 };
 

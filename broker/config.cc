@@ -16,8 +16,8 @@ class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
   explicit FirstErrorCollector(absl::string_view source) : source_(source) {}
   void AddError(int line, int column, const std::string& message) override {
     if (error_.empty()) {
-      error_ = absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ",
-                            message);
+      error_ =
+          absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message);
     }
   }
   const std::string& error() const { return error_; }
@@ -74,7 +74,8 @@ void ApplyDefaults(v1::NodeConfig* config) {
   if (config->durability() == v1::DURABILITY_UNSPECIFIED) {
     config->set_durability(v1::DURABILITY_SYNC);
   }
-  if (config->shutdown_grace_seconds() == 0) config->set_shutdown_grace_seconds(5);
+  if (config->shutdown_grace_seconds() == 0)
+    config->set_shutdown_grace_seconds(5);
   if (config->policy_check_seconds() == 0) config->set_policy_check_seconds(5);
   v1::AuditConfig* audit = config->mutable_audit();
   if (audit->checkpoint_every_records() == 0) {

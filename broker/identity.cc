@@ -44,9 +44,10 @@ std::string Identity::id() const {
 
 absl::StatusOr<Identity> ParseSpiffeId(absl::string_view uri) {
   if (!absl::StartsWith(uri, kPrefix)) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "certificate identity '", uri, "' is not in the spiffe://ibsm/ "
-        "trust domain"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("certificate identity '", uri,
+                     "' is not in the spiffe://ibsm/ "
+                     "trust domain"));
   }
   std::vector<absl::string_view> parts =
       absl::StrSplit(uri.substr(kPrefix.size()), '/');

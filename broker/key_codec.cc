@@ -20,8 +20,7 @@ std::optional<uint64_t> DecodeSequence(absl::string_view key) {
   return value;
 }
 
-std::string DedupKey(absl::string_view originator,
-                     absl::string_view alert_id) {
+std::string DedupKey(absl::string_view originator, absl::string_view alert_id) {
   return absl::StrCat(originator, absl::string_view("\0", 1), alert_id);
 }
 

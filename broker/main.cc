@@ -74,9 +74,9 @@ int main(int argc, char** argv) {
     return kExitBadSetup;
   }
   LogEvent(absl::StrCat("node ", config->node_id(), " serving on port ",
-                   (*node)->port(), " (durability ",
-                   ibsm::v1::Durability_Name(config->durability()),
-                   ", data ", config->data_dir(), ")"));
+                        (*node)->port(), " (durability ",
+                        ibsm::v1::Durability_Name(config->durability()),
+                        ", data ", config->data_dir(), ")"));
 
   while (true) {
     int sig = 0;

@@ -356,7 +356,6 @@ absl::Status VerifyConsistency(uint64_t size1, uint64_t size2,
   return absl::OkStatus();
 }
 
-
 absl::StatusOr<std::vector<Hash>> CompactRange(const MerkleStorage& storage,
                                                uint64_t first_index) {
   std::vector<Hash> out;

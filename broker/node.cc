@@ -11,8 +11,8 @@
 #include "broker/authorizer.h"
 #include "broker/committer.h"
 #include "broker/config.h"
-#include "broker/log_cache.h"
 #include "broker/event_log.h"
+#include "broker/log_cache.h"
 #include "broker/node_context.h"
 #include "broker/policy.h"
 #include "broker/policy_watcher.h"
@@ -50,8 +50,7 @@ Node::~Node() { Shutdown(absl::ZeroDuration()); }
 
 int Node::port() const { return parts_->port; }
 
-absl::StatusOr<std::unique_ptr<Node>> Node::Start(
-    const v1::NodeConfig& given) {
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given) {
   v1::NodeConfig config = given;
   ApplyDefaults(&config);
   TlsFiles files{config.tls().cert_file(), config.tls().key_file(),
@@ -63,9 +62,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir(), ec);
   if (ec) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot create the data directory ", config.data_dir(), ": ",
-        ec.message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create the data directory ", config.data_dir(),
+                     ": ", ec.message()));
   }
 
   auto parts = std::make_unique<Parts>();
@@ -73,9 +72,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   ASSIGN_OR_RETURN(parts->store,
                    Store::Open({config.data_dir(), config.node_id()}));
   const v1::Limits& limits = config.limits();
-  parts->cache = std::make_unique<LogCache>(
-      size_t{limits.log_cache_mib()} << 20,
-      parts->store->recovered_last_sequence() + 1);
+  parts->cache =
+      std::make_unique<LogCache>(size_t{limits.log_cache_mib()} << 20,
+                                 parts->store->recovered_last_sequence() + 1);
   parts->hub = std::make_unique<SubscriptionHub>(limits.max_subscriptions());
   parts->workers = std::make_unique<WorkerPool>(2);
   CommitterOptions commit_options;
@@ -88,7 +87,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   ASSIGN_OR_RETURN(SigningKey signing_key, SigningKey::FromPem(key_pem));
   AuditOptions audit_options;
   audit_options.node_id = config.node_id();
-  audit_options.checkpoint_every_records = config.audit().checkpoint_every_records();
+  audit_options.checkpoint_every_records =
+      config.audit().checkpoint_every_records();
   audit_options.checkpoint_every =
       absl::Seconds(config.audit().checkpoint_every_seconds());
   ASSIGN_OR_RETURN(parts->audit,
@@ -97,12 +97,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   SubscriptionHub* hub = parts->hub.get();
   parts->committer = std::make_unique<Committer>(
       parts->store.get(), parts->cache.get(), parts->audit.get(),
-      commit_options,
-      [hub](uint64_t last) { hub->OnCommitted(last); });
+      commit_options, [hub](uint64_t last) { hub->OnCommitted(last); });
   std::shared_ptr<const Authorizer> authorizer;
   if (config.policy_file().empty()) {
-    LogEvent("no policy_file configured: every authenticated agency of this "
-             "node may publish and receive everything (development only)");
+    LogEvent(
+        "no policy_file configured: every authenticated agency of this "
+        "node may publish and receive everything (development only)");
     authorizer = std::make_shared<AllowAuthenticated>(config.node_id());
   } else {
     absl::StatusOr<std::shared_ptr<const Policy>> policy =
@@ -113,9 +113,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
     }
     authorizer = *std::move(policy);
   }
-  parts->committer->Audit(AuditEvent(
-      v1::AUDIT_NODE_START, config.node_id(), true,
-      absl::StrCat("node started, policy ", authorizer->version())));
+  parts->committer->Audit(
+      AuditEvent(v1::AUDIT_NODE_START, config.node_id(), true,
+                 absl::StrCat("node started, policy ", authorizer->version())));
   parts->context = std::make_unique<NodeContext>(
       config, parts->store.get(), parts->cache.get(), parts->committer.get(),
       parts->hub.get(), parts->workers.get(), std::move(authorizer));
@@ -125,8 +125,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
         parts->context.get());
   }
   parts->retention = std::make_unique<RetentionTask>(
-      parts->context.get(),
-      absl::Seconds(config.retention_interval_seconds()));
+      parts->context.get(), absl::Seconds(config.retention_interval_seconds()));
 
   parts->services.push_back(MakePublisherService(parts->context.get()));
   parts->services.push_back(MakeSubscriberService(parts->context.get()));
@@ -134,8 +133,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   parts->services.push_back(MakeAuditorService(parts->context.get()));
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen_address(), credentials,
-                           &parts->port);
+  builder.AddListeningPort(config.listen_address(), credentials, &parts->port);
   for (auto& service : parts->services) builder.RegisterService(service.get());
   // An alert may be up to max_alert_bytes, a request up to max_batch_alerts
   // of them; the per-alert limit is enforced with a clear message, so the
@@ -146,13 +144,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             10000);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   parts->server = builder.BuildAndStart();
   if (!parts->server || parts->port == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot listen on ", config.listen_address(),
-        " (address in use or not available)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot listen on ", config.listen_address(),
+                     " (address in use or not available)"));
   }
   if (!config.port_file().empty()) {
     std::string tmp = config.port_file() + ".tmp";
@@ -166,9 +164,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
     }
     std::filesystem::rename(tmp, config.port_file(), ec);
     if (ec) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot write the port file ", config.port_file(), ": ",
-          ec.message()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot write the port file ", config.port_file(), ": ",
+                       ec.message()));
     }
   }
   return std::unique_ptr<Node>(new Node(std::move(parts)));
@@ -196,9 +194,8 @@ void Node::Shutdown(absl::Duration grace) {
   parts_->hub->Shutdown();
   parts_->server->Shutdown(std::chrono::system_clock::now() +
                            absl::ToChronoNanoseconds(grace));
-  parts_->committer->Audit(AuditEvent(v1::AUDIT_NODE_STOP,
-                                     parts_->config.node_id(), true,
-                                     "node stopped"));
+  parts_->committer->Audit(AuditEvent(
+      v1::AUDIT_NODE_STOP, parts_->config.node_id(), true, "node stopped"));
   parts_->committer->Stop();
   parts_->workers->Stop();
   // A failed flush only means a longer WAL replay at the next start.

@@ -36,8 +36,7 @@ class NodeService final : public v1::Node::CallbackService {
     int64_t started = absl::ToUnixSeconds(node_->started_at());
     info->mutable_started_at()->set_seconds(started);
     info->set_serving(true);
-    info->set_active_subscriptions(
-        static_cast<uint32_t>(node_->hub()->size()));
+    info->set_active_subscriptions(static_cast<uint32_t>(node_->hub()->size()));
     for (const std::string& level : authorizer->classification_levels()) {
       info->add_classification_levels(level);
     }

@@ -78,7 +78,8 @@ class Lines {
     if (tree_ != nullptr && f != nullptr && f->is_repeated() == (index >= 0)) {
       sub = tree_->GetTreeForNested(f, index);
     }
-    return Lines(sub, f != nullptr ? f->message_type() : nullptr, Of(field, index));
+    return Lines(sub, f != nullptr ? f->message_type() : nullptr,
+                 Of(field, index));
   }
 
   int line() const { return fallback_; }
@@ -273,7 +274,8 @@ class CompiledPolicy {
 
  private:
   absl::Status Error(int line, absl::string_view reason) const {
-    return absl::InvalidArgumentError(absl::StrCat(source, ":", line, ": ", reason));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ":", line, ": ", reason));
   }
   absl::Status ResolvePrincipal(const std::string& principal, int line,
                                 absl::string_view where, IndexSet* out) const;
@@ -283,7 +285,8 @@ absl::Status CompiledPolicy::ResolvePrincipal(const std::string& principal,
                                               int line, absl::string_view where,
                                               IndexSet* out) const {
   auto bad = [&](absl::string_view why) {
-    return Error(line, absl::StrCat(where, " principal '", principal, "': ", why));
+    return Error(line,
+                 absl::StrCat(where, " principal '", principal, "': ", why));
   };
   if (principal == "*" || principal == "*/*") {
     for (size_t i = 0; i < agencies.size(); ++i) out->Add(static_cast<int>(i));
@@ -315,7 +318,8 @@ absl::Status CompiledPolicy::ResolvePrincipal(const std::string& principal,
         any = true;
       }
     }
-    if (!any) return bad(absl::StrCat("no agency is named '", name, "' on any node"));
+    if (!any)
+      return bad(absl::StrCat("no agency is named '", name, "' on any node"));
     return absl::OkStatus();
   }
   int n = Node(node);
@@ -344,7 +348,8 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
     int line = root.Of("classification_levels", i);
     if (level.empty()) return Error(line, "empty classification level");
     if (!level_rank.emplace(level, i).second) {
-      return Error(line, absl::StrCat("duplicate classification level '", level, "'"));
+      return Error(
+          line, absl::StrCat("duplicate classification level '", level, "'"));
     }
     levels.push_back(level);
   }
@@ -352,7 +357,8 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
   auto known_level = [&](const std::string& value, int line,
                          absl::string_view what) -> absl::StatusOr<int> {
     if (value.empty()) {
-      return Error(line, absl::StrCat(what, " is missing; one of: ", level_list));
+      return Error(line,
+                   absl::StrCat(what, " is missing; one of: ", level_list));
     }
     int rank = Level(value);
     if (rank < 0) {
@@ -373,16 +379,18 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
     node.hub = spec.hub();
     if (node.id.empty()) return Error(lines.line(), "node without an id");
     if (node.id.find_first_of("/*@>., ") != std::string::npos) {
-      return Error(lines.Of("id"), absl::StrCat("node id '", node.id,
-                                                "' may not contain '/', '*', "
-                                                "'@', '>', '.', ',' or spaces"));
+      return Error(lines.Of("id"),
+                   absl::StrCat("node id '", node.id,
+                                "' may not contain '/', '*', "
+                                "'@', '>', '.', ',' or spaces"));
     }
     if (node_index.contains(node.id)) {
-      return Error(lines.Of("id"), absl::StrCat("duplicate node id '", node.id, "'"));
+      return Error(lines.Of("id"),
+                   absl::StrCat("duplicate node id '", node.id, "'"));
     }
-    absl::StatusOr<int> clearance = known_level(
-        spec.clearance(), lines.Of("clearance"),
-        absl::StrCat("clearance of node ", node.id));
+    absl::StatusOr<int> clearance =
+        known_level(spec.clearance(), lines.Of("clearance"),
+                    absl::StrCat("clearance of node ", node.id));
     if (!clearance.ok()) return clearance.status();
     node.clearance = *clearance;
     node_index.emplace(node.id, static_cast<int>(nodes.size()));
@@ -398,8 +406,8 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
                                         "' (write it without '@')"));
       }
       if (node_index.contains(group)) {
-        return Error(line, absl::StrCat("group '", group,
-                                        "' has the name of a node"));
+        return Error(
+            line, absl::StrCat("group '", group, "' has the name of a node"));
       }
       auto [it, inserted] = groups.try_emplace(group, IndexSet(nodes.size()));
       it->second.Add(i);
@@ -429,30 +437,41 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
     }
     agency.node = Node(parts[0]);
     if (agency.node < 0) {
-      return Error(id_line, absl::StrCat("agency '", agency.id,
-                                         "' belongs to unknown node '",
-                                         parts[0], "'"));
+      return Error(id_line,
+                   absl::StrCat("agency '", agency.id,
+                                "' belongs to unknown node '", parts[0], "'"));
     }
     agency.name = parts[1];
     if (agency_index.contains(agency.id)) {
-      return Error(id_line, absl::StrCat("duplicate agency id '", agency.id, "'"));
+      return Error(id_line,
+                   absl::StrCat("duplicate agency id '", agency.id, "'"));
     }
-    absl::StatusOr<int> clearance = known_level(
-        spec.clearance(), lines.Of("clearance"),
-        absl::StrCat("clearance of agency ", agency.id));
+    absl::StatusOr<int> clearance =
+        known_level(spec.clearance(), lines.Of("clearance"),
+                    absl::StrCat("clearance of agency ", agency.id));
     if (!clearance.ok()) return clearance.status();
     agency.clearance = *clearance;
     for (int r = 0; r < spec.roles_size(); ++r) {
       switch (spec.roles(r)) {
-        case v1::ROLE_PUBLISHER: agency.publisher = true; break;
-        case v1::ROLE_SUBSCRIBER: agency.subscriber = true; break;
-        case v1::ROLE_AUDITOR: agency.auditor = true; break;
-        case v1::ROLE_ADMIN: agency.admin = true; break;
+        case v1::ROLE_PUBLISHER:
+          agency.publisher = true;
+          break;
+        case v1::ROLE_SUBSCRIBER:
+          agency.subscriber = true;
+          break;
+        case v1::ROLE_AUDITOR:
+          agency.auditor = true;
+          break;
+        case v1::ROLE_ADMIN:
+          agency.admin = true;
+          break;
         default:
-          return Error(lines.Of("roles", r),
-                       absl::StrCat("agency ", agency.id, ": unknown role (",
-                                    spec.roles(r), "); use ROLE_PUBLISHER, "
-                                    "ROLE_SUBSCRIBER, ROLE_AUDITOR or ROLE_ADMIN"));
+          return Error(
+              lines.Of("roles", r),
+              absl::StrCat("agency ", agency.id, ": unknown role (",
+                           spec.roles(r),
+                           "); use ROLE_PUBLISHER, "
+                           "ROLE_SUBSCRIBER, ROLE_AUDITOR or ROLE_ADMIN"));
       }
     }
     agency_index.emplace(agency.id, static_cast<int>(agencies.size()));
@@ -468,19 +487,22 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
     CompiledRule rule;
     rule.name = spec.name();
     rule.line = lines.line();
-    if (rule.name.empty()) return Error(lines.line(), "topic rule without a name");
+    if (rule.name.empty())
+      return Error(lines.line(), "topic rule without a name");
     if (!rule_names.insert(rule.name).second) {
-      return Error(lines.Of("name"), absl::StrCat("duplicate topic rule name '",
-                                                  rule.name, "'"));
+      return Error(lines.Of("name"),
+                   absl::StrCat("duplicate topic rule name '", rule.name, "'"));
     }
     const std::string in_rule = absl::StrCat(" (rule ", rule.name, ")");
     if (spec.topics().empty()) {
-      return Error(lines.line(), absl::StrCat("rule '", rule.name,
-                                              "' has no topics and can never match"));
+      return Error(lines.line(),
+                   absl::StrCat("rule '", rule.name,
+                                "' has no topics and can never match"));
     }
     for (int t = 0; t < spec.topics_size(); ++t) {
       int line = lines.Of("topics", t);
-      absl::StatusOr<TopicPattern> pattern = TopicPattern::Parse(spec.topics(t));
+      absl::StatusOr<TopicPattern> pattern =
+          TopicPattern::Parse(spec.topics(t));
       if (!pattern.ok()) {
         return Error(line, absl::StrCat(pattern.status().message(), in_rule));
       }
@@ -498,20 +520,20 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
     rule.publishers = IndexSet(agencies.size());
     rule.subscribers = IndexSet(agencies.size());
     for (int p = 0; p < spec.publishers_size(); ++p) {
-      RETURN_IF_ERROR(ResolvePrincipal(spec.publishers(p), lines.Of("publishers", p),
-                                       absl::StrCat("rule ", rule.name, ": publisher"),
-                                       &rule.publishers));
+      RETURN_IF_ERROR(ResolvePrincipal(
+          spec.publishers(p), lines.Of("publishers", p),
+          absl::StrCat("rule ", rule.name, ": publisher"), &rule.publishers));
     }
     for (int s = 0; s < spec.subscribers_size(); ++s) {
-      RETURN_IF_ERROR(ResolvePrincipal(spec.subscribers(s), lines.Of("subscribers", s),
-                                       absl::StrCat("rule ", rule.name, ": subscriber"),
-                                       &rule.subscribers));
+      RETURN_IF_ERROR(ResolvePrincipal(
+          spec.subscribers(s), lines.Of("subscribers", s),
+          absl::StrCat("rule ", rule.name, ": subscriber"), &rule.subscribers));
     }
     rule.publishers_text = absl::StrJoin(spec.publishers(), ", ");
     rule.subscribers_text = absl::StrJoin(spec.subscribers(), ", ");
-    absl::StatusOr<int> ceiling = known_level(
-        spec.max_classification(), lines.Of("max_classification"),
-        absl::StrCat("max_classification of rule ", rule.name));
+    absl::StatusOr<int> ceiling =
+        known_level(spec.max_classification(), lines.Of("max_classification"),
+                    absl::StrCat("max_classification of rule ", rule.name));
     if (!ceiling.ok()) return ceiling.status();
     rule.max_level = *ceiling;
     rule.share_level.assign(nodes.size(), -1);
@@ -519,8 +541,9 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
       const v1::Share& share = spec.share(s);
       Lines share_lines = lines.Nested("share", s);
       if (share.to().empty()) {
-        return Error(share_lines.line(), absl::StrCat("share entry of rule ",
-                                                      rule.name, " names no node"));
+        return Error(
+            share_lines.line(),
+            absl::StrCat("share entry of rule ", rule.name, " names no node"));
       }
       absl::StatusOr<int> level = known_level(
           share.max_classification(), share_lines.Of("max_classification"),
@@ -537,12 +560,13 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
         const std::string& to = share.to(t);
         auto it = targets.find(to);
         if (it == targets.end()) {
-          return Error(share_lines.Of("to", t),
-                       absl::StrCat("share.to '", to, "' is not a node or group",
-                                    absl::StartsWith(to, "@")
-                                        ? " (write groups without '@' here)"
-                                        : "",
-                                    in_rule));
+          return Error(
+              share_lines.Of("to", t),
+              absl::StrCat("share.to '", to, "' is not a node or group",
+                           absl::StartsWith(to, "@")
+                               ? " (write groups without '@' here)"
+                               : "",
+                           in_rule));
         }
         for (size_t n = 0; n < nodes.size(); ++n) {
           if (it->second.Has(static_cast<int>(n))) {
@@ -559,7 +583,8 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
                      absl::StrCat("retention must not be negative", in_rule));
       }
       rule.has_retention = true;
-      rule.retention = absl::Seconds(r.seconds()) + absl::Nanoseconds(r.nanos());
+      rule.retention =
+          absl::Seconds(r.seconds()) + absl::Nanoseconds(r.nanos());
     }
     for (size_t p = 0; p < rule.pattern_segments.size(); ++p) {
       PatternRef ref;
@@ -579,8 +604,9 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
   }
 
   // The candidate index.
-  std::sort(refs.begin(), refs.end(),
-            [](const PatternRef& a, const PatternRef& b) { return a.Before(b); });
+  std::sort(
+      refs.begin(), refs.end(),
+      [](const PatternRef& a, const PatternRef& b) { return a.Before(b); });
   for (const PatternRef& ref : refs) {
     const std::string& first = rules[ref.rule].pattern_segments[ref.pattern][0];
     if (first == "*" || first == ">") {
@@ -644,11 +670,11 @@ std::vector<std::string> CompiledPolicy::Lint() const {
                         "(check its roles and the rules' principals)"));
     }
     if (agency.clearance > nodes[agency.node].clearance) {
-      warn(agency.line,
-           absl::StrCat("agency ", agency.id, " clearance ",
-                        levels[agency.clearance], " is above its node's clearance ",
-                        levels[nodes[agency.node].clearance],
-                        "; it receives at most the node's level"));
+      warn(agency.line, absl::StrCat("agency ", agency.id, " clearance ",
+                                     levels[agency.clearance],
+                                     " is above its node's clearance ",
+                                     levels[nodes[agency.node].clearance],
+                                     "; it receives at most the node's level"));
     }
   }
   // Topics nobody may receive, rules nobody may publish on.
@@ -660,11 +686,11 @@ std::vector<std::string> CompiledPolicy::Lint() const {
       publisher |= agencies[a].publisher && rule.publishers.Has(ai);
     }
     if (!receiver && !rule.has_share) {
-      warn(rule.line, absl::StrCat("nobody may receive topics of rule '",
-                                   rule.name,
-                                   "': no subscriber principal matches an "
-                                   "agency with ROLE_SUBSCRIBER and it is not "
-                                   "shared"));
+      warn(rule.line,
+           absl::StrCat("nobody may receive topics of rule '", rule.name,
+                        "': no subscriber principal matches an "
+                        "agency with ROLE_SUBSCRIBER and it is not "
+                        "shared"));
     }
     if (!publisher) {
       warn(rule.line, absl::StrCat("nobody may publish on rule '", rule.name,
@@ -716,10 +742,12 @@ absl::StatusOr<std::shared_ptr<const Policy>> Policy::Parse(
   parser.AllowUnknownExtension(false);
   google::protobuf::io::ArrayInputStream input(text.data(),
                                                static_cast<int>(text.size()));
-  if (text.size() > (size_t{1} << 30) || !parser.Parse(&input, &compiled->proto)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ":", errors.line(), ": ",
-        errors.message().empty() ? "cannot parse the policy" : errors.message()));
+  if (text.size() > (size_t{1} << 30) ||
+      !parser.Parse(&input, &compiled->proto)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ":", errors.line(), ": ",
+                     errors.message().empty() ? "cannot parse the policy"
+                                              : errors.message()));
   }
   RETURN_IF_ERROR(compiled->Compile(&tree));
   return std::shared_ptr<const Policy>(new Policy(std::move(compiled)));
@@ -763,12 +791,13 @@ Decision Policy::DecidePublish(const AlertFacts& alert,
   };
   int a = p.Agency(publisher);
   if (a < 0) {
-    return deny("unknown-agency", absl::StrCat("agency '", publisher,
-                                               "' is not in the policy"));
+    return deny("unknown-agency",
+                absl::StrCat("agency '", publisher, "' is not in the policy"));
   }
   const CompiledAgency& agency = p.agencies[a];
   if (!agency.publisher) {
-    return deny("role", absl::StrCat(publisher, " does not have ROLE_PUBLISHER"));
+    return deny("role",
+                absl::StrCat(publisher, " does not have ROLE_PUBLISHER"));
   }
   int level = p.Level(alert.classification);
   if (level < 0) {
@@ -784,9 +813,9 @@ Decision Policy::DecidePublish(const AlertFacts& alert,
   }
   const std::string in_rule = absl::StrCat(" (rule ", rule->name, ")");
   if (!rule->publishers.Has(a)) {
-    return deny(rule->name, absl::StrCat(publisher,
-                                         " is not among the publishers [",
-                                         rule->publishers_text, "]", in_rule));
+    return deny(rule->name,
+                absl::StrCat(publisher, " is not among the publishers [",
+                             rule->publishers_text, "]", in_rule));
   }
   if (level > rule->max_level) {
     return deny(rule->name,
@@ -795,17 +824,17 @@ Decision Policy::DecidePublish(const AlertFacts& alert,
                              p.levels[rule->max_level], in_rule));
   }
   if (level > agency.clearance) {
-    return deny(rule->name,
-                absl::StrCat(publisher, " clearance ", p.levels[agency.clearance],
-                             " < alert classification ", alert.classification,
-                             in_rule));
+    return deny(rule->name, absl::StrCat(publisher, " clearance ",
+                                         p.levels[agency.clearance],
+                                         " < alert classification ",
+                                         alert.classification, in_rule));
   }
-  return Decision::Allow(rule->name,
-                         absl::StrCat(publisher, " may publish on ", alert.topic,
-                                      " up to ", p.levels[std::min(rule->max_level,
-                                                                   agency.clearance)],
-                                      in_rule),
-                         p.version);
+  return Decision::Allow(
+      rule->name,
+      absl::StrCat(publisher, " may publish on ", alert.topic, " up to ",
+                   p.levels[std::min(rule->max_level, agency.clearance)],
+                   in_rule),
+      p.version);
 }
 
 Decision Policy::Decide(const AlertFacts& alert,
@@ -866,15 +895,14 @@ Decision Policy::Decide(const AlertFacts& alert,
                                       " may not relay it to other nodes"));
       }
       if (!node.hub) {
-        return deny_rule(absl::StrCat("node ", who,
-                                      " is not a hub and may not relay"));
+        return deny_rule(
+            absl::StrCat("node ", who, " is not a hub and may not relay"));
       }
     }
     if (n == origin) {
-      return Decision::Allow("origin",
-                             absl::StrCat("node ", who,
-                                          " is the originator's node"),
-                             p.version);
+      return Decision::Allow(
+          "origin", absl::StrCat("node ", who, " is the originator's node"),
+          p.version);
     }
   } else {
     if (!rule->subscribers.Has(a)) {
@@ -883,34 +911,31 @@ Decision Policy::Decide(const AlertFacts& alert,
     }
     const CompiledAgency& agency = p.agencies[a];
     if (agency.clearance < level) {
-      return deny_rule(absl::StrCat(who, " clearance ", p.levels[agency.clearance],
-                                    " < alert classification ",
-                                    alert.classification));
+      return deny_rule(
+          absl::StrCat(who, " clearance ", p.levels[agency.clearance],
+                       " < alert classification ", alert.classification));
     }
   }
   if (node.clearance < level) {
-    return deny_rule(absl::StrCat("node ", node.id, " clearance ",
-                                  p.levels[node.clearance],
-                                  " < alert classification ",
-                                  alert.classification));
+    return deny_rule(
+        absl::StrCat("node ", node.id, " clearance ", p.levels[node.clearance],
+                     " < alert classification ", alert.classification));
   }
   if (n != origin) {
     if (!alert.releasable_to.empty() && !p.Released(alert, n)) {
-      return deny_rule(absl::StrCat("node ", node.id,
-                                    " is not in the alert's releasability [",
-                                    absl::StrJoin(alert.releasable_to, ", "),
-                                    "]"));
+      return deny_rule(absl::StrCat(
+          "node ", node.id, " is not in the alert's releasability [",
+          absl::StrJoin(alert.releasable_to, ", "), "]"));
     }
     int shared = rule->share_level[n];
     if (shared < 0) {
-      return deny_rule(absl::StrCat("the topic is not shared with node ",
-                                    node.id));
+      return deny_rule(
+          absl::StrCat("the topic is not shared with node ", node.id));
     }
     if (shared < level) {
-      return deny_rule(absl::StrCat("the topic is shared with node ", node.id,
-                                    " only up to ", p.levels[shared],
-                                    " < alert classification ",
-                                    alert.classification));
+      return deny_rule(absl::StrCat(
+          "the topic is shared with node ", node.id, " only up to ",
+          p.levels[shared], " < alert classification ", alert.classification));
     }
     if (controlled && !p.NamedExplicitly(alert, n)) {
       return deny_rule(absl::StrCat(
@@ -921,10 +946,11 @@ Decision Policy::Decide(const AlertFacts& alert,
   if (is_agency) {
     return Decision::Allow(
         rule->name,
-        absl::StrCat(who, " may receive ", alert.classification, " alerts on ",
-                     alert.topic,
-                     n == origin ? " (originator's node)" : " (shared with its node)",
-                     in_rule),
+        absl::StrCat(
+            who, " may receive ", alert.classification, " alerts on ",
+            alert.topic,
+            n == origin ? " (originator's node)" : " (shared with its node)",
+            in_rule),
         p.version);
   }
   return Decision::Allow(
@@ -954,14 +980,13 @@ Decision Policy::MayAudit(const Identity& auditor) const {
   const std::string who = auditor.id();
   int a = auditor.is_agency() ? p.Agency(who) : -1;
   if (a < 0) {
-    return Decision::Deny("unknown-agency",
-                          absl::StrCat("'", who, "' is not an agency of the policy"),
-                          p.version);
+    return Decision::Deny(
+        "unknown-agency",
+        absl::StrCat("'", who, "' is not an agency of the policy"), p.version);
   }
   if (!p.agencies[a].auditor) {
-    return Decision::Deny("role",
-                          absl::StrCat(who, " does not have ROLE_AUDITOR"),
-                          p.version);
+    return Decision::Deny(
+        "role", absl::StrCat(who, " does not have ROLE_AUDITOR"), p.version);
   }
   return Decision::Allow("role", absl::StrCat(who, " has ROLE_AUDITOR"),
                          p.version);
@@ -980,14 +1005,13 @@ Decision Policy::MaySubscribe(const Identity& subscriber,
   }
   int a = p.Agency(who);
   if (a < 0) {
-    return Decision::Deny("unknown-agency",
-                          absl::StrCat("agency '", who, "' is not in the policy"),
-                          p.version);
+    return Decision::Deny(
+        "unknown-agency",
+        absl::StrCat("agency '", who, "' is not in the policy"), p.version);
   }
   if (!p.agencies[a].subscriber) {
-    return Decision::Deny("role",
-                          absl::StrCat(who, " does not have ROLE_SUBSCRIBER"),
-                          p.version);
+    return Decision::Deny(
+        "role", absl::StrCat(who, " does not have ROLE_SUBSCRIBER"), p.version);
   }
   if (absl::StatusOr<TopicPattern> parsed = TopicPattern::Parse(topic_pattern);
       !parsed.ok()) {
@@ -1015,8 +1039,8 @@ Decision Policy::MaySubscribe(const Identity& subscriber,
   }
   return Decision::Allow(
       granting.front(),
-      absl::StrCat(who, " may subscribe to ", topic_pattern, "; rules: ",
-                   absl::StrJoin(granting, ", "),
+      absl::StrCat(who, " may subscribe to ", topic_pattern,
+                   "; rules: ", absl::StrJoin(granting, ", "),
                    "; each alert is filtered on delivery"),
       p.version);
 }

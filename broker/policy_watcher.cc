@@ -36,8 +36,8 @@ absl::Status PolicyWatcher::Reload() {
           AuditEvent(v1::AUDIT_POLICY_RELOAD, "operator", false, problem);
       record.set_policy_version(current->version());
       node_->committer()->Audit(std::move(record));
-      LogEvent(absl::StrCat("policy reload refused: ", problem,
-                            "; policy ", current->version(), " stays in force"));
+      LogEvent(absl::StrCat("policy reload refused: ", problem, "; policy ",
+                            current->version(), " stays in force"));
     }
     return loaded.status();
   }
@@ -45,9 +45,9 @@ absl::Status PolicyWatcher::Reload() {
   if ((*loaded)->version() == current->version()) return absl::OkStatus();
   LogEvent(absl::StrCat("policy ", (*loaded)->version(), " from ", path_,
                         " in force (was ", current->version(), ")"));
-  v1::AuditRecord record = AuditEvent(
-      v1::AUDIT_POLICY_RELOAD, "operator", true,
-      absl::StrCat("replaces policy ", current->version()));
+  v1::AuditRecord record =
+      AuditEvent(v1::AUDIT_POLICY_RELOAD, "operator", true,
+                 absl::StrCat("replaces policy ", current->version()));
   record.set_policy_version((*loaded)->version());
   node_->committer()->Audit(std::move(record));
   node_->SetAuthorizer(*std::move(loaded));

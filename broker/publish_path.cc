@@ -1,9 +1,8 @@
 #include "broker/publish_path.h"
 
-#include <openssl/sha.h>
-
 #include <google/protobuf/repeated_ptr_field.h>
 #include <google/protobuf/util/time_util.h>
+#include <openssl/sha.h>
 
 #include "absl/strings/str_cat.h"
 #include "broker/node_context.h"
@@ -19,8 +18,8 @@ namespace {
 // The audit trail records the payload's hash, never the payload.
 std::string PayloadSha256(const std::string& payload) {
   std::string digest(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(payload.data()),
-         payload.size(), reinterpret_cast<unsigned char*>(digest.data()));
+  SHA256(reinterpret_cast<const unsigned char*>(payload.data()), payload.size(),
+         reinterpret_cast<unsigned char*>(digest.data()));
   return digest;
 }
 
@@ -71,8 +70,7 @@ absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
     if (!decision.allowed) {
       entry.status = absl::PermissionDeniedError(absl::StrCat(
           "publish of alert '", alert.id(), "' refused: ", decision.reason,
-          " (rule ", decision.rule, ", policy ", decision.policy_version,
-          ")"));
+          " (rule ", decision.rule, ", policy ", decision.policy_version, ")"));
       continue;
     }
     if (!alert.has_created_at()) *alert.mutable_created_at() = now;

@@ -124,8 +124,7 @@ class PublishStreamReactor final
   }
 
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || !input_closed_ || inflight_ > 0 || writing_ ||
-        reading_) {
+    if (finished_ || !input_closed_ || inflight_ > 0 || writing_ || reading_) {
       return;
     }
     if (!broken_ && !pending_.results().empty()) return;

@@ -31,7 +31,8 @@ bool IsExpired(const v1::StoredAlert& stored, const Authorizer& policy,
   const v1::Alert& alert = stored.alert();
   if (alert.has_expires_at() && ToTime(alert.expires_at()) <= now) return true;
   absl::Duration keep = policy.RetentionFor(alert.topic());
-  return keep > absl::ZeroDuration() && ToTime(stored.received_at()) + keep <= now;
+  return keep > absl::ZeroDuration() &&
+         ToTime(stored.received_at()) + keep <= now;
 }
 
 RetentionTask::RetentionTask(NodeContext* node, absl::Duration interval)
@@ -65,7 +66,8 @@ absl::StatusOr<size_t> RetentionTask::RunOnce(absl::Time now) {
           next = seq + 1;
           ++seen;
           v1::StoredAlert stored;
-          if (!stored.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          if (!stored.ParseFromArray(value.data(),
+                                     static_cast<int>(value.size()))) {
             return true;  // not ours to judge; delivery reports corruption
           }
           if (IsExpired(stored, *policy, now)) {
@@ -105,8 +107,8 @@ void RetentionTask::Run() {
     }
     absl::StatusOr<size_t> removed = RunOnce(absl::Now());
     if (!removed.ok()) {
-      LogEvent(absl::StrCat("retention pass failed: ",
-                            removed.status().message()));
+      LogEvent(
+          absl::StrCat("retention pass failed: ", removed.status().message()));
     } else if (*removed > 0) {
       LogEvent(absl::StrCat("retention removed ", *removed, " expired alerts"));
     }

@@ -40,7 +40,8 @@ rocksdb::ColumnFamilyOptions FamilyOptions(int family) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(
+    const StoreOptions& options) {
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
@@ -89,15 +90,15 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
           absl::StrCat(options.path, ": node metadata is corrupt"));
     }
     if (node_meta.node_id() != options.node_id) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "data directory ", options.path, " belongs to node ",
-          node_meta.node_id(), ", not ", options.node_id));
+      return absl::FailedPreconditionError(
+          absl::StrCat("data directory ", options.path, " belongs to node ",
+                       node_meta.node_id(), ", not ", options.node_id));
     }
     if (node_meta.schema_version() > kSchemaVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "data directory ", options.path, " has schema version ",
-          node_meta.schema_version(), "; this broker reads up to ",
-          kSchemaVersion));
+      return absl::FailedPreconditionError(
+          absl::StrCat("data directory ", options.path, " has schema version ",
+                       node_meta.schema_version(), "; this broker reads up to ",
+                       kSchemaVersion));
     }
   } else {
     return FromRocks(s, absl::StrCat("cannot read ", options.path));
@@ -107,8 +108,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
       raw->NewIterator(rocksdb::ReadOptions(), store->handle(Family::kLog)));
   it->SeekToLast();
   if (it->Valid()) {
-    std::optional<uint64_t> last = DecodeSequence(
-        absl::string_view(it->key().data(), it->key().size()));
+    std::optional<uint64_t> last =
+        DecodeSequence(absl::string_view(it->key().data(), it->key().size()));
     if (!last) {
       return absl::DataLossError(
           absl::StrCat(options.path, ": log key of unexpected size"));
@@ -197,8 +198,7 @@ absl::StatusOr<std::optional<std::string>> Store::Get(
 
 absl::Status Store::Scan(
     Family family, absl::string_view from_key, size_t max_records,
-    const std::function<bool(absl::string_view, absl::string_view)>& fn)
-    const {
+    const std::function<bool(absl::string_view, absl::string_view)>& fn) const {
   rocksdb::ReadOptions options;
   options.readahead_size = 1 << 20;
   std::unique_ptr<rocksdb::Iterator> it(
@@ -214,8 +214,7 @@ absl::Status Store::Scan(
   return FromRocks(it->status(), "reading the store");
 }
 
-absl::StatusOr<std::optional<std::string>> Store::LastKey(
-    Family family) const {
+absl::StatusOr<std::optional<std::string>> Store::LastKey(Family family) const {
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), handle(family)));
   it->SeekToLast();

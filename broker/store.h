@@ -44,7 +44,8 @@ class Store {
   // Opens or creates the database. FAILED_PRECONDITION with the path and the
   // RocksDB reason when the directory cannot be used (unwritable, locked by
   // another process, belongs to another node).
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  static absl::StatusOr<std::unique_ptr<Store>> Open(
+      const StoreOptions& options);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;

@@ -47,9 +47,9 @@ absl::Status ValidateDurableName(const std::string& name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
               (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "durable_name '", name,
-          "' may only contain letters, digits, '.', '_' and '-'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("durable_name '", name,
+                       "' may only contain letters, digits, '.', '_' and '-'"));
     }
   }
   return absl::OkStatus();
@@ -89,8 +89,8 @@ class SubscriptionImpl final
             "flow message before the subscription was opened"));
         return;
       }
-      credit_ = static_cast<uint32_t>(std::min<uint64_t>(
-          uint64_t{credit_} + flow.credit(), max_credit_));
+      credit_ = static_cast<uint32_t>(
+          std::min<uint64_t>(uint64_t{credit_} + flow.credit(), max_credit_));
       uint64_t ack = std::min(flow.ack_sequence(), delivered_max_);
       if (ack > acked_) {
         acked_ = ack;
@@ -135,9 +135,9 @@ class SubscriptionImpl final
       reactor_ = nullptr;
       finishing_ = finished_ = true;
       registered = registered_;
-      record = AuditEvent(v1::AUDIT_SUBSCRIBE_CLOSE, who_.id(), true,
-                          end_status_.ok() ? "closed by the client"
-                                           : end_status_.ToString());
+      record = AuditEvent(
+          v1::AUDIT_SUBSCRIBE_CLOSE, who_.id(), true,
+          end_status_.ok() ? "closed by the client" : end_status_.ToString());
       record.set_sequence(acked_);
       record.set_detail(durable_name_);
     }
@@ -228,21 +228,20 @@ class SubscriptionImpl final
           break;
       }
     }
-    absl::Status registered =
-        node_->hub()->Register(shared_from_this());
+    absl::Status registered = node_->hub()->Register(shared_from_this());
     absl::MutexLock lock(&mu_);
     if (!registered.ok()) {
       EndLocked(registered);
       return;
     }
     registered_ = true;
-    v1::AuditRecord record = AuditEvent(
-        v1::AUDIT_SUBSCRIBE_OPEN, who_.id(), true,
-        resumed ? "resumed after its durable cursor" : "opened");
+    v1::AuditRecord record =
+        AuditEvent(v1::AUDIT_SUBSCRIBE_OPEN, who_.id(), true,
+                   resumed ? "resumed after its durable cursor" : "opened");
     record.set_sequence(start_after);
-    record.set_detail(absl::StrCat(absl::StrJoin(open.topics(), " "),
-                                   open.durable_name().empty() ? "" : " durable=",
-                                   open.durable_name()));
+    record.set_detail(absl::StrCat(
+        absl::StrJoin(open.topics(), " "),
+        open.durable_name().empty() ? "" : " durable=", open.durable_name()));
     node_->committer()->Audit(std::move(record));
     if (finishing_) return;
     next_sequence_ = start_after + 1;
@@ -302,14 +301,14 @@ class SubscriptionImpl final
             return true;
           });
       if (read.ok() && corrupt) {
-        read = absl::DataLossError(absl::StrCat(
-            "the log record after sequence ",
-            records.empty() ? from - 1 : records.back()->sequence,
-            " cannot be parsed"));
+        read = absl::DataLossError(
+            absl::StrCat("the log record after sequence ",
+                         records.empty() ? from - 1 : records.back()->sequence,
+                         " cannot be parsed"));
       }
       if (!read.ok()) {
-        End(absl::InternalError(absl::StrCat("reading the log: ",
-                                             read.message())));
+        End(absl::InternalError(
+            absl::StrCat("reading the log: ", read.message())));
         return;
       }
       examined_to = records.size() < scan ? last : records.back()->sequence;
@@ -376,8 +375,7 @@ class SubscriptionImpl final
   }
 
   void ScheduleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (scheduled_ || !opened_ || finishing_ || has_pending_ ||
-        credit_ == 0 ||
+    if (scheduled_ || !opened_ || finishing_ || has_pending_ || credit_ == 0 ||
         next_sequence_ > node_->committer()->last_sequence()) {
       return;
     }
@@ -395,7 +393,8 @@ class SubscriptionImpl final
     reactor_->StartWrite(&in_flight_);
   }
 
-  void EndLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void EndLocked(const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finishing_) return;
     finishing_ = true;
     end_status_ = status;

@@ -17,9 +17,9 @@ absl::Status SubscriptionHub::Register(
       return absl::UnavailableError("node is shutting down; retry later");
     }
     if (all_.size() >= max_subscriptions_) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "this node serves at most ", max_subscriptions_,
-          " subscriptions; close unused ones or retry later"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("this node serves at most ", max_subscriptions_,
+                       " subscriptions; close unused ones or retry later"));
     }
     all_.emplace(sub.get(), sub);
     if (!sub->durable_key().empty()) {

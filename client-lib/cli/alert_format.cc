@@ -23,23 +23,29 @@ void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
 }
 
 std::string FormatTime(const google::protobuf::Timestamp& t) {
-  absl::Time time = absl::FromUnixSeconds(t.seconds()) +
-                    absl::Nanoseconds(t.nanos());
+  absl::Time time =
+      absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone());
 }
 
 absl::string_view SeverityName(v1::Severity s) {
   switch (s) {
-    case v1::SEVERITY_LOW: return "LOW";
-    case v1::SEVERITY_MEDIUM: return "MEDIUM";
-    case v1::SEVERITY_HIGH: return "HIGH";
-    case v1::SEVERITY_CRITICAL: return "CRITICAL";
-    default: return "UNSPECIFIED";
+    case v1::SEVERITY_LOW:
+      return "LOW";
+    case v1::SEVERITY_MEDIUM:
+      return "MEDIUM";
+    case v1::SEVERITY_HIGH:
+      return "HIGH";
+    case v1::SEVERITY_CRITICAL:
+      return "CRITICAL";
+    default:
+      return "UNSPECIFIED";
   }
 }
 
 bool LooksLikeText(absl::string_view content_type, absl::string_view data) {
-  bool texty = content_type.empty() || absl::StartsWith(content_type, "text/") ||
+  bool texty = content_type.empty() ||
+               absl::StartsWith(content_type, "text/") ||
                absl::StrContains(content_type, "json") ||
                absl::StrContains(content_type, "xml");
   if (!texty) return false;
@@ -79,7 +85,8 @@ absl::StatusOr<v1::Alert> AlertFromFlags(const ParsedFlags& flags,
   ASSIGN_OR_RETURN(v1::Severity severity, ParseSeverity(flags.Get("severity")));
   alert.set_severity(severity);
   for (const std::string& list : flags.GetAll("releasable-to")) {
-    for (std::string& r : SplitList(list)) alert.add_releasable_to(std::move(r));
+    for (std::string& r : SplitList(list))
+      alert.add_releasable_to(std::move(r));
   }
   alert.set_orcon(flags.Bool("orcon"));
   if (flags.Has("tlp")) alert.set_tlp(absl::AsciiStrToUpper(flags.Get("tlp")));
@@ -103,7 +110,8 @@ absl::StatusOr<v1::Alert> AlertFromFlags(const ParsedFlags& flags,
     ASSIGN_OR_RETURN(auto pair, ParseKeyValue("attr", kv));
     (*alert.mutable_attributes())[pair.first] = pair.second;
   }
-  if (flags.Has("content-type")) alert.set_content_type(flags.Get("content-type"));
+  if (flags.Has("content-type"))
+    alert.set_content_type(flags.Get("content-type"));
   if (flags.Has("payload") && flags.Has("payload-file")) {
     return absl::InvalidArgumentError(
         "give either --payload or --payload-file, not both");
@@ -189,13 +197,15 @@ std::string FormatDelivery(const v1::Delivery& d) {
     absl::StrAppend(&out, "  expires:  ", FormatTime(a.expires_at()), "\n");
   }
   if (a.releasable_to_size() > 0) {
-    absl::StrAppend(&out, "  releasable to: ",
-                    absl::StrJoin(a.releasable_to(), ", "), "\n");
+    absl::StrAppend(&out,
+                    "  releasable to: ", absl::StrJoin(a.releasable_to(), ", "),
+                    "\n");
   }
   if (a.has_location()) {
     const v1::GeoLocation& l = a.location();
     absl::StrAppend(&out, "  location: ", l.latitude(), ", ", l.longitude());
-    if (!l.place_name().empty()) absl::StrAppend(&out, " (", l.place_name(), ")");
+    if (!l.place_name().empty())
+      absl::StrAppend(&out, " (", l.place_name(), ")");
     if (!l.country().empty()) absl::StrAppend(&out, " ", l.country());
     absl::StrAppend(&out, "\n");
   }
@@ -233,10 +243,38 @@ std::string FormatNodeInfo(const v1::NodeInfo& info) {
   line("last sequence:", absl::StrCat(info.last_sequence()));
   line("durability:", info.durability());
   line("policy version:", info.policy_version());
-  line("started at:", info.has_started_at() ? FormatTime(info.started_at()) : "");
+  line("started at:",
+       info.has_started_at() ? FormatTime(info.started_at()) : "");
   line("subscriptions:", absl::StrCat(info.active_subscriptions()));
   line("levels:", absl::StrJoin(info.classification_levels(), ", "));
   return out;
+}
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
 }
 
 }  // namespace ibsm::cli

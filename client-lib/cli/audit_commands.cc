@@ -1,18 +1,40 @@
 #include "audit_commands.h"
 
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "alert_format.h"
 #include "broker/audit_verify.h"
 #include "broker/checkpoint.h"
 #include "broker/identity.h"
 #include "broker/merkle.h"
 #include "google/protobuf/stubs/logging.h"
+#include "ibsm/client.h"
+#include "ibsm/grpc_status.h"
 #include "ibsm/tls.h"
+#include "ibsm/v1/audit.grpc.pb.h"
 #include "ibsm/v1/audit.pb.h"
 
 namespace ibsm::cli {
@@ -21,9 +43,9 @@ namespace {
 using Kind = FlagSpec::Kind;
 
 FlagSpec Flag(std::string name, Kind kind, std::string value_name,
-              std::string help) {
-  return FlagSpec{std::move(name), kind, std::move(value_name), std::move(help),
-                  ""};
+              std::string help, char short_name = 0) {
+  return FlagSpec{std::move(name), kind, std::move(value_name),
+                  std::move(help), "",   short_name};
 }
 
 // A bad command line or unusable input file: exit 2.
@@ -31,25 +53,6 @@ int Usage(Io& io, absl::string_view command, absl::string_view message) {
   io.err << "ibsm: " << message << "\nRun 'ibsm audit " << command
          << " --help' for usage.\n";
   return kExitUsage;
-}
-
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
 }
 
 std::string Rfc3339(int64_t unix_seconds) {
@@ -64,19 +67,19 @@ std::string Rfc3339(int64_t unix_seconds) {
 absl::StatusOr<std::string> CertificateNode(const std::string& cert_file) {
   absl::StatusOr<std::string> uri = CertificateUri(cert_file);
   if (!uri.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--node-cert ", cert_file, ": no spiffe://ibsm/<NODE> id: ",
-        uri.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--node-cert ", cert_file,
+                     ": no spiffe://ibsm/<NODE> id: ", uri.status().message()));
   }
   absl::StatusOr<broker::Identity> id = broker::ParseSpiffeId(*uri);
   if (!id.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--node-cert ", cert_file, ": ", id.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--node-cert ", cert_file, ": ", id.status().message()));
   }
   if (id->is_agency()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--node-cert ", cert_file, " is the certificate of agency ",
-                     id->id(), ", not of a node"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--node-cert ", cert_file, " is the certificate of agency ", id->id(),
+        ", not of a node"));
   }
   return id->node;
 }
@@ -114,7 +117,8 @@ void PrintVerifyJson(const broker::VerifyReport& r, const std::string& node,
 
 int RunVerify(const ParsedFlags& flags, Io& io) {
   if (!flags.Has("file")) return Usage(io, "verify", "missing the export FILE");
-  if (!flags.Has("node-cert")) return Usage(io, "verify", "missing --node-cert");
+  if (!flags.Has("node-cert"))
+    return Usage(io, "verify", "missing --node-cert");
   const std::string file = flags.Get("file");
   const std::string cert_file = flags.Get("node-cert");
 
@@ -128,14 +132,16 @@ int RunVerify(const ParsedFlags& flags, Io& io) {
   absl::StatusOr<broker::VerifyingKey> key =
       broker::VerifyingKey::FromCertificatePem(*cert_pem);
   if (!key.ok()) {
-    return Usage(io, "verify", absl::StrCat("--node-cert ", cert_file, ": ",
-                                            key.status().message()));
+    return Usage(
+        io, "verify",
+        absl::StrCat("--node-cert ", cert_file, ": ", key.status().message()));
   }
   absl::StatusOr<std::string> node = CertificateNode(cert_file);
   if (!node.ok()) return Usage(io, "verify", node.status().message());
   std::string kept;
   if (flags.Has("kept-checkpoint")) {
-    absl::StatusOr<std::string> k = ReadFileToString(flags.Get("kept-checkpoint"));
+    absl::StatusOr<std::string> k =
+        ReadFileToString(flags.Get("kept-checkpoint"));
     if (!k.ok()) return Usage(io, "verify", k.status().message());
     kept = *std::move(k);
   }
@@ -156,9 +162,9 @@ int RunVerify(const ParsedFlags& flags, Io& io) {
                               "' but --node-cert is the certificate of node '",
                               *node, "'"));
   }
-  absl::StatusOr<broker::VerifyReport> report = broker::VerifyExport(
-      exported, *key, absl::StrCat("ibsm/", *node),
-      flags.Has("kept-checkpoint") ? &kept : nullptr);
+  absl::StatusOr<broker::VerifyReport> report =
+      broker::VerifyExport(exported, *key, absl::StrCat("ibsm/", *node),
+                           flags.Has("kept-checkpoint") ? &kept : nullptr);
   if (!report.ok()) return Usage(io, "verify", report.status().message());
   const broker::VerifyReport& r = *report;
 
@@ -187,6 +193,690 @@ int RunVerify(const ParsedFlags& flags, Io& io) {
   return kExitOk;
 }
 
+// ---- commands that call the node's Auditor service -------------------------
+
+// The row of `ibsm audit <name>`, for Connect's usage messages.
+const Command& AuditCommand(const std::string& name) {
+  for (const Command& c : Commands()) {
+    if (c.path == std::vector<std::string>{"audit", name}) return c;
+  }
+  // Every caller names a row of AuditCommands().
+  std::abort();
+}
+
+// The connection, or the exit code after the error was printed.
+using Connected = std::variant<std::unique_ptr<Client>, int>;
+
+// Deadline of one Auditor call: --timeout when given, else `fallback`.
+std::chrono::system_clock::time_point Deadline(const ParsedFlags& flags,
+                                               absl::Duration fallback) {
+  absl::Duration d = fallback;
+  if (flags.Has("timeout")) {
+    // Connect has already rejected a bad value.
+    if (absl::StatusOr<absl::Duration> t =
+            ParseDurationValue("timeout", flags.Get("timeout"));
+        t.ok()) {
+      d = *t;
+    }
+  }
+  return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(d);
+}
+
+int AuditCallError(Io& io, absl::string_view what, const grpc::Status& status) {
+  absl::Status s = FromGrpcStatus(status);
+  if (s.code() == absl::StatusCode::kResourceExhausted) {
+    s = absl::ResourceExhaustedError(
+        absl::StrCat(s.message(),
+                     " (the answer is too large: export a smaller range "
+                     "with --from)"));
+  }
+  return CallError(io, what, s);
+}
+
+absl::Time ToTime(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t seconds = absl::ToUnixSeconds(t);  // rounds down
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(seconds)) /
+                                      absl::Nanoseconds(1)));
+}
+
+std::string HexBytes(absl::string_view bytes) {
+  return absl::BytesToHexString(bytes);
+}
+
+std::optional<broker::Hash> ToHash(absl::string_view bytes) {
+  if (bytes.size() != sizeof(broker::Hash)) return std::nullopt;
+  broker::Hash h;
+  std::memcpy(h.data(), bytes.data(), h.size());
+  return h;
+}
+
+// Writes `data` to `path` through a temporary file in the same directory
+// and a rename, so `path` is either the old file or the complete new one.
+absl::Status WriteFileAtomically(const std::string& path,
+                                 absl::string_view data) {
+  const std::string tmp = absl::StrCat(path, ".tmp-", getpid());
+  auto failed = [&](absl::string_view step) {
+    absl::Status s = absl::UnavailableError(
+        absl::StrCat("cannot ", step, " ", tmp, ": ", std::strerror(errno)));
+    unlink(tmp.c_str());
+    return s;
+  };
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
+  }
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      close(fd);
+      return failed("write");
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0) {
+    close(fd);
+    return failed("sync");
+  }
+  if (close(fd) != 0) return failed("close");
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    absl::Status s = absl::UnavailableError(absl::StrCat(
+        "cannot rename ", tmp, " to ", path, ": ", std::strerror(errno)));
+    unlink(tmp.c_str());
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+int WriteOrFail(Io& io, const std::string& path, absl::string_view data) {
+  if (absl::Status s = WriteFileAtomically(path, data); !s.ok()) {
+    io.err << "ibsm: " << s.message() << "\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+// The tree size of a signed checkpoint note: its second line, decimal. Only
+// parsed: the signature is checked by `ibsm audit verify`, which has the
+// node's certificate.
+absl::StatusOr<uint64_t> NoteTreeSize(absl::string_view note,
+                                      absl::string_view file) {
+  std::vector<absl::string_view> lines = absl::StrSplit(note, '\n');
+  uint64_t size = 0;
+  if (lines.size() < 3 || lines[1].empty() || lines[1].size() > 20 ||
+      (lines[1].size() > 1 && lines[1][0] == '0') ||
+      !std::all_of(lines[1].begin(), lines[1].end(),
+                   [](char c) { return c >= '0' && c <= '9'; }) ||
+      !absl::SimpleAtoi(lines[1], &size)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        file,
+        " is not a signed checkpoint note (its second line must be the "
+        "tree size)"));
+  }
+  return size;
+}
+
+// The root hash on the third line of a checkpoint note.
+std::optional<broker::Hash> NoteRoot(absl::string_view note) {
+  std::vector<absl::string_view> lines = absl::StrSplit(note, '\n');
+  if (lines.size() < 3) return std::nullopt;
+  std::string raw;
+  if (!absl::Base64Unescape(lines[2], &raw)) return std::nullopt;
+  return ToHash(raw);
+}
+
+// ---- ibsm audit query ------------------------------------------------------
+
+struct ActionName {
+  v1::AuditAction action;
+  const char* name;
+};
+constexpr ActionName kActionNames[] = {
+    {v1::AUDIT_PUBLISH, "publish"},
+    {v1::AUDIT_DELIVER, "deliver"},
+    {v1::AUDIT_ACK, "ack"},
+    {v1::AUDIT_SUBSCRIBE_OPEN, "subscribe-open"},
+    {v1::AUDIT_SUBSCRIBE_CLOSE, "subscribe-close"},
+    {v1::AUDIT_CALL_REFUSED, "call-refused"},
+    {v1::AUDIT_POLICY_RELOAD, "policy-reload"},
+    {v1::AUDIT_CERT_RELOAD, "cert-reload"},
+    {v1::AUDIT_RETENTION_REMOVE, "retention-remove"},
+    {v1::AUDIT_AUDITOR_QUERY, "auditor-query"},
+    {v1::AUDIT_AUDITOR_EXPORT, "auditor-export"},
+    {v1::AUDIT_FEDERATION_SEND, "federation-send"},
+    {v1::AUDIT_FEDERATION_RECEIVE, "federation-receive"},
+    {v1::AUDIT_NODE_START, "node-start"},
+    {v1::AUDIT_NODE_STOP, "node-stop"},
+};
+
+std::string ActionText(v1::AuditAction action) {
+  for (const ActionName& a : kActionNames) {
+    if (a.action == action) return a.name;
+  }
+  return absl::StrCat("action-", static_cast<int>(action));
+}
+
+// "publish", "subscribe_open", "AUDIT_SUBSCRIBE_OPEN" -> the enum.
+absl::StatusOr<v1::AuditAction> ParseAction(absl::string_view value) {
+  std::string v = absl::AsciiStrToLower(value);
+  std::replace(v.begin(), v.end(), '_', '-');
+  if (absl::StartsWith(v, "audit-")) v = v.substr(6);
+  std::vector<std::string> names;
+  for (const ActionName& a : kActionNames) {
+    if (v == a.name) return a.action;
+    names.push_back(a.name);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--action: '", value, "' is not one of ", absl::StrJoin(names, ", ")));
+}
+
+// The query described by the flags; INVALID_ARGUMENT naming a bad flag.
+absl::StatusOr<v1::AuditQuery> QueryFromFlags(const ParsedFlags& flags) {
+  v1::AuditQuery q;
+  std::optional<absl::Time> from, to;
+  if (flags.Has("from-time")) {
+    absl::StatusOr<absl::Time> t =
+        ParseTimeValue("from-time", flags.Get("from-time"));
+    if (!t.ok()) return t.status();
+    from = *t;
+    SetTimestamp(*t, q.mutable_from_time());
+  }
+  if (flags.Has("to-time")) {
+    absl::StatusOr<absl::Time> t =
+        ParseTimeValue("to-time", flags.Get("to-time"));
+    if (!t.ok()) return t.status();
+    to = *t;
+    SetTimestamp(*t, q.mutable_to_time());
+  }
+  if (from.has_value() && to.has_value() && *to <= *from) {
+    return absl::InvalidArgumentError(
+        "--to-time must be after --from-time (--from-time is inclusive, "
+        "--to-time exclusive)");
+  }
+  q.set_actor(flags.Get("actor"));
+  q.set_node(flags.Get("node"));
+  q.set_topic(flags.Get("topic"));
+  q.set_alert_id(flags.Get("alert-id"));
+  if (flags.Has("action")) {
+    absl::StatusOr<v1::AuditAction> a = ParseAction(flags.Get("action"));
+    if (!a.ok()) return a.status();
+    q.set_action(*a);
+  }
+  if (flags.Has("decision")) {
+    std::string d = absl::AsciiStrToLower(flags.Get("decision"));
+    if (d == "allowed" || d == "allow") {
+      q.set_decision(v1::AuditQuery::DECISION_ALLOWED);
+    } else if (d == "denied" || d == "deny") {
+      q.set_decision(v1::AuditQuery::DECISION_DENIED);
+    } else if (d != "any") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--decision: '", flags.Get("decision"),
+                       "' is not allowed, denied or any"));
+    }
+  }
+  if (flags.Has("from-index")) {
+    absl::StatusOr<uint64_t> n =
+        ParseUintValue("from-index", flags.Get("from-index"));
+    if (!n.ok()) return n.status();
+    q.set_from_index(*n);
+  }
+  if (flags.Has("limit")) {
+    absl::StatusOr<uint64_t> n = ParseUintValue("limit", flags.Get("limit"));
+    if (!n.ok()) return n.status();
+    if (*n == 0 || *n > 100000) {
+      return absl::InvalidArgumentError("--limit must be between 1 and 100000");
+    }
+    q.set_limit(static_cast<uint32_t>(*n));
+  }
+  return q;
+}
+
+std::string OrDash(absl::string_view s) {
+  return s.empty() ? std::string("-") : std::string(s);
+}
+
+// Index, time, actor, action, decision, alert id, topic, classification,
+// sequence, reason: aligned columns, the reason last and unpadded.
+std::string FormatRecordTable(const std::vector<v1::AuditRecord>& records) {
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"INDEX", "TIME", "ACTOR", "ACTION", "DECISION", "ALERT-ID",
+                  "TOPIC", "CLASSIFICATION", "SEQUENCE", "REASON"});
+  for (const v1::AuditRecord& r : records) {
+    rows.push_back({
+        absl::StrCat(r.index()),
+        r.has_time() ? absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ",
+                                        ToTime(r.time()), absl::UTCTimeZone())
+                     : std::string("-"),
+        OrDash(r.actor()),
+        ActionText(r.action()),
+        r.allowed() ? "allowed" : "denied",
+        OrDash(r.alert_id()),
+        OrDash(r.topic()),
+        OrDash(r.classification()),
+        r.sequence() == 0 ? std::string("-") : absl::StrCat(r.sequence()),
+        OrDash(r.reason()),
+    });
+  }
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      width[i] = std::max(width[i], row[i].size());
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (i + 1 == row.size()) {
+        absl::StrAppend(&line, row[i]);
+      } else if (i == 0 || i == 8) {  // numbers: right-aligned
+        absl::StrAppend(&line, std::string(width[i] - row[i].size(), ' '),
+                        row[i], "  ");
+      } else {
+        absl::StrAppend(&line, row[i],
+                        std::string(width[i] - row[i].size() + 2, ' '));
+      }
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+int RunQuery(const ParsedFlags& flags, Io& io) {
+  absl::StatusOr<v1::AuditQuery> query = QueryFromFlags(flags);
+  if (!query.ok()) return Usage(io, "query", query.status().message());
+  Connected connected = Connect(flags, AuditCommand("query"), io);
+  if (int* code = std::get_if<int>(&connected)) return *code;
+  std::unique_ptr<Client> client =
+      std::move(std::get<std::unique_ptr<Client>>(connected));
+
+  v1::Auditor::Stub stub(client->channel());
+  grpc::ClientContext context;
+  context.set_deadline(Deadline(flags, absl::Seconds(60)));
+  std::unique_ptr<grpc::ClientReader<v1::AuditQueryResponse>> reader =
+      stub.Query(&context, *query);
+  const bool json = flags.Bool("json");
+  std::vector<v1::AuditRecord> records;
+  v1::AuditQueryResponse response;
+  bool more = false;
+  uint64_t next_index = query->from_index();
+  while (reader->Read(&response)) {
+    for (v1::AuditRecord& r : *response.mutable_records()) {
+      if (json) {
+        absl::StatusOr<std::string> line = ToJsonLine(r);
+        if (!line.ok()) {
+          io.err << "ibsm: " << line.status().message() << "\n";
+          continue;
+        }
+        io.out << *line << "\n";
+      } else {
+        records.push_back(std::move(r));
+      }
+    }
+    if (json) io.out.flush();
+    more = response.more();
+    next_index = response.next_index();
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return AuditCallError(io, "audit query", status);
+  if (!json) {
+    if (records.empty()) {
+      io.err << "no matching records\n";
+    } else {
+      io.out << FormatRecordTable(records);
+    }
+    if (more) io.err << "next page: --from-index " << next_index << "\n";
+  }
+  return kExitOk;
+}
+
+// ---- ibsm audit export -----------------------------------------------------
+
+int RunExport(const ParsedFlags& flags, Io& io) {
+  if (!flags.Has("output")) return Usage(io, "export", "missing -o FILE");
+  const std::string file = flags.Get("output");
+  v1::ExportRequest request;
+  if (flags.Has("from")) {
+    absl::StatusOr<uint64_t> n = ParseUintValue("from", flags.Get("from"));
+    if (!n.ok()) return Usage(io, "export", n.status().message());
+    request.set_first_index(*n);
+  }
+  if (flags.Has("to")) {
+    absl::StatusOr<uint64_t> n = ParseUintValue("to", flags.Get("to"));
+    if (!n.ok()) return Usage(io, "export", n.status().message());
+    if (*n == 0) {
+      return Usage(io, "export",
+                   "--to must be the size of a signed checkpoint (>= 1); "
+                   "leave it out for the latest");
+    }
+    request.set_to_size(*n);
+  }
+  std::optional<uint64_t> kept_size;
+  if (flags.Has("kept-checkpoint")) {
+    const std::string kept_file = flags.Get("kept-checkpoint");
+    absl::StatusOr<std::string> note = ReadFileToString(kept_file);
+    if (!note.ok()) return Usage(io, "export", note.status().message());
+    absl::StatusOr<uint64_t> size = NoteTreeSize(*note, kept_file);
+    if (!size.ok()) return Usage(io, "export", size.status().message());
+    kept_size = *size;
+    request.set_kept_size(*size);
+  }
+
+  Connected connected = Connect(flags, AuditCommand("export"), io);
+  if (int* code = std::get_if<int>(&connected)) return *code;
+  std::unique_ptr<Client> client =
+      std::move(std::get<std::unique_ptr<Client>>(connected));
+  v1::Auditor::Stub stub(client->channel());
+  grpc::ClientContext context;
+  context.set_deadline(Deadline(flags, absl::Seconds(120)));
+  v1::AuditExport exported;
+  grpc::Status status = stub.Export(&context, request, &exported);
+  if (!status.ok()) return AuditCallError(io, "audit export", status);
+
+  std::string bytes;
+  if (!exported.SerializeToString(&bytes)) {
+    io.err << "ibsm: cannot serialize the export\n";
+    return kExitFailed;
+  }
+  if (int code = WriteOrFail(io, file, bytes); code != kExitOk) return code;
+  const uint64_t size = exported.checkpoint().tree_size();
+  if (flags.Has("save-checkpoint")) {
+    if (int code = WriteOrFail(io, flags.Get("save-checkpoint"),
+                               exported.checkpoint().note());
+        code != kExitOk) {
+      return code;
+    }
+  }
+  if (flags.Bool("json")) {
+    io.out << "{\"file\":" << JsonString(file)
+           << ",\"node\":" << JsonString(exported.node_id())
+           << ",\"records\":" << exported.records_size()
+           << ",\"first_index\":" << exported.first_index()
+           << ",\"tree_size\":" << size << ",\"kept_size\":"
+           << (kept_size.has_value() ? absl::StrCat(*kept_size) : "null")
+           << "}\n";
+  } else {
+    io.out << "exported " << exported.records_size() << " records ["
+           << exported.first_index() << ", " << size
+           << ") with checkpoint size " << size << " to " << file << "\n";
+  }
+  if (kept_size.has_value() && *kept_size > size) {
+    io.err << "ibsm: warning: the node's checkpoint (size " << size
+           << ") is smaller than the one you kept (size " << *kept_size
+           << "): the trail may have been rolled back; run 'ibsm audit "
+              "verify'\n";
+  }
+  return kExitOk;
+}
+
+// ---- ibsm audit checkpoint -------------------------------------------------
+
+int RunCheckpoint(const ParsedFlags& flags, Io& io) {
+  Connected connected = Connect(flags, AuditCommand("checkpoint"), io);
+  if (int* code = std::get_if<int>(&connected)) return *code;
+  std::unique_ptr<Client> client =
+      std::move(std::get<std::unique_ptr<Client>>(connected));
+  v1::Auditor::Stub stub(client->channel());
+  grpc::ClientContext context;
+  context.set_deadline(Deadline(flags, absl::Seconds(30)));
+  v1::SignedCheckpoint checkpoint;
+  grpc::Status status =
+      stub.GetCheckpoint(&context, v1::CheckpointRequest(), &checkpoint);
+  if (!status.ok()) return AuditCallError(io, "audit checkpoint", status);
+  if (flags.Has("output")) {
+    const std::string file = flags.Get("output");
+    if (int code = WriteOrFail(io, file, checkpoint.note()); code != kExitOk) {
+      return code;
+    }
+    io.out << "wrote the checkpoint of tree size " << checkpoint.tree_size()
+           << " (time " << Rfc3339(checkpoint.time().seconds()) << ") to "
+           << file << "\n";
+    return kExitOk;
+  }
+  if (flags.Bool("json")) {
+    io.out << "{\"tree_size\":" << checkpoint.tree_size()
+           << ",\"root\":" << JsonString(HexBytes(checkpoint.root_hash()))
+           << ",\"time\":" << JsonString(Rfc3339(checkpoint.time().seconds()))
+           << ",\"note\":" << JsonString(checkpoint.note()) << "}\n";
+    return kExitOk;
+  }
+  io.out << checkpoint.note();
+  if (!absl::EndsWith(checkpoint.note(), "\n")) io.out << "\n";
+  return kExitOk;
+}
+
+// ---- ibsm audit proof ------------------------------------------------------
+
+int RunInclusionProof(const ParsedFlags& flags, Io& io) {
+  v1::InclusionProofRequest request;
+  absl::StatusOr<uint64_t> index = ParseUintValue("index", flags.Get("index"));
+  if (!index.ok()) return Usage(io, "proof", index.status().message());
+  request.set_index(*index);
+  if (flags.Has("tree-size")) {
+    absl::StatusOr<uint64_t> n =
+        ParseUintValue("tree-size", flags.Get("tree-size"));
+    if (!n.ok()) return Usage(io, "proof", n.status().message());
+    if (*n <= *index) {
+      return Usage(io, "proof", "--tree-size must be greater than --index");
+    }
+    request.set_tree_size(*n);
+  }
+  // With --node-cert the checkpoint's signature is checked too.
+  std::optional<broker::VerifyingKey> key;
+  std::string origin;
+  if (flags.Has("node-cert")) {
+    const std::string cert_file = flags.Get("node-cert");
+    absl::StatusOr<std::string> pem = ReadFileToString(cert_file);
+    if (!pem.ok()) return Usage(io, "proof", pem.status().message());
+    absl::StatusOr<broker::VerifyingKey> k =
+        broker::VerifyingKey::FromCertificatePem(*pem);
+    if (!k.ok()) {
+      return Usage(
+          io, "proof",
+          absl::StrCat("--node-cert ", cert_file, ": ", k.status().message()));
+    }
+    absl::StatusOr<std::string> node = CertificateNode(cert_file);
+    if (!node.ok()) return Usage(io, "proof", node.status().message());
+    key.emplace(*std::move(k));
+    origin = absl::StrCat("ibsm/", *node);
+  }
+
+  Connected connected = Connect(flags, AuditCommand("proof"), io);
+  if (int* code = std::get_if<int>(&connected)) return *code;
+  std::unique_ptr<Client> client =
+      std::move(std::get<std::unique_ptr<Client>>(connected));
+  v1::Auditor::Stub stub(client->channel());
+  grpc::ClientContext context;
+  context.set_deadline(Deadline(flags, absl::Seconds(30)));
+  v1::InclusionProof proof;
+  grpc::Status status = stub.GetInclusionProof(&context, request, &proof);
+  if (!status.ok()) return AuditCallError(io, "audit proof", status);
+
+  // Check the proof locally against the checkpoint the node returned.
+  const broker::Hash leaf = broker::LeafHash(proof.record());
+  std::vector<broker::Hash> path;
+  bool path_ok = true;
+  for (const std::string& h : proof.hashes()) {
+    std::optional<broker::Hash> hash = ToHash(h);
+    if (!hash.has_value()) {
+      path_ok = false;
+      break;
+    }
+    path.push_back(*hash);
+  }
+  google::protobuf::LogSilencer quiet;
+  v1::AuditRecord record;
+  const bool parsed = record.ParseFromString(proof.record());
+  std::string result;  // VERIFIED, FAILED or UNVERIFIED
+  std::string why;
+  std::optional<broker::Hash> root;
+  if (!proof.has_checkpoint()) {
+    result = "UNVERIFIED";
+    why = absl::StrCat("the node has no signed checkpoint of tree size ",
+                       proof.tree_size(),
+                       "; give --tree-size of a checkpoint to verify");
+  } else {
+    const v1::SignedCheckpoint& c = proof.checkpoint();
+    root = NoteRoot(c.note());
+    if (key.has_value()) {
+      absl::StatusOr<broker::Checkpoint> verified =
+          broker::VerifyCheckpoint(c.note(), origin, *key);
+      if (!verified.ok()) {
+        result = "FAILED";
+        why = absl::StrCat("the checkpoint does not verify with --node-cert: ",
+                           verified.status().message());
+      } else {
+        root = verified->root;
+        if (verified->tree_size != proof.tree_size()) {
+          result = "FAILED";
+          why = absl::StrCat("the checkpoint is of tree size ",
+                             verified->tree_size, ", not ", proof.tree_size());
+        }
+      }
+    }
+    if (result.empty()) {
+      if (!root.has_value() || ToHash(c.root_hash()) != root ||
+          NoteTreeSize(c.note(), "the checkpoint").value_or(0) !=
+              proof.tree_size()) {
+        result = "FAILED";
+        why = "the checkpoint's note does not match its tree size and root";
+      } else if (!path_ok) {
+        result = "FAILED";
+        why = "a hash of the audit path is not 32 bytes";
+      } else if (!parsed || record.index() != proof.index()) {
+        result = "FAILED";
+        why =
+            absl::StrCat("the record does not parse as record ", proof.index());
+      } else if (absl::Status s = broker::VerifyInclusion(
+                     leaf, proof.index(), proof.tree_size(), path, *root);
+                 !s.ok()) {
+        result = "FAILED";
+        why = std::string(s.message());
+      } else {
+        result = "VERIFIED";
+        why = absl::StrCat(
+            "record ", proof.index(), " is in the tree of size ",
+            proof.tree_size(), " with root ", broker::HexEncode(*root),
+            key.has_value() ? " (checkpoint signature checked)"
+                            : " (checkpoint signature not checked: give "
+                              "--node-cert, or use 'ibsm audit verify')");
+      }
+    }
+  }
+
+  if (flags.Bool("json")) {
+    std::vector<std::string> hashes;
+    for (const std::string& h : proof.hashes()) {
+      hashes.push_back(JsonString(HexBytes(h)));
+    }
+    absl::StatusOr<std::string> record_json =
+        parsed ? ToJsonLine(record) : absl::StatusOr<std::string>("null");
+    io.out << "{\"index\":" << proof.index()
+           << ",\"tree_size\":" << proof.tree_size()
+           << ",\"record\":" << (record_json.ok() ? *record_json : "null")
+           << ",\"leaf_hash\":" << JsonString(broker::HexEncode(leaf))
+           << ",\"path\":[" << absl::StrJoin(hashes, ",") << "]"
+           << ",\"root\":"
+           << (root.has_value() ? JsonString(broker::HexEncode(*root)) : "null")
+           << ",\"result\":" << JsonString(result)
+           << ",\"detail\":" << JsonString(why) << "}\n";
+  } else {
+    io.out << "record " << proof.index() << " of tree size "
+           << proof.tree_size() << ":\n";
+    if (parsed) {
+      absl::StatusOr<std::string> line = ToJsonLine(record);
+      io.out << "  " << (line.ok() ? *line : record.ShortDebugString()) << "\n";
+    } else {
+      io.out << "  (does not parse as an audit record) "
+             << HexBytes(proof.record()) << "\n";
+    }
+    io.out << "leaf hash: " << broker::HexEncode(leaf) << "\n";
+    io.out << "audit path (" << proof.hashes_size()
+           << " hashes, the leaf's sibling first):\n";
+    for (const std::string& h : proof.hashes()) {
+      io.out << "  " << HexBytes(h) << "\n";
+    }
+    if (proof.has_checkpoint()) {
+      io.out << "checkpoint: tree size " << proof.checkpoint().tree_size()
+             << ", root " << HexBytes(proof.checkpoint().root_hash())
+             << ", time " << Rfc3339(proof.checkpoint().time().seconds())
+             << "\n";
+    }
+    io.out << result << ": " << why << "\n";
+  }
+  return result == "FAILED" ? kExitFailed : kExitOk;
+}
+
+int RunConsistencyProof(const ParsedFlags& flags, Io& io) {
+  std::vector<std::string> sizes = flags.GetAll("consistency");
+  if (sizes.size() > 2) {
+    return Usage(io, "proof", "--consistency takes two tree sizes: A B");
+  }
+  v1::ConsistencyProofRequest request;
+  absl::StatusOr<uint64_t> from = ParseUintValue("consistency", sizes[0]);
+  if (!from.ok()) return Usage(io, "proof", from.status().message());
+  request.set_from_size(*from);
+  if (sizes.size() == 2) {
+    absl::StatusOr<uint64_t> to = ParseUintValue("consistency", sizes[1]);
+    if (!to.ok()) return Usage(io, "proof", to.status().message());
+    if (*to == 0 || *to < *from) {
+      return Usage(io, "proof",
+                   "--consistency A B needs 0 <= A <= B and B >= 1");
+    }
+    request.set_to_size(*to);
+  }
+  Connected connected = Connect(flags, AuditCommand("proof"), io);
+  if (int* code = std::get_if<int>(&connected)) return *code;
+  std::unique_ptr<Client> client =
+      std::move(std::get<std::unique_ptr<Client>>(connected));
+  v1::Auditor::Stub stub(client->channel());
+  grpc::ClientContext context;
+  context.set_deadline(Deadline(flags, absl::Seconds(30)));
+  v1::ConsistencyProof proof;
+  grpc::Status status = stub.GetConsistencyProof(&context, request, &proof);
+  if (!status.ok()) return AuditCallError(io, "audit proof", status);
+  if (flags.Bool("json")) {
+    std::vector<std::string> hashes;
+    for (const std::string& h : proof.hashes()) {
+      hashes.push_back(JsonString(HexBytes(h)));
+    }
+    io.out << "{\"from_size\":" << proof.from_size()
+           << ",\"to_size\":" << proof.to_size() << ",\"hashes\":["
+           << absl::StrJoin(hashes, ",") << "]}\n";
+    return kExitOk;
+  }
+  io.out << "consistency proof from tree size " << proof.from_size()
+         << " to tree size " << proof.to_size() << " (" << proof.hashes_size()
+         << " hashes):\n";
+  for (const std::string& h : proof.hashes()) {
+    io.out << "  " << HexBytes(h) << "\n";
+  }
+  return kExitOk;
+}
+
+int RunProof(const ParsedFlags& flags, Io& io) {
+  const bool inclusion = flags.Has("index");
+  const bool consistency = flags.Has("consistency");
+  if (inclusion == consistency) {
+    return Usage(io, "proof",
+                 "give either --index N (inclusion) or --consistency A B");
+  }
+  if (consistency && (flags.Has("tree-size") || flags.Has("node-cert"))) {
+    return Usage(io, "proof",
+                 "--tree-size and --node-cert go with --index, not "
+                 "--consistency");
+  }
+  return inclusion ? RunInclusionProof(flags, io)
+                   : RunConsistencyProof(flags, io);
+}
+
 }  // namespace
 
 std::vector<Command> AuditCommands() {
@@ -199,19 +889,122 @@ std::vector<Command> AuditCommands() {
       "export') is complete and\nunaltered up to the node's signed checkpoint: "
       "the checkpoint's signature by the key of --node-cert\n(whose "
       "spiffe://ibsm/<NODE> id names the log), every record against its leaf "
-      "and the root, and\nwith --kept-checkpoint that the trail only grew since "
+      "and the root, and\nwith --kept-checkpoint that the trail only grew "
+      "since "
       "a checkpoint you kept (a roll-back or a\nrewrite is detected). Prints "
       "'OK: ...' (exit 0) or 'TAMPERED: record <i>: <problem>' naming the\n"
       "first bad record when it can be located (exit 1). Exit 2: bad command "
       "line or unusable input\n(unreadable files, a certificate of another "
       "node, a kept checkpoint that does not verify).",
       {
-          Flag("file", Kind::kValue, "FILE", "the export (may also be given as the argument)"),
-          Flag("node-cert", Kind::kValue, "CERT", "PEM certificate of the node that signed the export"),
-          Flag("kept-checkpoint", Kind::kValue, "NOTEFILE", "a signed checkpoint of the node you kept earlier"),
+          Flag("file", Kind::kValue, "FILE",
+               "the export (may also be given as the argument)"),
+          Flag("node-cert", Kind::kValue, "CERT",
+               "PEM certificate of the node that signed the export"),
+          Flag("kept-checkpoint", Kind::kValue, "NOTEFILE",
+               "a signed checkpoint of the node you kept earlier"),
       },
       RunVerify});
-  // query, export and proof (Auditor service calls) go here.
+  commands.push_back(Command{
+      {"audit", "query"},
+      "[--from-time T] [--to-time T] [--actor ID] [--node ID] [--topic T] "
+      "[--alert-id ID] [--action A] [--decision D] [--from-index N] "
+      "[--limit N] [--json]",
+      "List audit trail records matching filters (auditors only)",
+      "Calls ibsm.v1.Auditor/Query (the caller needs the AUDITOR role; the "
+      "query is itself recorded). Prints an\naligned table (index, time, "
+      "actor, action, decision, alert id, topic, classification, sequence,\n"
+      "reason) or, with --json, one ibsm.v1.AuditRecord JSON object per line. "
+      "When more records remain after\n--limit (default 1000), prints "
+      "'next page: --from-index N' on stderr (table mode).\nActions: publish, "
+      "deliver, ack, subscribe-open, subscribe-close, call-refused, "
+      "policy-reload,\ncert-reload, retention-remove, auditor-query, "
+      "auditor-export, federation-send, federation-receive,\nnode-start, "
+      "node-stop.",
+      {
+          Flag("from-time", Kind::kValue, "RFC3339",
+               "records at or after this time"),
+          Flag("to-time", Kind::kValue, "RFC3339", "records before this time"),
+          Flag("actor", Kind::kValue, "ID",
+               "identity that acted, e.g. CIV/police"),
+          Flag("node", Kind::kValue, "ID", "node that wrote the record"),
+          Flag("topic", Kind::kValue, "TOPIC", "alert topic (exact)"),
+          Flag("alert-id", Kind::kValue, "ID", "alert id"),
+          Flag("action", Kind::kValue, "ACTION",
+               "e.g. publish, deliver, call-refused"),
+          Flag("decision", Kind::kValue, "DECISION", "allowed or denied"),
+          Flag("from-index", Kind::kValue, "N",
+               "first record index to examine (pagination)"),
+          Flag("limit", Kind::kValue, "N",
+               "records to return, 1..100000 (default 1000)"),
+      },
+      RunQuery});
+  commands.push_back(Command{
+      {"audit", "export"},
+      "[--from N] [--to SIZE] [--kept-checkpoint NOTEFILE] -o FILE "
+      "[--save-checkpoint NOTEFILE]",
+      "Export audit records up to a signed checkpoint, for offline "
+      "verification",
+      "Calls ibsm.v1.Auditor/Export and writes the ibsm.v1.AuditExport "
+      "(binary) to FILE atomically: records\n[--from, SIZE) with the node's "
+      "signed checkpoint of SIZE records (--to, default the latest) and the\n"
+      "hashes needed to check them. With --kept-checkpoint (a note saved "
+      "earlier) the export also carries\nthe consistency proof from it. "
+      "--save-checkpoint writes the export's signed checkpoint note, to keep\n"
+      "for the next export. Check the file with 'ibsm audit verify FILE "
+      "--node-cert CERT'.",
+      {
+          Flag("from", Kind::kValue, "N", "first record index (default 0)"),
+          Flag("to", Kind::kValue, "SIZE",
+               "tree size of a signed checkpoint (default: the latest)"),
+          Flag("kept-checkpoint", Kind::kValue, "NOTEFILE",
+               "a checkpoint note you kept: include the consistency proof from "
+               "it"),
+          Flag("output", Kind::kValue, "FILE", "where to write the export",
+               'o'),
+          Flag("save-checkpoint", Kind::kValue, "NOTEFILE",
+               "also write the export's signed checkpoint note here"),
+      },
+      RunExport});
+  commands.push_back(Command{
+      {"audit", "proof"},
+      "--index N [--tree-size S] [--node-cert CERT] | --consistency A B",
+      "Get an inclusion or consistency proof from the node",
+      "--index: calls ibsm.v1.Auditor/GetInclusionProof, prints the record, "
+      "its leaf hash and the audit path\n(hex), and checks the proof locally "
+      "against the checkpoint of that tree size: VERIFIED (exit 0),\nFAILED "
+      "(exit 1), or UNVERIFIED when S is not the size of a signed checkpoint. "
+      "With --node-cert the\ncheckpoint's signature is checked as well. "
+      "--consistency A B: calls GetConsistencyProof and prints\nthe hashes "
+      "proving that the tree of size B extends the tree of size A (B "
+      "omitted: the latest\ncheckpoint).",
+      {
+          Flag("index", Kind::kValue, "N",
+               "record index for an inclusion proof"),
+          Flag("tree-size", Kind::kValue, "S",
+               "tree size (default: the latest checkpoint's)"),
+          Flag("node-cert", Kind::kValue, "CERT",
+               "PEM certificate of the node: also check the checkpoint "
+               "signature"),
+          Flag("consistency", Kind::kRepeated, "A B",
+               "consistency proof from tree size A to B"),
+      },
+      RunProof,
+      "consistency"});
+  commands.push_back(Command{
+      {"audit", "checkpoint"},
+      "[-o NOTEFILE] [--json]",
+      "Print the node's latest signed checkpoint",
+      "Calls ibsm.v1.Auditor/GetCheckpoint and prints the signed note (C2SP "
+      "tlog-checkpoint), or writes it\nto NOTEFILE with -o (atomically), to "
+      "keep for later roll-back detection ('ibsm audit verify\n"
+      "--kept-checkpoint'). Fails (exit 1) while the node has signed no "
+      "checkpoint yet.",
+      {
+          Flag("output", Kind::kValue, "NOTEFILE",
+               "write the note to this file", 'o'),
+      },
+      RunCheckpoint});
   return commands;
 }
 

@@ -1,5 +1,6 @@
 #include "commands.h"
 
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <iterator>
@@ -7,7 +8,6 @@
 #include <optional>
 #include <sstream>
 #include <variant>
-#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -29,8 +29,8 @@ using Kind = FlagSpec::Kind;
 
 FlagSpec Flag(std::string name, Kind kind, std::string value_name,
               std::string help, std::string env = "") {
-  return FlagSpec{std::move(name), kind, std::move(value_name),
-                  std::move(help), std::move(env)};
+  return FlagSpec{std::move(name), kind, std::move(value_name), std::move(help),
+                  std::move(env)};
 }
 
 volatile std::sig_atomic_t g_interrupted = 0;
@@ -44,6 +44,8 @@ int Usage(Io& io, const Command* cmd, absl::string_view message) {
          << " --help' for usage.\n";
   return kExitUsage;
 }
+
+}  // namespace
 
 // A call the node answered with an error: refused (its decision) or failed
 // (it could not be reached or did not finish).
@@ -67,6 +69,8 @@ int CallError(Io& io, absl::string_view what, const absl::Status& status) {
   return kExitFailed;
 }
 
+namespace {
+
 absl::StatusOr<std::string> ReadPayload(Io& io, const std::string& path) {
   if (path == "-") {
     std::string data((std::istreambuf_iterator<char>(io.in)),
@@ -76,16 +80,17 @@ absl::StatusOr<std::string> ReadPayload(Io& io, const std::string& path) {
   return ReadFileToString(path);
 }
 
+}  // namespace
+
 // The connection from the common flags. Returns the exit code on failure.
 std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
                                                    const Command& cmd, Io& io) {
-  for (auto [flag, env] : {std::pair{"target", "IBSM_TARGET"},
-                           std::pair{"ca", "IBSM_CA"},
-                           std::pair{"cert", "IBSM_CERT"},
-                           std::pair{"key", "IBSM_KEY"}}) {
+  for (auto [flag, env] :
+       {std::pair{"target", "IBSM_TARGET"}, std::pair{"ca", "IBSM_CA"},
+        std::pair{"cert", "IBSM_CERT"}, std::pair{"key", "IBSM_KEY"}}) {
     if (!flags.Has(flag)) {
-      return Usage(io, &cmd, absl::StrCat("missing --", flag, " (or $", env,
-                                          ")"));
+      return Usage(io, &cmd,
+                   absl::StrCat("missing --", flag, " (or $", env, ")"));
     }
   }
   ClientOptions options;
@@ -117,6 +122,8 @@ std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
   return *std::move(client);
 }
 
+namespace {
+
 void PrintJsonOr(Io& io, absl::StatusOr<std::string> json) {
   if (json.ok()) {
     io.out << *json << "\n";
@@ -128,10 +135,9 @@ void PrintJsonOr(Io& io, absl::StatusOr<std::string> json) {
 // ---- ibsm publish ----------------------------------------------------------
 
 int RunPublish(const Command& cmd, const ParsedFlags& flags, Io& io) {
-  absl::StatusOr<v1::Alert> alert =
-      AlertFromFlags(flags, absl::Now(), [&io](const std::string& path) {
-        return ReadPayload(io, path);
-      });
+  absl::StatusOr<v1::Alert> alert = AlertFromFlags(
+      flags, absl::Now(),
+      [&io](const std::string& path) { return ReadPayload(io, path); });
   if (!alert.ok()) return Usage(io, &cmd, alert.status().message());
   // Check everything locally except the classification level, which the
   // node's own scheme decides.
@@ -150,7 +156,8 @@ int RunPublish(const Command& cmd, const ParsedFlags& flags, Io& io) {
   PublisherOptions options;
   options.validate_locally = false;  // done above
   std::unique_ptr<Publisher> publisher = client->NewPublisher(options);
-  absl::StatusOr<PublishReceipt> receipt = publisher->Publish(*std::move(alert));
+  absl::StatusOr<PublishReceipt> receipt =
+      publisher->Publish(*std::move(alert));
   if (!receipt.ok()) return CallError(io, "publish", receipt.status());
   if (flags.Bool("json")) {
     PrintJsonOr(io, ReceiptJson(*receipt));
@@ -175,9 +182,10 @@ int RunSubscribe(const Command& cmd, const ParsedFlags& flags, Io& io) {
   } else {
     absl::StatusOr<uint64_t> seq = ParseUintValue("from", from);
     if (!seq.ok() || *seq == 0) {
-      return Usage(io, &cmd, absl::StrCat("--from: '", from,
-                                          "' is not earliest, new or a "
-                                          "sequence number >= 1"));
+      return Usage(io, &cmd,
+                   absl::StrCat("--from: '", from,
+                                "' is not earliest, new or a "
+                                "sequence number >= 1"));
     }
     options.start = SubscribeOptions::Start::kSequence;
     options.start_sequence = *seq;
@@ -274,23 +282,36 @@ std::vector<Command> MakeCommands() {
       "original sequence and 'duplicate'. Transient failures are retried "
       "with the same id.",
       {
-          Flag("id", Kind::kValue, "ID", "alert id, unique per agency ([A-Za-z0-9._:-], <= 128)"),
-          Flag("topic", Kind::kValue, "TOPIC", "e.g. terrorism.suspect-movement"),
+          Flag("id", Kind::kValue, "ID",
+               "alert id, unique per agency ([A-Za-z0-9._:-], <= 128)"),
+          Flag("topic", Kind::kValue, "TOPIC",
+               "e.g. terrorism.suspect-movement"),
           Flag("classification", Kind::kValue, "LEVEL", "e.g. RESTRICTED"),
-          Flag("severity", Kind::kValue, "SEVERITY", "LOW, MEDIUM, HIGH or CRITICAL"),
-          Flag("releasable-to", Kind::kRepeated, "A,B", "nodes or groups allowed to receive it"),
-          Flag("orcon", Kind::kBool, "", "originator control: no onward sharing"),
-          Flag("tlp", Kind::kValue, "LABEL", "CLEAR, GREEN, AMBER, AMBER+STRICT or RED"),
-          Flag("expires-in", Kind::kValue, "DURATION", "expiry relative to now, e.g. 3600s, 72h"),
-          Flag("expires-at", Kind::kValue, "RFC3339", "absolute expiry, e.g. 2025-06-30T00:00:00Z"),
+          Flag("severity", Kind::kValue, "SEVERITY",
+               "LOW, MEDIUM, HIGH or CRITICAL"),
+          Flag("releasable-to", Kind::kRepeated, "A,B",
+               "nodes or groups allowed to receive it"),
+          Flag("orcon", Kind::kBool, "",
+               "originator control: no onward sharing"),
+          Flag("tlp", Kind::kValue, "LABEL",
+               "CLEAR, GREEN, AMBER, AMBER+STRICT or RED"),
+          Flag("expires-in", Kind::kValue, "DURATION",
+               "expiry relative to now, e.g. 3600s, 72h"),
+          Flag("expires-at", Kind::kValue, "RFC3339",
+               "absolute expiry, e.g. 2025-06-30T00:00:00Z"),
           Flag("attr", Kind::kRepeated, "KEY=VALUE", "structured attribute"),
           Flag("content-type", Kind::kValue, "MIME", "type of the payload"),
-          Flag("payload", Kind::kValue, "TEXT", "payload text (content type text/plain unless given)"),
-          Flag("payload-file", Kind::kValue, "FILE", "payload from a file, '-' for standard input"),
+          Flag("payload", Kind::kValue, "TEXT",
+               "payload text (content type text/plain unless given)"),
+          Flag("payload-file", Kind::kValue, "FILE",
+               "payload from a file, '-' for standard input"),
           Flag("lat", Kind::kValue, "DEGREES", "latitude (WGS 84), with --lon"),
-          Flag("lon", Kind::kValue, "DEGREES", "longitude (WGS 84), with --lat"),
-          Flag("place", Kind::kValue, "NAME", "place name, e.g. \"Pogo border post\""),
-          Flag("country", Kind::kValue, "ISO3", "country of the location, e.g. CIV"),
+          Flag("lon", Kind::kValue, "DEGREES",
+               "longitude (WGS 84), with --lat"),
+          Flag("place", Kind::kValue, "NAME",
+               "place name, e.g. \"Pogo border post\""),
+          Flag("country", Kind::kValue, "ISO3",
+               "country of the location, e.g. CIV"),
       },
       [](const ParsedFlags& f, Io& io) {
         return RunPublish(Commands()[0], f, io);
@@ -304,11 +325,17 @@ std::vector<Command> MakeCommands() {
       "the position: the next run continues after the last acknowledged\n"
       "alert. Runs until --count alerts were printed, or Ctrl-C (exit 130).",
       {
-          Flag("topic", Kind::kRepeated, "PATTERN", "topic pattern; '*' one segment, '>' the rest"),
-          Flag("durable", Kind::kValue, "NAME", "durable subscription name (resume where it stopped)"),
-          Flag("from", Kind::kValue, "WHERE", "earliest, new (default) or a sequence number; only for a new subscription"),
-          Flag("count", Kind::kValue, "N", "exit 0 after N alerts (default: run until interrupted)"),
-          Flag("credit", Kind::kValue, "N", "flow-control window (default 1024)"),
+          Flag("topic", Kind::kRepeated, "PATTERN",
+               "topic pattern; '*' one segment, '>' the rest"),
+          Flag("durable", Kind::kValue, "NAME",
+               "durable subscription name (resume where it stopped)"),
+          Flag("from", Kind::kValue, "WHERE",
+               "earliest, new (default) or a sequence number; only for a new "
+               "subscription"),
+          Flag("count", Kind::kValue, "N",
+               "exit 0 after N alerts (default: run until interrupted)"),
+          Flag("credit", Kind::kValue, "N",
+               "flow-control window (default 1024)"),
       },
       [](const ParsedFlags& f, Io& io) {
         return RunSubscribe(Commands()[1], f, io);
@@ -335,9 +362,13 @@ std::string GlobalHelp() {
   std::string out =
       "ibsm - command-line client of IBSM Exchange\n\n"
       "Usage: ibsm [common flags] <command> [flags]\n\nCommands:\n";
+  size_t width = 0;
+  for (const Command& c : Commands()) {
+    width = std::max(width, CommandName(c).size());
+  }
   for (const Command& c : Commands()) {
     std::string name = CommandName(c);
-    absl::StrAppend(&out, "  ", name, std::string(14 - std::min<size_t>(13, name.size()), ' '),
+    absl::StrAppend(&out, "  ", name, std::string(width + 2 - name.size(), ' '),
                     c.summary, "\n");
   }
   absl::StrAppend(&out, "\nCommon flags:\n", FormatFlagHelp(CommonFlags()),
@@ -382,12 +413,19 @@ bool TakesValue(const std::vector<FlagSpec>& specs, const std::string& arg) {
 
 const std::vector<FlagSpec>& CommonFlags() {
   static const auto* flags = new std::vector<FlagSpec>{
-      Flag("target", Kind::kValue, "HOST:PORT", "the agency's node", "IBSM_TARGET"),
-      Flag("ca", Kind::kValue, "FILE", "PEM root CA of the federation", "IBSM_CA"),
-      Flag("cert", Kind::kValue, "FILE", "PEM agency certificate (with chain)", "IBSM_CERT"),
-      Flag("key", Kind::kValue, "FILE", "PEM private key of the certificate", "IBSM_KEY"),
-      Flag("server-name", Kind::kValue, "NAME", "name expected in the node's certificate, if not the host", "IBSM_SERVER_NAME"),
-      Flag("timeout", Kind::kValue, "DURATION", "connect and call timeout, retries included (default 10s/30s)"),
+      Flag("target", Kind::kValue, "HOST:PORT", "the agency's node",
+           "IBSM_TARGET"),
+      Flag("ca", Kind::kValue, "FILE", "PEM root CA of the federation",
+           "IBSM_CA"),
+      Flag("cert", Kind::kValue, "FILE", "PEM agency certificate (with chain)",
+           "IBSM_CERT"),
+      Flag("key", Kind::kValue, "FILE", "PEM private key of the certificate",
+           "IBSM_KEY"),
+      Flag("server-name", Kind::kValue, "NAME",
+           "name expected in the node's certificate, if not the host",
+           "IBSM_SERVER_NAME"),
+      Flag("timeout", Kind::kValue, "DURATION",
+           "connect and call timeout, retries included (default 10s/30s)"),
       Flag("json", Kind::kBool, "", "print one JSON object per line"),
       Flag("help", Kind::kBool, "", "show help"),
   };
@@ -453,8 +491,9 @@ int RunCli(const std::vector<std::string>& argv, Io& io,
     }
     std::vector<std::string> names;
     for (const Command& c : Commands()) names.push_back(CommandName(c));
-    return Usage(io, nullptr, absl::StrCat("no command given; commands: ",
-                                           absl::StrJoin(names, ", ")));
+    return Usage(io, nullptr,
+                 absl::StrCat("no command given; commands: ",
+                              absl::StrJoin(names, ", ")));
   }
   const Command* cmd = nullptr;
   for (const Command* c : Matching(words)) {
@@ -462,21 +501,22 @@ int RunCli(const std::vector<std::string>& argv, Io& io,
   }
   if (cmd == nullptr) {  // a group without its subcommand, e.g. "ibsm node"
     std::vector<std::string> subs;
-    for (const Command* c : Matching(words)) subs.push_back(c->path[words.size()]);
+    for (const Command* c : Matching(words))
+      subs.push_back(c->path[words.size()]);
     std::string group = absl::StrJoin(words, " ");
     if (!stray.empty()) {
-      return Usage(io, nullptr, absl::StrCat("unknown command '", group, " ",
-                                             stray, "'; use ",
-                                             absl::StrJoin(subs, ", ")));
+      return Usage(io, nullptr,
+                   absl::StrCat("unknown command '", group, " ", stray,
+                                "'; use ", absl::StrJoin(subs, ", ")));
     }
     if (help) {
       io.out << "Usage: ibsm " << group << " <" << absl::StrJoin(subs, "|")
              << "> [flags]\n";
       return kExitOk;
     }
-    return Usage(io, nullptr, absl::StrCat("'ibsm ", group,
-                                           "' needs a subcommand: ",
-                                           absl::StrJoin(subs, ", ")));
+    return Usage(io, nullptr,
+                 absl::StrCat("'ibsm ", group, "' needs a subcommand: ",
+                              absl::StrJoin(subs, ", ")));
   }
   if (help) {
     io.out << CommandHelp(*cmd);
@@ -495,9 +535,17 @@ int RunCli(const std::vector<std::string>& argv, Io& io,
     flags->Add("file", positional[0]);
     positional.clear();
   }
+  // A command with a positional_flag takes its arguments as further values
+  // of that flag when the flag was given (`--consistency A B`).
+  if (!positional.empty() && !cmd->positional_flag.empty() &&
+      flags->Has(cmd->positional_flag)) {
+    for (std::string& p : positional)
+      flags->Add(cmd->positional_flag, std::move(p));
+    positional.clear();
+  }
   if (!positional.empty()) {
-    return Usage(io, cmd, absl::StrCat("unexpected argument '", positional[0],
-                                       "'"));
+    return Usage(io, cmd,
+                 absl::StrCat("unexpected argument '", positional[0], "'"));
   }
   ApplyEnvironment(specs, getenv, &*flags);
   return cmd->run(*flags, io);

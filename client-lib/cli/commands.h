@@ -8,17 +8,25 @@
 
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "flags.h"
+
+namespace ibsm {
+class Client;
+}  // namespace ibsm
 
 namespace ibsm::cli {
 
 // Exit codes of every command.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;     // the node refused, or a call failed
-inline constexpr int kExitUsage = 2;      // bad command line
+inline constexpr int kExitFailed = 1;  // the node refused, or a call failed
+inline constexpr int kExitUsage = 2;   // bad command line
 inline constexpr int kExitInterrupted = 130;
 
 struct Io {
@@ -34,12 +42,28 @@ struct Command {
   std::string description;        // more text for `ibsm <cmd> --help`
   std::vector<FlagSpec> flags;    // besides CommonFlags()
   std::function<int(const ParsedFlags&, Io&)> run;
+  // When set: the name of a repeated flag in `flags` that also takes the
+  // command's positional arguments, if that flag was given
+  // (`ibsm audit proof --consistency A B`). Otherwise an argument is an error.
+  std::string positional_flag = "";
 };
 
 // --target, --ca, --cert, --key (with IBSM_* environment fallbacks),
 // --server-name, --timeout, --json, --help.
 const std::vector<FlagSpec>& CommonFlags();
 const std::vector<Command>& Commands();
+
+// For commands that call the node: the connection from the common flags
+// (--target, --ca, --cert, --key, --server-name, --timeout), or the exit code
+// after printing why there is none (kExitUsage for bad flags or TLS files,
+// kExitFailed when the node cannot be reached).
+std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
+                                                   const Command& cmd, Io& io);
+
+// Prints "ibsm: <what> refused|failed: CODE: message" for a call the node
+// answered with `status` ("failed" for UNAVAILABLE, DEADLINE_EXCEEDED,
+// CANCELLED, INTERNAL, UNKNOWN, UNIMPLEMENTED) and returns kExitFailed.
+int CallError(Io& io, absl::string_view what, const absl::Status& status);
 
 // Runs the CLI on `args` (argv without the program name) and returns the
 // process exit code. `getenv` supplies the environment.

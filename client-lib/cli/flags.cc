@@ -61,14 +61,23 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<FlagSpec>& specs,
       positional->push_back(arg);
       continue;
     }
-    if (!absl::StartsWith(arg, "--")) {
+    const FlagSpec* short_spec = nullptr;
+    if (arg.size() == 2 && arg[1] != '-') {
+      for (const FlagSpec& s : specs) {
+        if (s.short_name != 0 && s.short_name == arg[1]) short_spec = &s;
+      }
+    }
+    if (!absl::StartsWith(arg, "--") && short_spec == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown flag '", arg, "' (flags start with --)"));
     }
-    absl::string_view body = absl::string_view(arg).substr(2);
+    absl::string_view body = short_spec != nullptr
+                                 ? absl::string_view(short_spec->name)
+                                 : absl::string_view(arg).substr(2);
     std::string name(body);
     std::optional<std::string> value;
-    if (size_t eq = body.find('='); eq != absl::string_view::npos) {
+    if (size_t eq = body.find('=');
+        short_spec == nullptr && eq != absl::string_view::npos) {
       name = std::string(body.substr(0, eq));
       value = std::string(body.substr(eq + 1));
     }
@@ -86,7 +95,8 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<FlagSpec>& specs,
     }
     if (!value.has_value()) {
       if (i + 1 >= args.size()) {
-        return Bad(name, absl::StrCat("needs a value (", spec->value_name, ")"));
+        return Bad(name,
+                   absl::StrCat("needs a value (", spec->value_name, ")"));
       }
       value = args[++i];
     }
@@ -112,14 +122,19 @@ std::string FormatFlagHelp(const std::vector<FlagSpec>& specs) {
   std::vector<std::string> lefts;
   size_t width = 0;
   for (const FlagSpec& s : specs) {
-    std::string left = absl::StrCat("  --", s.name);
-    if (s.kind != FlagSpec::Kind::kBool) absl::StrAppend(&left, " ", s.value_name);
+    std::string left =
+        s.short_name != 0
+            ? absl::StrCat("  -", std::string(1, s.short_name), ", --", s.name)
+            : absl::StrCat("  --", s.name);
+    if (s.kind != FlagSpec::Kind::kBool)
+      absl::StrAppend(&left, " ", s.value_name);
     width = std::max(width, left.size());
     lefts.push_back(std::move(left));
   }
   std::string out;
   for (size_t i = 0; i < specs.size(); ++i) {
-    absl::StrAppend(&out, lefts[i], std::string(width + 2 - lefts[i].size(), ' '),
+    absl::StrAppend(&out, lefts[i],
+                    std::string(width + 2 - lefts[i].size(), ' '),
                     specs[i].help);
     if (specs[i].kind == FlagSpec::Kind::kRepeated) {
       absl::StrAppend(&out, " (repeatable)");
@@ -163,7 +178,8 @@ absl::StatusOr<uint64_t> ParseUintValue(absl::string_view flag,
   uint64_t v;
   if (!absl::SimpleAtoi(value, &v) || absl::StartsWith(value, "-") ||
       absl::StartsWith(value, "+")) {
-    return Bad(flag, absl::StrCat("'", value, "' is not a non-negative integer"));
+    return Bad(flag,
+               absl::StrCat("'", value, "' is not a non-negative integer"));
   }
   return v;
 }

@@ -21,11 +21,12 @@ namespace ibsm::cli {
 
 struct FlagSpec {
   enum class Kind { kBool, kValue, kRepeated };
-  std::string name;        // without the leading "--"
+  std::string name;  // without the leading "--"
   Kind kind = Kind::kValue;
   std::string value_name;  // shown in help, e.g. "HOST:PORT"
   std::string help;
-  std::string env;         // environment variable used when the flag is absent
+  std::string env;      // environment variable used when the flag is absent
+  char short_name = 0;  // one-letter alias, e.g. 'o' for `-o FILE`
 };
 
 // The flags found on a command line. Values are kept as given.
@@ -44,7 +45,8 @@ class ParsedFlags {
 };
 
 // Parses `args` (without the program and command words) against `specs`.
-// Non-flag arguments go to `positional`; everything after "--" is
+// `-x` is the flag whose short_name is 'x'. Non-flag arguments go to
+// `positional`; everything after "--" is
 // positional. INVALID_ARGUMENT for an unknown flag, a missing value, a value
 // given to a boolean flag, or a non-repeated flag given twice.
 absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<FlagSpec>& specs,

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "alert_format.h"
 #include "broker/policy.h"
 #include "ibsm/topic.h"
 #include "ibsm/v1/policy.pb.h"
@@ -40,27 +41,9 @@ int Usage(Io& io, absl::string_view command, absl::string_view message) {
   return kExitUsage;
 }
 
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string CsvField(absl::string_view s) {
-  if (s.find_first_of(",\"\n") == absl::string_view::npos) return std::string(s);
+  if (s.find_first_of(",\"\n") == absl::string_view::npos)
+    return std::string(s);
   return absl::StrCat("\"", absl::StrReplaceAll(s, {{"\"", "\"\""}}), "\"");
 }
 
@@ -116,9 +99,10 @@ int RunCheck(const ParsedFlags& flags, Io& io) {
     for (const std::string& w : warnings) quoted.push_back(JsonString(w));
     io.out << "{\"valid\":true,\"file\":" << JsonString(flags.Get("file"))
            << ",\"version\":" << JsonString(policy->version())
-           << ",\"nodes\":" << p.nodes_size() << ",\"agencies\":"
-           << p.agencies_size() << ",\"rules\":" << p.topic_rules_size()
-           << ",\"warnings\":[" << absl::StrJoin(quoted, ",") << "]}\n";
+           << ",\"nodes\":" << p.nodes_size()
+           << ",\"agencies\":" << p.agencies_size()
+           << ",\"rules\":" << p.topic_rules_size() << ",\"warnings\":["
+           << absl::StrJoin(quoted, ",") << "]}\n";
     return kExitOk;
   }
   for (const std::string& w : warnings) io.out << w << "\n";
@@ -156,7 +140,8 @@ int RunExplain(const ParsedFlags& flags, Io& io) {
     return Usage(io, "explain", "--relay applies to a node recipient only");
   }
   int code = kExitOk;
-  std::shared_ptr<const Policy> policy = LoadPolicy(flags, "explain", io, &code);
+  std::shared_ptr<const Policy> policy =
+      LoadPolicy(flags, "explain", io, &code);
   if (policy == nullptr) return code;
 
   bool assumed = false;
@@ -167,19 +152,21 @@ int RunExplain(const ParsedFlags& flags, Io& io) {
     assumed = true;
     if (alert.originator.empty()) {
       io.err << "ibsm: no agency of " << flags.Get("file") << " may publish a "
-             << alert.classification << " alert on " << alert.topic
-             << " ("
-             << policy->DecidePublish(alert, policy->proto().agencies_size() > 0
-                                                 ? policy->proto().agencies(0).id()
-                                                 : "")
+             << alert.classification << " alert on " << alert.topic << " ("
+             << policy
+                    ->DecidePublish(alert,
+                                    policy->proto().agencies_size() > 0
+                                        ? policy->proto().agencies(0).id()
+                                        : "")
                     .reason
              << "); give --originator\n";
       return kExitFailed;
     }
   }
   Decision publish = policy->DecidePublish(alert, alert.originator);
-  Decision d = policy->Decide(alert, agency ? Recipient::Agency(who)
-                                            : Recipient::Node(who, flags.Bool("relay")));
+  Decision d =
+      policy->Decide(alert, agency ? Recipient::Agency(who)
+                                   : Recipient::Node(who, flags.Bool("relay")));
   if (flags.Bool("json")) {
     io.out << "{\"decision\":" << JsonString(d.allowed ? "ALLOW" : "DENY")
            << ",\"allowed\":" << (d.allowed ? "true" : "false")
@@ -240,12 +227,14 @@ void FillRow(const Policy& policy, AlertFacts alert, MatrixRow* row,
   for (const auto& node : p.nodes()) {
     if (node.id() == origin_node) continue;
     Decision d = policy.Decide(alert, Recipient::Node(node.id()));
-    if (!IsPseudoRule(d.rule) && deciding_rule->empty()) *deciding_rule = d.rule;
+    if (!IsPseudoRule(d.rule) && deciding_rule->empty())
+      *deciding_rule = d.rule;
     if (d.allowed) nodes.push_back(node.id());
   }
   for (const auto& agency : p.agencies()) {
     Decision d = policy.Decide(alert, Recipient::Agency(agency.id()));
-    if (!IsPseudoRule(d.rule) && deciding_rule->empty()) *deciding_rule = d.rule;
+    if (!IsPseudoRule(d.rule) && deciding_rule->empty())
+      *deciding_rule = d.rule;
     if (d.allowed) agencies.push_back(agency.id());
   }
   row->nodes = nodes.empty() ? "-" : absl::StrJoin(nodes, " ");
@@ -266,10 +255,11 @@ int RunMatrix(const ParsedFlags& flags, Io& io) {
   if (flags.Has("classification") &&
       std::find(levels.begin(), levels.end(), flags.Get("classification")) ==
           levels.end()) {
-    return Usage(io, "matrix",
-                 absl::StrCat("--classification: '", flags.Get("classification"),
-                              "' is not a level of the policy (",
-                              absl::StrJoin(levels, ", "), ")"));
+    return Usage(
+        io, "matrix",
+        absl::StrCat("--classification: '", flags.Get("classification"),
+                     "' is not a level of the policy (",
+                     absl::StrJoin(levels, ", "), ")"));
   }
 
   // (rule name or "", topic, ceiling index) to tabulate.
@@ -290,8 +280,8 @@ int RunMatrix(const ParsedFlags& flags, Io& io) {
     subjects.push_back(Subject{"", flags.Get("topic"), levels.size() - 1});
   } else {
     for (const auto& r : p.topic_rules()) {
-      subjects.push_back(Subject{r.name(), ConcreteTopic(r.topics(0)),
-                                 ceiling_of(r.name())});
+      subjects.push_back(
+          Subject{r.name(), ConcreteTopic(r.topics(0)), ceiling_of(r.name())});
     }
   }
 
@@ -333,10 +323,11 @@ int RunMatrix(const ParsedFlags& flags, Io& io) {
 
   if (flags.Bool("json")) {
     for (const MatrixRow& r : rows) {
-      io.out << "{\"rule\":" << JsonString(r.rule) << ",\"topic\":"
-             << JsonString(r.topic) << ",\"classification\":"
-             << JsonString(r.level) << ",\"originator\":"
-             << JsonString(r.originator) << ",\"nodes\":" << JsonString(r.nodes)
+      io.out << "{\"rule\":" << JsonString(r.rule)
+             << ",\"topic\":" << JsonString(r.topic)
+             << ",\"classification\":" << JsonString(r.level)
+             << ",\"originator\":" << JsonString(r.originator)
+             << ",\"nodes\":" << JsonString(r.nodes)
              << ",\"agencies\":" << JsonString(r.agencies) << "}\n";
     }
     return kExitOk;
@@ -350,8 +341,8 @@ int RunMatrix(const ParsedFlags& flags, Io& io) {
     }
     return kExitOk;
   }
-  const MatrixRow header{"RULE", "TOPIC", "CLASSIFICATION", "ORIGINATOR",
-                         "NODES", "AGENCIES"};
+  const MatrixRow header{"RULE",       "TOPIC", "CLASSIFICATION",
+                         "ORIGINATOR", "NODES", "AGENCIES"};
   size_t w[5] = {0, 0, 0, 0, 0};
   auto widen = [&](const MatrixRow& r) {
     w[0] = std::max(w[0], r.rule.size());
@@ -404,13 +395,19 @@ std::vector<Command> PolicyCommands() {
       {
           FileFlag(),
           Flag("topic", Kind::kValue, "TOPIC", "topic of the alert"),
-          Flag("classification", Kind::kValue, "LEVEL", "classification of the alert"),
-          Flag("releasable-to", Kind::kRepeated, "A,B", "nodes or groups the alert is released to"),
+          Flag("classification", Kind::kValue, "LEVEL",
+               "classification of the alert"),
+          Flag("releasable-to", Kind::kRepeated, "A,B",
+               "nodes or groups the alert is released to"),
           Flag("orcon", Kind::kBool, "", "originator control"),
-          Flag("tlp", Kind::kValue, "LABEL", "TLP label (AMBER+STRICT and RED act as originator control)"),
-          Flag("originator", Kind::kValue, "AGENCY", "publishing agency, e.g. CIV/police"),
-          Flag("recipient", Kind::kValue, "AGENCY|NODE", "e.g. MLI/customs or MLI"),
-          Flag("relay", Kind::kBool, "", "the node recipient would relay it to other nodes (hub)"),
+          Flag("tlp", Kind::kValue, "LABEL",
+               "TLP label (AMBER+STRICT and RED act as originator control)"),
+          Flag("originator", Kind::kValue, "AGENCY",
+               "publishing agency, e.g. CIV/police"),
+          Flag("recipient", Kind::kValue, "AGENCY|NODE",
+               "e.g. MLI/customs or MLI"),
+          Flag("relay", Kind::kBool, "",
+               "the node recipient would relay it to other nodes (hub)"),
       },
       RunExplain});
   commands.push_back(Command{
@@ -425,7 +422,8 @@ std::vector<Command> PolicyCommands() {
           FileFlag(),
           Flag("topic", Kind::kValue, "TOPIC", "only this topic"),
           Flag("classification", Kind::kValue, "LEVEL", "only this level"),
-          Flag("csv", Kind::kBool, "", "CSV with a header row instead of a table"),
+          Flag("csv", Kind::kBool, "",
+               "CSV with a header row instead of a table"),
       },
       RunMatrix});
   return commands;

@@ -61,12 +61,11 @@ absl::Status Run(const ibsm::ClientOptions& options) {
     ASSIGN_OR_RETURN(std::optional<ibsm::v1::Delivery> delivery,
                      subscriber->Next(absl::Seconds(1)));
     if (!delivery.has_value()) continue;
-    std::printf("received #%llu %s/%s on %s: %s\n",
-                static_cast<unsigned long long>(delivery->sequence()),
-                delivery->alert().originator().c_str(),
-                delivery->alert().id().c_str(),
-                delivery->alert().topic().c_str(),
-                delivery->alert().payload().c_str());
+    std::printf(
+        "received #%llu %s/%s on %s: %s\n",
+        static_cast<unsigned long long>(delivery->sequence()),
+        delivery->alert().originator().c_str(), delivery->alert().id().c_str(),
+        delivery->alert().topic().c_str(), delivery->alert().payload().c_str());
     subscriber->Ack(delivery->sequence());  // processed: move the cursor
     if (delivery->alert().id() == alert.id()) {
       subscriber->Stop();  // sends the acknowledgement before closing

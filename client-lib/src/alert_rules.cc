@@ -37,7 +37,7 @@ bool ValidNodeOrGroup(absl::string_view name) {
 }
 
 constexpr absl::string_view kTlpLabels[] = {"CLEAR", "GREEN", "AMBER",
-                                           "AMBER+STRICT", "RED"};
+                                            "AMBER+STRICT", "RED"};
 
 }  // namespace
 
@@ -72,9 +72,11 @@ absl::Status ValidateAlert(const v1::Alert& alert, const AlertLimits& limits) {
   const std::string& id = alert.id();
   size_t bytes = alert.ByteSizeLong();
   if (bytes > limits.max_alert_bytes) {
-    return Invalid(id, absl::StrCat("is ", bytes, " bytes; this node accepts "
-                                    "at most ", limits.max_alert_bytes,
-                                    " bytes per alert"));
+    return Invalid(id,
+                   absl::StrCat("is ", bytes,
+                                " bytes; this node accepts "
+                                "at most ",
+                                limits.max_alert_bytes, " bytes per alert"));
   }
   if (absl::Status s = ValidateTopic(alert.topic()); !s.ok()) {
     return Invalid(id, s.message());
@@ -86,14 +88,15 @@ absl::Status ValidateAlert(const v1::Alert& alert, const AlertLimits& limits) {
   }
   if (std::find(levels.begin(), levels.end(), alert.classification()) ==
       levels.end()) {
-    return Invalid(id, absl::StrCat("unknown classification '",
-                                    alert.classification(), "'; use one of ",
-                                    absl::StrJoin(levels, ", ")));
+    return Invalid(
+        id, absl::StrCat("unknown classification '", alert.classification(),
+                         "'; use one of ", absl::StrJoin(levels, ", ")));
   }
   if (alert.severity() == v1::SEVERITY_UNSPECIFIED ||
       !v1::Severity_IsValid(alert.severity())) {
-    return Invalid(id, "severity is missing or unknown; use LOW, MEDIUM, "
-                       "HIGH or CRITICAL");
+    return Invalid(id,
+                   "severity is missing or unknown; use LOW, MEDIUM, "
+                   "HIGH or CRITICAL");
   }
   for (const std::string& r : alert.releasable_to()) {
     if (!ValidNodeOrGroup(r)) {
@@ -118,8 +121,9 @@ absl::Status ValidateAlert(const v1::Alert& alert, const AlertLimits& limits) {
     const v1::GeoLocation& loc = alert.location();
     if (!(loc.latitude() >= -90 && loc.latitude() <= 90) ||
         !(loc.longitude() >= -180 && loc.longitude() <= 180)) {
-      return Invalid(id, "location must have latitude in [-90, 90] and "
-                         "longitude in [-180, 180]");
+      return Invalid(id,
+                     "location must have latitude in [-90, 90] and "
+                     "longitude in [-180, 180]");
     }
   }
   for (const auto& [key, value] : alert.attributes()) {
@@ -140,8 +144,9 @@ absl::Status ValidateAlert(const v1::Alert& alert, const AlertLimits& limits) {
   for (const v1::AlertReference& ref : alert.references()) {
     if (!ValidateAlertId(ref.alert_id()).ok() ||
         ref.kind() == v1::AlertReference::KIND_UNSPECIFIED) {
-      return Invalid(id, "each reference needs a valid alert_id and a kind "
-                         "(UPDATE, RETRACTION or RELATED)");
+      return Invalid(id,
+                     "each reference needs a valid alert_id and a kind "
+                     "(UPDATE, RETRACTION or RELATED)");
     }
   }
   return absl::OkStatus();

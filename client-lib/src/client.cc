@@ -68,15 +68,16 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     args.SetSslTargetNameOverride(options.tls_server_name);
   }
   if (options.keepalive_time > absl::ZeroDuration()) {
-    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS,
-                static_cast<int>(absl::ToInt64Milliseconds(
-                    options.keepalive_time)));
+    args.SetInt(
+        GRPC_ARG_KEEPALIVE_TIME_MS,
+        static_cast<int>(absl::ToInt64Milliseconds(options.keepalive_time)));
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
     args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   }
   // Reconnect quickly after an outage; our own loops add jitter on top.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-              static_cast<int>(absl::ToInt64Milliseconds(options.backoff.initial)));
+  args.SetInt(
+      GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(options.backoff.initial)));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(absl::ToInt64Milliseconds(options.backoff.max)));
   std::shared_ptr<grpc::Channel> channel =
@@ -94,10 +95,10 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
       v1::NodeInfo info;
       absl::Status status = FromGrpcStatus(stub.GetInfo(&ctx, request, &info));
       if (!status.ok()) {
-        return absl::UnavailableError(absl::StrCat(
-            "cannot connect to ", options.target, " within ",
-            absl::FormatDuration(options.connect_timeout), ": ",
-            status.message()));
+        return absl::UnavailableError(
+            absl::StrCat("cannot connect to ", options.target, " within ",
+                         absl::FormatDuration(options.connect_timeout), ": ",
+                         status.message()));
       }
     }
   }
@@ -137,7 +138,8 @@ std::unique_ptr<Publisher> Client::NewPublisher(
 absl::StatusOr<std::unique_ptr<Subscriber>> Client::NewSubscriber(
     const SubscribeOptions& options) {
   if (options.topics.empty()) {
-    return absl::InvalidArgumentError("a subscription needs at least one topic");
+    return absl::InvalidArgumentError(
+        "a subscription needs at least one topic");
   }
   for (const std::string& t : options.topics) {
     absl::StatusOr<TopicPattern> p = TopicPattern::Parse(t);

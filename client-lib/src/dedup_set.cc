@@ -6,7 +6,8 @@
 
 namespace ibsm::internal {
 
-DedupSet::DedupSet(size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {}
+DedupSet::DedupSet(size_t capacity)
+    : capacity_(std::max<size_t>(1, capacity)) {}
 
 bool DedupSet::Insert(absl::string_view key) {
   std::string k(key);

@@ -28,9 +28,8 @@ namespace internal {
 absl::Status StatusFromCode(int32_t code, absl::string_view message) {
   if (code == 0) return absl::OkStatus();
   if (code < 0 || code > 16) {
-    return absl::UnknownError(
-        absl::StrCat("code ", code, ": ", message.empty() ? "(no message)"
-                                                          : message));
+    return absl::UnknownError(absl::StrCat(
+        "code ", code, ": ", message.empty() ? "(no message)" : message));
   }
   return absl::Status(static_cast<absl::StatusCode>(code),
                       message.empty() ? "refused by the node" : message);
@@ -109,17 +108,19 @@ struct Publisher::Impl {
     std::vector<Completion> rest;
     {
       absl::MutexLock lock(&mu);
-      for (Item& item : pending) rest.emplace_back(std::move(item), absl::StatusOr<PublishReceipt>());
+      for (Item& item : pending)
+        rest.emplace_back(std::move(item), absl::StatusOr<PublishReceipt>());
       pending.clear();
       for (auto& [id, items] : in_flight) {
-        for (Item& item : items) rest.emplace_back(std::move(item), absl::StatusOr<PublishReceipt>());
+        for (Item& item : items)
+          rest.emplace_back(std::move(item), absl::StatusOr<PublishReceipt>());
       }
       in_flight.clear();
     }
     for (Completion& c : rest) {
-      c.second = absl::CancelledError(absl::StrCat(
-          "publisher closed before the node answered for alert '",
-          c.first.alert.id(), "'; publish it again to be sure"));
+      c.second = absl::CancelledError(
+          absl::StrCat("publisher closed before the node answered for alert '",
+                       c.first.alert.id(), "'; publish it again to be sure"));
     }
     Complete(rest);
   }
@@ -152,8 +153,8 @@ struct Publisher::Impl {
           if (r.alert_id() == id) result = &r;
         }
         if (result == nullptr) {
-          return absl::InternalError(absl::StrCat(
-              "the node returned no result for alert '", id, "'"));
+          return absl::InternalError(
+              absl::StrCat("the node returned no result for alert '", id, "'"));
         }
         status = internal::StatusFromCode(result->code(), result->message());
         if (status.ok()) return ReceiptOf(*result);
@@ -161,10 +162,9 @@ struct Publisher::Impl {
       absl::Duration wait = backoff.Next();
       if (!internal::IsRetryable(status)) return status;
       if (absl::Now() + wait >= give_up) {
-        return absl::Status(
-            status.code(),
-            absl::StrCat(status.message(), " (gave up after ",
-                         backoff.attempt(), " attempts)"));
+        return absl::Status(status.code(),
+                            absl::StrCat(status.message(), " (gave up after ",
+                                         backoff.attempt(), " attempts)"));
       }
       internal::WaitForRetry(*channel, absl::Now() + wait);
     }
@@ -232,7 +232,9 @@ struct Publisher::Impl {
         std::string why = absl::StrCat(
             "no result for alert '", it->alert.id(), "' within ",
             absl::FormatDuration(options.async_timeout),
-            last_error.ok() ? "" : absl::StrCat("; last error: ", last_error.message()));
+            last_error.ok()
+                ? ""
+                : absl::StrCat("; last error: ", last_error.message()));
         out.emplace_back(std::move(*it), absl::DeadlineExceededError(why));
         it = pending.erase(it);
       } else {
@@ -296,14 +298,16 @@ struct Publisher::Impl {
         }
         in_flight.clear();
         in_flight_count = 0;
-        std::sort(unanswered.begin(), unanswered.end(),
-                  [](const Item& a, const Item& b) { return a.order < b.order; });
+        std::sort(
+            unanswered.begin(), unanswered.end(),
+            [](const Item& a, const Item& b) { return a.order < b.order; });
         if (ResendAfter(status)) {
           for (auto it = unanswered.rbegin(); it != unanswered.rend(); ++it) {
             pending.push_front(std::move(*it));
           }
         } else {
-          for (Item& item : unanswered) expired.emplace_back(std::move(item), status);
+          for (Item& item : unanswered)
+            expired.emplace_back(std::move(item), status);
         }
         ExpirePending(expired);
         wait = !status.ok() || !pending.empty();
@@ -329,8 +333,8 @@ struct Publisher::Impl {
       reader_done = false;
       last_result = absl::Now();
     }
-    std::unique_ptr<grpc::ClientReaderWriter<v1::PublishRequest,
-                                             v1::PublishResponse>>
+    std::unique_ptr<
+        grpc::ClientReaderWriter<v1::PublishRequest, v1::PublishResponse>>
         stream = stub->PublishStream(&ctx);
     std::thread reader([&] {
       v1::PublishResponse response;
@@ -378,9 +382,9 @@ struct Publisher::Impl {
     absl::MutexLock lock(&mu);
     current_ctx = nullptr;
     if (stalled) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "no publish result from the node for ",
-          absl::FormatDuration(client_options.call_timeout)));
+      return absl::DeadlineExceededError(
+          absl::StrCat("no publish result from the node for ",
+                       absl::FormatDuration(client_options.call_timeout)));
     }
     return status;
   }

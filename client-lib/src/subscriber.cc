@@ -126,8 +126,9 @@ struct Subscriber::Impl {
       stopped = true;
       stop_requested = true;
       if (std::this_thread::get_id() == dispatch_thread.get_id()) {
-        std::fprintf(stderr, "ibsm: Subscriber::Stop called from its own "
-                             "delivery callback\n");
+        std::fprintf(stderr,
+                     "ibsm: Subscriber::Stop called from its own "
+                     "delivery callback\n");
         std::abort();
       }
       cv.SignalAll();
@@ -289,7 +290,8 @@ struct Subscriber::Impl {
   // acknowledged, extended over dropped duplicates once the application has
   // acknowledged every alert it was given.
   uint64_t EffectiveAck() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (app_acked >= highest_delivered) return std::max(app_acked, highest_passed);
+    if (app_acked >= highest_delivered)
+      return std::max(app_acked, highest_passed);
     return app_acked;
   }
 
@@ -333,8 +335,8 @@ struct Subscriber::Impl {
         flow_writing = gen != 0;
       }
       bool written = false;
-      if (gen != 0 &&
-          (request.flow().ack_sequence() != 0 || request.flow().credit() != 0)) {
+      if (gen != 0 && (request.flow().ack_sequence() != 0 ||
+                       request.flow().credit() != 0)) {
         absl::MutexLock write_lock(&write_mu);
         if (live_stream != nullptr && live_generation == gen) {
           written = live_stream->Write(request);
@@ -402,8 +404,7 @@ struct Subscriber::Impl {
 
   void Dispatch(DeliveryCallback on_delivery, ErrorCallback on_error) {
     while (true) {
-      absl::StatusOr<std::optional<v1::Delivery>> next =
-          Next(absl::Seconds(1));
+      absl::StatusOr<std::optional<v1::Delivery>> next = Next(absl::Seconds(1));
       if (!next.ok()) {
         if (on_error && !absl::IsCancelled(next.status())) {
           on_error(next.status());

@@ -14,14 +14,15 @@ bool IsSegmentChar(char c) {
 absl::Status ValidateSegment(absl::string_view what, absl::string_view whole,
                              absl::string_view segment) {
   if (segment.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " '", whole, "' has an empty segment (check for '..' or a "
-        "leading or trailing '.')"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " '", whole,
+                     "' has an empty segment (check for '..' or a "
+                     "leading or trailing '.')"));
   }
   if (segment[0] == '-' || segment[0] == '_') {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " '", whole, "': segment '", segment,
-        "' must start with a lowercase letter or digit"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " '", whole, "': segment '", segment,
+                     "' must start with a lowercase letter or digit"));
   }
   for (char c : segment) {
     if (!IsSegmentChar(c)) {
@@ -57,10 +58,10 @@ absl::Status ValidateTopic(absl::string_view topic) {
   }
   for (absl::string_view segment : segments) {
     if (segment == "*" || segment == ">") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "topic '", topic,
-          "' contains a wildcard; wildcards are only allowed in "
-          "subscription patterns"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("topic '", topic,
+                       "' contains a wildcard; wildcards are only allowed in "
+                       "subscription patterns"));
     }
     if (absl::Status s = ValidateSegment("topic", topic, segment); !s.ok()) {
       return s;
@@ -85,9 +86,9 @@ absl::StatusOr<TopicPattern> TopicPattern::Parse(absl::string_view pattern) {
     if (segment == "*") continue;
     if (segment == ">") {
       if (i + 1 != result.segments_.size()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "topic pattern '", pattern,
-            "': '>' is only allowed as the last segment"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("topic pattern '", pattern,
+                         "': '>' is only allowed as the last segment"));
       }
       continue;
     }
@@ -107,9 +108,9 @@ bool TopicPattern::Matches(absl::string_view topic) const {
     const std::string& want = segments_[segment_index];
     if (want == ">") return pos < topic.size();  // at least one left
     size_t end = topic.find('.', pos);
-    absl::string_view got = topic.substr(
-        pos, end == absl::string_view::npos ? absl::string_view::npos
-                                           : end - pos);
+    absl::string_view got = topic.substr(pos, end == absl::string_view::npos
+                                                  ? absl::string_view::npos
+                                                  : end - pos);
     if (want != "*" && want != got) return false;
     ++segment_index;
     if (end == absl::string_view::npos) {

@@ -14,6 +14,7 @@
 // W2  fan-out: K durable subscribers each receive all N; delivered/s.
 // W3  latency: R alerts/s for T s; publish-to-delivery percentiles.
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,7 +25,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <grpcpp/grpcpp.h>
 #include <optional>
 #include <string>
 #include <thread>
@@ -73,18 +73,31 @@ Flags ParseFlags(int argc, char** argv) {
       }
     };
     uint64_t k;
-    if (name == "workload") f.workload = value;
-    else if (name == "messages") number(&f.messages);
-    else if (name == "size") number(&f.size);
-    else if (name == "subscribers") { number(&k); f.subscribers = static_cast<int>(k); }
-    else if (name == "rate") number(&f.rate);
-    else if (name == "seconds") number(&f.seconds);
-    else if (name == "durability") f.durability = value;
-    else if (name == "target") f.target = value;
-    else if (name == "ca") f.ca = value;
-    else if (name == "cert") f.cert = value;
-    else if (name == "key") f.key = value;
-    else Die(absl::StrCat("unknown flag --", name));
+    if (name == "workload")
+      f.workload = value;
+    else if (name == "messages")
+      number(&f.messages);
+    else if (name == "size")
+      number(&f.size);
+    else if (name == "subscribers") {
+      number(&k);
+      f.subscribers = static_cast<int>(k);
+    } else if (name == "rate")
+      number(&f.rate);
+    else if (name == "seconds")
+      number(&f.seconds);
+    else if (name == "durability")
+      f.durability = value;
+    else if (name == "target")
+      f.target = value;
+    else if (name == "ca")
+      f.ca = value;
+    else if (name == "cert")
+      f.cert = value;
+    else if (name == "key")
+      f.key = value;
+    else
+      Die(absl::StrCat("unknown flag --", name));
   }
   if (f.workload != "W1" && f.workload != "W2" && f.workload != "W3") {
     Die("--workload must be W1, W2 or W3");
@@ -110,7 +123,8 @@ class OwnBroker {
     if (mkdtemp(tmpl) == nullptr) Die("cannot make a temp dir");
     dir_ = tmpl;
     std::string pki = dir_ + "/pki";
-    std::string script = std::string(IBSM_SOURCE_DIR) + "/certs/make-dev-pki.sh";
+    std::string script =
+        std::string(IBSM_SOURCE_DIR) + "/certs/make-dev-pki.sh";
     std::string cmd = absl::StrCat("bash '", script, "' '", pki,
                                    "' --quiet --nodes CIV >/dev/null");
     if (std::system(cmd.c_str()) != 0) Die("making the PKI failed: " + cmd);
@@ -119,10 +133,9 @@ class OwnBroker {
     key_ = pki + "/agency-CIV_police.key";
     std::string config = dir_ + "/node.textproto";
     std::ofstream(config) << absl::StrCat(
-        "node_id: \"CIV\"\nlisten_address: \"127.0.0.1:0\"\n",
-        "data_dir: \"", dir_, "/data\"\nport_file: \"", dir_, "/port\"\n",
-        "durability: ", flags.durability == "sync" ? "DURABILITY_SYNC"
-                                                   : "DURABILITY_ASYNC",
+        "node_id: \"CIV\"\nlisten_address: \"127.0.0.1:0\"\n", "data_dir: \"",
+        dir_, "/data\"\nport_file: \"", dir_, "/port\"\n", "durability: ",
+        flags.durability == "sync" ? "DURABILITY_SYNC" : "DURABILITY_ASYNC",
         "\ntls {\n cert_file: \"", pki, "/node-CIV-chain.pem\"\n key_file: \"",
         pki, "/node-CIV.key\"\n ca_file: \"", ca_, "\"\n crl_dir: \"", pki,
         "/crl\"\n}\n");
@@ -204,7 +217,8 @@ int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 // Publishes `count` alerts on one stream with at most `window`
 // unacknowledged, `pace` (if set) spacing them in time. Returns acknowledged.
 uint64_t PublishAll(const Flags& f, uint64_t count, size_t window,
-                    std::optional<absl::Duration> pace, const std::string& run) {
+                    std::optional<absl::Duration> pace,
+                    const std::string& run) {
   auto channel = NewChannel(f);
   auto stub = ibsm::v1::Publisher::NewStub(channel);
   grpc::ClientContext context;
@@ -218,7 +232,10 @@ uint64_t PublishAll(const Flags& f, uint64_t count, size_t window,
     while (stream->Read(&response)) {
       absl::MutexLock lock(&mu);
       for (const auto& r : response.results()) {
-        if (r.code() == 0) ++acked; else ++failed;
+        if (r.code() == 0)
+          ++acked;
+        else
+          ++failed;
       }
       inflight -= response.results_size();
     }
@@ -242,7 +259,8 @@ uint64_t PublishAll(const Flags& f, uint64_t count, size_t window,
       inflight += batch;
     }
     if (pace) {
-      std::this_thread::sleep_until(start + absl::ToChronoNanoseconds(*pace * sent));
+      std::this_thread::sleep_until(start +
+                                    absl::ToChronoNanoseconds(*pace * sent));
     }
     ibsm::v1::PublishRequest request;
     for (size_t i = 0; i < batch; ++i) {
@@ -390,7 +408,8 @@ int main(int argc, char** argv) {
           f, absl::StrCat(run, "-sub", i), false));
     }
     Clock::time_point t0 = Clock::now();
-    std::thread publisher([&] { PublishAll(f, f.messages, 256, std::nullopt, run); });
+    std::thread publisher(
+        [&] { PublishAll(f, f.messages, 256, std::nullopt, run); });
     for (auto& s : subs) s->WaitFor(f.messages);
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     publisher.join();
@@ -399,14 +418,16 @@ int main(int argc, char** argv) {
     messages = f.rate * f.seconds;
     BenchSubscriber sub(f, run + "-lat", true);
     Clock::time_point t0 = Clock::now();
-    PublishAll(f, messages, 1 << 20, absl::Seconds(1) / static_cast<double>(f.rate), run);
+    PublishAll(f, messages, 1 << 20,
+               absl::Seconds(1) / static_cast<double>(f.rate), run);
     sub.WaitFor(messages);
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     rate = messages / secs;
     std::vector<int64_t> lat = sub.TakeLatencies();
     std::sort(lat.begin(), lat.end());
     auto pct = [&](double q) {
-      return static_cast<double>(lat[std::min<size_t>(lat.size() - 1, q * lat.size())]);
+      return static_cast<double>(
+          lat[std::min<size_t>(lat.size() - 1, q * lat.size())]);
     };
     if (!lat.empty()) {
       p50 = pct(0.50);

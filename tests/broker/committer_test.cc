@@ -2,16 +2,15 @@
 // cursors, against a real RocksDB in a temporary directory.
 #include "broker/committer.h"
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <future>
 #include <limits>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <optional>
-#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -61,10 +60,10 @@ std::unique_ptr<PublishGroup> MakeGroup(std::vector<PublishEntry> entries) {
 GroupFuture Submit(Committer& committer, std::unique_ptr<PublishGroup> group) {
   std::promise<std::unique_ptr<PublishGroup>> promise;
   GroupFuture future = promise.get_future();
-  group->done = [p = std::move(promise)](
-                    std::unique_ptr<PublishGroup> g) mutable {
-    p.set_value(std::move(g));
-  };
+  group->done =
+      [p = std::move(promise)](std::unique_ptr<PublishGroup> g) mutable {
+        p.set_value(std::move(g));
+      };
   committer.Submit(std::move(group));
   return future;
 }
@@ -95,11 +94,12 @@ class Node {
     store_ = *std::move(store);
     cache_ = std::make_unique<LogCache>(size_t{64} << 20,
                                         store_->recovered_last_sequence() + 1);
-    committer_ = std::make_unique<Committer>(
-        store_.get(), cache_.get(), /*audit=*/nullptr, options_, [this](uint64_t last) {
-          absl::MutexLock lock(&mu_);
-          commits_.push_back(last);
-        });
+    committer_ = std::make_unique<Committer>(store_.get(), cache_.get(),
+                                             /*audit=*/nullptr, options_,
+                                             [this](uint64_t last) {
+                                               absl::MutexLock lock(&mu_);
+                                               commits_.push_back(last);
+                                             });
   }
   void Close() {
     committer_.reset();
@@ -122,15 +122,15 @@ class Node {
   // Log records as (sequence, parsed StoredAlert).
   std::vector<std::pair<uint64_t, v1::StoredAlert>> Log() {
     std::vector<std::pair<uint64_t, v1::StoredAlert>> out;
-    absl::Status s = store_->ScanLog(
-        0, std::numeric_limits<size_t>::max(),
-        [&](uint64_t seq, absl::string_view value) {
-          v1::StoredAlert stored;
-          REQUIRE(stored.ParseFromArray(value.data(),
-                                        static_cast<int>(value.size())));
-          out.emplace_back(seq, std::move(stored));
-          return true;
-        });
+    absl::Status s =
+        store_->ScanLog(0, std::numeric_limits<size_t>::max(),
+                        [&](uint64_t seq, absl::string_view value) {
+                          v1::StoredAlert stored;
+                          REQUIRE(stored.ParseFromArray(
+                              value.data(), static_cast<int>(value.size())));
+                          out.emplace_back(seq, std::move(stored));
+                          return true;
+                        });
     REQUIRE(s.ok());
     return out;
   }
@@ -203,21 +203,22 @@ void ExpectAllOk(const PublishGroup& g) {
   }
 }
 
-TEST_CASE("Committer: sequences are gap-free and in submission order across "
-          "groups",
-          "[committer]") {
+TEST_CASE(
+    "Committer: sequences are gap-free and in submission order across "
+    "groups",
+    "[committer]") {
   Node node;
   Committer& c = node.committer();
   CHECK(c.last_sequence() == 0);
   std::vector<GroupFuture> futures;
   futures.push_back(Submit(c, MakeGroup({MakeEntry("CIV/police", "a1"),
-                                          MakeEntry("CIV/police", "a2"),
-                                          MakeEntry("CIV/police", "a3")})));
+                                         MakeEntry("CIV/police", "a2"),
+                                         MakeEntry("CIV/police", "a3")})));
   futures.push_back(Submit(c, MakeGroup({MakeEntry("CIV/army", "b1")})));
-  futures.push_back(Submit(c, MakeGroup({MakeEntry("CIV/police", "c1"),
-                                          MakeEntry("CIV/police", "c2"),
-                                          MakeEntry("CIV/police", "c3"),
-                                          MakeEntry("CIV/police", "c4")})));
+  futures.push_back(Submit(
+      c, MakeGroup(
+             {MakeEntry("CIV/police", "c1"), MakeEntry("CIV/police", "c2"),
+              MakeEntry("CIV/police", "c3"), MakeEntry("CIV/police", "c4")})));
   std::vector<uint64_t> all;
   for (GroupFuture& f : futures) {
     auto g = Wait(f);
@@ -259,9 +260,10 @@ TEST_CASE("Committer: sequences are gap-free and in submission order across "
   }
 }
 
-TEST_CASE("Committer: max_group_alerts splits batches at group boundaries; "
-          "an oversized group is committed alone",
-          "[committer]") {
+TEST_CASE(
+    "Committer: max_group_alerts splits batches at group boundaries; "
+    "an oversized group is committed alone",
+    "[committer]") {
   CommitterOptions options;
   options.max_group_alerts = 2;
   Node node(options);
@@ -293,13 +295,14 @@ TEST_CASE("Committer: max_group_alerts splits batches at group boundaries; "
   CHECK(node.commits() == std::vector<uint64_t>{1, 3, 4, 9, 10});
 }
 
-TEST_CASE("Committer: a duplicate (originator, id) within one group gets the "
-          "original sequence and duplicate=true",
-          "[committer][dedup]") {
+TEST_CASE(
+    "Committer: a duplicate (originator, id) within one group gets the "
+    "original sequence and duplicate=true",
+    "[committer][dedup]") {
   Node node;
   auto g = SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a"),
-                                           MakeEntry("CIV/police", "b"),
-                                           MakeEntry("CIV/police", "a")});
+                                            MakeEntry("CIV/police", "b"),
+                                            MakeEntry("CIV/police", "a")});
   ExpectAllOk(*g);
   CHECK(Seqs(*g) == std::vector<uint64_t>{1, 2, 1});
   CHECK_FALSE(g->entries[0].duplicate);
@@ -309,20 +312,21 @@ TEST_CASE("Committer: a duplicate (originator, id) within one group gets the "
   CHECK(node.Log().size() == 2);
 }
 
-TEST_CASE("Committer: a duplicate in a later group gets the original sequence "
-          "and writes nothing",
-          "[committer][dedup]") {
+TEST_CASE(
+    "Committer: a duplicate in a later group gets the original sequence "
+    "and writes nothing",
+    "[committer][dedup]") {
   Node node;
   Committer& c = node.committer();
-  auto first = SubmitAndWait(c, {MakeEntry("CIV/police", "a"),
-                                 MakeEntry("CIV/police", "b")});
+  auto first = SubmitAndWait(
+      c, {MakeEntry("CIV/police", "a"), MakeEntry("CIV/police", "b")});
   ExpectAllOk(*first);
   REQUIRE(Seqs(*first) == std::vector<uint64_t>{1, 2});
   const size_t commits_before = node.commits().size();
 
   // Only duplicates: nothing is written, no commit notification.
-  auto again = SubmitAndWait(c, {MakeEntry("CIV/police", "b"),
-                                 MakeEntry("CIV/police", "a")});
+  auto again = SubmitAndWait(
+      c, {MakeEntry("CIV/police", "b"), MakeEntry("CIV/police", "a")});
   ExpectAllOk(*again);
   CHECK(Seqs(*again) == std::vector<uint64_t>{2, 1});
   CHECK(again->entries[0].duplicate);
@@ -332,8 +336,8 @@ TEST_CASE("Committer: a duplicate in a later group gets the original sequence "
   CHECK(node.Log().size() == 2);
 
   // Mixed: the new one continues the sequence without a gap.
-  auto mixed = SubmitAndWait(c, {MakeEntry("CIV/police", "a"),
-                                 MakeEntry("CIV/police", "c")});
+  auto mixed = SubmitAndWait(
+      c, {MakeEntry("CIV/police", "a"), MakeEntry("CIV/police", "c")});
   CHECK(Seqs(*mixed) == std::vector<uint64_t>{1, 3});
   CHECK(mixed->entries[0].duplicate);
   CHECK_FALSE(mixed->entries[1].duplicate);
@@ -345,9 +349,10 @@ TEST_CASE("Committer: a duplicate in a later group gets the original sequence "
   CHECK(log[2].second.alert().id() == "c");
 }
 
-TEST_CASE("Committer: duplicates in two groups of the same batch are "
-          "detected",
-          "[committer][dedup]") {
+TEST_CASE(
+    "Committer: duplicates in two groups of the same batch are "
+    "detected",
+    "[committer][dedup]") {
   Node node;
   Committer& c = node.committer();
   GroupFuture x, y;
@@ -369,21 +374,23 @@ TEST_CASE("Committer: duplicates in two groups of the same batch are "
   CHECK(node.Log().size() == 3);
 }
 
-TEST_CASE("Committer: the same id from another originator is not a "
-          "duplicate",
-          "[committer][dedup]") {
+TEST_CASE(
+    "Committer: the same id from another originator is not a "
+    "duplicate",
+    "[committer][dedup]") {
   Node node;
   auto g = SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "x"),
-                                           MakeEntry("CIV/army", "x"),
-                                           MakeEntry("MLI/police", "x")});
+                                            MakeEntry("CIV/army", "x"),
+                                            MakeEntry("MLI/police", "x")});
   ExpectAllOk(*g);
   CHECK(Seqs(*g) == std::vector<uint64_t>{1, 2, 3});
   for (const PublishEntry& e : g->entries) CHECK_FALSE(e.duplicate);
 }
 
-TEST_CASE("Committer: entries refused before submission are skipped without "
-          "using a sequence",
-          "[committer]") {
+TEST_CASE(
+    "Committer: entries refused before submission are skipped without "
+    "using a sequence",
+    "[committer]") {
   Node node;
   std::vector<PublishEntry> entries;
   entries.push_back(MakeEntry("CIV/police", "ok1"));
@@ -413,8 +420,8 @@ TEST_CASE("Committer: entries refused before submission are skipped without "
   CHECK(r->entries[0].sequence == 0);
   CHECK(node.committer().last_sequence() == 2);
 
-  auto later = SubmitAndWait(node.committer(),
-                             {MakeEntry("CIV/police", "refused")});
+  auto later =
+      SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "refused")});
   ExpectAllOk(*later);
   CHECK(Seqs(*later) == std::vector<uint64_t>{3});
   CHECK_FALSE(later->entries[0].duplicate);
@@ -452,9 +459,10 @@ TEST_CASE("Committer: a cursor update alone (no publish) is persisted",
   CHECK(got == std::optional<uint64_t>(9));
 }
 
-TEST_CASE("Committer: of unwritten cursor updates to one key the highest "
-          "wins",
-          "[committer][cursor]") {
+TEST_CASE(
+    "Committer: of unwritten cursor updates to one key the highest "
+    "wins",
+    "[committer][cursor]") {
   Node node;
   Committer& c = node.committer();
   const std::string up = CursorKey("CIV/police", "up");
@@ -493,8 +501,8 @@ TEST_CASE("Committer: Stop commits everything submitted before it",
   Committer& c = node.committer();
   std::vector<GroupFuture> futures;
   for (int i = 0; i < 50; ++i) {
-    futures.push_back(
-        Submit(c, MakeGroup({MakeEntry("CIV/police", "s" + std::to_string(i))})));
+    futures.push_back(Submit(
+        c, MakeGroup({MakeEntry("CIV/police", "s" + std::to_string(i))})));
   }
   c.UpdateCursor(CursorKey("CIV/police", "w"), 42);
   c.Stop();
@@ -513,9 +521,10 @@ TEST_CASE("Committer: Stop commits everything submitted before it",
   CHECK(node.Cursor("CIV/police", "w") == std::optional<uint64_t>(42));
 }
 
-TEST_CASE("Committer: after Stop, Submit answers UNAVAILABLE at once and "
-          "writes nothing",
-          "[committer][stop]") {
+TEST_CASE(
+    "Committer: after Stop, Submit answers UNAVAILABLE at once and "
+    "writes nothing",
+    "[committer][stop]") {
   Node node;
   Committer& c = node.committer();
   SubmitAndWait(c, {MakeEntry("CIV/police", "before")});
@@ -524,8 +533,8 @@ TEST_CASE("Committer: after Stop, Submit answers UNAVAILABLE at once and "
 
   bool called = false;
   std::unique_ptr<PublishGroup> answered;
-  auto group = MakeGroup({MakeEntry("CIV/police", "after1"),
-                          MakeEntry("CIV/police", "after2")});
+  auto group = MakeGroup(
+      {MakeEntry("CIV/police", "after1"), MakeEntry("CIV/police", "after2")});
   group->done = [&](std::unique_ptr<PublishGroup> g) {
     called = true;
     answered = std::move(g);
@@ -543,13 +552,14 @@ TEST_CASE("Committer: after Stop, Submit answers UNAVAILABLE at once and "
   CHECK_FALSE(node.Dedup("CIV/police", "after1").has_value());
 }
 
-TEST_CASE("Committer: log, idempotency index and cursors survive close and "
-          "reopen",
-          "[committer][recovery]") {
+TEST_CASE(
+    "Committer: log, idempotency index and cursors survive close and "
+    "reopen",
+    "[committer][recovery]") {
   Node node;
   auto g = SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a"),
-                                           MakeEntry("CIV/police", "b"),
-                                           MakeEntry("MLI/army", "c")});
+                                            MakeEntry("CIV/police", "b"),
+                                            MakeEntry("MLI/army", "c")});
   ExpectAllOk(*g);
   node.committer().UpdateCursor(CursorKey("CIV/police", "watch"), 2);
   node.committer().Stop();  // commits the cursor
@@ -567,7 +577,7 @@ TEST_CASE("Committer: log, idempotency index and cursors survive close and "
 
   // A retried publish after restart is still a duplicate; a new one follows.
   auto retry = SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "b"),
-                                               MakeEntry("CIV/police", "d")});
+                                                MakeEntry("CIV/police", "d")});
   ExpectAllOk(*retry);
   CHECK(Seqs(*retry) == std::vector<uint64_t>{2, 4});
   CHECK(retry->entries[0].duplicate);
@@ -581,9 +591,10 @@ TEST_CASE("Committer: log, idempotency index and cursors survive close and "
   CHECK(cached[0]->stored.alert().id() == "d");
 }
 
-TEST_CASE("Committer: 4 threads x 500 alerts get unique, contiguous "
-          "sequences 1..2000, all readable",
-          "[committer][concurrency]") {
+TEST_CASE(
+    "Committer: 4 threads x 500 alerts get unique, contiguous "
+    "sequences 1..2000, all readable",
+    "[committer][concurrency]") {
   CommitterOptions options;
   options.max_group_alerts = 64;
   Node node(options);
@@ -622,9 +633,8 @@ TEST_CASE("Committer: 4 threads x 500 alerts get unique, contiguous "
             errors[t] = e.status.ToString();
             return;
           }
-          results[t].emplace_back(originator + "|" +
-                                      e.record->stored.alert().id(),
-                                  e.sequence);
+          results[t].emplace_back(
+              originator + "|" + e.record->stored.alert().id(), e.sequence);
         }
       }
     });
@@ -670,12 +680,14 @@ TEST_CASE("Committer: 4 threads x 500 alerts get unique, contiguous "
   std::vector<std::shared_ptr<const LogRecord>> cached;
   REQUIRE(node.cache().Read(1, kTotal + 10, &cached));
   REQUIRE(cached.size() == kTotal);
-  for (size_t i = 0; i < cached.size(); ++i) CHECK(cached[i]->sequence == i + 1);
+  for (size_t i = 0; i < cached.size(); ++i)
+    CHECK(cached[i]->sequence == i + 1);
 }
 
-TEST_CASE("Committer: the same ids raced from two threads are stored once "
-          "each",
-          "[committer][concurrency][dedup]") {
+TEST_CASE(
+    "Committer: the same ids raced from two threads are stored once "
+    "each",
+    "[committer][concurrency][dedup]") {
   Node node;
   Committer& c = node.committer();
   constexpr int kIds = 300;
@@ -703,8 +715,8 @@ TEST_CASE("Committer: the same ids raced from two threads are stored once "
     const PublishEntry& b = answers[1][i];
     REQUIRE(a.status.ok());
     REQUIRE(b.status.ok());
-    CHECK(a.sequence == b.sequence);     // both told the same sequence
-    CHECK(a.duplicate != b.duplicate);   // exactly one stored it
+    CHECK(a.sequence == b.sequence);    // both told the same sequence
+    CHECK(a.duplicate != b.duplicate);  // exactly one stored it
     sequences.insert(a.sequence);
   }
   CHECK(sequences.size() == kIds);

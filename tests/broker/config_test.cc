@@ -1,4 +1,7 @@
 // Tests of broker/config.h: ParseConfig (protobuf text format).
+// Formatting is off in this file: its raw strings hold policy and config
+// text whose line numbers the tests check.
+// clang-format off
 #include "broker/config.h"
 
 #include <catch2/catch.hpp>
@@ -302,3 +305,4 @@ TEST_CASE("LoadConfig reads a file and uses its path as the source name",
 
 }  // namespace
 }  // namespace ibsm::broker
+// clang-format on

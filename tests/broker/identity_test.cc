@@ -2,7 +2,6 @@
 #include "broker/identity.h"
 
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
 
@@ -51,9 +50,10 @@ TEST_CASE("ParseSpiffeId accepts the allowed characters and lengths",
   }
 }
 
-TEST_CASE("ParseSpiffeId refuses other trust domains and malformed ids with "
-          "UNAUTHENTICATED",
-          "[identity]") {
+TEST_CASE(
+    "ParseSpiffeId refuses other trust domains and malformed ids with "
+    "UNAUTHENTICATED",
+    "[identity]") {
   const std::vector<std::string> bad = {
       "",
       "spiffe://other/CIV",
@@ -64,21 +64,21 @@ TEST_CASE("ParseSpiffeId refuses other trust domains and malformed ids with "
       "ibsm/CIV",
       "spiffe://ibsm",
       "spiffe://ibsm/",
-      "spiffe://ibsm/CIV/police/extra",       // too many path parts
-      "spiffe://ibsm/CIV/police/",            // trailing slash: 3 parts
-      "spiffe://ibsm/CIV/",                   // empty agency
-      "spiffe://ibsm//police",                // empty node
-      "spiffe://ibsm/civ",                    // lowercase node
-      "spiffe://ibsm/Civ/police",             // mixed-case node
-      "spiffe://ibsm/CI V",                   // space
-      "spiffe://ibsm/CIV.X",                  // '.' not allowed in a node
-      "spiffe://ibsm/CIV/pol ice",            // space in agency
-      "spiffe://ibsm/CIV/pol/ice",            // slash in agency
-      "spiffe://ibsm/CIV/pol@ice",            // '@' in agency
-      "spiffe://ibsm/" + std::string(33, 'N'),               // node too long
-      "spiffe://ibsm/CIV/" + std::string(65, 'a'),           // agency too long
-      std::string("spiffe://ibsm/CIV\0", 18),                // NUL
-      std::string("spiffe://ibsm/CIV/po\0lice", 25),         // NUL in agency
+      "spiffe://ibsm/CIV/police/extra",             // too many path parts
+      "spiffe://ibsm/CIV/police/",                  // trailing slash: 3 parts
+      "spiffe://ibsm/CIV/",                         // empty agency
+      "spiffe://ibsm//police",                      // empty node
+      "spiffe://ibsm/civ",                          // lowercase node
+      "spiffe://ibsm/Civ/police",                   // mixed-case node
+      "spiffe://ibsm/CI V",                         // space
+      "spiffe://ibsm/CIV.X",                        // '.' not allowed in a node
+      "spiffe://ibsm/CIV/pol ice",                  // space in agency
+      "spiffe://ibsm/CIV/pol/ice",                  // slash in agency
+      "spiffe://ibsm/CIV/pol@ice",                  // '@' in agency
+      "spiffe://ibsm/" + std::string(33, 'N'),      // node too long
+      "spiffe://ibsm/CIV/" + std::string(65, 'a'),  // agency too long
+      std::string("spiffe://ibsm/CIV\0", 18),       // NUL
+      std::string("spiffe://ibsm/CIV/po\0lice", 25),  // NUL in agency
       "spiffe://ibsm/CIV\n",
   };
   for (const std::string& uri : bad) {

@@ -2,7 +2,6 @@
 #include "broker/key_codec.h"
 
 #include <catch2/catch.hpp>
-
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -60,10 +59,22 @@ TEST_CASE("Bytewise order of encodings equals numeric order (random pairs)",
   for (int i = 0; i < 20000; ++i) {
     uint64_t a, b;
     switch (i % 4) {
-      case 0: a = full(rng); b = full(rng); break;
-      case 1: a = small(rng); b = small(rng); break;
-      case 2: a = full(rng); b = a + 1; break;  // may wrap: still a pair
-      default: a = small(rng); b = full(rng); break;
+      case 0:
+        a = full(rng);
+        b = full(rng);
+        break;
+      case 1:
+        a = small(rng);
+        b = small(rng);
+        break;
+      case 2:
+        a = full(rng);
+        b = a + 1;
+        break;  // may wrap: still a pair
+      default:
+        a = small(rng);
+        b = full(rng);
+        break;
     }
     const std::string ka = EncodeSequence(a);
     const std::string kb = EncodeSequence(b);
@@ -89,8 +100,7 @@ TEST_CASE("DedupKey/CursorKey keep the boundary: (a,bc) != (ab,c)",
           "[key_codec]") {
   CHECK(DedupKey("a", "bc") != DedupKey("ab", "c"));
   CHECK(CursorKey("a", "bc") != CursorKey("ab", "c"));
-  CHECK(DedupKey("CIV/police", "x1") ==
-        std::string("CIV/police\0x1", 13));
+  CHECK(DedupKey("CIV/police", "x1") == std::string("CIV/police\0x1", 13));
   CHECK(CursorKey("CIV/police", "durable") ==
         std::string("CIV/police\0durable", 18));
   CHECK(DedupKey("", "") == std::string(1, '\0'));

@@ -1,10 +1,9 @@
 // Tests of broker/log_cache.h: the in-memory window of recent records.
 #include "broker/log_cache.h"
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <limits>
 #include <memory>
 #include <thread>
@@ -65,9 +64,10 @@ TEST_CASE("LogCache: the records read are the very objects appended",
   for (size_t i = 0; i < 3; ++i) CHECK(out[i].get() == in[i].get());
 }
 
-TEST_CASE("LogCache: a read starting before the cache returns false and "
-          "appends nothing",
-          "[log_cache]") {
+TEST_CASE(
+    "LogCache: a read starting before the cache returns false and "
+    "appends nothing",
+    "[log_cache]") {
   LogCache cache(1 << 20, 100);
   cache.Append(Range(100, 105, 1));
   Records out;
@@ -80,9 +80,10 @@ TEST_CASE("LogCache: a read starting before the cache returns false and "
         std::vector<uint64_t>{1, 100, 101, 102, 103, 104, 105});
 }
 
-TEST_CASE("LogCache: an empty cache serves its next sequence as empty, "
-          "earlier ones as false",
-          "[log_cache]") {
+TEST_CASE(
+    "LogCache: an empty cache serves its next sequence as empty, "
+    "earlier ones as false",
+    "[log_cache]") {
   LogCache cache(1000, 42);
   Records out;
   CHECK(cache.Read(42, 10, &out));
@@ -184,9 +185,10 @@ TEST_CASE("LogCache: eviction inside one big append keeps the newest",
   CHECK(out.back()->sequence == 100);
 }
 
-TEST_CASE("LogCache: concurrent readers see contiguous, ordered windows "
-          "while a writer appends and evicts",
-          "[log_cache][concurrency]") {
+TEST_CASE(
+    "LogCache: concurrent readers see contiguous, ordered windows "
+    "while a writer appends and evicts",
+    "[log_cache][concurrency]") {
   LogCache cache(64 * 10, 1);  // about 64 records of 10 bytes
   constexpr uint64_t kLast = 20000;
   std::atomic<uint64_t> appended{0};

@@ -1,5 +1,8 @@
 // Table-driven decisions of the sharing policy: every check of publish,
 // agency delivery and node delivery, and the precedence of topic rules.
+// Formatting is off in this file: its raw strings hold policy and config
+// text whose line numbers the tests check.
+// clang-format off
 #include <string>
 #include <vector>
 
@@ -406,3 +409,4 @@ TEST_CASE("AlertFacts::Of copies what a decision needs") {
 
 }  // namespace
 }  // namespace ibsm::broker
+// clang-format on

@@ -1,5 +1,8 @@
 // Parsing and validation of policy files: every refusal names the line and
 // the reason; versions follow the content; Lint finds what is legal but wrong.
+// Formatting is off in this file: its raw strings hold policy and config
+// text whose line numbers the tests check.
+// clang-format off
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -227,3 +230,4 @@ TEST_CASE("Lint finds shadowed rules, agencies without rights, topics nobody rec
 
 }  // namespace
 }  // namespace ibsm::broker
+// clang-format on

@@ -18,13 +18,12 @@ constexpr int kAlertsPerPolicy = 12;
 
 const std::vector<std::string> kGroups = {"G0", "G1", "G2"};
 const std::vector<std::string> kNames = {"police", "customs", "intel"};
-const std::vector<std::string> kPatterns = {">",     "x.>", "x.y",   "x.*",
-                                            "*.y",   "z.*", "x.y.>", "*.*.w",
-                                            "q",     "z.>"};
-const std::vector<std::string> kTopics = {"x.y", "x.z", "z.q", "x.y.w", "q",
-                                          "z.y", "a.b.w", "x"};
-const std::vector<std::string> kTlps = {"", "CLEAR", "GREEN", "AMBER",
-                                        "AMBER+STRICT", "RED"};
+const std::vector<std::string> kPatterns = {
+    ">", "x.>", "x.y", "x.*", "*.y", "z.*", "x.y.>", "*.*.w", "q", "z.>"};
+const std::vector<std::string> kTopics = {"x.y", "x.z", "z.q",   "x.y.w",
+                                          "q",   "z.y", "a.b.w", "x"};
+const std::vector<std::string> kTlps = {"",      "CLEAR",        "GREEN",
+                                        "AMBER", "AMBER+STRICT", "RED"};
 
 struct Generated {
   v1::Policy proto;
@@ -48,16 +47,19 @@ int Int(std::mt19937& rng, int lo, int hi) {
 
 std::string Principal(std::mt19937& rng, const Generated& g) {
   switch (Int(rng, 0, 4)) {
-    case 0: return "*";
+    case 0:
+      return "*";
     case 1:
       if (!g.groups.empty()) return "@" + Pick(rng, g.groups);
       return "*";
-    case 2: return Pick(rng, g.node_ids) + "/*";
+    case 2:
+      return Pick(rng, g.node_ids) + "/*";
     case 3: {
       std::string id = Pick(rng, g.agency_ids);
       return "*" + id.substr(id.find('/'));
     }
-    default: return Pick(rng, g.agency_ids);
+    default:
+      return Pick(rng, g.agency_ids);
   }
 }
 
@@ -65,7 +67,8 @@ Generated GeneratePolicy(std::mt19937& rng, bool with_rules) {
   Generated g;
   v1::Policy& p = g.proto;
   int levels = Int(rng, 2, 5);
-  for (int i = 0; i < levels; ++i) p.add_classification_levels("L" + std::to_string(i));
+  for (int i = 0; i < levels; ++i)
+    p.add_classification_levels("L" + std::to_string(i));
   auto level = [&](int max) { return "L" + std::to_string(Int(rng, 0, max)); };
   int nodes = Int(rng, 2, 6);
   for (int n = 0; n < nodes; ++n) {
@@ -75,7 +78,8 @@ Generated GeneratePolicy(std::mt19937& rng, bool with_rules) {
     for (const std::string& group : kGroups) {
       if (Coin(rng, 0.4)) {
         node->add_groups(group);
-        if (std::find(g.groups.begin(), g.groups.end(), group) == g.groups.end()) {
+        if (std::find(g.groups.begin(), g.groups.end(), group) ==
+            g.groups.end()) {
           g.groups.push_back(group);
         }
       }
@@ -125,9 +129,9 @@ Generated GeneratePolicy(std::mt19937& rng, bool with_rules) {
 AlertFacts GenerateAlert(std::mt19937& rng, const Generated& g) {
   AlertFacts a;
   a.topic = Pick(rng, kTopics);
-  a.classification = Pick(rng, std::vector<std::string>(
-                                   g.proto.classification_levels().begin(),
-                                   g.proto.classification_levels().end()));
+  a.classification = Pick(
+      rng, std::vector<std::string>(g.proto.classification_levels().begin(),
+                                    g.proto.classification_levels().end()));
   int releasable = Int(rng, 0, 3);
   for (int i = 0; i < releasable; ++i) {
     if (!g.groups.empty() && Coin(rng, 0.4)) {
@@ -210,8 +214,9 @@ TEST_CASE("Narrowing releasability never adds recipients") {
     // non-empty list.
     while (alert.releasable_to.size() >= 2) {
       AlertFacts narrower = alert;
-      narrower.releasable_to.erase(narrower.releasable_to.begin() +
-                                   Int(rng, 0, narrower.releasable_to.size() - 1));
+      narrower.releasable_to.erase(
+          narrower.releasable_to.begin() +
+          Int(rng, 0, narrower.releasable_to.size() - 1));
       for (const Recipient& r : recipients) {
         INFO(Describe(alert, r));
         REQUIRE((!policy.Decide(narrower, r).allowed ||

@@ -1,12 +1,12 @@
 // Tests of broker/store.h against a real RocksDB in a temporary directory.
 #include "broker/store.h"
 
-#include <catch2/catch.hpp>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <limits>
 #include <memory>
@@ -35,8 +35,9 @@ std::unique_ptr<Store> MustOpen(const std::string& path,
 void WriteLog(Store& store, const std::vector<uint64_t>& sequences) {
   rocksdb::WriteBatch batch;
   for (uint64_t s : sequences) {
-    REQUIRE(batch.Put(store.handle(Family::kLog), EncodeSequence(s),
-                      "v" + std::to_string(s))
+    REQUIRE(batch
+                .Put(store.handle(Family::kLog), EncodeSequence(s),
+                     "v" + std::to_string(s))
                 .ok());
   }
   absl::Status written = store.Write(&batch, /*sync=*/true);
@@ -45,13 +46,13 @@ void WriteLog(Store& store, const std::vector<uint64_t>& sequences) {
 }
 
 std::vector<std::pair<uint64_t, std::string>> Scan(const Store& store,
-                                                   uint64_t from,
-                                                   size_t max) {
+                                                   uint64_t from, size_t max) {
   std::vector<std::pair<uint64_t, std::string>> out;
-  absl::Status s = store.ScanLog(from, max, [&](uint64_t seq, absl::string_view v) {
-    out.emplace_back(seq, std::string(v));
-    return true;
-  });
+  absl::Status s =
+      store.ScanLog(from, max, [&](uint64_t seq, absl::string_view v) {
+        out.emplace_back(seq, std::string(v));
+        return true;
+      });
   INFO(s.ToString());
   REQUIRE(s.ok());
   return out;
@@ -100,9 +101,10 @@ TEST_CASE("Store: a fresh database is empty", "[store]") {
   CHECK(store->Flush().ok());
 }
 
-TEST_CASE("Store: reopening with the same node id works, with another node id "
-          "is refused naming both nodes",
-          "[store]") {
+TEST_CASE(
+    "Store: reopening with the same node id works, with another node id "
+    "is refused naming both nodes",
+    "[store]") {
   TempDir dir;
   const std::string path = dir.File("data");
   MustOpen(path, "CIV").reset();
@@ -134,9 +136,10 @@ TEST_CASE("Store: node id comparison is exact (case and prefix)", "[store]") {
   }
 }
 
-TEST_CASE("Store: recovered_last_sequence is the highest log key after "
-          "reopen, in numeric (big-endian) order",
-          "[store]") {
+TEST_CASE(
+    "Store: recovered_last_sequence is the highest log key after "
+    "reopen, in numeric (big-endian) order",
+    "[store]") {
   TempDir dir;
   const std::string path = dir.File("data");
   {
@@ -160,9 +163,10 @@ TEST_CASE("Store: recovered_last_sequence is the highest log key after "
   CHECK(store->recovered_last_sequence() == (uint64_t{1} << 40));
 }
 
-TEST_CASE("Store: a path under a regular file is refused with "
-          "FAILED_PRECONDITION naming the path",
-          "[store]") {
+TEST_CASE(
+    "Store: a path under a regular file is refused with "
+    "FAILED_PRECONDITION naming the path",
+    "[store]") {
   TempDir dir;
   const std::string file = dir.File("file");
   std::ofstream(file) << "not a directory";
@@ -184,9 +188,10 @@ TEST_CASE("Store: a directory already open (locked) is refused", "[store]") {
   MustOpen(path).reset();  // the lock is released on close
 }
 
-TEST_CASE("Store::ScanLog starts at `from`, honours max and stops when fn "
-          "returns false",
-          "[store]") {
+TEST_CASE(
+    "Store::ScanLog starts at `from`, honours max and stops when fn "
+    "returns false",
+    "[store]") {
   TempDir dir;
   std::unique_ptr<Store> store = MustOpen(dir.File("data"));
   WriteLog(*store, {1, 2, 3, 4, 5, 255, 256, 257});
@@ -213,24 +218,30 @@ TEST_CASE("Store::ScanLog starts at `from`, honours max and stops when fn "
   CHECK(Scan(*store, 1, 0).empty());
 
   std::vector<uint64_t> visited;
-  absl::Status s = store->ScanLog(1, 1000, [&](uint64_t seq, absl::string_view) {
-    visited.push_back(seq);
-    return seq < 3;
-  });
+  absl::Status s =
+      store->ScanLog(1, 1000, [&](uint64_t seq, absl::string_view) {
+        visited.push_back(seq);
+        return seq < 3;
+      });
   REQUIRE(s.ok());
   CHECK(visited == std::vector<uint64_t>{1, 2, 3});
 }
 
-TEST_CASE("Store::FindDuplicate and GetCursor read their families and "
-          "separate key parts",
-          "[store]") {
+TEST_CASE(
+    "Store::FindDuplicate and GetCursor read their families and "
+    "separate key parts",
+    "[store]") {
   TempDir dir;
   std::unique_ptr<Store> store = MustOpen(dir.File("data"));
   rocksdb::WriteBatch batch;
-  REQUIRE(batch.Put(store->handle(Family::kDedup), DedupKey("CIV/police", "a1"),
-                    EncodeSequence(77)).ok());
-  REQUIRE(batch.Put(store->handle(Family::kCursor),
-                    CursorKey("CIV/police", "watch"), EncodeSequence(300)).ok());
+  REQUIRE(batch
+              .Put(store->handle(Family::kDedup), DedupKey("CIV/police", "a1"),
+                   EncodeSequence(77))
+              .ok());
+  REQUIRE(batch
+              .Put(store->handle(Family::kCursor),
+                   CursorKey("CIV/police", "watch"), EncodeSequence(300))
+              .ok());
   REQUIRE(store->Write(&batch, true).ok());
 
   auto dup = store->FindDuplicate("CIV/police", "a1");
@@ -259,10 +270,13 @@ TEST_CASE("Store: corrupt index values are reported as DATA_LOSS", "[store]") {
   TempDir dir;
   std::unique_ptr<Store> store = MustOpen(dir.File("data"));
   rocksdb::WriteBatch batch;
-  REQUIRE(batch.Put(store->handle(Family::kDedup), DedupKey("CIV/p", "x"),
-                    "short").ok());
-  REQUIRE(batch.Put(store->handle(Family::kCursor), CursorKey("CIV/p", "c"),
-                    "123456789").ok());
+  REQUIRE(
+      batch.Put(store->handle(Family::kDedup), DedupKey("CIV/p", "x"), "short")
+          .ok());
+  REQUIRE(batch
+              .Put(store->handle(Family::kCursor), CursorKey("CIV/p", "c"),
+                   "123456789")
+              .ok());
   REQUIRE(store->Write(&batch, true).ok());
   CHECK(store->FindDuplicate("CIV/p", "x").status().code() ==
         absl::StatusCode::kDataLoss);
@@ -270,9 +284,10 @@ TEST_CASE("Store: corrupt index values are reported as DATA_LOSS", "[store]") {
         absl::StatusCode::kDataLoss);
 }
 
-TEST_CASE("Store::Open refuses corrupt node metadata, a newer schema and a "
-          "malformed log key",
-          "[store]") {
+TEST_CASE(
+    "Store::Open refuses corrupt node metadata, a newer schema and a "
+    "malformed log key",
+    "[store]") {
   TempDir dir;
   const std::string path = dir.File("data");
 
@@ -280,8 +295,8 @@ TEST_CASE("Store::Open refuses corrupt node metadata, a newer schema and a "
     {
       std::unique_ptr<Store> store = MustOpen(path);
       rocksdb::WriteBatch batch;
-      REQUIRE(batch.Put(store->handle(Family::kMeta), "node", "\xff\xff\xff")
-                  .ok());
+      REQUIRE(
+          batch.Put(store->handle(Family::kMeta), "node", "\xff\xff\xff").ok());
       REQUIRE(store->Write(&batch, true).ok());
     }
     CHECK(Store::Open({path, "CIV"}).status().code() ==
@@ -294,8 +309,10 @@ TEST_CASE("Store::Open refuses corrupt node metadata, a newer schema and a "
       meta.set_schema_version(99);
       meta.set_node_id("CIV");
       rocksdb::WriteBatch batch;
-      REQUIRE(batch.Put(store->handle(Family::kMeta), "node",
-                        meta.SerializeAsString()).ok());
+      REQUIRE(batch
+                  .Put(store->handle(Family::kMeta), "node",
+                       meta.SerializeAsString())
+                  .ok());
       REQUIRE(store->Write(&batch, true).ok());
     }
     absl::StatusOr<std::unique_ptr<Store>> s = Store::Open({path, "CIV"});
@@ -306,8 +323,12 @@ TEST_CASE("Store::Open refuses corrupt node metadata, a newer schema and a "
     {
       std::unique_ptr<Store> store = MustOpen(path);
       rocksdb::WriteBatch batch;
-      REQUIRE(batch.Put(store->handle(Family::kLog), "\xff\xff\xff\xff\xff"
-                        "\xff\xff\xff\xff", "v").ok());
+      REQUIRE(batch
+                  .Put(store->handle(Family::kLog),
+                       "\xff\xff\xff\xff\xff"
+                       "\xff\xff\xff\xff",
+                       "v")
+                  .ok());
       REQUIRE(store->Write(&batch, true).ok());
     }
     CHECK(Store::Open({path, "CIV"}).status().code() ==
@@ -322,7 +343,8 @@ TEST_CASE("Store: writes without sync are also durable across a clean close",
   {
     std::unique_ptr<Store> store = MustOpen(path);
     rocksdb::WriteBatch batch;
-    REQUIRE(batch.Put(store->handle(Family::kLog), EncodeSequence(9), "v9").ok());
+    REQUIRE(
+        batch.Put(store->handle(Family::kLog), EncodeSequence(9), "v9").ok());
     REQUIRE(store->Write(&batch, /*sync=*/false).ok());
   }
   std::unique_ptr<Store> store = MustOpen(path);

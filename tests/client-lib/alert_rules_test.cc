@@ -2,11 +2,10 @@
 #include "ibsm/alert_rules.h"
 
 #include <catch2/catch.hpp>
-
 #include <functional>
 #include <limits>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -81,7 +80,8 @@ TEST_CASE("ValidateAlertId: 1..128 chars of [A-Za-z0-9._:-]", "[alert][id]") {
   ExpectInvalid(ValidateAlertId(""), "id");
   CHECK_THAT(std::string(ValidateAlertId("").message()),
              Catch::Contains("missing"));
-  absl::Status too_long = ValidateAlertId(std::string(kMaxAlertIdLength + 1, 'x'));
+  absl::Status too_long =
+      ValidateAlertId(std::string(kMaxAlertIdLength + 1, 'x'));
   ExpectInvalid(too_long, "id");
   CHECK_THAT(std::string(too_long.message()), Catch::Contains("129"));
   for (const std::string& bad :
@@ -94,9 +94,10 @@ TEST_CASE("ValidateAlertId: 1..128 chars of [A-Za-z0-9._:-]", "[alert][id]") {
 }
 
 // Table: each mutation of a valid alert must be refused, naming the field.
-TEST_CASE("ValidateAlert refuses each bad field with INVALID_ARGUMENT naming "
-          "it",
-          "[alert]") {
+TEST_CASE(
+    "ValidateAlert refuses each bad field with INVALID_ARGUMENT naming "
+    "it",
+    "[alert]") {
   struct Case {
     std::string name;
     std::function<void(v1::Alert&)> mutate;
@@ -104,10 +105,9 @@ TEST_CASE("ValidateAlert refuses each bad field with INVALID_ARGUMENT naming "
   };
   const std::vector<Case> cases = {
       {"missing id", [](v1::Alert& a) { a.clear_id(); }, "alert id"},
-      {"id of 129 chars",
-       [](v1::Alert& a) { a.set_id(std::string(129, 'a')); }, "alert id"},
-      {"id with a space", [](v1::Alert& a) { a.set_id("bad id"); },
+      {"id of 129 chars", [](v1::Alert& a) { a.set_id(std::string(129, 'a')); },
        "alert id"},
+      {"id with a space", [](v1::Alert& a) { a.set_id("bad id"); }, "alert id"},
       {"id with a slash", [](v1::Alert& a) { a.set_id("CIV/1"); }, "alert id"},
       {"empty topic", [](v1::Alert& a) { a.clear_topic(); }, "topic"},
       {"topic with uppercase",
@@ -118,8 +118,8 @@ TEST_CASE("ValidateAlert refuses each bad field with INVALID_ARGUMENT naming "
        "topic"},
       {"topic too long",
        [](v1::Alert& a) { a.set_topic(std::string(256, 'a')); }, "topic"},
-      {"missing classification",
-       [](v1::Alert& a) { a.clear_classification(); }, "classification"},
+      {"missing classification", [](v1::Alert& a) { a.clear_classification(); },
+       "classification"},
       {"unknown classification",
        [](v1::Alert& a) { a.set_classification("TOP_SECRET"); },
        "classification"},
@@ -188,17 +188,20 @@ TEST_CASE("ValidateAlert refuses each bad field with INVALID_ARGUMENT naming "
        "longitude"},
       {"latitude NaN",
        [](v1::Alert& a) {
-         a.mutable_location()->set_latitude(std::numeric_limits<double>::quiet_NaN());
+         a.mutable_location()->set_latitude(
+             std::numeric_limits<double>::quiet_NaN());
        },
        "latitude"},
       {"longitude infinite",
        [](v1::Alert& a) {
-         a.mutable_location()->set_longitude(std::numeric_limits<double>::infinity());
+         a.mutable_location()->set_longitude(
+             std::numeric_limits<double>::infinity());
        },
        "longitude"},
       {"reference without kind",
        [](v1::Alert& a) {
-         a.mutable_references(0)->set_kind(v1::AlertReference::KIND_UNSPECIFIED);
+         a.mutable_references(0)->set_kind(
+             v1::AlertReference::KIND_UNSPECIFIED);
        },
        "reference"},
       {"reference without alert_id",
@@ -210,7 +213,9 @@ TEST_CASE("ValidateAlert refuses each bad field with INVALID_ARGUMENT naming "
       {"empty attribute name",
        [](v1::Alert& a) { (*a.mutable_attributes())[""] = "v"; }, "attribute"},
       {"attribute name of 129 chars",
-       [](v1::Alert& a) { (*a.mutable_attributes())[std::string(129, 'k')] = "v"; },
+       [](v1::Alert& a) {
+         (*a.mutable_attributes())[std::string(129, 'k')] = "v";
+       },
        "attribute"},
       {"content_type of 256 chars",
        [](v1::Alert& a) { a.set_content_type(std::string(256, 'c')); },
@@ -248,7 +253,8 @@ TEST_CASE("Boundary values of location, attributes and content_type pass",
 }
 
 TEST_CASE("Every TLP label and empty TLP pass", "[alert]") {
-  for (const char* tlp : {"", "CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"}) {
+  for (const char* tlp :
+       {"", "CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"}) {
     INFO("tlp: " << tlp);
     v1::Alert alert = ValidAlert();
     alert.set_tlp(tlp);
@@ -317,9 +323,10 @@ TEST_CASE("Size limit: the default is 1 MiB", "[alert][size]") {
   CHECK(ValidateAlert(alert, AlertLimits()).ok());
 }
 
-TEST_CASE("Default classification scheme is UNCLASSIFIED < RESTRICTED < "
-          "CONFIDENTIAL < SECRET",
-          "[alert][classification]") {
+TEST_CASE(
+    "Default classification scheme is UNCLASSIFIED < RESTRICTED < "
+    "CONFIDENTIAL < SECRET",
+    "[alert][classification]") {
   const std::vector<std::string> expected = {"UNCLASSIFIED", "RESTRICTED",
                                              "CONFIDENTIAL", "SECRET"};
   CHECK(DefaultClassificationLevels() == expected);

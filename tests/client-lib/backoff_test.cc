@@ -58,8 +58,8 @@ TEST_CASE("Only UNAVAILABLE and DEADLINE_EXCEEDED are retried as is") {
 
 TEST_CASE("WaitForRetry waits until the deadline or until told to stop") {
   // Nothing listens on port 1: the channel stays out of READY.
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
-      "127.0.0.1:1", grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials());
   absl::Time start = absl::Now();
   ibsm::internal::WaitForRetry(*channel, start + absl::Milliseconds(300));
   absl::Duration waited = absl::Now() - start;
@@ -68,9 +68,8 @@ TEST_CASE("WaitForRetry waits until the deadline or until told to stop") {
 
   std::atomic<int> checks{0};
   start = absl::Now();
-  ibsm::internal::WaitForRetry(*channel, start + absl::Seconds(30), [&] {
-    return ++checks > 2;
-  });
+  ibsm::internal::WaitForRetry(*channel, start + absl::Seconds(30),
+                               [&] { return ++checks > 2; });
   waited = absl::Now() - start;
   CHECK(checks == 3);
   CHECK(waited < absl::Seconds(2));

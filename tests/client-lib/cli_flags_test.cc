@@ -1,11 +1,10 @@
 // Tests for the ibsm CLI's pure parts: client-lib/cli/flags.h (flag parsing
 // and typed values) and client-lib/cli/alert_format.h (alert from flags).
 // Link with client-lib/cli/flags.cc and client-lib/cli/alert_format.cc.
-#include "client-lib/cli/flags.h"
-
 #include <catch2/catch.hpp>
 
 #include "client-lib/cli/alert_format.h"
+#include "client-lib/cli/flags.h"
 
 using ibsm::cli::FlagSpec;
 using ibsm::cli::ParsedFlags;
@@ -53,8 +52,7 @@ TEST_CASE("ParseFlags rejects unknown flags, missing values and repeats") {
 
 TEST_CASE("ParseFlags keeps positionals and everything after --") {
   std::vector<std::string> positional;
-  auto flags =
-      ParseFlags(Specs(), {"extra", "--", "--json", "-"}, &positional);
+  auto flags = ParseFlags(Specs(), {"extra", "--", "--json", "-"}, &positional);
   REQUIRE(flags.ok());
   CHECK_FALSE(flags->Bool("json"));
   CHECK(positional == std::vector<std::string>{"extra", "--json", "-"});
@@ -89,7 +87,8 @@ TEST_CASE("Typed flag values") {
   CHECK_FALSE(ParseUintValue("n", "x").ok());
   CHECK(ParseKeyValue("attr", "plate=AB=12")->second == "AB=12");
   CHECK_FALSE(ParseKeyValue("attr", "=v").ok());
-  CHECK(SplitList(" MLI, ECOWAS,,") == std::vector<std::string>{"MLI", "ECOWAS"});
+  CHECK(SplitList(" MLI, ECOWAS,,") ==
+        std::vector<std::string>{"MLI", "ECOWAS"});
 }
 
 TEST_CASE("AlertFromFlags builds the alert the publish flags describe") {

@@ -2,7 +2,6 @@
 #include "ibsm/topic.h"
 
 #include <catch2/catch.hpp>
-
 #include <random>
 #include <string>
 #include <vector>
@@ -20,13 +19,15 @@ std::string Repeat(char c, size_t n) { return std::string(n, c); }
 // A topic of `segments` segments, each "s<i>" (so 2 or 3 chars).
 std::string TopicWithSegments(size_t segments) {
   std::vector<std::string> parts;
-  for (size_t i = 0; i < segments; ++i) parts.push_back("s" + std::to_string(i));
+  for (size_t i = 0; i < segments; ++i)
+    parts.push_back("s" + std::to_string(i));
   return absl::StrJoin(parts, ".");
 }
 
 TopicPattern MustParse(absl::string_view text) {
   absl::StatusOr<TopicPattern> p = TopicPattern::Parse(text);
-  INFO("pattern: " << std::string(text) << " status: " << p.status().ToString());
+  INFO("pattern: " << std::string(text)
+                   << " status: " << p.status().ToString());
   REQUIRE(p.ok());
   return *std::move(p);
 }
@@ -44,9 +45,9 @@ TEST_CASE("ValidateTopic accepts well-formed topics including the limits",
       "a_b.c-d.e9",
       "9lives.x",
       "trafficking.drugs.cocaine",
-      TopicWithSegments(16),                 // exactly 16 segments
-      Repeat('a', kMaxTopicLength),          // exactly 255 characters
-      "a-.b_",                               // '-' and '_' allowed after first
+      TopicWithSegments(16),         // exactly 16 segments
+      Repeat('a', kMaxTopicLength),  // exactly 255 characters
+      "a-.b_",                       // '-' and '_' allowed after first
   };
   for (const std::string& topic : valid) {
     INFO("topic: " << topic);
@@ -112,9 +113,16 @@ TEST_CASE("ValidateTopic: 255 chars over 16 segments is fine, 256 is not",
 TEST_CASE("TopicPattern::Parse accepts '*' anywhere and '>' only last",
           "[pattern]") {
   const std::vector<std::string> valid = {
-      ">",         "*",           "*.*",        "trafficking.*",
-      "*.drugs",   "a.*.c",       "terrorism.>", "*.>",
-      "a.b.c",     "border.incident",
+      ">",
+      "*",
+      "*.*",
+      "trafficking.*",
+      "*.drugs",
+      "a.*.c",
+      "terrorism.>",
+      "*.>",
+      "a.b.c",
+      "border.incident",
       TopicWithSegments(15) + ".>",  // 16 segments with '>'
   };
   for (const std::string& text : valid) {
@@ -163,9 +171,10 @@ TEST_CASE("TopicPattern::Parse refuses '>' not last and malformed patterns",
 
 // -------------------------------------------------------------- matching ---
 
-TEST_CASE("TopicPattern::Matches: '*' is one segment, '>' one or more, "
-          "literals exact",
-          "[pattern][match]") {
+TEST_CASE(
+    "TopicPattern::Matches: '*' is one segment, '>' one or more, "
+    "literals exact",
+    "[pattern][match]") {
   struct Case {
     std::string pattern;
     std::string topic;
@@ -249,7 +258,8 @@ std::string RandomTopic(std::mt19937& rng) {
       "abcdefghijklmnopqrstuvwxyz0123456789";
   static constexpr absl::string_view kRest =
       "abcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::uniform_int_distribution<int> nseg(1, static_cast<int>(kMaxTopicSegments));
+  std::uniform_int_distribution<int> nseg(1,
+                                          static_cast<int>(kMaxTopicSegments));
   std::uniform_int_distribution<int> seglen(1, 12);
   std::uniform_int_distribution<size_t> first(0, kFirst.size() - 1);
   std::uniform_int_distribution<size_t> rest(0, kRest.size() - 1);
@@ -264,9 +274,10 @@ std::string RandomTopic(std::mt19937& rng) {
   return absl::StrJoin(parts, ".");  // at most 16*12+15 = 207 chars
 }
 
-TEST_CASE("Property: for random valid topics the topic itself, '>', and the "
-          "topic with any one segment as '*' all match",
-          "[pattern][property]") {
+TEST_CASE(
+    "Property: for random valid topics the topic itself, '>', and the "
+    "topic with any one segment as '*' all match",
+    "[pattern][property]") {
   std::mt19937 rng(20240611);
   const TopicPattern all = MustParse(">");
   for (int iter = 0; iter < 2000; ++iter) {
@@ -308,7 +319,7 @@ TEST_CASE("Property: for random valid topics the topic itself, '>', and the "
   }
 }
 
-TEST_CASE("Property: an exact pattern matches only its own topic", 
+TEST_CASE("Property: an exact pattern matches only its own topic",
           "[pattern][property]") {
   std::mt19937 rng(7);
   std::vector<std::string> topics;

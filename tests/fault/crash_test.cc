@@ -15,8 +15,9 @@
 namespace ibsm::testing {
 namespace {
 
-TEST_CASE("SIGKILL mid-burst: every acknowledged alert survives exactly once, "
-          "in order") {
+TEST_CASE(
+    "SIGKILL mid-burst: every acknowledged alert survives exactly once, "
+    "in order") {
   TempDir dir;
   v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   // With the IBSM policy, so that an auditor can read the trail afterwards.
@@ -69,7 +70,9 @@ TEST_CASE("SIGKILL mid-burst: every acknowledged alert survives exactly once, "
 
   BrokerProcess broker(config);
   auto customs = Channel(broker.port(), Tls("agency-CIV_customs"));
-  RawSubscription sub(customs, OpenRequest({">"}, "", v1::SubscribeRequest::Open::START_EARLIEST, 4096));
+  RawSubscription sub(
+      customs,
+      OpenRequest({">"}, "", v1::SubscribeRequest::Open::START_EARLIEST, 4096));
   const uint64_t last = [&] {
     REQUIRE(sub.WaitOpened());
     return sub.opened_info().last_sequence();

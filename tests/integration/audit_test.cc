@@ -1,10 +1,10 @@
 // The audit trail of a real node: what is recorded, who may read it, proofs
 // against signed checkpoints, and tampering found by offline verification.
+#include <rocksdb/write_batch.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <thread>
-
-#include <rocksdb/write_batch.h>
 
 #include "absl/strings/str_cat.h"
 #include "broker/audit_trail.h"
@@ -76,8 +76,9 @@ Hash ToHash(const std::string& bytes) {
   return h;
 }
 
-TEST_CASE("publishes, refusals, deliveries and acks are recorded; auditors "
-          "query them, others are refused and that is recorded too") {
+TEST_CASE(
+    "publishes, refusals, deliveries and acks are recorded; auditors "
+    "query them, others are refused and that is recorded too") {
   TempDir dir;
   auto node = Start(AuditedConfig(dir));
   auto police = Channel(node->port(), Tls("agency-CIV_police"));
@@ -157,7 +158,8 @@ TEST_CASE("publishes, refusals, deliveries and acks are recorded; auditors "
   CHECK(deliveries[0].recipient() == "CIV/customs");
 }
 
-TEST_CASE("inclusion and consistency proofs verify against signed checkpoints") {
+TEST_CASE(
+    "inclusion and consistency proofs verify against signed checkpoints") {
   TempDir dir;
   auto node = Start(AuditedConfig(dir));
   auto police = Channel(node->port(), Tls("agency-CIV_police"));
@@ -179,7 +181,8 @@ TEST_CASE("inclusion and consistency proofs verify against signed checkpoints") 
   for (int i = 6; i < 20; ++i) {
     REQUIRE(RawPublish(police, {MakeAlert(absl::StrCat("p", i))}).ok());
   }
-  v1::SignedCheckpoint second = WaitForCheckpoint(auditor, first.tree_size() + 14);
+  v1::SignedCheckpoint second =
+      WaitForCheckpoint(auditor, first.tree_size() + 14);
   REQUIRE(broker::VerifyCheckpoint(second.note(), "ibsm/CIV", *key).ok());
 
   for (uint64_t index : {uint64_t{0}, uint64_t{3}, second.tree_size() - 1}) {
@@ -216,7 +219,8 @@ v1::AuditExport ExportFrom(const std::shared_ptr<grpc::Channel>& auditor,
   request.set_kept_size(kept_size);
   v1::AuditExport exported;
   grpc::ClientContext ctx;
-  grpc::Status s = v1::Auditor::NewStub(auditor)->Export(&ctx, request, &exported);
+  grpc::Status s =
+      v1::Auditor::NewStub(auditor)->Export(&ctx, request, &exported);
   INFO(s.error_message());
   REQUIRE(s.ok());
   return exported;
@@ -254,8 +258,9 @@ uint64_t RunAndStop(const v1::NodeConfig& config, int alerts,
   return *size;
 }
 
-TEST_CASE("records changed, deleted, reordered or truncated in RocksDB are "
-          "detected and located by offline verification") {
+TEST_CASE(
+    "records changed, deleted, reordered or truncated in RocksDB are "
+    "detected and located by offline verification") {
   struct Case {
     const char* name;
     std::function<void(broker::Store&, rocksdb::WriteBatch&, uint64_t size)>
@@ -324,8 +329,9 @@ TEST_CASE("records changed, deleted, reordered or truncated in RocksDB are "
   }
 }
 
-TEST_CASE("an untouched trail verifies, and a rolled-back database is caught "
-          "by the checkpoint the auditor kept") {
+TEST_CASE(
+    "an untouched trail verifies, and a rolled-back database is caught "
+    "by the checkpoint the auditor kept") {
   TempDir dir;
   v1::NodeConfig config = AuditedConfig(dir);
   RunAndStop(config, 5, "old");
@@ -355,7 +361,8 @@ TEST_CASE("an untouched trail verifies, and a rolled-back database is caught "
       Verify(ExportFrom(auditor, latest.tree_size()), &kept_note);
   INFO(report.problem);
   CHECK_FALSE(report.ok);
-  CHECK_THAT(report.problem, Catch::Contains("roll") || Catch::Contains("shorter") ||
+  CHECK_THAT(report.problem, Catch::Contains("roll") ||
+                                 Catch::Contains("shorter") ||
                                  Catch::Contains("inconsistent"));
 }
 

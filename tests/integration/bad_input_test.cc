@@ -23,7 +23,8 @@ TEST_CASE("invalid alerts are refused with INVALID_ARGUMENT and not stored") {
     const char* mentions;
   };
   std::vector<Case> cases = {
-      {"oversized", [](v1::Alert& a) { a.set_payload(std::string(70000, 'x')); },
+      {"oversized",
+       [](v1::Alert& a) { a.set_payload(std::string(70000, 'x')); },
        "65536 bytes"},
       {"empty topic", [](v1::Alert& a) { a.clear_topic(); }, "topic"},
       {"malformed topic", [](v1::Alert& a) { a.set_topic("Border..X"); },

@@ -27,8 +27,8 @@ std::string ConfigText(const TempDir& dir, const std::string& key_file) {
   return absl::StrCat("node_id: \"CIV\"\nlisten_address: \"127.0.0.1:0\"\n",
                       "data_dir: \"", dir.File("data"), "\"\n",
                       "tls {\n  cert_file: \"", tls.cert_file, "\"\n",
-                      "  key_file: \"", key_file, "\"\n",
-                      "  ca_file: \"", tls.ca_file, "\"\n}\n");
+                      "  key_file: \"", key_file, "\"\n", "  ca_file: \"",
+                      tls.ca_file, "\"\n}\n");
 }
 
 void ExpectOneLineExit2(const RunResult& r, const std::string& mentions) {
@@ -58,7 +58,8 @@ TEST_CASE("the broker refuses to start on bad setup with one line, exit 2") {
                        "node.textproto:9:");
   }
   SECTION("a missing key file") {
-    std::string path = WriteConfig(dir, ConfigText(dir, dir.File("missing.key")));
+    std::string path =
+        WriteConfig(dir, ConfigText(dir, dir.File("missing.key")));
     ExpectOneLineExit2(RunBinary(Broker(), {"--config", path}), "missing.key");
   }
   SECTION("a key that does not match the certificate") {
@@ -69,7 +70,8 @@ TEST_CASE("the broker refuses to start on bad setup with one line, exit 2") {
   }
   SECTION("an invalid policy file names file and line") {
     std::ofstream(dir.File("policy.textproto"))
-        << "name: \"p\"\nclassification_levels: \"A\"\nnodes { id: \"CIV\" clearance: \"B\" }\n";
+        << "name: \"p\"\nclassification_levels: \"A\"\nnodes { id: \"CIV\" "
+           "clearance: \"B\" }\n";
     std::string path = WriteConfig(
         dir, ConfigText(dir, Tls("node-CIV").key_file) + "policy_file: \"" +
                  dir.File("policy.textproto") + "\"\n");
@@ -78,7 +80,8 @@ TEST_CASE("the broker refuses to start on bad setup with one line, exit 2") {
   }
   SECTION("a data directory that cannot be created") {
     std::ofstream(dir.File("data")) << "a file where the directory should be";
-    std::string path = WriteConfig(dir, ConfigText(dir, Tls("node-CIV").key_file));
+    std::string path =
+        WriteConfig(dir, ConfigText(dir, Tls("node-CIV").key_file));
     ExpectOneLineExit2(RunBinary(Broker(), {"--config", path}),
                        "data directory");
   }
@@ -109,7 +112,8 @@ TEST_CASE("SIGTERM drains and exits 0; the data is there after restart") {
 
 TEST_CASE("SIGHUP reloads the policy file; the version is reported") {
   TempDir dir;
-  std::string policy_path = SourceDir() + "/policies/ibsm-west-africa.textproto";
+  std::string policy_path =
+      SourceDir() + "/policies/ibsm-west-africa.textproto";
   std::string copy = dir.File("policy.textproto");
   std::filesystem::copy_file(policy_path, copy);
   v1::NodeConfig config = NodeConfigFor(dir.File("data"));

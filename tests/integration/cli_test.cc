@@ -74,8 +74,8 @@ TEST_CASE("ibsm publish, subscribe and node info against a node") {
   CHECK_THAT(lines[0], Catch::Contains("CIV/police"));
   CHECK_THAT(lines[1], Catch::Contains("cli-2"));
 
-  RunResult info = RunBinary(Cli(), WithTls(port, "agency-CIV_customs",
-                                            {"node", "info"}));
+  RunResult info =
+      RunBinary(Cli(), WithTls(port, "agency-CIV_customs", {"node", "info"}));
   INFO(info.output);
   CHECK(info.exit_code == 0);
   CHECK_THAT(info.output, Catch::Contains("CIV/customs"));
@@ -94,12 +94,17 @@ TEST_CASE("ibsm exits non-zero with a clear message on every error") {
   std::vector<Case> cases = {
       {"unknown command", WithTls(port, "agency-CIV_police", {"frobnicate"}), 2,
        "ibsm: unknown command 'frobnicate'\n"},
-      {"unknown command first", {"frobnicate", "--json"}, 2,
+      {"unknown command first",
+       {"frobnicate", "--json"},
+       2,
        "ibsm: unknown command 'frobnicate'\n"},
-      {"unknown command with --help", {"frobnicate", "--help"}, 2,
+      {"unknown command with --help",
+       {"frobnicate", "--help"},
+       2,
        "ibsm: unknown command 'frobnicate'\n"},
-      {"unknown subcommand", WithTls(port, "agency-CIV_police", {"node", "frob"}),
-       2, "unknown command 'node frob'"},
+      {"unknown subcommand",
+       WithTls(port, "agency-CIV_police", {"node", "frob"}), 2,
+       "unknown command 'node frob'"},
       {"no command", {"--json"}, 2, "no command given"},
       {"missing required flag",
        WithTls(port, "agency-CIV_police",
@@ -121,7 +126,8 @@ TEST_CASE("ibsm exits non-zero with a clear message on every error") {
        {"--target", "127.0.0.1:1", "--ca", Tls("agency-CIV_police").ca_file,
         "--cert", Tls("agency-CIV_police").cert_file, "--key",
         Tls("agency-CIV_police").key_file, "--timeout", "2s", "node", "info"},
-       1, "UNAVAILABLE"},
+       1,
+       "UNAVAILABLE"},
   };
   for (const Case& c : cases) {
     INFO(c.name);

@@ -62,7 +62,8 @@ TEST_CASE("client library: publish, retry with the same id, node info") {
   // Asynchronous publishes over one stream, all answered.
   std::vector<std::future<absl::StatusOr<PublishReceipt>>> futures;
   for (int i = 0; i < 500; ++i) {
-    futures.push_back(publisher->PublishAsync(MakeAlert(absl::StrCat("async-", i))));
+    futures.push_back(
+        publisher->PublishAsync(MakeAlert(absl::StrCat("async-", i))));
   }
   REQUIRE(publisher->Flush(absl::Seconds(30)).ok());
   std::set<uint64_t> sequences;
@@ -74,8 +75,9 @@ TEST_CASE("client library: publish, retry with the same id, node info") {
   CHECK(sequences.size() == 500);
 }
 
-TEST_CASE("client library: a durable subscriber survives a broker restart "
-          "and the application sees each alert once") {
+TEST_CASE(
+    "client library: a durable subscriber survives a broker restart "
+    "and the application sees each alert once") {
   TempDir dir;
   v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.set_listen_address("127.0.0.1:0");
@@ -140,8 +142,9 @@ TEST_CASE("client library: a durable subscriber survives a broker restart "
   for (int i = 0; i < 20; ++i) CHECK(seen[50 + i] == absl::StrCat("after-", i));
 }
 
-TEST_CASE("client library: a subscriber opens promptly once a node that "
-          "was down comes up") {
+TEST_CASE(
+    "client library: a subscriber opens promptly once a node that "
+    "was down comes up") {
   TempDir dir;
   v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.set_listen_address("127.0.0.1:0");
@@ -164,8 +167,9 @@ TEST_CASE("client library: a subscriber opens promptly once a node that "
   auto subscriber = client->NewSubscriber(options);
   REQUIRE(subscriber.ok());
   // Opening fails fast (connection refused) and is retried meanwhile.
-  auto next = std::async(std::launch::async,
-                         [&] { return (*subscriber)->Next(absl::Seconds(10)); });
+  auto next = std::async(std::launch::async, [&] {
+    return (*subscriber)->Next(absl::Seconds(10));
+  });
   absl::SleepFor(absl::Seconds(1));
   broker = std::make_unique<BrokerProcess>(config);
   const absl::Time up = absl::Now();
@@ -181,8 +185,9 @@ TEST_CASE("client library: a subscriber opens promptly once a node that "
   CHECK(took < absl::Seconds(3));
 }
 
-TEST_CASE("client library: a durable subscription taken over by a newer "
-          "connection ends the older one with ABORTED") {
+TEST_CASE(
+    "client library: a durable subscription taken over by a newer "
+    "connection ends the older one with ABORTED") {
   TempDir dir;
   BrokerProcess broker(NodeConfigFor(dir.File("data")));
   auto client = ConnectOrFail(broker.port(), "agency-CIV_customs");

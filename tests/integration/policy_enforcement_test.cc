@@ -1,10 +1,10 @@
 // The sharing policy enforced by a real node: per-alert filtering, publish
 // refusals, reload without restart, a broken file refused, retention.
+#include <google/protobuf/util/time_util.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <thread>
-
-#include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -77,7 +77,9 @@ struct PolicyNode {
   std::shared_ptr<grpc::Channel> As(const std::string& agency) {
     return Channel(node->port(), Tls("agency-" + agency));
   }
-  void Rewrite(const std::string& policy) { std::ofstream(policy_path) << policy; }
+  void Rewrite(const std::string& policy) {
+    std::ofstream(policy_path) << policy;
+  }
 };
 
 // Everything `agency` receives on `pattern` from the start of the log.
@@ -102,8 +104,9 @@ std::vector<std::string> Receive(PolicyNode& n, const std::string& agency,
   return got;
 }
 
-TEST_CASE("an uncleared subscriber gets the UNCLASSIFIED alert of a topic but "
-          "not the SECRET one") {
+TEST_CASE(
+    "an uncleared subscriber gets the UNCLASSIFIED alert of a topic but "
+    "not the SECRET one") {
   PolicyNode n;
   REQUIRE(RawPublish(n.As("CIV_police"),
                      {MakeAlert("open-1", "border.incident", "UNCLASSIFIED"),
@@ -121,9 +124,13 @@ TEST_CASE("live subscribers are filtered per alert, not per topic") {
                           OpenRequest({">"}, "", Open::START_NEW));
   REQUIRE(customs.WaitOpened());
   auto police = n.As("CIV_police");
-  REQUIRE(RawPublish(police, {MakeAlert("l1", "border.incident", "SECRET")}).ok());
-  REQUIRE(RawPublish(police, {MakeAlert("l2", "trafficking.drugs", "RESTRICTED")}).ok());
-  REQUIRE(RawPublish(police, {MakeAlert("l3", "border.closure", "RESTRICTED")}).ok());
+  REQUIRE(
+      RawPublish(police, {MakeAlert("l1", "border.incident", "SECRET")}).ok());
+  REQUIRE(
+      RawPublish(police, {MakeAlert("l2", "trafficking.drugs", "RESTRICTED")})
+          .ok());
+  REQUIRE(RawPublish(police, {MakeAlert("l3", "border.closure", "RESTRICTED")})
+              .ok());
   const auto& got = customs.ReadDeliveries(1);
   REQUIRE(got.size() == 1);
   CHECK(got[0].alert().id() == "l3");
@@ -135,8 +142,8 @@ TEST_CASE("live subscribers are filtered per alert, not per topic") {
 TEST_CASE("publishing without the right is refused with the policy's reason") {
   PolicyNode n;
   SECTION("not a publisher on the topic") {
-    grpc::Status s = RawPublish(n.As("CIV_customs"),
-                                {MakeAlert("t1", "trafficking.drugs")});
+    grpc::Status s =
+        RawPublish(n.As("CIV_customs"), {MakeAlert("t1", "trafficking.drugs")});
     CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
     CHECK_THAT(s.error_message(), Catch::Contains("trafficking"));
   }
@@ -147,19 +154,20 @@ TEST_CASE("publishing without the right is refused with the policy's reason") {
     CHECK_THAT(s.error_message(), Catch::Contains("CONFIDENTIAL"));
   }
   SECTION("no rule covers the topic: deny by default") {
-    grpc::Status s = RawPublish(n.As("CIV_police"),
-                                {MakeAlert("t3", "migration.flows")});
+    grpc::Status s =
+        RawPublish(n.As("CIV_police"), {MakeAlert("t3", "migration.flows")});
     CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
   }
   SECTION("a classification the policy does not define") {
-    grpc::Status s = RawPublish(n.As("CIV_police"),
-                                {MakeAlert("t4", "border.incident", "TOP-SECRET")});
+    grpc::Status s = RawPublish(
+        n.As("CIV_police"), {MakeAlert("t4", "border.incident", "TOP-SECRET")});
     CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
   }
 }
 
-TEST_CASE("a reload that narrows sharing takes effect for the next alert; a "
-          "broken file leaves the old policy in force") {
+TEST_CASE(
+    "a reload that narrows sharing takes effect for the next alert; a "
+    "broken file leaves the old policy in force") {
   PolicyNode n;
   auto police = n.As("CIV_police");
   REQUIRE(RawPublish(police, {MakeAlert("before", "border.incident")}).ok());
@@ -190,7 +198,8 @@ TEST_CASE("a reload that narrows sharing takes effect for the next alert; a "
 
   // A broken file: refused with file:line, the narrowed policy stays.
   const std::string narrowed_version = info.policy_version();
-  n.Rewrite(std::string(kPolicy) + "\ntopic_rules { name: \"x\" topics: [\"Bad..Pattern\"] }\n");
+  n.Rewrite(std::string(kPolicy) +
+            "\ntopic_rules { name: \"x\" topics: [\"Bad..Pattern\"] }\n");
   absl::Status refused = n.node->ReloadPolicy();
   CHECK_FALSE(refused.ok());
   CHECK_THAT(std::string(refused.message()),
@@ -204,8 +213,9 @@ TEST_CASE("a reload that narrows sharing takes effect for the next alert; a "
   CHECK(Receive(n, "CIV_customs", "border.>").empty());
 }
 
-TEST_CASE("retention removes alerts past their topic's retention or their own "
-          "expiry, and they are not delivered after it") {
+TEST_CASE(
+    "retention removes alerts past their topic's retention or their own "
+    "expiry, and they are not delivered after it") {
   PolicyNode n;
   auto police = n.As("CIV_police");
   v1::Alert drill = MakeAlert("drill-1", "exercise.drill", "UNCLASSIFIED");

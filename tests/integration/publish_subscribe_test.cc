@@ -150,8 +150,8 @@ TEST_CASE("a durable subscription resumes after its cursor across restarts") {
     REQUIRE(RawPublish(police, {MakeAlert(absl::StrCat("r", i))}).ok());
   }
   auto customs = Channel(node->port(), Tls("agency-CIV_customs"));
-  RawSubscription sub(customs, OpenRequest({">"}, "customs-main",
-                                           Open::START_NEW));
+  RawSubscription sub(customs,
+                      OpenRequest({">"}, "customs-main", Open::START_NEW));
   const auto& got = sub.ReadDeliveries(9);
   REQUIRE(sub.opened());
   CHECK(sub.opened_info().cursor() == 6);
@@ -167,12 +167,12 @@ TEST_CASE("a subscriber never gets more than its credit") {
   auto node = StartNode(dir);
   auto police = Channel(node->port(), Tls("agency-CIV_police"));
   std::vector<v1::Alert> alerts;
-  for (int i = 0; i < 50; ++i) alerts.push_back(MakeAlert(absl::StrCat("c", i)));
+  for (int i = 0; i < 50; ++i)
+    alerts.push_back(MakeAlert(absl::StrCat("c", i)));
   REQUIRE(RawPublish(police, alerts).ok());
 
   auto customs = Channel(node->port(), Tls("agency-CIV_customs"));
-  RawSubscription sub(customs,
-                      OpenRequest({">"}, "", Open::START_EARLIEST, 5));
+  RawSubscription sub(customs, OpenRequest({">"}, "", Open::START_EARLIEST, 5));
   REQUIRE(sub.ReadDeliveries(5).size() == 5);
   // No more credit: nothing else may arrive. Grant 10 more and expect
   // exactly 15 in all, then the stream is quiet again.

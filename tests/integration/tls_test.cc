@@ -1,8 +1,9 @@
 // Identity comes from the verified client certificate and nothing else.
+#include "ibsm/tls.h"
+
 #include <catch2/catch.hpp>
 
 #include "broker/node.h"
-#include "ibsm/tls.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
@@ -29,7 +30,8 @@ TEST_CASE("node info reports the caller identity read from its certificate") {
   TempDir dir;
   auto node = StartNode(dir);
   v1::NodeInfo info;
-  REQUIRE(NodeInfo(Channel(node->port(), Tls("agency-CIV_police")), &info).ok());
+  REQUIRE(
+      NodeInfo(Channel(node->port(), Tls("agency-CIV_police")), &info).ok());
   CHECK(info.node_id() == "CIV");
   CHECK(info.caller() == "CIV/police");
   CHECK(info.durability() == "DURABILITY_SYNC");
@@ -64,7 +66,8 @@ TEST_CASE("handshakes without a valid client certificate are refused") {
   }
   // The node still serves good clients afterwards, and recorded nothing.
   v1::NodeInfo info;
-  REQUIRE(NodeInfo(Channel(node->port(), Tls("agency-CIV_police")), &info).ok());
+  REQUIRE(
+      NodeInfo(Channel(node->port(), Tls("agency-CIV_police")), &info).ok());
   CHECK(info.last_sequence() == 0);
 }
 
@@ -95,8 +98,8 @@ TEST_CASE("node certificates and other nodes' agencies may not publish here") {
     CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
   }
   SECTION("an agency of another node") {
-    grpc::Status s = RawPublish(Channel(node->port(), Tls("agency-MLI_customs")),
-                                {MakeAlert("n2")});
+    grpc::Status s = RawPublish(
+        Channel(node->port(), Tls("agency-MLI_customs")), {MakeAlert("n2")});
     CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
     CHECK_THAT(s.error_message(), Catch::Contains("own node"));
   }

@@ -45,8 +45,8 @@ class RawSubscription {
 
   grpc::ClientContext context_;
   std::unique_ptr<v1::Subscriber::Stub> stub_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::SubscribeRequest,
-                                           v1::SubscribeResponse>>
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::SubscribeRequest, v1::SubscribeResponse>>
       stream_;
   std::vector<v1::Delivery> deliveries_;
   v1::SubscribeResponse::Opened info_;
@@ -55,11 +55,11 @@ class RawSubscription {
   grpc::Status end_status_;
 };
 
-v1::SubscribeRequest::Open OpenRequest(std::vector<std::string> topics,
-                                       const std::string& durable_name = "",
-                                       v1::SubscribeRequest::Open::Start start =
-                                           v1::SubscribeRequest::Open::START_EARLIEST,
-                                       uint32_t credit = 1024);
+v1::SubscribeRequest::Open OpenRequest(
+    std::vector<std::string> topics, const std::string& durable_name = "",
+    v1::SubscribeRequest::Open::Start start =
+        v1::SubscribeRequest::Open::START_EARLIEST,
+    uint32_t credit = 1024);
 
 }  // namespace ibsm::testing
 

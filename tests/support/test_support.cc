@@ -1,21 +1,20 @@
 #include "tests/support/test_support.h"
 
 #include <fcntl.h>
+#include <google/protobuf/text_format.h>
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <grpcpp/grpcpp.h>
-#include <atomic>
 #include <thread>
-
-#include <google/protobuf/text_format.h>
-#include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -57,9 +56,9 @@ const std::string& PkiDir() {
   // Made once per process and removed at exit.
   static TempDir* dir = [] {
     auto* d = new TempDir();
-    RunResult made = RunBinary(SourceDir() + "/certs/make-dev-pki.sh",
-                               {d->path() + "/pki", "--quiet", "--nodes",
-                                "CIV,MLI,INTERPOL"});
+    RunResult made = RunBinary(
+        SourceDir() + "/certs/make-dev-pki.sh",
+        {d->path() + "/pki", "--quiet", "--nodes", "CIV,MLI,INTERPOL"});
     INFO(made.output);
     REQUIRE(made.exit_code == 0);
     std::atexit([] { delete dir; });
@@ -122,7 +121,8 @@ v1::Alert MakeAlert(const std::string& id, const std::string& topic,
   return alert;
 }
 
-BrokerProcess::BrokerProcess(v1::NodeConfig config) : config_(std::move(config)) {
+BrokerProcess::BrokerProcess(v1::NodeConfig config)
+    : config_(std::move(config)) {
   std::filesystem::create_directories(config_.data_dir());
   std::string port_file = config_.data_dir() + ".port";
   std::filesystem::remove(port_file);
@@ -191,7 +191,8 @@ RunResult RunBinary(const std::string& binary,
     close(pipe_fds[1]);
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(binary.c_str()));
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    for (const std::string& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     execv(binary.c_str(), argv.data());
     _exit(127);

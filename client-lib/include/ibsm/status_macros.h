@@ -13,10 +13,10 @@
 #define IBSM_CONCAT_(a, b) IBSM_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                                  \
-  do {                                                         \
+#define RETURN_IF_ERROR(expr)                                     \
+  do {                                                            \
     if (::absl::Status ibsm_status_ = (expr); !ibsm_status_.ok()) \
-      return ibsm_status_;                                     \
+      return ibsm_status_;                                        \
   } while (false)
 
 // `ASSIGN_OR_RETURN(auto x, Foo());` assigns the value of an
@@ -30,13 +30,13 @@
 
 // Crashes loudly on states that cannot happen unless the program is wrong.
 // Never use it for input from the network, clients or files.
-#define IBSM_CHECK(cond)                                                  \
-  do {                                                                    \
-    if (!(cond)) {                                                        \
-      std::fprintf(stderr, "%s:%d: IBSM_CHECK failed: %s\n", __FILE__,    \
-                   __LINE__, #cond);                                      \
-      std::abort();                                                       \
-    }                                                                     \
+#define IBSM_CHECK(cond)                                               \
+  do {                                                                 \
+    if (!(cond)) {                                                     \
+      std::fprintf(stderr, "%s:%d: IBSM_CHECK failed: %s\n", __FILE__, \
+                   __LINE__, #cond);                                   \
+      std::abort();                                                    \
+    }                                                                  \
   } while (false)
 
 #endif  // IBSM_STATUS_MACROS_H_
