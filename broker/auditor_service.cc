@@ -4,6 +4,8 @@
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "broker/audit_trail.h"
 #include "broker/committer.h"
@@ -61,8 +63,20 @@ bool Matches(const v1::AuditQuery& q, const v1::AuditRecord& r) {
   if (q.has_to_time() && !(r.time() < q.to_time())) return false;
   if (!q.actor().empty() && r.actor() != q.actor()) return false;
   if (!q.node().empty() && r.node() != q.node()) return false;
-  if (!q.topic().empty() && r.topic() != q.topic()) return false;
-  if (!q.alert_id().empty() && r.alert_id() != q.alert_id()) return false;
+  // A delivery record may list several alerts: it matches if one does.
+  if (!q.topic().empty() && r.topic() != q.topic() &&
+      std::none_of(
+          r.alerts().begin(), r.alerts().end(),
+          [&](const v1::AuditedAlert& a) { return a.topic() == q.topic(); })) {
+    return false;
+  }
+  if (!q.alert_id().empty() && r.alert_id() != q.alert_id() &&
+      std::none_of(r.alerts().begin(), r.alerts().end(),
+                   [&](const v1::AuditedAlert& a) {
+                     return a.alert_id() == q.alert_id();
+                   })) {
+    return false;
+  }
   if (q.action() != v1::AUDIT_ACTION_UNSPECIFIED && r.action() != q.action()) {
     return false;
   }

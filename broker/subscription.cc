@@ -339,19 +339,28 @@ class SubscriptionImpl final
     }
 
     if (count > 0) {
-      // One record per delivery, batched by the Committer.
-      std::vector<v1::AuditRecord> delivered;
-      delivered.reserve(count);
+      // One record per response lists every alert delivered in it.
+      v1::AuditRecord record =
+          AuditEvent(v1::AUDIT_DELIVER, who_.id(), true, "delivered");
       for (const v1::Delivery& d : response.deliveries()) {
-        v1::AuditRecord record =
-            AuditEvent(v1::AUDIT_DELIVER, who_.id(), true, "delivered");
-        DescribeAlert(d.alert(), &record);
-        record.set_sequence(d.sequence());
-        record.set_recipient(who_.id());
-        record.set_policy_version(authorizer->version());
-        delivered.push_back(std::move(record));
+        v1::AuditedAlert* audited = record.add_alerts();
+        audited->set_alert_id(d.alert().id());
+        audited->set_originator(d.alert().originator());
+        audited->set_topic(d.alert().topic());
+        audited->set_classification(d.alert().classification());
+        audited->set_sequence(d.sequence());
       }
-      node_->committer()->Audit(std::move(delivered));
+      if (count == 1) {
+        DescribeAlert(response.deliveries(0).alert(), &record);
+        record.set_sequence(response.deliveries(0).sequence());
+      } else {
+        record.set_detail(absl::StrCat(
+            count, " alerts, sequences ", response.deliveries(0).sequence(),
+            "..", response.deliveries(count - 1).sequence()));
+      }
+      record.set_recipient(who_.id());
+      record.set_policy_version(authorizer->version());
+      node_->committer()->Audit(std::move(record));
     }
 
     absl::MutexLock lock(&mu_);
