@@ -20,6 +20,7 @@
 #include "broker/services.h"
 #include "broker/store.h"
 #include "broker/subscription_hub.h"
+#include "broker/tls_watcher.h"
 #include "broker/worker_pool.h"
 #include "ibsm/status_macros.h"
 #include "ibsm/tls.h"
@@ -38,6 +39,7 @@ struct Node::Parts {
   std::unique_ptr<NodeContext> context;
   std::unique_ptr<PolicyWatcher> policy_watcher;  // when a policy file is set
   std::unique_ptr<RetentionTask> retention;
+  std::unique_ptr<TlsWatcher> tls_watcher;
   std::vector<std::unique_ptr<grpc::Service>> services;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -124,6 +126,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given) {
         config.policy_file(), absl::Seconds(config.policy_check_seconds()),
         parts->context.get());
   }
+  parts->tls_watcher = std::make_unique<TlsWatcher>(
+      files, absl::Seconds(config.tls().reload_interval_seconds()),
+      parts->context.get());
   parts->retention = std::make_unique<RetentionTask>(
       parts->context.get(), absl::Seconds(config.retention_interval_seconds()));
 
@@ -188,6 +193,7 @@ void Node::Shutdown(absl::Duration grace) {
   if (!parts_ || parts_->shut_down) return;
   parts_->shut_down = true;
   parts_->retention.reset();
+  parts_->tls_watcher.reset();
   parts_->policy_watcher.reset();
   // Subscriptions are endless streams: end them first so the server's
   // shutdown only waits for publishes, which finish once committed.

@@ -367,5 +367,67 @@ TEST_CASE(
                                  Catch::Contains("inconsistent"));
 }
 
+TEST_CASE(
+    "a delivery record lists every alert of one response and is found "
+    "by any of their ids") {
+  TempDir dir;
+  auto node = Start(AuditedConfig(dir));
+  auto police = Channel(node->port(), Tls("agency-CIV_police"));
+  auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+  std::vector<v1::Alert> alerts;
+  for (int i = 0; i < 5; ++i) {
+    alerts.push_back(MakeAlert(absl::StrCat("batch-", i), "border.incident"));
+  }
+  REQUIRE(RawPublish(police, alerts).ok());
+  RawSubscription sub(Channel(node->port(), Tls("agency-CIV_customs")),
+                      OpenRequest({"border.>"}));
+  REQUIRE(sub.ReadDeliveries(5).size() == 5);
+  v1::AuditQuery query;
+  query.set_action(v1::AUDIT_DELIVER);
+  query.set_alert_id("batch-3");
+  std::vector<v1::AuditRecord> found;
+  for (int i = 0; i < 100 && found.empty(); ++i) {
+    found = Query(auditor, query);
+    if (found.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].recipient() == "CIV/customs");
+  std::set<std::string> listed;
+  for (const auto& a : found[0].alerts()) listed.insert(a.alert_id());
+  CHECK(listed.count("batch-3") == 1);
+  size_t delivered_in_records = 0;
+  v1::AuditQuery all_deliveries;
+  all_deliveries.set_action(v1::AUDIT_DELIVER);
+  for (const auto& r : Query(auditor, all_deliveries)) {
+    delivered_in_records += r.alerts_size();
+  }
+  CHECK(delivered_in_records == 5);
+}
+
+TEST_CASE("a change of the CRL directory is noticed and recorded") {
+  TempDir dir;
+  v1::NodeConfig config = AuditedConfig(dir);
+  std::filesystem::copy(PkiDir() + "/crl", dir.File("crl"));
+  config.mutable_tls()->set_crl_dir(dir.File("crl"));
+  config.mutable_tls()->set_reload_interval_seconds(1);
+  auto node = Start(config);
+  auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+  // A new CRL is published into the directory.
+  std::filesystem::copy_file(PkiDir() + "/crl/CIV-ca.crl.pem",
+                             dir.File("crl/CIV-ca-renewed.crl.pem"));
+  v1::AuditQuery query;
+  query.set_action(v1::AUDIT_CERT_RELOAD);
+  std::vector<v1::AuditRecord> found;
+  for (int i = 0; i < 100 && found.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    found = Query(auditor, query);
+  }
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].allowed());
+  CHECK_THAT(found[0].reason(), Catch::Contains("CRL"));
+}
+
 }  // namespace
 }  // namespace ibsm::testing

@@ -1,0 +1,43 @@
+// Notices when the node's certificate, key, CA file or CRL directory change
+// on disk and records it in the audit trail (AUDIT_CERT_RELOAD) and the log.
+// gRPC's file-watcher provider re-reads certificate, key and CA on its own
+// schedule and CRLs are looked up per handshake; gRPC 1.51 gives no hook for
+// either, so this watcher compares the files' size and modification time
+// every `interval`. Own thread; construction and destruction only.
+#ifndef IBSM_BROKER_TLS_WATCHER_H_
+#define IBSM_BROKER_TLS_WATCHER_H_
+
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "ibsm/tls.h"
+
+namespace ibsm::broker {
+
+class NodeContext;
+
+class TlsWatcher {
+ public:
+  // `node` must outlive the watcher.
+  TlsWatcher(TlsFiles files, absl::Duration interval, NodeContext* node);
+  ~TlsWatcher();
+
+ private:
+  void Run();
+  // Size and modification time of every watched file, as one string.
+  std::string Fingerprint() const;
+
+  const TlsFiles files_;
+  const absl::Duration interval_;
+  NodeContext* const node_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace ibsm::broker
+
+#endif  // IBSM_BROKER_TLS_WATCHER_H_
