@@ -242,5 +242,31 @@ TEST_CASE(
   CHECK(*again == 0);
 }
 
+TEST_CASE("a changed policy file is picked up without a signal") {
+  TempDir dir;
+  std::string path = dir.File("policy.textproto");
+  std::ofstream(path) << kPolicy;
+  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  config.set_policy_file(path);
+  config.set_policy_check_seconds(1);
+  auto node = broker::Node::Start(config);
+  REQUIRE(node.ok());
+  auto police = Channel((*node)->port(), Tls("agency-CIV_police"));
+  auto version = [&] {
+    v1::NodeInfo info;
+    grpc::ClientContext ctx;
+    REQUIRE(v1::Node::NewStub(police)->GetInfo(&ctx, {}, &info).ok());
+    return info.policy_version();
+  };
+  const std::string before = version();
+  std::ofstream(path, std::ios::app) << "\n# reviewed by the operator\n";
+  std::string after = before;
+  for (int i = 0; i < 100 && after == before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    after = version();
+  }
+  CHECK(after != before);
+}
+
 }  // namespace
 }  // namespace ibsm::testing
