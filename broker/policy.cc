@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <utility>
+#include <variant>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -783,6 +784,38 @@ absl::Duration Policy::RetentionFor(absl::string_view topic) const {
   return rule->retention;
 }
 
+namespace {
+
+// The alert's classification level and its topic rule.
+struct LevelAndRule {
+  int level;
+  const CompiledRule* rule;
+};
+
+// Both, or the denial when the level is unknown or no rule covers the topic
+// (deny by default). Shared by publish and delivery decisions.
+std::variant<LevelAndRule, Decision> Classify(const CompiledPolicy& p,
+                                              const AlertFacts& alert) {
+  int level = p.Level(alert.classification);
+  if (level < 0) {
+    return Decision::Deny("unknown-classification",
+                          absl::StrCat("classification '", alert.classification,
+                                       "' is not a level of this policy (",
+                                       absl::StrJoin(p.levels, ", "), ")"),
+                          p.version);
+  }
+  const CompiledRule* rule = p.Match(alert.topic);
+  if (rule == nullptr) {
+    return Decision::Deny("no-rule",
+                          absl::StrCat("no topic rule covers topic ",
+                                       alert.topic, "; deny by default"),
+                          p.version);
+  }
+  return LevelAndRule{level, rule};
+}
+
+}  // namespace
+
 Decision Policy::DecidePublish(const AlertFacts& alert,
                                const std::string& publisher) const {
   const CompiledPolicy& p = *compiled_;
@@ -799,18 +832,9 @@ Decision Policy::DecidePublish(const AlertFacts& alert,
     return deny("role",
                 absl::StrCat(publisher, " does not have ROLE_PUBLISHER"));
   }
-  int level = p.Level(alert.classification);
-  if (level < 0) {
-    return deny("unknown-classification",
-                absl::StrCat("classification '", alert.classification,
-                             "' is not a level of this policy (",
-                             absl::StrJoin(p.levels, ", "), ")"));
-  }
-  const CompiledRule* rule = p.Match(alert.topic);
-  if (rule == nullptr) {
-    return deny("no-rule", absl::StrCat("no topic rule covers topic ",
-                                        alert.topic, "; deny by default"));
-  }
+  std::variant<LevelAndRule, Decision> classified = Classify(p, alert);
+  if (Decision* denied = std::get_if<Decision>(&classified)) return *denied;
+  const auto [level, rule] = std::get<LevelAndRule>(classified);
   const std::string in_rule = absl::StrCat(" (rule ", rule->name, ")");
   if (!rule->publishers.Has(a)) {
     return deny(rule->name,
@@ -864,18 +888,9 @@ Decision Policy::Decide(const AlertFacts& alert,
     }
   }
   const CompiledNode& node = p.nodes[n];
-  int level = p.Level(alert.classification);
-  if (level < 0) {
-    return deny("unknown-classification",
-                absl::StrCat("classification '", alert.classification,
-                             "' is not a level of this policy (",
-                             absl::StrJoin(p.levels, ", "), ")"));
-  }
-  const CompiledRule* rule = p.Match(alert.topic);
-  if (rule == nullptr) {
-    return deny("no-rule", absl::StrCat("no topic rule covers topic ",
-                                        alert.topic, "; deny by default"));
-  }
+  std::variant<LevelAndRule, Decision> classified = Classify(p, alert);
+  if (Decision* denied = std::get_if<Decision>(&classified)) return *denied;
+  const auto [level, rule] = std::get<LevelAndRule>(classified);
   const std::string in_rule = absl::StrCat(" (rule ", rule->name, ")");
   auto deny_rule = [&](std::string reason) {
     return Decision::Deny(rule->name, absl::StrCat(reason, in_rule), p.version);

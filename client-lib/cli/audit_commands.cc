@@ -204,8 +204,24 @@ const Command& AuditCommand(const std::string& name) {
   std::abort();
 }
 
+// A connection to the node's Auditor service.
+struct AuditorConnection {
+  std::unique_ptr<Client> client;  // owns the channel the stub uses
+  std::unique_ptr<v1::Auditor::Stub> stub;
+};
+
 // The connection, or the exit code after the error was printed.
-using Connected = std::variant<std::unique_ptr<Client>, int>;
+std::variant<AuditorConnection, int> ConnectAuditor(const ParsedFlags& flags,
+                                                    const std::string& command,
+                                                    Io& io) {
+  std::variant<std::unique_ptr<Client>, int> connected =
+      Connect(flags, AuditCommand(command), io);
+  if (int* code = std::get_if<int>(&connected)) return *code;
+  AuditorConnection c;
+  c.client = std::move(std::get<std::unique_ptr<Client>>(connected));
+  c.stub = v1::Auditor::NewStub(c.client->channel());
+  return c;
+}
 
 // Deadline of one Auditor call: --timeout when given, else `fallback`.
 std::chrono::system_clock::time_point Deadline(const ParsedFlags& flags,
@@ -492,12 +508,10 @@ std::string FormatRecordTable(const std::vector<v1::AuditRecord>& records) {
 int RunQuery(const ParsedFlags& flags, Io& io) {
   absl::StatusOr<v1::AuditQuery> query = QueryFromFlags(flags);
   if (!query.ok()) return Usage(io, "query", query.status().message());
-  Connected connected = Connect(flags, AuditCommand("query"), io);
+  std::variant<AuditorConnection, int> connected =
+      ConnectAuditor(flags, "query", io);
   if (int* code = std::get_if<int>(&connected)) return *code;
-  std::unique_ptr<Client> client =
-      std::move(std::get<std::unique_ptr<Client>>(connected));
-
-  v1::Auditor::Stub stub(client->channel());
+  v1::Auditor::Stub& stub = *std::get<AuditorConnection>(connected).stub;
   grpc::ClientContext context;
   context.set_deadline(Deadline(flags, absl::Seconds(60)));
   std::unique_ptr<grpc::ClientReader<v1::AuditQueryResponse>> reader =
@@ -569,11 +583,10 @@ int RunExport(const ParsedFlags& flags, Io& io) {
     request.set_kept_size(*size);
   }
 
-  Connected connected = Connect(flags, AuditCommand("export"), io);
+  std::variant<AuditorConnection, int> connected =
+      ConnectAuditor(flags, "export", io);
   if (int* code = std::get_if<int>(&connected)) return *code;
-  std::unique_ptr<Client> client =
-      std::move(std::get<std::unique_ptr<Client>>(connected));
-  v1::Auditor::Stub stub(client->channel());
+  v1::Auditor::Stub& stub = *std::get<AuditorConnection>(connected).stub;
   grpc::ClientContext context;
   context.set_deadline(Deadline(flags, absl::Seconds(120)));
   v1::AuditExport exported;
@@ -619,11 +632,10 @@ int RunExport(const ParsedFlags& flags, Io& io) {
 // ---- ibsm audit checkpoint -------------------------------------------------
 
 int RunCheckpoint(const ParsedFlags& flags, Io& io) {
-  Connected connected = Connect(flags, AuditCommand("checkpoint"), io);
+  std::variant<AuditorConnection, int> connected =
+      ConnectAuditor(flags, "checkpoint", io);
   if (int* code = std::get_if<int>(&connected)) return *code;
-  std::unique_ptr<Client> client =
-      std::move(std::get<std::unique_ptr<Client>>(connected));
-  v1::Auditor::Stub stub(client->channel());
+  v1::Auditor::Stub& stub = *std::get<AuditorConnection>(connected).stub;
   grpc::ClientContext context;
   context.set_deadline(Deadline(flags, absl::Seconds(30)));
   v1::SignedCheckpoint checkpoint;
@@ -688,11 +700,10 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
     origin = absl::StrCat("ibsm/", *node);
   }
 
-  Connected connected = Connect(flags, AuditCommand("proof"), io);
+  std::variant<AuditorConnection, int> connected =
+      ConnectAuditor(flags, "proof", io);
   if (int* code = std::get_if<int>(&connected)) return *code;
-  std::unique_ptr<Client> client =
-      std::move(std::get<std::unique_ptr<Client>>(connected));
-  v1::Auditor::Stub stub(client->channel());
+  v1::Auditor::Stub& stub = *std::get<AuditorConnection>(connected).stub;
   grpc::ClientContext context;
   context.set_deadline(Deadline(flags, absl::Seconds(30)));
   v1::InclusionProof proof;
@@ -832,11 +843,10 @@ int RunConsistencyProof(const ParsedFlags& flags, Io& io) {
     }
     request.set_to_size(*to);
   }
-  Connected connected = Connect(flags, AuditCommand("proof"), io);
+  std::variant<AuditorConnection, int> connected =
+      ConnectAuditor(flags, "proof", io);
   if (int* code = std::get_if<int>(&connected)) return *code;
-  std::unique_ptr<Client> client =
-      std::move(std::get<std::unique_ptr<Client>>(connected));
-  v1::Auditor::Stub stub(client->channel());
+  v1::Auditor::Stub& stub = *std::get<AuditorConnection>(connected).stub;
   grpc::ClientContext context;
   context.set_deadline(Deadline(flags, absl::Seconds(30)));
   v1::ConsistencyProof proof;
