@@ -72,6 +72,17 @@ absl::StatusOr<std::unique_ptr<AuditTrail>> AuditTrail::Open(
   } else if (!absl::IsNotFound(latest.status())) {
     return latest.status();
   }
+  // Records are committed before any checkpoint covering them is signed, and
+  // a synced write makes every earlier write durable, so no crash can leave
+  // fewer records than the last checkpoint: records were removed. Appending
+  // would overwrite the evidence, so the node refuses to start.
+  if (trail->size_ < trail->checkpointed_size_) {
+    return absl::DataLossError(absl::StrCat(
+        "the audit trail holds ", trail->size_, " records but a checkpoint of ",
+        trail->checkpointed_size_,
+        " records was signed: records were removed from the data directory; "
+        "restore it from a backup and have the auditors verify it"));
+  }
   if (trail->size_ > trail->checkpointed_size_) {
     trail->first_uncheckpointed_ = absl::Now();
   }

@@ -296,13 +296,6 @@ TEST_CASE(
          b.Put(store.handle(broker::Family::kAudit), broker::AuditKey(5), r2);
        },
        2},
-      {"the tail truncated",
-       [&](broker::Store& store, rocksdb::WriteBatch& b, uint64_t size) {
-         for (uint64_t i = 7; i < size; ++i) {
-           b.Delete(store.handle(broker::Family::kAudit), broker::AuditKey(i));
-         }
-       },
-       std::nullopt},
   };
   for (const Case& c : cases) {
     INFO(c.name);
@@ -427,6 +420,30 @@ TEST_CASE("a change of the CRL directory is noticed and recorded") {
   REQUIRE(found.size() == 1);
   CHECK(found[0].allowed());
   CHECK_THAT(found[0].reason(), Catch::Contains("CRL"));
+}
+
+TEST_CASE(
+    "a node whose audit trail was truncated below its last checkpoint "
+    "refuses to start instead of overwriting the evidence") {
+  TempDir dir;
+  v1::NodeConfig config = AuditedConfig(dir);
+  const uint64_t size = RunAndStop(config, 10, "t");
+  {
+    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    REQUIRE(store.ok());
+    rocksdb::WriteBatch batch;
+    for (uint64_t i = 7; i < size; ++i) {
+      batch.Delete((*store)->handle(broker::Family::kAudit),
+                   broker::AuditKey(i));
+    }
+    REQUIRE((*store)->Write(&batch, true).ok());
+  }
+  auto node = broker::Node::Start(config);
+  REQUIRE_FALSE(node.ok());
+  CHECK(node.status().code() == absl::StatusCode::kDataLoss);
+  CHECK_THAT(std::string(node.status().message()),
+             Catch::Contains("holds 7 records") &&
+                 Catch::Contains("records were removed"));
 }
 
 }  // namespace
