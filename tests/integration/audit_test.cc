@@ -260,7 +260,7 @@ uint64_t RunAndStop(const v1::NodeConfig& config, int alerts,
 }
 
 TEST_CASE(
-    "records changed, deleted, reordered or truncated in RocksDB are "
+    "records changed, deleted or reordered in RocksDB are "
     "detected and located by offline verification") {
   struct Case {
     const char* name;
