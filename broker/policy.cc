@@ -834,7 +834,8 @@ Decision Policy::DecidePublish(const AlertFacts& alert,
   }
   std::variant<LevelAndRule, Decision> classified = Classify(p, alert);
   if (Decision* denied = std::get_if<Decision>(&classified)) return *denied;
-  const auto [level, rule] = std::get<LevelAndRule>(classified);
+  const int level = std::get<LevelAndRule>(classified).level;
+  const CompiledRule* rule = std::get<LevelAndRule>(classified).rule;
   const std::string in_rule = absl::StrCat(" (rule ", rule->name, ")");
   if (!rule->publishers.Has(a)) {
     return deny(rule->name,
@@ -890,7 +891,8 @@ Decision Policy::Decide(const AlertFacts& alert,
   const CompiledNode& node = p.nodes[n];
   std::variant<LevelAndRule, Decision> classified = Classify(p, alert);
   if (Decision* denied = std::get_if<Decision>(&classified)) return *denied;
-  const auto [level, rule] = std::get<LevelAndRule>(classified);
+  const int level = std::get<LevelAndRule>(classified).level;
+  const CompiledRule* rule = std::get<LevelAndRule>(classified).rule;
   const std::string in_rule = absl::StrCat(" (rule ", rule->name, ")");
   auto deny_rule = [&](std::string reason) {
     return Decision::Deny(rule->name, absl::StrCat(reason, in_rule), p.version);
