@@ -28,6 +28,7 @@
 #include "broker/merkle.h"
 #include "google/protobuf/stubs/logging.h"
 #include "ibsm/v1/audit.pb.h"
+#include "tests/support/test_keys.h"
 
 namespace ibsm::broker {
 namespace {
@@ -38,47 +39,8 @@ constexpr int64_t kTime = 1718000000;
 
 // ---- Keys ----
 
-struct PemKey {
-  std::string private_pem;
-  std::string cert_pem;
-};
-
-std::string BioToString(BIO* bio) {
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
-  return std::string(data, static_cast<size_t>(len));
-}
-
-// A fresh P-256 key and a self-signed certificate of it.
-PemKey MakeP256() {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  REQUIRE(key != nullptr);
-  PemKey out;
-  BIO* bio = BIO_new(BIO_s_mem());
-  REQUIRE(PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr,
-                                   nullptr) == 1);
-  out.private_pem = BioToString(bio);
-  BIO_free(bio);
-  X509* cert = X509_new();
-  REQUIRE(X509_set_version(cert, X509_VERSION_3) == 1);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-  X509_gmtime_adj(X509_getm_notBefore(cert), 0);
-  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-  X509_NAME* name = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(kNode), -1,
-                             -1, 0);
-  REQUIRE(X509_set_issuer_name(cert, name) == 1);
-  REQUIRE(X509_set_pubkey(cert, key) == 1);
-  REQUIRE(X509_sign(cert, key, EVP_sha256()) > 0);
-  bio = BIO_new(BIO_s_mem());
-  REQUIRE(PEM_write_bio_X509(bio, cert) == 1);
-  out.cert_pem = BioToString(bio);
-  BIO_free(bio);
-  X509_free(cert);
-  EVP_PKEY_free(key);
-  return out;
-}
+using testing::MakeP256;
+using testing::PemKey;
 
 // One key pair for the whole file: generating keys is the slow part.
 const PemKey& NodeKey() {

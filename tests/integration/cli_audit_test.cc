@@ -17,22 +17,9 @@
 namespace ibsm::testing {
 namespace {
 
-std::string Cli() { return BinaryDir() + "/bin/ibsm"; }
-
-std::vector<std::string> WithTls(int port, const std::string& entity,
-                                 std::vector<std::string> args) {
-  TlsFiles tls = Tls(entity);
-  std::vector<std::string> all = {"--target", absl::StrCat("127.0.0.1:", port),
-                                  "--ca",     tls.ca_file,
-                                  "--cert",   tls.cert_file,
-                                  "--key",    tls.key_file};
-  all.insert(all.end(), args.begin(), args.end());
-  return all;
-}
-
 RunResult Auditor(int port, std::vector<std::string> args) {
-  return RunBinary(Cli(),
-                   WithTls(port, "auditor-UNODC_audit", std::move(args)));
+  return RunBinary(CliBinary(),
+                   CliArgs(port, "auditor-UNODC_audit", std::move(args)));
 }
 
 std::vector<std::string> Lines(const std::string& text) {
@@ -143,7 +130,7 @@ TEST_CASE(
 
   SECTION("a non-auditor is refused (exit 1, PERMISSION_DENIED)") {
     RunResult refused = RunBinary(
-        Cli(), WithTls(port, "agency-CIV_police", {"audit", "query"}));
+        CliBinary(), CliArgs(port, "agency-CIV_police", {"audit", "query"}));
     INFO(refused.output);
     CHECK(refused.exit_code == 1);
     CHECK_THAT(refused.output,
@@ -153,7 +140,8 @@ TEST_CASE(
           std::vector<std::string>{"audit", "export", "-o",
                                    dir.File("nope.bin")},
           std::vector<std::string>{"audit", "proof", "--index", "0"}}) {
-      RunResult r = RunBinary(Cli(), WithTls(port, "agency-CIV_police", args));
+      RunResult r =
+          RunBinary(CliBinary(), CliArgs(port, "agency-CIV_police", args));
       INFO(r.output);
       CHECK(r.exit_code == 1);
       CHECK_THAT(r.output, Catch::Contains("PERMISSION_DENIED"));
@@ -179,7 +167,7 @@ TEST_CASE(
                    ") with checkpoint size ", kept_size, " to ", export1)));
 
     RunResult verified = RunBinary(
-        Cli(), {"audit", "verify", export1, "--node-cert", node_cert});
+        CliBinary(), {"audit", "verify", export1, "--node-cert", node_cert});
     INFO(verified.output);
     CHECK(verified.exit_code == 0);
     CHECK_THAT(verified.output, Catch::StartsWith("OK:"));
@@ -197,8 +185,8 @@ TEST_CASE(
     CHECK_THAT(again.output, Catch::Contains("exported "));
 
     RunResult consistent =
-        RunBinary(Cli(), {"audit", "verify", export2, "--node-cert", node_cert,
-                          "--kept-checkpoint", kept});
+        RunBinary(CliBinary(), {"audit", "verify", export2, "--node-cert",
+                                node_cert, "--kept-checkpoint", kept});
     INFO(consistent.output);
     CHECK(consistent.exit_code == 0);
     CHECK_THAT(consistent.output,
@@ -214,8 +202,8 @@ TEST_CASE(
     REQUIRE(partial.exit_code == 0);
     CHECK_THAT(partial.output, Catch::Contains(" records [2, "));
     RunResult partial_ok =
-        RunBinary(Cli(), {"audit", "verify", export3, "--node-cert", node_cert,
-                          "--kept-checkpoint", kept});
+        RunBinary(CliBinary(), {"audit", "verify", export3, "--node-cert",
+                                node_cert, "--kept-checkpoint", kept});
     INFO(partial_ok.output);
     CHECK(partial_ok.exit_code == 0);
   }

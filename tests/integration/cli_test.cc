@@ -10,19 +10,6 @@
 namespace ibsm::testing {
 namespace {
 
-std::string Cli() { return BinaryDir() + "/bin/ibsm"; }
-
-std::vector<std::string> WithTls(int port, const std::string& entity,
-                                 std::vector<std::string> args) {
-  TlsFiles tls = Tls(entity);
-  std::vector<std::string> all = {"--target", absl::StrCat("127.0.0.1:", port),
-                                  "--ca",     tls.ca_file,
-                                  "--cert",   tls.cert_file,
-                                  "--key",    tls.key_file};
-  all.insert(all.end(), args.begin(), args.end());
-  return all;
-}
-
 std::vector<std::string> Lines(const std::string& text) {
   return absl::StrSplit(text, '\n', absl::SkipEmpty());
 }
@@ -34,12 +21,12 @@ TEST_CASE("ibsm publish, subscribe and node info against a node") {
   std::ofstream(dir.File("payload.json")) << R"({"vehicle":"white pickup"})";
 
   RunResult published = RunBinary(
-      Cli(), WithTls(port, "agency-CIV_police",
-                     {"--json", "publish", "--id", "cli-1", "--topic",
-                      "border.incident", "--classification", "RESTRICTED",
-                      "--severity", "high", "--attr", "post=Pogo",
-                      "--content-type", "application/json", "--payload-file",
-                      dir.File("payload.json")}));
+      CliBinary(), CliArgs(port, "agency-CIV_police",
+                           {"--json", "publish", "--id", "cli-1", "--topic",
+                            "border.incident", "--classification", "RESTRICTED",
+                            "--severity", "high", "--attr", "post=Pogo",
+                            "--content-type", "application/json",
+                            "--payload-file", dir.File("payload.json")}));
   INFO(published.output);
   REQUIRE(published.exit_code == 0);
   REQUIRE(Lines(published.output).size() == 1);
@@ -47,25 +34,26 @@ TEST_CASE("ibsm publish, subscribe and node info against a node") {
                                    Catch::Contains("\"sequence\":1"));
 
   RunResult again = RunBinary(
-      Cli(), WithTls(port, "agency-CIV_police",
-                     {"publish", "--id", "cli-1", "--topic", "border.incident",
-                      "--classification", "RESTRICTED", "--severity", "HIGH",
-                      "--payload", "x"}));
+      CliBinary(), CliArgs(port, "agency-CIV_police",
+                           {"publish", "--id", "cli-1", "--topic",
+                            "border.incident", "--classification", "RESTRICTED",
+                            "--severity", "HIGH", "--payload", "x"}));
   INFO(again.output);
   CHECK(again.exit_code == 0);
   CHECK_THAT(again.output, Catch::Contains("duplicate"));
 
-  REQUIRE(RunBinary(Cli(), WithTls(port, "agency-CIV_police",
-                                   {"publish", "--id", "cli-2", "--topic",
-                                    "border.closure", "--classification",
-                                    "UNCLASSIFIED", "--severity", "LOW",
-                                    "--payload", "Post closed"}))
+  REQUIRE(RunBinary(CliBinary(), CliArgs(port, "agency-CIV_police",
+                                         {"publish", "--id", "cli-2", "--topic",
+                                          "border.closure", "--classification",
+                                          "UNCLASSIFIED", "--severity", "LOW",
+                                          "--payload", "Post closed"}))
               .exit_code == 0);
 
   RunResult received = RunBinary(
-      Cli(), WithTls(port, "agency-CIV_customs",
-                     {"subscribe", "--json", "--topic", "border.>", "--durable",
-                      "cli-desk", "--from", "earliest", "--count", "2"}));
+      CliBinary(),
+      CliArgs(port, "agency-CIV_customs",
+              {"subscribe", "--json", "--topic", "border.>", "--durable",
+               "cli-desk", "--from", "earliest", "--count", "2"}));
   INFO(received.output);
   REQUIRE(received.exit_code == 0);
   std::vector<std::string> lines = Lines(received.output);
@@ -74,8 +62,8 @@ TEST_CASE("ibsm publish, subscribe and node info against a node") {
   CHECK_THAT(lines[0], Catch::Contains("CIV/police"));
   CHECK_THAT(lines[1], Catch::Contains("cli-2"));
 
-  RunResult info =
-      RunBinary(Cli(), WithTls(port, "agency-CIV_customs", {"node", "info"}));
+  RunResult info = RunBinary(
+      CliBinary(), CliArgs(port, "agency-CIV_customs", {"node", "info"}));
   INFO(info.output);
   CHECK(info.exit_code == 0);
   CHECK_THAT(info.output, Catch::Contains("CIV/customs"));
@@ -92,7 +80,7 @@ TEST_CASE("ibsm exits non-zero with a clear message on every error") {
     const char* mentions;
   };
   std::vector<Case> cases = {
-      {"unknown command", WithTls(port, "agency-CIV_police", {"frobnicate"}), 2,
+      {"unknown command", CliArgs(port, "agency-CIV_police", {"frobnicate"}), 2,
        "ibsm: unknown command 'frobnicate'\n"},
       {"unknown command first",
        {"frobnicate", "--json"},
@@ -103,21 +91,21 @@ TEST_CASE("ibsm exits non-zero with a clear message on every error") {
        2,
        "ibsm: unknown command 'frobnicate'\n"},
       {"unknown subcommand",
-       WithTls(port, "agency-CIV_police", {"node", "frob"}), 2,
+       CliArgs(port, "agency-CIV_police", {"node", "frob"}), 2,
        "unknown command 'node frob'"},
       {"no command", {"--json"}, 2, "no command given"},
       {"missing required flag",
-       WithTls(port, "agency-CIV_police",
+       CliArgs(port, "agency-CIV_police",
                {"publish", "--topic", "border.incident"}),
        2, "--id"},
       {"bad severity",
-       WithTls(port, "agency-CIV_police",
+       CliArgs(port, "agency-CIV_police",
                {"publish", "--id", "x", "--topic", "border.incident",
                 "--classification", "RESTRICTED", "--severity", "HUGE",
                 "--payload", "x"}),
        2, "HUGE"},
       {"refused by the node: agency of another node",
-       WithTls(port, "agency-MLI_customs",
+       CliArgs(port, "agency-MLI_customs",
                {"publish", "--id", "x", "--topic", "border.incident",
                 "--classification", "RESTRICTED", "--severity", "LOW",
                 "--payload", "x"}),
@@ -131,7 +119,7 @@ TEST_CASE("ibsm exits non-zero with a clear message on every error") {
   };
   for (const Case& c : cases) {
     INFO(c.name);
-    RunResult r = RunBinary(Cli(), c.args);
+    RunResult r = RunBinary(CliBinary(), c.args);
     INFO(r.output);
     CHECK(r.exit_code == c.exit_code);
     CHECK_THAT(r.output, Catch::Contains(c.mentions));

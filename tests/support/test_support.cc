@@ -177,6 +177,19 @@ int BrokerProcess::Wait() {
   return 128 + WTERMSIG(status);
 }
 
+std::string CliBinary() { return BinaryDir() + "/bin/ibsm"; }
+
+std::vector<std::string> CliArgs(int port, const std::string& entity,
+                                 std::vector<std::string> args) {
+  TlsFiles tls = Tls(entity);
+  std::vector<std::string> all = {"--target", absl::StrCat("127.0.0.1:", port),
+                                  "--ca",     tls.ca_file,
+                                  "--cert",   tls.cert_file,
+                                  "--key",    tls.key_file};
+  all.insert(all.end(), args.begin(), args.end());
+  return all;
+}
+
 RunResult RunBinary(const std::string& binary,
                     const std::vector<std::string>& args,
                     absl::Duration timeout) {

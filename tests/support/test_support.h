@@ -78,6 +78,12 @@ class BrokerProcess {
   int port_ = 0;
 };
 
+// The ibsm CLI of this build, and its arguments for a call to the node on
+// 127.0.0.1:port with `entity`'s certificate (see Tls) followed by `args`.
+std::string CliBinary();
+std::vector<std::string> CliArgs(int port, const std::string& entity,
+                                 std::vector<std::string> args);
+
 // Runs ibsm-broker with `args` to completion; returns exit code and stderr.
 struct RunResult {
   int exit_code;
