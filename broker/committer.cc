@@ -2,6 +2,7 @@
 
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,20 @@ v1::AuditRecord PublishRecord(const PublishEntry& e) {
   r.set_sequence(e.sequence);
   r.set_payload_sha256(e.payload_sha256);
   return r;
+}
+
+// What the callers of a batch that could not be written are told.
+absl::Status StoreFailure(const absl::Status& written) {
+  if (absl::IsResourceExhausted(written)) {
+    // A full disk (the store's message names node, directory and free
+    // space): the publisher can only wait, so it gets a code that says so
+    // rather than UNAVAILABLE, which clients retry at once.
+    return absl::ResourceExhaustedError(absl::StrCat(
+        written.message(), "; alert not stored, retry later with the same id"));
+  }
+  return absl::UnavailableError(absl::StrCat("the alert could not be stored (",
+                                             written.message(),
+                                             "); retry with the same id"));
 }
 
 }  // namespace
@@ -118,8 +133,10 @@ void Committer::Run() {
                !audit_records_.empty() || stopping_;
       };
       // Wake for work, or when a time-based checkpoint falls due.
-      absl::Time due = audit_ != nullptr ? audit_->next_checkpoint_due()
-                                         : absl::InfiniteFuture();
+      absl::Time due =
+          audit_ != nullptr
+              ? std::max(audit_->next_checkpoint_due(), checkpoint_retry_at_)
+              : absl::InfiniteFuture();
       if (!mu_.AwaitWithDeadline(absl::Condition(&has_work), due)) {
         next = Next::kCheckpoint;
       } else if (queue_.empty() && cursors_.empty() && removals_.empty() &&
@@ -163,10 +180,25 @@ void Committer::Run() {
 
 void Committer::CheckpointIfDue(bool force) {
   if (audit_ == nullptr) return;
-  absl::Status signed_checkpoint = audit_->MaybeCheckpoint(absl::Now(), force);
+  const absl::Time now = absl::Now();
+  if (!force && now < checkpoint_retry_at_) return;
+  absl::Status signed_checkpoint = audit_->MaybeCheckpoint(now, force);
   if (!signed_checkpoint.ok()) {
-    LogEvent(absl::StrCat("signing an audit checkpoint failed: ",
-                          signed_checkpoint.message(), "; will retry"));
+    // The checkpoint stays due, so without a pause the thread would retry
+    // (and log) in a busy loop for as long as, say, the disk is full.
+    checkpoint_retry_at_ = now + kCheckpointRetry;
+    if (!checkpoint_failing_ || force) {
+      LogEvent(absl::StrCat(
+          "signing an audit checkpoint failed: ", signed_checkpoint.message(),
+          force ? "" : "; retrying every second"));
+    }
+    checkpoint_failing_ = true;
+    return;
+  }
+  checkpoint_retry_at_ = absl::InfinitePast();
+  if (checkpoint_failing_) {
+    LogEvent("signing audit checkpoints works again");
+    checkpoint_failing_ = false;
   }
 }
 
@@ -257,10 +289,7 @@ void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
     // Cursors are rewritten by the next acknowledgement (losing one only
     // means redelivery, which subscribers handle) and retention finds the
     // expired records again at its next pass.
-    FailBatch(&groups, fresh, first_new,
-              absl::UnavailableError(absl::StrCat(
-                  "the alert could not be stored (", written.message(),
-                  "); retry with the same id")));
+    FailBatch(&groups, fresh, first_new, StoreFailure(written));
     return;
   }
   if (audit_ != nullptr) audit_->Committed();

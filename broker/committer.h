@@ -23,6 +23,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "broker/log_cache.h"
 #include "ibsm/v1/audit.pb.h"
 
@@ -125,6 +126,11 @@ class Committer {
   // (from a superseded connection) never moves a cursor back. Committer
   // thread only.
   absl::flat_hash_map<std::string, uint64_t> stored_cursors_;
+  // After a failed checkpoint (e.g. on a full disk) the next try waits until
+  // then. Committer thread only.
+  static constexpr absl::Duration kCheckpointRetry = absl::Seconds(1);
+  absl::Time checkpoint_retry_at_ = absl::InfinitePast();
+  bool checkpoint_failing_ = false;
 
   absl::Mutex mu_;
   std::vector<std::unique_ptr<PublishGroup>> queue_ ABSL_GUARDED_BY(mu_);

@@ -1,12 +1,21 @@
 #include "broker/store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "broker/event_log.h"
 #include "broker/key_codec.h"
 #include "ibsm/status_macros.h"
 #include "ibsm/v1/storage.pb.h"
@@ -21,6 +30,95 @@ constexpr const char* kFamilyNames[kFamilyCount] = {
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
   return absl::InternalError(absl::StrCat(what, ": ", s.ToString()));
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  if (bytes < 1024) return absl::StrCat(bytes, " bytes");
+  if (bytes < (uint64_t{1} << 20)) return absl::StrCat(bytes >> 10, " KiB");
+  return absl::StrCat(bytes >> 20, " MiB");
+}
+
+// RocksDB's info log goes to the node's event log (stderr) instead of a LOG
+// file in the data directory. That file is what made a full disk fatal:
+// RocksDB 7.8's file logger keeps writing through a writer that already
+// failed, and Debian's build (assertions on) aborts on that
+// (`Assertion 'sync_without_flush_called_' failed`), at run time and again
+// at every start on the full disk. Only warnings and errors are kept, so an
+// operator sees background errors without RocksDB's routine chatter.
+// Lines logged while the store opens are held back and printed only when it
+// opened: a failed open is reported in one line by its status.
+// Thread-safe: RocksDB logs from its background threads.
+class EventLogLogger : public rocksdb::Logger {
+ public:
+  EventLogLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+
+  // Lines without a level (headers) are informational.
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format,
+            va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char text[1024];
+    std::vsnprintf(text, sizeof(text), format, ap);
+    std::string line = absl::StrCat(
+        "rocksdb ",
+        level >= rocksdb::InfoLogLevel::ERROR_LEVEL ? "error" : "warning", ": ",
+        text);
+    absl::MutexLock lock(&mu_);
+    if (holding_) {
+      if (held_.size() < kMaxHeld) held_.push_back(std::move(line));
+      return;
+    }
+    LogEvent(line);
+  }
+
+  // Prints the lines held back during the open; later lines go out at once.
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& line : held_) LogEvent(line);
+    held_.clear();
+    holding_ = false;
+  }
+
+ private:
+  static constexpr size_t kMaxHeld = 100;
+  absl::Mutex mu_;
+  bool holding_ ABSL_GUARDED_BY(mu_) = true;
+  std::vector<std::string> held_ ABSL_GUARDED_BY(mu_);
+};
+
+// Turns off RocksDB's own recovery from a full disk. It waits for as much
+// free space as its compaction buffer (64 MiB here) and, while it waits,
+// answers DB::Resume() with Busy, so a node on a smaller or fuller disk
+// could never write again without a restart. Store::Write() resumes
+// instead, with its own threshold.
+class NoAutoRecovery : public rocksdb::EventListener {
+ public:
+  const char* Name() const override { return "IbsmNoAutoRecovery"; }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/,
+                            rocksdb::Status bg_error,
+                            bool* auto_recovery) override {
+    bg_error.PermitUncheckedError();
+    *auto_recovery = false;
+  }
+};
+
+absl::StatusOr<uint64_t> FreeBytesAt(const std::string& path) {
+  struct statvfs fs;
+  if (statvfs(path.c_str(), &fs) != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot read the free space of ", path, ": ", std::strerror(errno)));
+  }
+  return uint64_t{fs.f_bavail} * fs.f_frsize;
+}
+
+absl::Status DiskFullError(absl::string_view node_id, absl::string_view path,
+                           const absl::StatusOr<uint64_t>& free) {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "node ", node_id, ": disk full at ", path, ", ",
+      free.ok() ? HumanBytes(*free) : std::string("unknown space"),
+      " free (the node needs at least ", HumanBytes(kMinFreeDiskBytes), ")"));
 }
 
 rocksdb::ColumnFamilyOptions FamilyOptions(int family) {
@@ -42,7 +140,21 @@ rocksdb::ColumnFamilyOptions FamilyOptions(int family) {
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(
     const StoreOptions& options) {
+  // Opening replays the write-ahead log into new table files and writes a
+  // new manifest: on a full disk that cannot succeed, so say so plainly
+  // before RocksDB tries.
+  absl::StatusOr<uint64_t> free = FreeBytesAt(options.path);
+  if (free.ok() && *free < kMinFreeDiskBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        DiskFullError(options.node_id, options.path, free).message(),
+        "; free space there and start again"));
+  }
+  auto info_log = std::make_shared<EventLogLogger>();
   rocksdb::DBOptions db_options;
+  if (options.env != nullptr) db_options.env = options.env;
+  db_options.info_log = info_log;
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  db_options.listeners.push_back(std::make_shared<NoAutoRecovery>());
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
@@ -61,10 +173,21 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   rocksdb::Status s =
       rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw);
   if (!s.ok()) {
+    if (s.IsNoSpace()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          DiskFullError(options.node_id, options.path,
+                        FreeBytesAt(options.path))
+              .message(),
+          "; free space there and start again (", s.ToString(), ")"));
+    }
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot open the data directory ", options.path, ": ", s.ToString()));
   }
+  info_log->Release();
   auto store = std::unique_ptr<Store>(new Store());
+  store->path_ = options.path;
+  store->node_id_ = options.node_id;
+  store->info_log_ = std::move(info_log);
   store->db_.reset(raw);
   // handles[0] is the default family, which we keep only to close it.
   store->handles_.assign(handles.begin() + 1, handles.end());
@@ -134,9 +257,55 @@ rocksdb::ColumnFamilyHandle* Store::handle(Family family) const {
 }
 
 absl::Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
+  absl::MutexLock lock(&write_mu_);
+  if (write_failed_) RETURN_IF_ERROR(ResumeLocked());
   rocksdb::WriteOptions options;
   options.sync = sync;
-  return FromRocks(db_->Write(options, batch), "writing to the log");
+  rocksdb::Status s = db_->Write(options, batch);
+  if (s.ok()) return absl::OkStatus();
+  // A failed write-ahead-log write puts RocksDB into its background-error
+  // state, in which it refuses every write until DB::Resume(); so does a
+  // failed background flush, which the next write reports.
+  write_failed_ = true;
+  return WriteFailed(s);
+}
+
+absl::Status Store::ResumeLocked() {
+  absl::StatusOr<uint64_t> free = FreeBytes();
+  // Resuming flushes every memtable into a table file and opens a new
+  // write-ahead log; with less room than that, trying only churns files.
+  uint64_t memtables = 0;
+  if (!db_->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables",
+                                     &memtables)) {
+    memtables = 0;  // unknown: the flush itself will tell
+  }
+  if (free.ok() && *free < kMinFreeDiskBytes + memtables) {
+    return DiskFull(free);
+  }
+  rocksdb::Status s = db_->Resume();
+  if (!s.ok()) return WriteFailed(s);
+  write_failed_ = false;
+  LogEvent(absl::StrCat("storage resumed at ", path_, " (",
+                        free.ok() ? HumanBytes(*free) : std::string("unknown"),
+                        " free)"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Store::FreeBytes() const { return FreeBytesAt(path_); }
+
+absl::Status Store::DiskFull(absl::StatusOr<uint64_t> free) const {
+  return DiskFullError(node_id_, path_, free);
+}
+
+absl::Status Store::WriteFailed(const rocksdb::Status& s) const {
+  absl::StatusOr<uint64_t> free = FreeBytes();
+  // RocksDB reports ENOSPC as NoSpace; a write refused in the error state
+  // that followed one carries it too. The free-space check covers errors
+  // whose cause RocksDB did not classify.
+  if (s.IsNoSpace() || (free.ok() && *free < kMinFreeDiskBytes)) {
+    return DiskFull(free);
+  }
+  return FromRocks(s, "writing to the log");
 }
 
 absl::StatusOr<std::optional<uint64_t>> Store::FindDuplicate(

@@ -2,6 +2,10 @@
 // (docs/storage.md). The Store owns the DB and its handles. It is safe for
 // concurrent use: reads may run on any thread; writes go through Write(), and
 // only the Committer writes (which is what keeps sequences gap-free).
+//
+// A full disk is an expected state, not a crash: Write() answers it with
+// RESOURCE_EXHAUSTED and, once space returns, brings RocksDB out of its
+// background-error state by itself (docs/running-a-node.md, "Full disk").
 #ifndef IBSM_BROKER_STORE_H_
 #define IBSM_BROKER_STORE_H_
 
@@ -12,12 +16,17 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Env;
+class Logger;
+class Status;
 class WriteBatch;
 }  // namespace rocksdb
 
@@ -37,13 +46,23 @@ inline constexpr int kFamilyCount = 7;
 struct StoreOptions {
   std::string path;
   std::string node_id;  // recorded on first open; a mismatch later is refused
+  // The RocksDB environment; null means the default one. Not owned; must
+  // outlive the Store. Tests inject file-system faults through it.
+  rocksdb::Env* env = nullptr;
 };
+
+// Free bytes below which the node treats its data directory as full: it does
+// not start, and it does not try to resume writing. RocksDB needs room for
+// a new write-ahead log, a manifest and the flush of its memtables.
+inline constexpr uint64_t kMinFreeDiskBytes = uint64_t{1} << 20;
 
 class Store {
  public:
   // Opens or creates the database. FAILED_PRECONDITION with the path and the
   // RocksDB reason when the directory cannot be used (unwritable, locked by
-  // another process, belongs to another node).
+  // another process, belongs to another node). RESOURCE_EXHAUSTED "node N:
+  // disk full at DIR, ..." when its file system has less than
+  // kMinFreeDiskBytes free or RocksDB runs out of space while opening.
   static absl::StatusOr<std::unique_ptr<Store>> Open(
       const StoreOptions& options);
   ~Store();
@@ -53,7 +72,15 @@ class Store {
   rocksdb::ColumnFamilyHandle* handle(Family family) const;
 
   // Applies `batch` atomically; with `sync`, returns only after an fsync.
+  // When the file system is full, nothing of `batch` is applied and the
+  // answer is RESOURCE_EXHAUSTED "node N: disk full at DIR, X free ...".
+  // After a failed write RocksDB refuses all writes (its background-error
+  // state); the next Write() first calls DB::Resume() once at least
+  // kMinFreeDiskBytes are free, so writing resumes without a restart.
   absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
+
+  // Bytes free for the node (statvfs f_bavail) in the data directory.
+  absl::StatusOr<uint64_t> FreeBytes() const;
 
   // Highest sequence in the log, 0 when empty (computed at open).
   uint64_t recovered_last_sequence() const { return recovered_last_sequence_; }
@@ -90,9 +117,24 @@ class Store {
  private:
   Store() = default;
 
+  // RESOURCE_EXHAUSTED naming the node, directory and free space.
+  absl::Status DiskFull(absl::StatusOr<uint64_t> free) const;
+  // The Status for a failed RocksDB write: DiskFull() when the disk is full.
+  absl::Status WriteFailed(const rocksdb::Status& s) const;
+  // Leaves RocksDB's background-error state once there is room again.
+  absl::Status ResumeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
+  std::string path_;
+  std::string node_id_;
+  // RocksDB's info log, routed to the event log (store.cc says why).
+  std::shared_ptr<rocksdb::Logger> info_log_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; by Family
   uint64_t recovered_last_sequence_ = 0;
+
+  absl::Mutex write_mu_;
+  // A write failed; RocksDB may be refusing writes until DB::Resume().
+  bool write_failed_ ABSL_GUARDED_BY(write_mu_) = false;
 };
 
 }  // namespace ibsm::broker
