@@ -13,6 +13,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "broker/event_log.h"
@@ -73,10 +74,13 @@ class EventLogLogger : public rocksdb::Logger {
     LogEvent(line);
   }
 
-  // Prints the lines held back during the open; later lines go out at once.
-  void Release() {
+  // Prints (with `print_held`) or drops the lines held back during the
+  // open; later lines go out at once.
+  void Release(bool print_held) {
     absl::MutexLock lock(&mu_);
-    for (const std::string& line : held_) LogEvent(line);
+    if (print_held) {
+      for (const std::string& line : held_) LogEvent(line);
+    }
     held_.clear();
     holding_ = false;
   }
@@ -149,6 +153,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
         DiskFullError(options.node_id, options.path, free).message(),
         "; free space there and start again"));
   }
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(
+      std::filesystem::path(options.path) / "CURRENT", ec);
   auto info_log = std::make_shared<EventLogLogger>();
   rocksdb::DBOptions db_options;
   if (options.env != nullptr) db_options.env = options.env;
@@ -183,7 +190,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot open the data directory ", options.path, ": ", s.ToString()));
   }
-  info_log->Release();
+  // Creating a database makes RocksDB complain that it was not there.
+  info_log->Release(/*print_held=*/existed);
   auto store = std::unique_ptr<Store>(new Store());
   store->path_ = options.path;
   store->node_id_ = options.node_id;
@@ -258,6 +266,15 @@ rocksdb::ColumnFamilyHandle* Store::handle(Family family) const {
 
 absl::Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
   absl::MutexLock lock(&write_mu_);
+  // A background flush or compaction that failed (say, for space) also
+  // stops writes; its count tells, so the write can resume first instead
+  // of being refused once more after space has returned.
+  uint64_t background_errors = 0;
+  if (db_->GetIntProperty("rocksdb.background-errors", &background_errors) &&
+      background_errors != seen_background_errors_) {
+    seen_background_errors_ = background_errors;
+    write_failed_ = true;
+  }
   if (write_failed_) RETURN_IF_ERROR(ResumeLocked());
   rocksdb::WriteOptions options;
   options.sync = sync;

@@ -135,6 +135,8 @@ class Store {
   absl::Mutex write_mu_;
   // A write failed; RocksDB may be refusing writes until DB::Resume().
   bool write_failed_ ABSL_GUARDED_BY(write_mu_) = false;
+  // RocksDB's count of background errors when last looked at.
+  uint64_t seen_background_errors_ ABSL_GUARDED_BY(write_mu_) = 0;
 };
 
 }  // namespace ibsm::broker
