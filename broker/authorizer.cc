@@ -70,4 +70,21 @@ Decision AllowAuthenticated::MayAudit(const Identity& auditor) const {
       version_);
 }
 
+Decision AllowAuthenticated::MaySeeAuditMetadata(const Identity& auditor,
+                                                 absl::string_view) const {
+  return MayAudit(auditor);
+}
+
+Decision AllowAuthenticated::MayGetNodeInfo(const Identity& caller) const {
+  return Decision::Allow("no-policy",
+                         absl::StrCat("'", caller.id(),
+                                      "' is authenticated; this node runs "
+                                      "without a sharing policy"),
+                         version_);
+}
+
+Decision AllowAuthenticated::MaySeeNodeCounts(const Identity& caller) const {
+  return MayGetNodeInfo(caller);
+}
+
 }  // namespace ibsm::broker

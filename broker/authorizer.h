@@ -49,8 +49,17 @@ class Authorizer {
   // Delivery of one stored alert to one local agency.
   virtual Decision MayReceive(const Identity& recipient,
                               const v1::Alert& alert) const = 0;
-  // Access to the audit trail (the AUDITOR role).
+  // Access to the audit trail (the AUDITOR role) at this node.
   virtual Decision MayAudit(const Identity& auditor) const = 0;
+  // Whether an auditor allowed by MayAudit sees the metadata of a record
+  // about an alert of `classification`; refused: the record is redacted.
+  virtual Decision MaySeeAuditMetadata(
+      const Identity& auditor, absl::string_view classification) const = 0;
+  // Whether the Node service answers `caller` at all.
+  virtual Decision MayGetNodeInfo(const Identity& caller) const = 0;
+  // Whether its answer includes the node's counts (last sequence, active
+  // subscriptions), which tell how busy the node is.
+  virtual Decision MaySeeNodeCounts(const Identity& caller) const = 0;
   // How long alerts of `topic` stay in the log; zero: until their own
   // expiry, if any.
   virtual absl::Duration RetentionFor(absl::string_view topic) const {
@@ -74,6 +83,11 @@ class AllowAuthenticated final : public Authorizer {
                       const v1::Alert& alert) const override;
   // Refused: without a policy no agency has the AUDITOR role.
   Decision MayAudit(const Identity& auditor) const override;
+  Decision MaySeeAuditMetadata(const Identity& auditor,
+                               absl::string_view classification) const override;
+  // Development only: every authenticated caller, with counts.
+  Decision MayGetNodeInfo(const Identity& caller) const override;
+  Decision MaySeeNodeCounts(const Identity& caller) const override;
 
  private:
   Decision LocalAgency(const Identity& who) const;

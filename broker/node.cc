@@ -108,7 +108,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given) {
     authorizer = std::make_shared<AllowAuthenticated>(config.node_id());
   } else {
     absl::StatusOr<std::shared_ptr<const Policy>> policy =
-        Policy::Load(config.policy_file());
+        Policy::Load(config.policy_file(), config.node_id());
     if (!policy.ok()) {
       return absl::FailedPreconditionError(
           absl::StrCat("invalid policy: ", policy.status().message()));

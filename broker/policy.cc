@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <utility>
 #include <variant>
@@ -175,8 +176,31 @@ struct CompiledAgency {
   int node = 0;
   int clearance = 0;
   bool publisher = false, subscriber = false, auditor = false, admin = false;
+  // Other nodes where a role may be exercised (remote_access), per role.
+  IndexSet remote_publisher, remote_subscriber, remote_auditor, remote_admin;
+  bool audit_metadata_above_clearance = false;
   int line = 1;
 };
+
+namespace {
+
+// The role names of the schema, for reasons.
+absl::string_view RoleName(v1::Role role) {
+  switch (role) {
+    case v1::ROLE_PUBLISHER:
+      return "ROLE_PUBLISHER";
+    case v1::ROLE_SUBSCRIBER:
+      return "ROLE_SUBSCRIBER";
+    case v1::ROLE_AUDITOR:
+      return "ROLE_AUDITOR";
+    case v1::ROLE_ADMIN:
+      return "ROLE_ADMIN";
+    default:
+      return "ROLE_UNSPECIFIED";
+  }
+}
+
+}  // namespace
 
 struct CompiledRule {
   std::string name;
@@ -216,6 +240,8 @@ class CompiledPolicy {
   v1::Policy proto;
   std::string source;
   std::string version;
+  // The node this policy is enforced at; empty for a policy read by tools.
+  std::string local_node;
   std::vector<std::string> levels;
   absl::flat_hash_map<std::string, int> level_rank;
   std::vector<CompiledNode> nodes;
@@ -280,7 +306,88 @@ class CompiledPolicy {
   }
   absl::Status ResolvePrincipal(const std::string& principal, int line,
                                 absl::string_view where, IndexSet* out) const;
+  absl::Status CompileRemoteAccess(const v1::AgencySpec& spec,
+                                   const Lines& lines,
+                                   CompiledAgency* agency) const;
 };
+
+absl::Status CompiledPolicy::CompileRemoteAccess(const v1::AgencySpec& spec,
+                                                 const Lines& lines,
+                                                 CompiledAgency* agency) const {
+  agency->remote_publisher = IndexSet(nodes.size());
+  agency->remote_subscriber = IndexSet(nodes.size());
+  agency->remote_auditor = IndexSet(nodes.size());
+  agency->remote_admin = IndexSet(nodes.size());
+  agency->audit_metadata_above_clearance =
+      spec.audit_metadata_above_clearance();
+  if (agency->audit_metadata_above_clearance && !agency->auditor) {
+    return Error(lines.Of("audit_metadata_above_clearance"),
+                 absl::StrCat("agency ", agency->id,
+                              ": audit_metadata_above_clearance needs "
+                              "ROLE_AUDITOR"));
+  }
+  for (int r = 0; r < spec.remote_access_size(); ++r) {
+    const v1::RemoteAccess& grant = spec.remote_access(r);
+    Lines grant_lines = lines.Nested("remote_access", r);
+    const std::string where =
+        absl::StrCat("agency ", agency->id, ": remote_access");
+    if (grant.nodes().empty()) {
+      return Error(grant_lines.line(), absl::StrCat(where, " names no node"));
+    }
+    if (grant.roles().empty()) {
+      return Error(grant_lines.line(), absl::StrCat(where, " grants no role"));
+    }
+    IndexSet at(nodes.size());
+    for (int n = 0; n < grant.nodes_size(); ++n) {
+      const std::string& entry = grant.nodes(n);
+      if (entry == "*") {
+        for (size_t i = 0; i < nodes.size(); ++i) at.Add(static_cast<int>(i));
+        continue;
+      }
+      auto it = targets.find(entry);
+      if (it == targets.end()) {
+        return Error(grant_lines.Of("nodes", n),
+                     absl::StrCat(where, " '", entry,
+                                  "' is not a node, a group or '*'"));
+      }
+      at.Union(it->second);
+    }
+    for (int k = 0; k < grant.roles_size(); ++k) {
+      const v1::Role role = static_cast<v1::Role>(grant.roles(k));
+      IndexSet* target = nullptr;
+      bool held = false;
+      switch (role) {
+        case v1::ROLE_PUBLISHER:
+          target = &agency->remote_publisher;
+          held = agency->publisher;
+          break;
+        case v1::ROLE_SUBSCRIBER:
+          target = &agency->remote_subscriber;
+          held = agency->subscriber;
+          break;
+        case v1::ROLE_AUDITOR:
+          target = &agency->remote_auditor;
+          held = agency->auditor;
+          break;
+        case v1::ROLE_ADMIN:
+          target = &agency->remote_admin;
+          held = agency->admin;
+          break;
+        default:
+          return Error(
+              grant_lines.Of("roles", k),
+              absl::StrCat(where, ": unknown role (", grant.roles(k), ")"));
+      }
+      if (!held) {
+        return Error(grant_lines.Of("roles", k),
+                     absl::StrCat(where, " grants ", RoleName(role),
+                                  ", which the agency does not have"));
+      }
+      target->Union(at);
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::Status CompiledPolicy::ResolvePrincipal(const std::string& principal,
                                               int line, absl::string_view where,
@@ -475,8 +582,15 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
                            "ROLE_SUBSCRIBER, ROLE_AUDITOR or ROLE_ADMIN"));
       }
     }
+    RETURN_IF_ERROR(CompileRemoteAccess(spec, lines, &agency));
     agency_index.emplace(agency.id, static_cast<int>(agencies.size()));
     agencies.push_back(std::move(agency));
+  }
+  if (!local_node.empty() && Node(local_node) < 0) {
+    return Error(1, absl::StrCat("this node, ", local_node,
+                                 ", is not a node of the policy; add a "
+                                 "nodes { id: \"",
+                                 local_node, "\" } entry"));
   }
 
   // Topic rules.
@@ -716,12 +830,12 @@ AlertFacts AlertFacts::Of(const v1::Alert& alert) {
   return facts;
 }
 
-Recipient Recipient::Agency(std::string id) {
-  return Recipient{Kind::kAgency, std::move(id), false};
+Recipient Recipient::Agency(std::string id, std::string at) {
+  return Recipient{Kind::kAgency, std::move(id), false, std::move(at)};
 }
 
 Recipient Recipient::Node(std::string id, bool relay) {
-  return Recipient{Kind::kNode, std::move(id), relay};
+  return Recipient{Kind::kNode, std::move(id), relay, ""};
 }
 
 Policy::Policy(std::unique_ptr<CompiledPolicy> compiled)
@@ -730,9 +844,11 @@ Policy::Policy(std::unique_ptr<CompiledPolicy> compiled)
 Policy::~Policy() = default;
 
 absl::StatusOr<std::shared_ptr<const Policy>> Policy::Parse(
-    absl::string_view text, absl::string_view source) {
+    absl::string_view text, absl::string_view source,
+    absl::string_view local_node) {
   auto compiled = std::make_unique<CompiledPolicy>();
   compiled->source = std::string(source);
+  compiled->local_node = std::string(local_node);
   compiled->version = Sha256Prefix(text);
   TextFormat::Parser parser;
   SyntaxErrors errors;
@@ -755,7 +871,7 @@ absl::StatusOr<std::shared_ptr<const Policy>> Policy::Parse(
 }
 
 absl::StatusOr<std::shared_ptr<const Policy>> Policy::Load(
-    const std::string& path) {
+    const std::string& path, absl::string_view local_node) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::NotFoundError(absl::StrCat("cannot open policy file ", path));
@@ -765,7 +881,7 @@ absl::StatusOr<std::shared_ptr<const Policy>> Policy::Load(
   if (in.bad()) {
     return absl::DataLossError(absl::StrCat("cannot read policy file ", path));
   }
-  return Parse(buffer.str(), path);
+  return Parse(buffer.str(), path, local_node);
 }
 
 const std::string& Policy::version() const { return compiled_->version; }
@@ -775,6 +891,8 @@ const std::vector<std::string>& Policy::classification_levels() const {
 }
 
 const v1::Policy& Policy::proto() const { return compiled_->proto; }
+
+const std::string& Policy::local_node() const { return compiled_->local_node; }
 
 std::vector<std::string> Policy::Lint() const { return compiled_->Lint(); }
 
@@ -816,8 +934,75 @@ std::variant<LevelAndRule, Decision> Classify(const CompiledPolicy& p,
 
 }  // namespace
 
+Decision Policy::DecideAccess(const std::string& agency_id, v1::Role role,
+                              absl::string_view at_node) const {
+  const CompiledPolicy& p = *compiled_;
+  auto deny = [&](std::string rule, std::string reason) {
+    return Decision::Deny(std::move(rule), std::move(reason), p.version);
+  };
+  const int a = p.Agency(agency_id);
+  if (a < 0) {
+    return deny("unknown-agency",
+                absl::StrCat("agency '", agency_id, "' is not in the policy"));
+  }
+  const CompiledAgency& agency = p.agencies[a];
+  bool held = false;
+  const IndexSet* remote = nullptr;
+  switch (role) {
+    case v1::ROLE_PUBLISHER:
+      held = agency.publisher;
+      remote = &agency.remote_publisher;
+      break;
+    case v1::ROLE_SUBSCRIBER:
+      held = agency.subscriber;
+      remote = &agency.remote_subscriber;
+      break;
+    case v1::ROLE_AUDITOR:
+      held = agency.auditor;
+      remote = &agency.remote_auditor;
+      break;
+    case v1::ROLE_ADMIN:
+      held = agency.admin;
+      remote = &agency.remote_admin;
+      break;
+    default:
+      break;
+  }
+  if (!held) {
+    return deny("role",
+                absl::StrCat(agency_id, " does not have ", RoleName(role)));
+  }
+  const std::string& own = p.nodes[agency.node].id;
+  if (at_node.empty() || at_node == own) {
+    return Decision::Allow("own-node",
+                           absl::StrCat(agency_id, " has ", RoleName(role),
+                                        " at its own node ", own),
+                           p.version);
+  }
+  const int at = p.Node(at_node);
+  if (at < 0) {
+    return deny("unknown-node",
+                absl::StrCat("node '", at_node, "' is not in the policy"));
+  }
+  if (!remote->Has(at)) {
+    return deny("own-node",
+                absl::StrCat(agency_id, " acts only at its own node ", own,
+                             ", not at ", at_node,
+                             ": the policy grants it no "
+                             "remote_access with ",
+                             RoleName(role), " at ", at_node));
+  }
+  return Decision::Allow(
+      "remote-access",
+      absl::StrCat(agency_id, " has ", RoleName(role), " at ", at_node,
+                   " by an explicit remote_access grant (its own node is ", own,
+                   ")"),
+      p.version);
+}
+
 Decision Policy::DecidePublish(const AlertFacts& alert,
-                               const std::string& publisher) const {
+                               const std::string& publisher,
+                               absl::string_view at_node) const {
   const CompiledPolicy& p = *compiled_;
   auto deny = [&](std::string rule, std::string reason) {
     return Decision::Deny(std::move(rule), std::move(reason), p.version);
@@ -828,9 +1013,9 @@ Decision Policy::DecidePublish(const AlertFacts& alert,
                 absl::StrCat("agency '", publisher, "' is not in the policy"));
   }
   const CompiledAgency& agency = p.agencies[a];
-  if (!agency.publisher) {
-    return deny("role",
-                absl::StrCat(publisher, " does not have ROLE_PUBLISHER"));
+  if (Decision venue = DecideAccess(publisher, v1::ROLE_PUBLISHER, at_node);
+      !venue.allowed) {
+    return venue;
   }
   std::variant<LevelAndRule, Decision> classified = Classify(p, alert);
   if (Decision* denied = std::get_if<Decision>(&classified)) return *denied;
@@ -877,8 +1062,11 @@ Decision Policy::Decide(const AlertFacts& alert,
       return deny("unknown-agency",
                   absl::StrCat("agency '", who, "' is not in the policy"));
     }
-    if (!p.agencies[a].subscriber) {
-      return deny("role", absl::StrCat(who, " does not have ROLE_SUBSCRIBER"));
+    // Where it is served changes whether it may receive there at all, never
+    // what it receives: below, it gets what its own node could get.
+    if (Decision venue = DecideAccess(who, v1::ROLE_SUBSCRIBER, recipient.at);
+        !venue.allowed) {
+      return venue;
     }
     n = p.agencies[a].node;
   } else {
@@ -978,8 +1166,25 @@ Decision Policy::Decide(const AlertFacts& alert,
       p.version);
 }
 
+namespace {
+
+// Entry points of the Authorizer act at the node the policy was loaded for;
+// a policy loaded without one (by a tool) cannot say where the caller is and
+// refuses.
+std::optional<Decision> Unbound(const std::string& local_node,
+                                const std::string& version) {
+  if (!local_node.empty()) return std::nullopt;
+  return Decision::Deny("unbound-policy",
+                        "the policy was loaded without the node it is "
+                        "enforced at, so no call can be decided",
+                        version);
+}
+
+}  // namespace
+
 Decision Policy::MayPublish(const Identity& publisher,
                             const v1::Alert& alert) const {
+  if (auto refused = Unbound(local_node(), version())) return *refused;
   if (!publisher.is_agency()) {
     return Decision::Deny("agencies-only",
                           absl::StrCat("'", publisher.id(),
@@ -989,29 +1194,118 @@ Decision Policy::MayPublish(const Identity& publisher,
   }
   AlertFacts facts = AlertFacts::Of(alert);
   facts.originator = publisher.id();
-  return DecidePublish(facts, facts.originator);
+  return DecidePublish(facts, facts.originator, local_node());
 }
 
 Decision Policy::MayAudit(const Identity& auditor) const {
   const CompiledPolicy& p = *compiled_;
+  if (auto refused = Unbound(p.local_node, p.version)) return *refused;
   const std::string who = auditor.id();
-  int a = auditor.is_agency() ? p.Agency(who) : -1;
-  if (a < 0) {
+  if (!auditor.is_agency() || p.Agency(who) < 0) {
     return Decision::Deny(
         "unknown-agency",
         absl::StrCat("'", who, "' is not an agency of the policy"), p.version);
   }
-  if (!p.agencies[a].auditor) {
+  return DecideAccess(who, v1::ROLE_AUDITOR, p.local_node);
+}
+
+Decision Policy::MaySeeAuditMetadata(const Identity& auditor,
+                                     absl::string_view classification) const {
+  const CompiledPolicy& p = *compiled_;
+  const std::string who = auditor.id();
+  const int a = auditor.is_agency() ? p.Agency(who) : -1;
+  if (a < 0 || !p.agencies[a].auditor) {
     return Decision::Deny(
         "role", absl::StrCat(who, " does not have ROLE_AUDITOR"), p.version);
   }
-  return Decision::Allow("role", absl::StrCat(who, " has ROLE_AUDITOR"),
-                         p.version);
+  const CompiledAgency& agency = p.agencies[a];
+  if (agency.audit_metadata_above_clearance) {
+    return Decision::Allow("audit-metadata",
+                           absl::StrCat(who,
+                                        " may see the metadata of every record "
+                                        "(audit_metadata_above_clearance)"),
+                           p.version);
+  }
+  const int level = p.Level(classification);
+  if (level < 0) {  // fail closed: a level we cannot rank is above anyone
+    return Decision::Deny("audit-clearance",
+                          absl::StrCat("classification '", classification,
+                                       "' is not a level of this policy"),
+                          p.version);
+  }
+  if (level > agency.clearance) {
+    return Decision::Deny(
+        "audit-clearance",
+        absl::StrCat(who, " clearance ", p.levels[agency.clearance],
+                     " < record classification ", classification),
+        p.version);
+  }
+  return Decision::Allow(
+      "audit-clearance",
+      absl::StrCat(who, " clearance ", p.levels[agency.clearance],
+                   " >= record classification ", classification),
+      p.version);
+}
+
+Decision Policy::MayGetNodeInfo(const Identity& caller) const {
+  const CompiledPolicy& p = *compiled_;
+  if (auto refused = Unbound(p.local_node, p.version)) return *refused;
+  const std::string who = caller.id();
+  if (!caller.is_agency()) {
+    if (p.Node(caller.node) < 0) {
+      return Decision::Deny(
+          "unknown-node", absl::StrCat("node '", who, "' is not in the policy"),
+          p.version);
+    }
+    return Decision::Allow("known-node",
+                           absl::StrCat("node ", who, " is in the policy"),
+                           p.version);
+  }
+  if (p.Agency(who) < 0) {
+    return Decision::Deny(
+        "unknown-agency",
+        absl::StrCat("agency '", who, "' is not in the policy"), p.version);
+  }
+  // An agency that may not act here at all learns nothing of this node.
+  bool holds_a_role = false;
+  for (v1::Role role : {v1::ROLE_PUBLISHER, v1::ROLE_SUBSCRIBER,
+                        v1::ROLE_AUDITOR, v1::ROLE_ADMIN}) {
+    Decision d = DecideAccess(who, role, p.local_node);
+    if (d.allowed) return d;
+    holds_a_role |= d.rule != "role";
+  }
+  if (!holds_a_role) {
+    return Decision::Deny("role", absl::StrCat(who, " has no role"), p.version);
+  }
+  return Decision::Deny(
+      "own-node",
+      absl::StrCat(who, " acts only at its own node ", caller.node,
+                   " and has no remote_access at ", p.local_node),
+      p.version);
+}
+
+Decision Policy::MaySeeNodeCounts(const Identity& caller) const {
+  const CompiledPolicy& p = *compiled_;
+  if (auto refused = Unbound(p.local_node, p.version)) return *refused;
+  const std::string who = caller.id();
+  if (caller.is_agency() && p.Agency(who) >= 0) {
+    for (v1::Role role : {v1::ROLE_ADMIN, v1::ROLE_AUDITOR}) {
+      if (Decision d = DecideAccess(who, role, p.local_node); d.allowed) {
+        return d;
+      }
+    }
+  }
+  return Decision::Deny(
+      "node-counts",
+      absl::StrCat(who, " is not an administrator or auditor at ", p.local_node,
+                   "; sequence and subscription counts are withheld"),
+      p.version);
 }
 
 Decision Policy::MaySubscribe(const Identity& subscriber,
                               const std::string& topic_pattern) const {
   const CompiledPolicy& p = *compiled_;
+  if (auto refused = Unbound(p.local_node, p.version)) return *refused;
   const std::string who = subscriber.id();
   if (!subscriber.is_agency()) {
     return Decision::Deny("agencies-only",
@@ -1021,14 +1315,9 @@ Decision Policy::MaySubscribe(const Identity& subscriber,
                           p.version);
   }
   int a = p.Agency(who);
-  if (a < 0) {
-    return Decision::Deny(
-        "unknown-agency",
-        absl::StrCat("agency '", who, "' is not in the policy"), p.version);
-  }
-  if (!p.agencies[a].subscriber) {
-    return Decision::Deny(
-        "role", absl::StrCat(who, " does not have ROLE_SUBSCRIBER"), p.version);
+  if (Decision venue = DecideAccess(who, v1::ROLE_SUBSCRIBER, p.local_node);
+      !venue.allowed) {
+    return venue;
   }
   if (absl::StatusOr<TopicPattern> parsed = TopicPattern::Parse(topic_pattern);
       !parsed.ok()) {
@@ -1064,6 +1353,7 @@ Decision Policy::MaySubscribe(const Identity& subscriber,
 
 Decision Policy::MayReceive(const Identity& recipient,
                             const v1::Alert& alert) const {
+  if (auto refused = Unbound(local_node(), version())) return *refused;
   if (!recipient.is_agency()) {
     return Decision::Deny("agencies-only",
                           absl::StrCat("'", recipient.id(),
@@ -1071,7 +1361,8 @@ Decision Policy::MayReceive(const Identity& recipient,
                                        "certificates receive alerts"),
                           version());
   }
-  return Decide(AlertFacts::Of(alert), Recipient::Agency(recipient.id()));
+  return Decide(AlertFacts::Of(alert),
+                Recipient::Agency(recipient.id(), local_node()));
 }
 
 }  // namespace ibsm::broker

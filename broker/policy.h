@@ -24,6 +24,7 @@
 namespace ibsm::v1 {
 class Alert;
 class Policy;
+enum Role : int;  // policy.proto
 }  // namespace ibsm::v1
 
 namespace ibsm::broker {
@@ -46,8 +47,10 @@ struct Recipient {
   std::string id;  // "MLI/customs" for an agency, "MLI" for a node
   // For a node: it would pass the alert on to other nodes (hub relay).
   bool relay = false;
+  // For an agency: the node that would deliver to it; empty for its own.
+  std::string at;
 
-  static Recipient Agency(std::string id);
+  static Recipient Agency(std::string id, std::string at = "");
   static Recipient Node(std::string id, bool relay = false);
 };
 
@@ -59,10 +62,16 @@ class Policy final : public Authorizer {
   // "source:line: reason" for syntax errors, unknown fields, unknown nodes,
   // groups or levels, duplicate ids, bad patterns or principals, and rules
   // that can never match.
+  //
+  // `local_node` is the node the policy is enforced at (a node of the
+  // policy, or INVALID_ARGUMENT); the Authorizer entry points decide for
+  // callers connected there. Tools that only ask the decision functions
+  // below pass none; the entry points of such a policy refuse every call.
   static absl::StatusOr<std::shared_ptr<const Policy>> Parse(
-      absl::string_view text, absl::string_view source);
+      absl::string_view text, absl::string_view source,
+      absl::string_view local_node = {});
   static absl::StatusOr<std::shared_ptr<const Policy>> Load(
-      const std::string& path);
+      const std::string& path, absl::string_view local_node = {});
   ~Policy() override;
 
   // Authorizer: what the broker asks.
@@ -74,12 +83,23 @@ class Policy final : public Authorizer {
                         const std::string& topic_pattern) const override;
   Decision MayReceive(const Identity& recipient,
                       const v1::Alert& alert) const override;
-  // Agencies of any node with ROLE_AUDITOR.
+  // Agencies with ROLE_AUDITOR at this node (their own, or remote_access).
   Decision MayAudit(const Identity& auditor) const override;
+  Decision MaySeeAuditMetadata(const Identity& auditor,
+                               absl::string_view classification) const override;
+  // Nodes of the policy, and agencies that may act at this node.
+  Decision MayGetNodeInfo(const Identity& caller) const override;
+  // Agencies with ROLE_ADMIN or ROLE_AUDITOR at this node.
+  Decision MaySeeNodeCounts(const Identity& caller) const override;
 
-  // The decision functions themselves.
-  Decision DecidePublish(const AlertFacts& alert,
-                         const std::string& publisher) const;
+  // The decision functions themselves. Each agency decision starts with
+  // DecideAccess: an agency exercises a role at its own node only, unless a
+  // remote_access grant names the node (rule "own-node" or
+  // "remote-access"). `at_node` empty means the agency's own node.
+  Decision DecideAccess(const std::string& agency, v1::Role role,
+                        absl::string_view at_node) const;
+  Decision DecidePublish(const AlertFacts& alert, const std::string& publisher,
+                         absl::string_view at_node = {}) const;
   Decision Decide(const AlertFacts& alert, const Recipient& recipient) const;
 
   // How long alerts of `topic` are kept; zero when the matching rule sets no
@@ -91,6 +111,8 @@ class Policy final : public Authorizer {
   std::vector<std::string> Lint() const;
 
   const v1::Policy& proto() const;
+  // The node given to Parse/Load; empty for a tool's policy.
+  const std::string& local_node() const;
 
  private:
   explicit Policy(std::unique_ptr<CompiledPolicy> compiled);

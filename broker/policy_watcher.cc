@@ -25,7 +25,8 @@ PolicyWatcher::~PolicyWatcher() {
 
 absl::Status PolicyWatcher::Reload() {
   absl::MutexLock lock(&reload_mu_);
-  absl::StatusOr<std::shared_ptr<const Policy>> loaded = Policy::Load(path_);
+  absl::StatusOr<std::shared_ptr<const Policy>> loaded =
+      Policy::Load(path_, node_->config().node_id());
   std::shared_ptr<const Authorizer> current = node_->authorizer();
   if (!loaded.ok()) {
     // Log a refusal once per distinct problem, not at every check.

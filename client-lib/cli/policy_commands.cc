@@ -83,7 +83,7 @@ std::string FirstPublisher(const Policy& policy, AlertFacts alert) {
 bool IsPseudoRule(const std::string& rule) {
   return rule == "unknown-agency" || rule == "unknown-node" || rule == "role" ||
          rule == "unknown-classification" || rule == "no-rule" ||
-         rule == "origin";
+         rule == "origin" || rule == "own-node";
 }
 
 // ---- ibsm policy check -----------------------------------------------------
@@ -139,6 +139,11 @@ int RunExplain(const ParsedFlags& flags, Io& io) {
   if (flags.Bool("relay") && agency) {
     return Usage(io, "explain", "--relay applies to a node recipient only");
   }
+  if (flags.Has("at") && !agency) {
+    return Usage(io, "explain", "--at applies to an agency recipient only");
+  }
+  // Where the recipient agency is connected; its own node by default.
+  const std::string at = flags.Get("at");
   int code = kExitOk;
   std::shared_ptr<const Policy> policy =
       LoadPolicy(flags, "explain", io, &code);
@@ -165,7 +170,7 @@ int RunExplain(const ParsedFlags& flags, Io& io) {
   }
   Decision publish = policy->DecidePublish(alert, alert.originator);
   Decision d =
-      policy->Decide(alert, agency ? Recipient::Agency(who)
+      policy->Decide(alert, agency ? Recipient::Agency(who, at)
                                    : Recipient::Node(who, flags.Bool("relay")));
   if (flags.Bool("json")) {
     io.out << "{\"decision\":" << JsonString(d.allowed ? "ALLOW" : "DENY")
@@ -408,6 +413,9 @@ std::vector<Command> PolicyCommands() {
                "e.g. MLI/customs or MLI"),
           Flag("relay", Kind::kBool, "",
                "the node recipient would relay it to other nodes (hub)"),
+          Flag("at", Kind::kValue, "NODE",
+               "the node the agency recipient is connected to (default: its "
+               "own; elsewhere it needs a remote_access grant)"),
       },
       RunExplain});
   commands.push_back(Command{

@@ -10,6 +10,7 @@
 #include "broker/policy.h"
 #include "catch2/catch.hpp"
 #include "ibsm/v1/alert.pb.h"
+#include "ibsm/v1/policy.pb.h"
 
 namespace ibsm::broker {
 namespace {
@@ -350,36 +351,226 @@ TEST_CASE("A lone '>' rule loses to every other pattern") {
   CHECK(rule("a") == "star");
 }
 
+// The policy as a node enforces it: the entry points decide for callers
+// connected to `node`.
+std::shared_ptr<const Policy> AtNode(const std::string& node,
+                                     const std::string& text = kTestPolicy) {
+  auto parsed = Policy::Parse(text, "test.textproto", node);
+  if (!parsed.ok()) FAIL(parsed.status().ToString());
+  return *parsed;
+}
+
 TEST_CASE("Authorizer entry points use the certificate identity") {
-  auto policy = TestPolicy();
+  auto civ = AtNode("CIV");
+  auto mli = AtNode("MLI");
   v1::Alert alert;
   alert.set_topic("terrorism.attack");
   alert.set_classification("SECRET");
   alert.set_originator("MLI/police");  // ignored by MayPublish
-  Decision d = policy->MayPublish(Identity{"CIV", "intel"}, alert);
+  Decision d = civ->MayPublish(Identity{"CIV", "intel"}, alert);
   CHECK(d.allowed);
-  d = policy->MayPublish(Identity{"CIV", ""}, alert);
+  d = civ->MayPublish(Identity{"CIV", ""}, alert);
   CHECK_FALSE(d.allowed);
   CHECK(d.rule == "agencies-only");
 
   alert.set_originator("CIV/intel");
-  CHECK(policy->MayReceive(Identity{"MLI", "police"}, alert).allowed);
-  CHECK_FALSE(policy->MayReceive(Identity{"GHA", "police"}, alert).allowed);
-  CHECK_FALSE(policy->MayReceive(Identity{"MLI", ""}, alert).allowed);
+  CHECK(mli->MayReceive(Identity{"MLI", "police"}, alert).allowed);
+  CHECK_FALSE(mli->MayReceive(Identity{"GHA", "police"}, alert).allowed);
+  CHECK_FALSE(mli->MayReceive(Identity{"MLI", ""}, alert).allowed);
 
-  d = policy->MaySubscribe(Identity{"MLI", "customs"}, "terrorism.>");
+  d = mli->MaySubscribe(Identity{"MLI", "customs"}, "terrorism.>");
   CHECK(d.allowed);
   CHECK(d.rule == "terrorism-public");
-  d = policy->MaySubscribe(Identity{"IOM", "field"}, "border.>");
+  d = AtNode("IOM")->MaySubscribe(Identity{"IOM", "field"}, "border.>");
   CHECK(d.allowed);
   CHECK(d.reason.find("no rule currently") != std::string::npos);
-  d = policy->MaySubscribe(Identity{"CIV", "audit"}, "border.>");
+  d = civ->MaySubscribe(Identity{"CIV", "audit"}, "border.>");
   CHECK_FALSE(d.allowed);
   CHECK(d.rule == "role");
-  d = policy->MaySubscribe(Identity{"XXX", "a"}, ">");
+  d = civ->MaySubscribe(Identity{"XXX", "a"}, ">");
   CHECK_FALSE(d.allowed);
   CHECK(d.rule == "unknown-agency");
-  CHECK_FALSE(policy->MaySubscribe(Identity{"CIV", ""}, ">").allowed);
+  CHECK_FALSE(civ->MaySubscribe(Identity{"CIV", ""}, ">").allowed);
+}
+
+TEST_CASE("A policy loaded without its node refuses every entry point") {
+  auto tool = TestPolicy();  // as `ibsm policy` loads it
+  v1::Alert alert;
+  alert.set_topic("terrorism.attack");
+  alert.set_classification("SECRET");
+  alert.set_originator("CIV/intel");
+  for (const Decision& d :
+       {tool->MayPublish(Identity{"CIV", "intel"}, alert),
+        tool->MayReceive(Identity{"CIV", "police"}, alert),
+        tool->MaySubscribe(Identity{"CIV", "police"}, ">"),
+        tool->MayAudit(Identity{"CIV", "audit"}),
+        tool->MayGetNodeInfo(Identity{"CIV", "police"}),
+        tool->MaySeeNodeCounts(Identity{"CIV", "audit"})}) {
+    CHECK_FALSE(d.allowed);
+    CHECK(d.rule == "unbound-policy");
+  }
+  auto unknown = Policy::Parse(kTestPolicy, "test.textproto", "XXX");
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.status().message().find("XXX, is not a node of the policy") !=
+        std::string::npos);
+}
+
+// The policy above plus grants: MLI/police may subscribe at CIV and GHA (by
+// group), INTERPOL/nccb may publish at every node, GHA/audit audits at MLI
+// and sees all metadata.
+std::string GrantPolicy() {
+  std::string text = kTestPolicy;
+  auto replace = [&](const std::string& from, const std::string& to) {
+    size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), to);
+  };
+  replace(R"(agencies { id: "MLI/police"    roles: ROLE_SUBSCRIBER clearance: "SECRET" })",
+          R"(agencies { id: "MLI/police"    roles: ROLE_SUBSCRIBER clearance: "SECRET"
+                        remote_access { nodes: ["CIV", "GULF"] roles: ROLE_SUBSCRIBER } })");
+  replace(R"(agencies { id: "INTERPOL/nccb" roles: [ROLE_PUBLISHER, ROLE_SUBSCRIBER] clearance: "SECRET" })",
+          R"(agencies { id: "INTERPOL/nccb" roles: [ROLE_PUBLISHER, ROLE_SUBSCRIBER] clearance: "SECRET"
+                        remote_access { nodes: "*" roles: ROLE_PUBLISHER } })");
+  text += R"(agencies { id: "GHA/audit" roles: ROLE_AUDITOR clearance: "RESTRICTED"
+                        remote_access { nodes: "MLI" roles: ROLE_AUDITOR }
+                        audit_metadata_above_clearance: true })";
+  return text;
+}
+
+TEST_CASE("An agency publishes, subscribes and receives only at its own node unless granted") {
+  auto plain = TestPolicy();
+  auto granted = Policy::Parse(GrantPolicy(), "grant.textproto");
+  REQUIRE(granted.ok());
+  using R = Recipient;
+  struct VenueCase {
+    const char* what;
+    const Policy* policy;
+    AlertFacts alert;
+    Recipient recipient;
+    bool allowed;
+    const char* rule;
+    const char* reason;
+  };
+  const AlertFacts attack = Facts("terrorism.attack", "SECRET");
+  const std::vector<VenueCase> cases = {
+      {"'*/police' names MLI/police, but it receives at MLI, not at CIV",
+       plain.get(), attack, R::Agency("MLI/police", "CIV"), false, "own-node",
+       "MLI/police acts only at its own node MLI, not at CIV"},
+      {"at its own node (named)", plain.get(), attack,
+       R::Agency("MLI/police", "MLI"), true, "terrorism-intel", "shared with its node"},
+      {"at its own node (default)", plain.get(), attack,
+       R::Agency("MLI/police"), true, "terrorism-intel", "shared with its node"},
+      {"granted at CIV", granted->get(), attack, R::Agency("MLI/police", "CIV"),
+       true, "terrorism-intel", "shared with its node"},
+      {"granted at GHA through group GULF", granted->get(), attack,
+       R::Agency("MLI/police", "GHA"), true, "terrorism-intel", ""},
+      {"not granted at INTERPOL", granted->get(), attack,
+       R::Agency("MLI/police", "INTERPOL"), false, "own-node",
+       "no remote_access with ROLE_SUBSCRIBER at INTERPOL"},
+      {"a grant does not widen what it receives: not shared with MLI",
+       granted->get(), Facts("crime.local", "RESTRICTED", {}, false, "", "CIV/police"),
+       R::Agency("MLI/police", "CIV"), false, "local-only", "not shared with node MLI"},
+      {"unknown node", plain.get(), attack, R::Agency("MLI/police", "XXX"),
+       false, "unknown-node", "not in the policy"},
+  };
+  for (const VenueCase& c : cases) {
+    Decision d = c.policy->Decide(c.alert, c.recipient);
+    Check(d, Case{c.what, c.alert, c.recipient, c.allowed, c.rule, c.reason},
+          *c.policy);
+  }
+
+  // Publishing: the same check, before the topic rule.
+  const AlertFacts advisory = Facts("terrorism.advisory", "RESTRICTED");
+  Decision d = plain->DecidePublish(Facts("terrorism.attack", "SECRET"),
+                                    "GHA/police", "CIV");
+  CHECK_FALSE(d.allowed);
+  CHECK(d.rule == "own-node");
+  CHECK(d.reason.find("GHA/police acts only at its own node GHA, not at CIV") !=
+        std::string::npos);
+  CHECK(plain->DecidePublish(Facts("terrorism.attack", "SECRET"), "GHA/police",
+                             "GHA").rule != "own-node");
+  CHECK((*granted)->DecidePublish(Facts("migration.flows", "RESTRICTED"),
+                                  "INTERPOL/nccb", "CIV").allowed);
+  // A remote grant of subscription is not one of publication.
+  CHECK((*granted)->DecideAccess("MLI/police", v1::ROLE_PUBLISHER, "CIV").rule ==
+        "role");
+  d = (*granted)->DecideAccess("INTERPOL/nccb", v1::ROLE_SUBSCRIBER, "CIV");
+  CHECK_FALSE(d.allowed);
+  CHECK(d.rule == "own-node");
+  d = (*granted)->DecideAccess("INTERPOL/nccb", v1::ROLE_PUBLISHER, "CIV");
+  CHECK(d.allowed);
+  CHECK(d.rule == "remote-access");
+
+  // The entry points at CIV.
+  auto civ = AtNode("CIV");
+  auto civ_granted = AtNode("CIV", GrantPolicy());
+  v1::Alert alert;
+  alert.set_topic("terrorism.attack");
+  alert.set_classification("SECRET");
+  alert.set_originator("CIV/intel");
+  CHECK(civ->MayReceive(Identity{"MLI", "police"}, alert).rule == "own-node");
+  CHECK(civ->MaySubscribe(Identity{"MLI", "police"}, ">").rule == "own-node");
+  CHECK(civ->MayPublish(Identity{"GHA", "police"}, alert).rule == "own-node");
+  CHECK(civ_granted->MayReceive(Identity{"MLI", "police"}, alert).allowed);
+  CHECK(civ_granted->MaySubscribe(Identity{"MLI", "police"}, ">").allowed);
+  (void)advisory;
+}
+
+TEST_CASE("An auditor audits its own node only unless granted; metadata above its clearance needs a grant") {
+  auto civ = AtNode("CIV");
+  auto mli = AtNode("MLI", GrantPolicy());
+  auto gha = AtNode("GHA", GrantPolicy());
+  Decision d = civ->MayAudit(Identity{"CIV", "audit"});
+  CHECK(d.allowed);
+  CHECK(d.rule == "own-node");
+  d = AtNode("MLI")->MayAudit(Identity{"CIV", "audit"});
+  CHECK_FALSE(d.allowed);
+  CHECK(d.rule == "own-node");
+  CHECK(d.reason.find("CIV/audit acts only at its own node CIV, not at MLI") !=
+        std::string::npos);
+  d = mli->MayAudit(Identity{"GHA", "audit"});
+  CHECK(d.allowed);
+  CHECK(d.rule == "remote-access");
+  CHECK(civ->MayAudit(Identity{"CIV", "police"}).rule == "role");
+  CHECK(civ->MayAudit(Identity{"CIV", ""}).rule == "unknown-agency");
+
+  // CIV/audit is SECRET: sees everything; an unknown level is above anyone.
+  CHECK(civ->MaySeeAuditMetadata(Identity{"CIV", "audit"}, "SECRET").allowed);
+  d = civ->MaySeeAuditMetadata(Identity{"CIV", "audit"}, "TOP-SECRET");
+  CHECK_FALSE(d.allowed);
+  CHECK(d.rule == "audit-clearance");
+  CHECK_FALSE(civ->MaySeeAuditMetadata(Identity{"CIV", "police"}, "UNCLASSIFIED").allowed);
+  // GHA/audit is RESTRICTED but granted all metadata.
+  CHECK(gha->MaySeeAuditMetadata(Identity{"GHA", "audit"}, "SECRET").allowed);
+  CHECK(gha->MaySeeAuditMetadata(Identity{"GHA", "audit"}, "").rule ==
+        "audit-metadata");
+  // Without the grant, a RESTRICTED auditor does not see CONFIDENTIAL.
+  std::string text = GrantPolicy();
+  text.replace(text.find("audit_metadata_above_clearance: true"),
+               std::string("audit_metadata_above_clearance: true").size(), "");
+  auto plain_gha = AtNode("GHA", text);
+  CHECK(plain_gha->MaySeeAuditMetadata(Identity{"GHA", "audit"}, "RESTRICTED").allowed);
+  d = plain_gha->MaySeeAuditMetadata(Identity{"GHA", "audit"}, "CONFIDENTIAL");
+  CHECK_FALSE(d.allowed);
+  CHECK(d.reason == "GHA/audit clearance RESTRICTED < record classification CONFIDENTIAL");
+}
+
+TEST_CASE("NodeInfo: only identities the policy knows and that act here; counts for admins and auditors") {
+  const std::string text = std::string(kTestPolicy) +
+      R"(agencies { id: "CIV/focal" roles: [ROLE_SUBSCRIBER, ROLE_ADMIN] clearance: "SECRET" })";
+  auto civ = AtNode("CIV", text);
+  CHECK(civ->MayGetNodeInfo(Identity{"CIV", "police"}).allowed);
+  CHECK(civ->MayGetNodeInfo(Identity{"CIV", "audit"}).allowed);
+  CHECK(civ->MayGetNodeInfo(Identity{"MLI", ""}).allowed);  // a node of the policy
+  CHECK(civ->MayGetNodeInfo(Identity{"XXX", ""}).rule == "unknown-node");
+  CHECK(civ->MayGetNodeInfo(Identity{"CIV", "nobody"}).rule == "unknown-agency");
+  CHECK(civ->MayGetNodeInfo(Identity{"MLI", "police"}).rule == "own-node");
+
+  CHECK_FALSE(civ->MaySeeNodeCounts(Identity{"CIV", "police"}).allowed);
+  CHECK_FALSE(civ->MaySeeNodeCounts(Identity{"MLI", ""}).allowed);
+  CHECK(civ->MaySeeNodeCounts(Identity{"CIV", "focal"}).allowed);
+  CHECK(civ->MaySeeNodeCounts(Identity{"CIV", "audit"}).allowed);
+  CHECK_FALSE(AtNode("MLI", text)->MaySeeNodeCounts(Identity{"CIV", "audit"}).allowed);
 }
 
 TEST_CASE("RetentionFor uses the deciding rule") {

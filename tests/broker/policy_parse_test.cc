@@ -81,6 +81,26 @@ TEST_CASE("Parse refuses invalid policies with the line and the reason") {
       {"unknown role",
        base + "agencies {\n  id: \"B/x\"\n  roles: ROLE_UNSPECIFIED  #!\n  clearance: \"U\"\n}\n",
        "unknown role"},
+      {"remote_access to an unknown node",
+       base + "agencies {\n  id: \"B/x\"\n  roles: ROLE_SUBSCRIBER\n  clearance: \"U\"\n"
+              "  remote_access {\n    nodes: \"Z\"  #!\n    roles: ROLE_SUBSCRIBER\n  }\n}\n",
+       "agency B/x: remote_access 'Z' is not a node, a group or '*'"},
+      {"remote_access of a role the agency lacks",
+       base + "agencies {\n  id: \"B/x\"\n  roles: ROLE_SUBSCRIBER\n  clearance: \"U\"\n"
+              "  remote_access {\n    nodes: \"A\"\n    roles: ROLE_PUBLISHER  #!\n  }\n}\n",
+       "grants ROLE_PUBLISHER, which the agency does not have"},
+      {"remote_access without a node",
+       base + "agencies {\n  id: \"B/x\"\n  roles: ROLE_SUBSCRIBER\n  clearance: \"U\"\n"
+              "  remote_access {  #!\n    roles: ROLE_SUBSCRIBER\n  }\n}\n",
+       "remote_access names no node"},
+      {"remote_access without a role",
+       base + "agencies {\n  id: \"B/x\"\n  roles: ROLE_SUBSCRIBER\n  clearance: \"U\"\n"
+              "  remote_access {  #!\n    nodes: \"G\"\n  }\n}\n",
+       "remote_access grants no role"},
+      {"audit metadata grant without ROLE_AUDITOR",
+       base + "agencies {\n  id: \"B/x\"\n  roles: ROLE_SUBSCRIBER\n  clearance: \"U\"\n"
+              "  audit_metadata_above_clearance: true  #!\n}\n",
+       "audit_metadata_above_clearance needs ROLE_AUDITOR"},
       {"undeclared group in a principal",
        base + "topic_rules {\n  name: \"r\"\n  topics: \"x\"\n  subscribers: \"@SAHEL\"  #!\n"
               "  max_classification: \"U\"\n}\n",
