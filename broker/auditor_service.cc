@@ -5,7 +5,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <memory>
+#include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "broker/audit_trail.h"
 #include "broker/committer.h"
@@ -33,17 +36,103 @@ std::string HashBytes(const Hash& h) {
   return std::string(reinterpret_cast<const char*>(h.data()), h.size());
 }
 
-// Checks the AUDITOR role and records the call, allowed or refused.
-absl::StatusOr<Identity> Authorize(NodeContext* node,
-                                   grpc::CallbackServerContext* context,
-                                   v1::AuditAction action,
-                                   const std::string& detail) {
+// What one auditor may see of the trail under the policy of its call:
+// records about an alert above its clearance lose their metadata unless the
+// policy grants it (Authorizer::MaySeeAuditMetadata). Redacted records are
+// served, not omitted, so counts and indices stay honest. Used by one call
+// at a time; not thread-safe.
+class AuditView {
+ public:
+  AuditView(std::shared_ptr<const Authorizer> authorizer, Identity auditor)
+      : authorizer_(std::move(authorizer)), auditor_(std::move(auditor)) {
+    // A grant of all metadata does not depend on the level.
+    sees_all_ = authorizer_->MaySeeAuditMetadata(auditor_, "").allowed;
+  }
+
+  bool sees_all() const { return sees_all_; }
+
+  // Redacts `record` in place when it concerns an alert the auditor may not
+  // see the metadata of; returns whether it did.
+  bool Apply(v1::AuditRecord* record) {
+    if (sees_all_) return false;
+    bool hidden =
+        !record->classification().empty() && !MaySee(record->classification());
+    for (v1::AuditedAlert& alert : *record->mutable_alerts()) {
+      if (MaySee(alert.classification())) continue;
+      hidden = true;
+      alert.clear_alert_id();
+      alert.clear_originator();
+      alert.clear_topic();
+    }
+    if (!hidden) return false;
+    // Kept: index, time, node, actor, action, allowed, policy_version,
+    // classification, sequence -- who acted, when, at which level, decided
+    // how; overseeing that is the auditor's job. What it was about goes.
+    record->clear_reason();
+    record->clear_rule();
+    record->clear_alert_id();
+    record->clear_originator();
+    record->clear_topic();
+    record->clear_payload_sha256();
+    record->clear_recipient();
+    record->clear_detail();
+    return true;
+  }
+
+  // For calls that return records as hashed: OK, or PERMISSION_DENIED when
+  // the stored `bytes` at `index` would be redacted (or cannot be read, so
+  // that cannot be decided).
+  absl::Status CheckWhole(uint64_t index, absl::string_view bytes) {
+    if (sees_all_) return absl::OkStatus();
+    v1::AuditRecord record;
+    if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "audit record ", index,
+          " cannot be parsed, so whether it is above your clearance cannot "
+          "be decided; it is not served"));
+    }
+    if (Apply(&record)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "audit record ", index,
+          " concerns an alert above your clearance; it is served only "
+          "redacted (Query), not as hashed. The policy's "
+          "audit_metadata_above_clearance grants whole records"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  bool MaySee(const std::string& classification) {
+    auto it = cache_.find(classification);
+    if (it == cache_.end()) {
+      it = cache_
+               .emplace(
+                   classification,
+                   authorizer_->MaySeeAuditMetadata(auditor_, classification)
+                       .allowed)
+               .first;
+    }
+    return it->second;
+  }
+
+  std::shared_ptr<const Authorizer> authorizer_;
+  Identity auditor_;
+  bool sees_all_ = false;
+  absl::flat_hash_map<std::string, bool> cache_;
+};
+
+// Checks the AUDITOR role and records the call, allowed or refused; on
+// success, the caller's view of the trail under the same policy.
+absl::StatusOr<std::shared_ptr<AuditView>> Authorize(
+    NodeContext* node, grpc::CallbackServerContext* context,
+    v1::AuditAction action, const std::string& detail) {
+  std::shared_ptr<const Authorizer> authorizer = node->authorizer();
   absl::StatusOr<Identity> who = PeerIdentity(*context->auth_context());
   std::string actor = who.ok() ? who->id() : "unauthenticated";
   Decision decision =
-      who.ok() ? node->authorizer()->MayAudit(*who)
+      who.ok() ? authorizer->MayAudit(*who)
                : Decision::Deny("identity", std::string(who.status().message()),
-                                node->authorizer()->version());
+                                authorizer->version());
   v1::AuditRecord record =
       AuditEvent(decision.allowed ? action : v1::AUDIT_CALL_REFUSED, actor,
                  decision.allowed, decision.reason);
@@ -55,7 +144,7 @@ absl::StatusOr<Identity> Authorize(NodeContext* node,
     return absl::PermissionDeniedError(
         absl::StrCat("audit trail access refused: ", decision.reason));
   }
-  return who;
+  return std::make_shared<AuditView>(std::move(authorizer), *std::move(who));
 }
 
 bool Matches(const v1::AuditQuery& q, const v1::AuditRecord& r) {
@@ -96,12 +185,13 @@ class QueryReactor final
   QueryReactor(NodeContext* node, grpc::CallbackServerContext* context,
                const v1::AuditQuery* query)
       : node_(node), query_(*query), next_index_(query->from_index()) {
-    absl::StatusOr<Identity> who = Authorize(
+    absl::StatusOr<std::shared_ptr<AuditView>> view = Authorize(
         node, context, v1::AUDIT_AUDITOR_QUERY, query->ShortDebugString());
-    if (!who.ok()) {
-      Finish(ToGrpcStatus(who.status()));
+    if (!view.ok()) {
+      Finish(ToGrpcStatus(view.status()));
       return;
     }
+    view_ = *std::move(view);
     remaining_ = query->limit() == 0 ? kDefaultLimit
                                      : std::min(query->limit(), kMaxLimit);
     ScheduleFill();
@@ -136,10 +226,15 @@ class QueryReactor final
                     next_index_ = index + 1;
                     v1::AuditRecord record;
                     if (record.ParseFromArray(bytes.data(),
-                                              static_cast<int>(bytes.size())) &&
-                        Matches(query_, record)) {
-                      *response_.add_records() = std::move(record);
-                      --remaining_;
+                                              static_cast<int>(bytes.size()))) {
+                      // Filters see the auditor's view, so a query for a
+                      // hidden topic or id does not confirm it exists.
+                      const bool redacted = view_->Apply(&record);
+                      if (Matches(query_, record)) {
+                        if (redacted) response_.add_redacted_indices(index);
+                        *response_.add_records() = std::move(record);
+                        --remaining_;
+                      }
                     }
                     return remaining_ > 0 &&
                            static_cast<size_t>(response_.records_size()) <
@@ -157,6 +252,7 @@ class QueryReactor final
   }
 
   NodeContext* const node_;
+  std::shared_ptr<AuditView> view_;
   const v1::AuditQuery query_;
   uint64_t next_index_;
   uint32_t remaining_ = 0;
@@ -171,7 +267,17 @@ absl::StatusOr<uint64_t> ResolveSize(const Store& store, uint64_t requested) {
 }
 
 absl::StatusOr<v1::InclusionProof> BuildInclusion(
-    const Store& store, const v1::InclusionProofRequest& request) {
+    const Store& store, const v1::InclusionProofRequest& request,
+    AuditView& view) {
+  absl::Status visible = absl::OkStatus();
+  RETURN_IF_ERROR(ScanAudit(store, request.index(), 1,
+                            [&](uint64_t index, absl::string_view bytes) {
+                              if (index == request.index()) {
+                                visible = view.CheckWhole(index, bytes);
+                              }
+                              return false;
+                            }));
+  RETURN_IF_ERROR(visible);
   ASSIGN_OR_RETURN(uint64_t size, ResolveSize(store, request.tree_size()));
   ASSIGN_OR_RETURN(
       std::vector<Hash> path,
@@ -209,7 +315,8 @@ absl::StatusOr<v1::ConsistencyProof> BuildConsistency(
 
 absl::StatusOr<v1::AuditExport> BuildExport(const Store& store,
                                             const std::string& node_id,
-                                            const v1::ExportRequest& request) {
+                                            const v1::ExportRequest& request,
+                                            AuditView& view) {
   ASSIGN_OR_RETURN(v1::SignedCheckpoint checkpoint,
                    request.to_size() == 0
                        ? LatestCheckpoint(store)
@@ -234,15 +341,20 @@ absl::StatusOr<v1::AuditExport> BuildExport(const Store& store,
   ASSIGN_OR_RETURN(std::vector<Hash> left, CompactRange(tree, first));
   for (const Hash& h : left) out.add_left_subtree_hashes(HashBytes(h));
   // Records as stored, whatever state they are in: judging them is the
-  // verifier's job.
+  // verifier's job. An export is whole or refused: a redacted record would
+  // not hash to its leaf.
+  absl::Status visible = absl::OkStatus();
   RETURN_IF_ERROR(ScanAudit(
       store, first, size - first, [&](uint64_t index, absl::string_view bytes) {
         if (index >= size) return false;
+        visible = view.CheckWhole(index, bytes);
+        if (!visible.ok()) return false;
         out.add_records(std::string(bytes));
         std::optional<Hash> leaf = tree.Get(0, index);
         out.add_stored_leaf_hashes(leaf ? HashBytes(*leaf) : std::string());
         return true;
       }));
+  RETURN_IF_ERROR(visible);
   if (request.kept_size() != 0 && request.kept_size() <= size) {
     ASSIGN_OR_RETURN(std::vector<Hash> proof,
                      ConsistencyProof(tree, request.kept_size(), size));
@@ -270,7 +382,7 @@ class AuditorService final : public v1::Auditor::CallbackService {
                                           const v1::CheckpointRequest*,
                                           v1::SignedCheckpoint* out) override {
     return Unary(context, v1::AUDIT_AUDITOR_QUERY, "checkpoint",
-                 [node = node_, out] {
+                 [node = node_, out](AuditView&) {
                    ASSIGN_OR_RETURN(*out, LatestCheckpoint(*node->store()));
                    return absl::OkStatus();
                  });
@@ -282,9 +394,9 @@ class AuditorService final : public v1::Auditor::CallbackService {
       v1::InclusionProof* out) override {
     return Unary(context, v1::AUDIT_AUDITOR_QUERY,
                  absl::StrCat("inclusion proof ", request->ShortDebugString()),
-                 [node = node_, request, out] {
-                   ASSIGN_OR_RETURN(*out,
-                                    BuildInclusion(*node->store(), *request));
+                 [node = node_, request, out](AuditView& view) {
+                   ASSIGN_OR_RETURN(
+                       *out, BuildInclusion(*node->store(), *request, view));
                    return absl::OkStatus();
                  });
   }
@@ -296,7 +408,7 @@ class AuditorService final : public v1::Auditor::CallbackService {
     return Unary(
         context, v1::AUDIT_AUDITOR_QUERY,
         absl::StrCat("consistency proof ", request->ShortDebugString()),
-        [node = node_, request, out] {
+        [node = node_, request, out](AuditView&) {
           ASSIGN_OR_RETURN(*out, BuildConsistency(*node->store(), *request));
           return absl::OkStatus();
         });
@@ -306,10 +418,10 @@ class AuditorService final : public v1::Auditor::CallbackService {
                                    const v1::ExportRequest* request,
                                    v1::AuditExport* out) override {
     return Unary(context, v1::AUDIT_AUDITOR_EXPORT, request->ShortDebugString(),
-                 [node = node_, request, out] {
-                   ASSIGN_OR_RETURN(
-                       *out, BuildExport(*node->store(),
-                                         node->config().node_id(), *request));
+                 [node = node_, request, out](AuditView& view) {
+                   ASSIGN_OR_RETURN(*out, BuildExport(*node->store(),
+                                                      node->config().node_id(),
+                                                      *request, view));
                    return absl::OkStatus();
                  });
   }
@@ -321,13 +433,16 @@ class AuditorService final : public v1::Auditor::CallbackService {
                                   v1::AuditAction action,
                                   const std::string& detail, Work work) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    absl::StatusOr<Identity> who = Authorize(node_, context, action, detail);
-    if (!who.ok()) {
-      reactor->Finish(ToGrpcStatus(who.status()));
+    absl::StatusOr<std::shared_ptr<AuditView>> view =
+        Authorize(node_, context, action, detail);
+    if (!view.ok()) {
+      reactor->Finish(ToGrpcStatus(view.status()));
       return reactor;
     }
     node_->workers()->Schedule(
-        [reactor, work]() mutable { reactor->Finish(ToGrpcStatus(work())); });
+        [reactor, work, view = *std::move(view)]() mutable {
+          reactor->Finish(ToGrpcStatus(work(*view)));
+        });
     return reactor;
   }
 

@@ -1,7 +1,9 @@
 // The Node service (node info / health) and the Subscriber service shell.
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "broker/audit_trail.h"
 #include "broker/committer.h"
 #include "broker/node_context.h"
 #include "broker/services.h"
@@ -27,16 +29,37 @@ class NodeService final : public v1::Node::CallbackService {
       return reactor;
     }
     std::shared_ptr<const Authorizer> authorizer = node_->authorizer();
+    // An identity the policy does not know, or that may not act here,
+    // learns nothing of the node; the refusal is audited like any other.
+    Decision allowed = authorizer->MayGetNodeInfo(*caller);
+    if (!allowed.allowed) {
+      v1::AuditRecord record = AuditEvent(v1::AUDIT_CALL_REFUSED, caller->id(),
+                                          false, allowed.reason);
+      record.set_rule(allowed.rule);
+      record.set_policy_version(allowed.policy_version);
+      record.set_detail("Node.GetInfo");
+      node_->committer()->Audit(std::move(record));
+      reactor->Finish(grpc::Status(
+          grpc::StatusCode::PERMISSION_DENIED,
+          absl::StrCat("node information refused: ", allowed.reason)));
+      return reactor;
+    }
+    // Counts tell how busy the node is (and, with sequences, how much an
+    // agency does not see): operators and auditors only. Zero otherwise.
+    const bool counts = authorizer->MaySeeNodeCounts(*caller).allowed;
     info->set_node_id(node_->config().node_id());
     info->set_version(IBSM_VERSION);
     info->set_caller(caller->id());
-    info->set_last_sequence(node_->committer()->last_sequence());
+    if (counts) info->set_last_sequence(node_->committer()->last_sequence());
     info->set_durability(v1::Durability_Name(node_->config().durability()));
     info->set_policy_version(authorizer->version());
     int64_t started = absl::ToUnixSeconds(node_->started_at());
     info->mutable_started_at()->set_seconds(started);
     info->set_serving(true);
-    info->set_active_subscriptions(static_cast<uint32_t>(node_->hub()->size()));
+    if (counts) {
+      info->set_active_subscriptions(
+          static_cast<uint32_t>(node_->hub()->size()));
+    }
     for (const std::string& level : authorizer->classification_levels()) {
       info->add_classification_levels(level);
     }
