@@ -437,10 +437,31 @@ TEST_CASE("an auditor of another node is refused here unless granted") {
   }
   PolicyNode n(
       ScopePolicy("", "remote_access { nodes: \"CIV\" roles: ROLE_AUDITOR }"));
-  auto records = AuditQuery(Channel(n.node->port(), Tls("auditor-UNODC_audit")),
-                            query, &status);
+  auto auditor = Channel(n.node->port(), Tls("auditor-UNODC_audit"));
+  auto records = AuditQuery(auditor, query, &status);
   CHECK(status.ok());
   CHECK_FALSE(records.empty());
+
+  // A NodeInfo refusal is in the trail too.
+  v1::NodeInfo info;
+  CHECK(GetInfo(Channel(n.node->port(), Tls("agency-INTERPOL_nccu")), &info)
+            .error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  v1::AuditQuery refusals;
+  refusals.set_action(v1::AUDIT_CALL_REFUSED);
+  refusals.set_actor("INTERPOL/nccu");
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  int nudges = 0;
+  do {
+    // Queued records are written with the next commit.
+    REQUIRE(RawPublish(n.As("CIV_police"),
+                       {MakeAlert(absl::StrCat("nudge-", ++nudges),
+                                  "test.marker", "UNCLASSIFIED")})
+                .ok());
+    records = AuditQuery(auditor, refusals, &status);
+  } while (records.empty() && absl::Now() < deadline);
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].detail() == "Node.GetInfo");
+  CHECK_FALSE(records[0].allowed());
 }
 
 TEST_CASE(
@@ -502,6 +523,36 @@ TEST_CASE(
         v1::Auditor::NewStub(auditor)->GetInclusionProof(&ctx, req, &proof);
     CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
     CHECK(proof.record().empty());
+  }
+  // An export is whole or refused: wait for a signed checkpoint that covers
+  // the SECRET alert's record.
+  auto stub = v1::Auditor::NewStub(auditor);
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  v1::SignedCheckpoint checkpoint;
+  int nudges = 0;
+  while (checkpoint.tree_size() <= records[1].index() &&
+         absl::Now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    REQUIRE(RawPublish(police, {MakeAlert(absl::StrCat("tick-", ++nudges),
+                                          "test.marker", "UNCLASSIFIED")})
+                .ok());
+    grpc::ClientContext ctx;
+    (void)stub->GetCheckpoint(&ctx, {}, &checkpoint);  // none yet: retry
+  }
+  REQUIRE(checkpoint.tree_size() > records[1].index());
+  v1::ExportRequest request;
+  request.set_to_size(checkpoint.tree_size());
+  v1::AuditExport exported;
+  grpc::ClientContext ctx;
+  grpc::Status s = stub->Export(&ctx, request, &exported);
+  if (metadata) {
+    CHECK(s.ok());
+    CHECK(exported.records_size() == static_cast<int>(checkpoint.tree_size()));
+  } else {
+    CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+    CHECK_THAT(s.error_message(),
+               Catch::Contains("concerns an alert above your clearance"));
+    CHECK(exported.records_size() == 0);
   }
 }
 
