@@ -219,27 +219,38 @@ class QueryReactor final
       return;
     }
     size_t examined = 0;
+    std::optional<uint64_t> unparseable;
     absl::Status scanned =
         ScanAudit(*node_->store(), next_index_, kScanPerFill,
                   [&](uint64_t index, absl::string_view bytes) {
                     ++examined;
-                    next_index_ = index + 1;
                     v1::AuditRecord record;
-                    if (record.ParseFromArray(bytes.data(),
-                                              static_cast<int>(bytes.size()))) {
-                      // Filters see the auditor's view, so a query for a
-                      // hidden topic or id does not confirm it exists.
-                      const bool redacted = view_->Apply(&record);
-                      if (Matches(query_, record)) {
-                        if (redacted) response_.add_redacted_indices(index);
-                        *response_.add_records() = std::move(record);
-                        --remaining_;
-                      }
+                    if (!record.ParseFromArray(
+                            bytes.data(), static_cast<int>(bytes.size()))) {
+                      unparseable = index;
+                      return false;
+                    }
+                    next_index_ = index + 1;
+                    // Filters see the auditor's view, so a query for a
+                    // hidden topic or id does not confirm it exists.
+                    const bool redacted = view_->Apply(&record);
+                    if (Matches(query_, record)) {
+                      if (redacted) response_.add_redacted_indices(index);
+                      *response_.add_records() = std::move(record);
+                      --remaining_;
                     }
                     return remaining_ > 0 &&
                            static_cast<size_t>(response_.records_size()) <
                                kRecordsPerResponse;
                   });
+    if (scanned.ok() && unparseable.has_value()) {
+      // A record the trail cannot show is evidence lost, never a record
+      // that silently matches nothing.
+      scanned = absl::DataLossError(absl::StrCat(
+          "audit record ", *unparseable,
+          " in the node's store does not parse; the trail is damaged from "
+          "there (verify an export with 'ibsm audit verify')"));
+    }
     if (!scanned.ok()) {
       Finish(ToGrpcStatus(scanned));
       return;

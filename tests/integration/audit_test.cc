@@ -423,6 +423,32 @@ TEST_CASE("a change of the CRL directory is noticed and recorded") {
 }
 
 TEST_CASE(
+    "a stored audit record that does not parse is DATA_LOSS naming its "
+    "index, not skipped by a query") {
+  TempDir dir;
+  v1::NodeConfig config = AuditedConfig(dir);
+  RunAndStop(config, 5, "q");
+  {
+    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    REQUIRE(store.ok());
+    rocksdb::WriteBatch batch;
+    // 0xff is field 31 with wire type 7, which does not exist.
+    batch.Put((*store)->handle(broker::Family::kAudit), broker::AuditKey(3),
+              std::string("\xff\xff\xff\xff", 4));
+    REQUIRE((*store)->Write(&batch, true).ok());
+  }
+  auto node = Start(config);
+  auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+  grpc::Status status;
+  std::vector<v1::AuditRecord> records =
+      Query(auditor, v1::AuditQuery(), &status);
+  INFO(status.error_message());
+  CHECK(status.error_code() == grpc::StatusCode::DATA_LOSS);
+  CHECK_THAT(status.error_message(), Catch::Contains("audit record 3"));
+  for (const auto& r : records) CHECK(r.index() < 3);
+}
+
+TEST_CASE(
     "a node whose audit trail was truncated below its last checkpoint "
     "refuses to start instead of overwriting the evidence") {
   TempDir dir;
