@@ -59,7 +59,9 @@ std::optional<Hash> StoredMerkleTree::Get(int level, uint64_t index) const {
 }
 
 AuditTrail::AuditTrail(Store* store, SigningKey key, AuditOptions options)
-    : store_(store), key_(std::move(key)), options_(std::move(options)) {}
+    : store_(store),
+      signer_(std::make_shared<CheckpointSigner>(std::move(key))),
+      options_(std::move(options)) {}
 
 absl::StatusOr<std::unique_ptr<AuditTrail>> AuditTrail::Open(
     Store* store, SigningKey key, AuditOptions options) {
@@ -145,7 +147,7 @@ absl::Status AuditTrail::MaybeCheckpoint(absl::Time now, bool force) {
   ASSIGN_OR_RETURN(Hash root, RootHash(StoredMerkleTree(store_), size_));
   Checkpoint checkpoint{absl::StrCat("ibsm/", options_.node_id), size_, root,
                         absl::ToUnixSeconds(now)};
-  ASSIGN_OR_RETURN(std::string note, SignCheckpoint(checkpoint, key_));
+  ASSIGN_OR_RETURN(std::string note, signer_->Sign(checkpoint));
   v1::SignedCheckpoint signed_checkpoint;
   signed_checkpoint.set_note(note);
   signed_checkpoint.set_tree_size(size_);

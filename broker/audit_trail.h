@@ -64,6 +64,9 @@ class AuditTrail {
   absl::Status MaybeCheckpoint(absl::Time now, bool force);
 
   uint64_t size() const { return size_; }
+  // Signs the checkpoints; shared with whoever replaces the node's key
+  // while it runs. Never null.
+  const std::shared_ptr<CheckpointSigner>& signer() const { return signer_; }
   // When the next time-based checkpoint is due; InfiniteFuture if none.
   absl::Time next_checkpoint_due() const;
 
@@ -71,7 +74,7 @@ class AuditTrail {
   AuditTrail(Store* store, SigningKey key, AuditOptions options);
 
   Store* const store_;
-  const SigningKey key_;
+  const std::shared_ptr<CheckpointSigner> signer_;
   const AuditOptions options_;
   uint64_t size_ = 0;     // committed records
   uint64_t pending_ = 0;  // appended to the batch being written

@@ -77,10 +77,37 @@ struct VerifyReport {
 // Verifies `exported` against the node's public key and the log's origin
 // ("ibsm/<NODE>"; the export's node_id must be <NODE>). `kept_checkpoint_note`,
 // when not null, is a signed checkpoint note of the same log the auditor
-// kept from earlier. See the file comment for the checks and errors.
+// kept from earlier, verified with `kept_key` when not null (the key the
+// node signed with at that time, across a key rotation) and else with
+// `node_key`. See the file comment for the checks and errors.
 absl::StatusOr<VerifyReport> VerifyExport(
     const v1::AuditExport& exported, const VerifyingKey& node_key,
-    absl::string_view origin, const std::string* kept_checkpoint_note);
+    absl::string_view origin, const std::string* kept_checkpoint_note,
+    const VerifyingKey* kept_key = nullptr);
+
+// The result of checking an export of the stored log (ibsm.v1.AlertExport)
+// against an audit export.
+struct AlertsReport {
+  bool ok = false;
+  uint64_t alerts_checked = 0;        // stored alerts matching their record
+  uint64_t removed_by_retention = 0;  // absent, with a recorded removal
+  // Sequences the audit export says nothing about (published after its
+  // checkpoint, or before its first_index): neither good nor bad.
+  uint64_t not_covered = 0;
+  std::optional<uint64_t> first_bad_sequence;
+  // Empty when ok; else starts with "sequence <n>: " when one is named.
+  std::string problem;
+};
+
+// Checks every digest of `alerts` against the publish and retention records
+// of `trail`, which the caller has verified with VerifyExport first (this
+// function trusts its records). A stored alert must match the first accepted
+// AUDIT_PUBLISH record of its sequence (id, originator, topic,
+// classification, payload SHA-256) and must not have been removed by
+// retention; an absent one must have an AUDIT_RETENTION_REMOVE record. The
+// export's sequences must be contiguous and of the trail's node.
+AlertsReport VerifyAlerts(const v1::AuditExport& trail,
+                          const v1::AlertExport& alerts);
 
 }  // namespace ibsm::broker
 

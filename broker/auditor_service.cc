@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "broker/audit_trail.h"
 #include "broker/committer.h"
+#include "broker/log_integrity.h"
 #include "broker/merkle.h"
 #include "broker/node_context.h"
 #include "broker/services.h"
@@ -31,6 +32,8 @@ constexpr uint32_t kMaxLimit = 100000;
 constexpr size_t kRecordsPerResponse = 500;
 constexpr size_t kScanPerFill = 20000;
 constexpr uint64_t kMaxExportRecords = 200000;
+constexpr uint32_t kDefaultAlertExport = 10000;
+constexpr uint32_t kMaxAlertExport = 100000;
 
 std::string HashBytes(const Hash& h) {
   return std::string(reinterpret_cast<const char*>(h.data()), h.size());
@@ -379,6 +382,27 @@ absl::StatusOr<v1::AuditExport> BuildExport(const Store& store,
   return out;
 }
 
+// Digests of the log's sequences [from_sequence, last], at most `limit`.
+absl::StatusOr<v1::AlertExport> BuildAlertExport(
+    const Store& store, const std::string& node_id, uint64_t last_sequence,
+    const v1::AlertExportRequest& request) {
+  const uint64_t from = std::max<uint64_t>(request.from_sequence(), 1);
+  const uint64_t limit = request.limit() == 0
+                             ? kDefaultAlertExport
+                             : std::min(request.limit(), kMaxAlertExport);
+  v1::AlertExport out;
+  out.set_node_id(node_id);
+  out.set_from_sequence(from);
+  if (from > last_sequence) {
+    out.set_to_sequence(from - 1);  // empty range
+    return out;
+  }
+  const uint64_t to = std::min(last_sequence, from + limit - 1);
+  out.set_to_sequence(to);
+  RETURN_IF_ERROR(AppendAlertDigests(store, from, to, &out));
+  return out;
+}
+
 class AuditorService final : public v1::Auditor::CallbackService {
  public:
   explicit AuditorService(NodeContext* node) : node_(node) {}
@@ -433,6 +457,20 @@ class AuditorService final : public v1::Auditor::CallbackService {
                    ASSIGN_OR_RETURN(*out, BuildExport(*node->store(),
                                                       node->config().node_id(),
                                                       *request, view));
+                   return absl::OkStatus();
+                 });
+  }
+
+  grpc::ServerUnaryReactor* ExportAlerts(grpc::CallbackServerContext* context,
+                                         const v1::AlertExportRequest* request,
+                                         v1::AlertExport* out) override {
+    return Unary(context, v1::AUDIT_AUDITOR_EXPORT,
+                 absl::StrCat("alerts ", request->ShortDebugString()),
+                 [node = node_, request, out] {
+                   ASSIGN_OR_RETURN(
+                       *out, BuildAlertExport(
+                                 *node->store(), node->config().node_id(),
+                                 node->committer()->last_sequence(), *request));
                    return absl::OkStatus();
                  });
   }

@@ -470,4 +470,29 @@ absl::StatusOr<Checkpoint> VerifyCheckpoint(absl::string_view signed_note,
   return ParseBody(text, origin);
 }
 
+CheckpointSigner::CheckpointSigner(SigningKey key)
+    : key_(std::make_shared<const SigningKey>(std::move(key))) {}
+
+void CheckpointSigner::Replace(SigningKey key) {
+  auto fresh = std::make_shared<const SigningKey>(std::move(key));
+  absl::MutexLock lock(&mu_);
+  key_ = std::move(fresh);
+}
+
+absl::StatusOr<std::string> CheckpointSigner::Sign(
+    const Checkpoint& checkpoint) const {
+  std::shared_ptr<const SigningKey> key;
+  {
+    absl::MutexLock lock(&mu_);
+    key = key_;
+  }
+  // Signing outside the lock: a replacement does not wait for it.
+  return SignCheckpoint(checkpoint, *key);
+}
+
+std::string CheckpointSigner::spki_der() const {
+  absl::MutexLock lock(&mu_);
+  return key_->spki_der();
+}
+
 }  // namespace ibsm::broker

@@ -38,9 +38,11 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "broker/merkle.h"
 
 struct evp_pkey_st;  // OpenSSL's EVP_PKEY
@@ -80,6 +82,8 @@ class SigningKey {
   absl::StatusOr<std::string> Sign(absl::string_view message) const;
   // The signed-note key ID of this key under `key_name`.
   uint32_t KeyId(absl::string_view key_name) const;
+  // DER SubjectPublicKeyInfo of the public half, to match a certificate.
+  const std::string& spki_der() const { return spki_der_; }
 
  private:
   SigningKey(std::unique_ptr<evp_pkey_st, EvpPkeyDeleter> key,
@@ -108,6 +112,8 @@ class VerifyingKey {
                       absl::string_view signature) const;
   // The signed-note key ID of this key under `key_name`.
   uint32_t KeyId(absl::string_view key_name) const;
+  // DER SubjectPublicKeyInfo of the key.
+  const std::string& spki_der() const { return spki_der_; }
 
  private:
   VerifyingKey(std::unique_ptr<evp_pkey_st, EvpPkeyDeleter> key,
@@ -122,6 +128,28 @@ class VerifyingKey {
 // origin is not a valid key name or time_unix is negative.
 absl::StatusOr<std::string> SignCheckpoint(const Checkpoint& checkpoint,
                                            const SigningKey& key);
+
+// The key a node signs its checkpoints with, replaceable while the node runs
+// (the node's key and certificate are renewed on disk; see
+// broker/signing_key_watcher.h). Safe for concurrent use: a checkpoint is
+// signed entirely with the old key or entirely with the new one.
+class CheckpointSigner {
+ public:
+  explicit CheckpointSigner(SigningKey key);
+  CheckpointSigner(const CheckpointSigner&) = delete;
+  CheckpointSigner& operator=(const CheckpointSigner&) = delete;
+
+  // Checkpoints signed after this returns use `key`.
+  void Replace(SigningKey key);
+  // SignCheckpoint with the current key.
+  absl::StatusOr<std::string> Sign(const Checkpoint& checkpoint) const;
+  // DER SubjectPublicKeyInfo of the current key.
+  std::string spki_der() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const SigningKey> key_ ABSL_GUARDED_BY(mu_);
+};
 
 // Parses `signed_note` strictly and checks that it carries a valid signature
 // by `key` under the key name `origin`, and that its origin line is `origin`.

@@ -9,6 +9,7 @@
 #include "broker/audit_trail.h"
 #include "broker/event_log.h"
 #include "broker/key_codec.h"
+#include "broker/log_integrity.h"
 #include "broker/store.h"
 
 namespace ibsm::broker {
@@ -262,6 +263,7 @@ void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
                     "); retry with the same id")));
       return;
     }
+    PutAlertAuditLinks(*store_, records, first_new, &batch);
   }
   for (uint64_t seq : housekeeping.removals) {
     batch.Delete(store_->handle(Family::kLog), EncodeSequence(seq));

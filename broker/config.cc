@@ -84,6 +84,7 @@ void ApplyDefaults(v1::NodeConfig* config) {
   if (audit->checkpoint_every_seconds() == 0) {
     audit->set_checkpoint_every_seconds(10);
   }
+  if (audit->verify_tail_alerts() == 0) audit->set_verify_tail_alerts(1000);
   if (config->retention_interval_seconds() == 0) {
     config->set_retention_interval_seconds(60);
   }

@@ -13,11 +13,13 @@
 #include "broker/config.h"
 #include "broker/event_log.h"
 #include "broker/log_cache.h"
+#include "broker/log_integrity.h"
 #include "broker/node_context.h"
 #include "broker/policy.h"
 #include "broker/policy_watcher.h"
 #include "broker/retention.h"
 #include "broker/services.h"
+#include "broker/signing_key_watcher.h"
 #include "broker/store.h"
 #include "broker/subscription_hub.h"
 #include "broker/tls_watcher.h"
@@ -40,6 +42,7 @@ struct Node::Parts {
   std::unique_ptr<PolicyWatcher> policy_watcher;  // when a policy file is set
   std::unique_ptr<RetentionTask> retention;
   std::unique_ptr<TlsWatcher> tls_watcher;
+  std::unique_ptr<SigningKeyWatcher> signing_key_watcher;
   std::vector<std::unique_ptr<grpc::Service>> services;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -118,6 +121,16 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given) {
   parts->committer->Audit(
       AuditEvent(v1::AUDIT_NODE_START, config.node_id(), true,
                  absl::StrCat("node started, policy ", authorizer->version())));
+  // Tampering with the newest stored alerts is reported now, not only when
+  // a subscriber reaches them (deliveries check every alert they read).
+  RETURN_IF_ERROR(
+      CheckLogTail(*parts->store, parts->committer->last_sequence(),
+                   config.audit().verify_tail_alerts(),
+                   [&](uint64_t sequence, const absl::Status& failure) {
+                     LogEvent(failure.message());
+                     parts->committer->Audit(IntegrityFailureRecord(
+                         config.node_id(), "", sequence, failure));
+                   }));
   parts->context = std::make_unique<NodeContext>(
       config, parts->store.get(), parts->cache.get(), parts->committer.get(),
       parts->hub.get(), parts->workers.get(), std::move(authorizer));
@@ -129,6 +142,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given) {
   parts->tls_watcher = std::make_unique<TlsWatcher>(
       files, absl::Seconds(config.tls().reload_interval_seconds()),
       parts->context.get());
+  parts->signing_key_watcher = std::make_unique<SigningKeyWatcher>(
+      config.tls().cert_file(), config.tls().key_file(),
+      absl::Seconds(config.tls().reload_interval_seconds()),
+      parts->audit->signer(), parts->committer.get());
   parts->retention = std::make_unique<RetentionTask>(
       parts->context.get(), absl::Seconds(config.retention_interval_seconds()));
 
@@ -194,6 +211,7 @@ void Node::Shutdown(absl::Duration grace) {
   parts_->shut_down = true;
   parts_->retention.reset();
   parts_->tls_watcher.reset();
+  parts_->signing_key_watcher.reset();
   parts_->policy_watcher.reset();
   // Subscriptions are endless streams: end them first so the server's
   // shutdown only waits for publishes, which finish once committed.

@@ -15,6 +15,7 @@
 #include "broker/identity.h"
 #include "broker/key_codec.h"
 #include "broker/log_cache.h"
+#include "broker/log_integrity.h"
 #include "broker/node_context.h"
 #include "broker/retention.h"
 #include "broker/store.h"
@@ -285,33 +286,28 @@ class SubscriptionImpl final
     if (node_->cache()->Read(from, scan, &records)) {
       examined_to = from + records.size() - 1;
     } else {
-      bool corrupt = false;
-      absl::Status read = node_->store()->ScanLog(
-          from, scan, [&](uint64_t seq, absl::string_view value) {
-            if (seq > last) return false;
-            auto record = std::make_shared<LogRecord>();
-            record->sequence = seq;
-            if (!record->stored.ParseFromArray(
-                    value.data(), static_cast<int>(value.size()))) {
-              corrupt = true;
-              return false;
-            }
-            record->bytes = value.size();
-            records.push_back(std::move(record));
-            return true;
-          });
-      if (read.ok() && corrupt) {
-        read = absl::DataLossError(
-            absl::StrCat("the log record after sequence ",
-                         records.empty() ? from - 1 : records.back()->sequence,
-                         " cannot be parsed"));
-      }
+      // Read back from RocksDB: checked against the audit trail first.
+      const uint64_t to = from + scan - 1;
+      uint64_t bad = 0;
+      absl::Status read =
+          ReadVerifiedLog(*node_->store(), from, to, &records, &bad);
+      examined_to = to;
       if (!read.ok()) {
-        End(absl::InternalError(
-            absl::StrCat("reading the log: ", read.message())));
-        return;
+        if (read.code() != absl::StatusCode::kDataLoss) {
+          End(absl::InternalError(
+              absl::StrCat("reading the log: ", read.message())));
+          return;
+        }
+        // Deliver the good alerts before it; the next fill starts at the
+        // bad one and ends the stream.
+        if (records.empty()) {
+          node_->committer()->Audit(IntegrityFailureRecord(
+              node_->config().node_id(), who_.id(), bad, read));
+          End(read);
+          return;
+        }
+        examined_to = bad - 1;
       }
-      examined_to = records.size() < scan ? last : records.back()->sequence;
     }
 
     std::shared_ptr<const Authorizer> authorizer = node_->authorizer();

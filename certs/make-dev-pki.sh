@@ -291,7 +291,8 @@ client_cert() {
 make_root ca "/O=IBSM/OU=Development PKI/CN=IBSM Dev Root CA"
 
 for n in "${CA_NODES[@]}"; do
-  issue ca "$n-ca" intermediate "/O=IBSM/OU=$n/CN=IBSM $n Intermediate CA" "" -days "$INT_DAYS"
+  issue ca "$n-ca" intermediate "/O=IBSM/OU=$n/CN=IBSM $n Intermediate CA" \
+    "URI:spiffe://ibsm/$n" -days "$INT_DAYS"
   ca_init "$n-ca"
 done
 

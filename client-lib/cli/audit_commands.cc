@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -30,9 +31,11 @@
 #include "broker/checkpoint.h"
 #include "broker/identity.h"
 #include "broker/merkle.h"
+#include "broker/node_certificate.h"
 #include "google/protobuf/stubs/logging.h"
 #include "ibsm/client.h"
 #include "ibsm/grpc_status.h"
+#include "ibsm/status_macros.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/audit.grpc.pb.h"
 #include "ibsm/v1/audit.pb.h"
@@ -84,14 +87,124 @@ absl::StatusOr<std::string> CertificateNode(const std::string& cert_file) {
   return id->node;
 }
 
+// What an offline check trusts: the IBSM root CA(s) of --ca and, with
+// --crl-dir, every CRL in that directory.
+struct TrustAnchors {
+  std::string roots_pem;
+  std::vector<std::string> crl_pems;
+  std::string crl_dir;  // empty: revocation is not checked
+};
+
+absl::StatusOr<TrustAnchors> ReadTrustAnchors(const ParsedFlags& flags) {
+  if (!flags.Has("ca")) {
+    return absl::InvalidArgumentError(
+        "missing --ca FILE (or $IBSM_CA): the IBSM root CA that the node "
+        "certificate must chain to; without it any certificate could vouch "
+        "for a rewritten trail");
+  }
+  TrustAnchors out;
+  ASSIGN_OR_RETURN(out.roots_pem, ReadFileToString(flags.Get("ca")));
+  if (flags.Has("crl-dir")) {
+    out.crl_dir = flags.Get("crl-dir");
+    std::error_code ec;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(out.crl_dir, ec)) {
+      if (!entry.is_regular_file()) continue;
+      ASSIGN_OR_RETURN(std::string pem,
+                       ReadFileToString(entry.path().string()));
+      if (absl::StrContains(pem, "-----BEGIN X509 CRL-----")) {
+        out.crl_pems.push_back(std::move(pem));
+      }
+    }
+    if (ec) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--crl-dir ", out.crl_dir, ": cannot be read: ", ec.message()));
+    }
+    if (out.crl_pems.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--crl-dir ", out.crl_dir, " holds no PEM CRL"));
+    }
+  }
+  return out;
+}
+
+// One --node-cert file: the node's certificate followed by its intermediate.
+struct NodeCertFile {
+  std::string file;
+  std::string pem;
+  broker::VerifyingKey key;
+};
+
+absl::StatusOr<std::vector<NodeCertFile>> ReadNodeCerts(
+    const std::vector<std::string>& files, std::string* node) {
+  std::vector<NodeCertFile> out;
+  for (const std::string& file : files) {
+    ASSIGN_OR_RETURN(std::string pem, ReadFileToString(file));
+    absl::StatusOr<broker::VerifyingKey> key =
+        broker::VerifyingKey::FromCertificatePem(pem);
+    if (!key.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--node-cert ", file, ": ", key.status().message()));
+    }
+    ASSIGN_OR_RETURN(std::string n, CertificateNode(file));
+    if (!node->empty() && n != *node) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--node-cert ", file, " is of node '", n, "', not '",
+                       *node, "' like the first"));
+    }
+    *node = n;
+    out.push_back(NodeCertFile{file, std::move(pem), *std::move(key)});
+  }
+  return out;
+}
+
+// The certificate whose key signed `note` (a checkpoint of `origin`); the
+// first one when none did, so that verification reports the bad signature.
+const NodeCertFile& SignerOf(const std::vector<NodeCertFile>& certs,
+                             absl::string_view note, absl::string_view origin) {
+  for (const NodeCertFile& c : certs) {
+    if (broker::VerifyCheckpoint(note, origin, c.key).ok()) return c;
+  }
+  return certs.front();
+}
+
+std::string TrustedLine(const broker::TrustedNodeCertificate& t,
+                        const TrustAnchors& anchors, int64_t at_unix) {
+  return absl::StrCat(
+      "trusted node certificate spiffe://ibsm/", t.node, " (subject ",
+      t.subject, ", issued by ", t.issuer, ", SHA-256 ", t.sha256_fingerprint,
+      ", valid ", Rfc3339(t.not_before_unix), " to ", Rfc3339(t.not_after_unix),
+      "), checked against the root CA as of ", Rfc3339(at_unix), "; ",
+      t.revocation_checked
+          ? absl::StrCat("revocation checked for the whole chain with the CRLs "
+                         "in ",
+                         anchors.crl_dir)
+          : std::string("revocation not checked (no --crl-dir)"));
+}
+
+std::string TrustedJson(const broker::TrustedNodeCertificate& t,
+                        int64_t at_unix) {
+  return absl::StrCat(
+      "{\"id\":", JsonString(absl::StrCat("spiffe://ibsm/", t.node)),
+      ",\"subject\":", JsonString(t.subject),
+      ",\"issuer\":", JsonString(t.issuer),
+      ",\"sha256\":", JsonString(t.sha256_fingerprint),
+      ",\"checked_at\":", JsonString(Rfc3339(at_unix)),
+      ",\"revocation_checked\":", t.revocation_checked ? "true" : "false", "}");
+}
+
 void PrintVerifyJson(const broker::VerifyReport& r, const std::string& node,
-                     const std::string& file, Io& io) {
+                     const std::string& file, const std::string& trusted_json,
+                     const std::optional<broker::AlertsReport>& alerts,
+                     Io& io) {
   auto uint_or_null = [](const std::optional<uint64_t>& v) {
     return v.has_value() ? absl::StrCat(*v) : std::string("null");
   };
-  io.out << "{\"result\":" << JsonString(r.ok ? "OK" : "TAMPERED")
-         << ",\"ok\":" << (r.ok ? "true" : "false")
+  const bool ok = r.ok && (!alerts.has_value() || alerts->ok);
+  io.out << "{\"result\":" << JsonString(ok ? "OK" : "TAMPERED")
+         << ",\"ok\":" << (ok ? "true" : "false")
          << ",\"file\":" << JsonString(file) << ",\"node\":" << JsonString(node)
+         << ",\"trusted\":" << trusted_json
          << ",\"records_checked\":" << r.records_checked
          << ",\"first_index\":" << r.first_index;
   if (r.checkpoint_verified) {
@@ -112,6 +225,18 @@ void PrintVerifyJson(const broker::VerifyReport& r, const std::string& node,
   } else {
     io.out << "null";
   }
+  io.out << ",\"alerts\":";
+  if (alerts.has_value()) {
+    io.out << "{\"ok\":" << (alerts->ok ? "true" : "false")
+           << ",\"checked\":" << alerts->alerts_checked
+           << ",\"removed_by_retention\":" << alerts->removed_by_retention
+           << ",\"not_covered\":" << alerts->not_covered
+           << ",\"first_bad_sequence\":"
+           << uint_or_null(alerts->first_bad_sequence) << ",\"problem\":"
+           << (alerts->ok ? "null" : JsonString(alerts->problem)) << "}";
+  } else {
+    io.out << "null";
+  }
   io.out << "}\n";
 }
 
@@ -120,24 +245,19 @@ int RunVerify(const ParsedFlags& flags, Io& io) {
   if (!flags.Has("node-cert"))
     return Usage(io, "verify", "missing --node-cert");
   const std::string file = flags.Get("file");
-  const std::string cert_file = flags.Get("node-cert");
+  absl::StatusOr<TrustAnchors> anchors = ReadTrustAnchors(flags);
+  if (!anchors.ok()) return Usage(io, "verify", anchors.status().message());
 
   absl::StatusOr<std::string> data = ReadFileToString(file);
   if (!data.ok()) return Usage(io, "verify", data.status().message());
   if (data->empty()) {
     return Usage(io, "verify", absl::StrCat(file, " is empty"));
   }
-  absl::StatusOr<std::string> cert_pem = ReadFileToString(cert_file);
-  if (!cert_pem.ok()) return Usage(io, "verify", cert_pem.status().message());
-  absl::StatusOr<broker::VerifyingKey> key =
-      broker::VerifyingKey::FromCertificatePem(*cert_pem);
-  if (!key.ok()) {
-    return Usage(
-        io, "verify",
-        absl::StrCat("--node-cert ", cert_file, ": ", key.status().message()));
-  }
-  absl::StatusOr<std::string> node = CertificateNode(cert_file);
-  if (!node.ok()) return Usage(io, "verify", node.status().message());
+  std::string node;
+  absl::StatusOr<std::vector<NodeCertFile>> certs =
+      ReadNodeCerts(flags.GetAll("node-cert"), &node);
+  if (!certs.ok()) return Usage(io, "verify", certs.status().message());
+  const std::string origin = absl::StrCat("ibsm/", node);
   std::string kept;
   if (flags.Has("kept-checkpoint")) {
     absl::StatusOr<std::string> k =
@@ -156,21 +276,74 @@ int RunVerify(const ParsedFlags& flags, Io& io) {
               "is damaged or not an export\n";
     return kExitFailed;
   }
-  if (exported.node_id() != *node) {
+  if (exported.node_id() != node) {
     return Usage(io, "verify",
                  absl::StrCat("the export is of node '", exported.node_id(),
                               "' but --node-cert is the certificate of node '",
-                              *node, "'"));
+                              node, "'"));
   }
-  absl::StatusOr<broker::VerifyReport> report =
-      broker::VerifyExport(exported, *key, absl::StrCat("ibsm/", *node),
-                           flags.Has("kept-checkpoint") ? &kept : nullptr);
+  std::optional<v1::AlertExport> alert_export;
+  if (flags.Has("alerts")) {
+    absl::StatusOr<std::string> a = ReadFileToString(flags.Get("alerts"));
+    if (!a.ok()) return Usage(io, "verify", a.status().message());
+    alert_export.emplace();
+    if (!alert_export->ParseFromString(*a)) {
+      io.err << "ibsm: " << flags.Get("alerts")
+             << " does not parse as an alert export (ibsm.v1.AlertExport)\n";
+      return kExitFailed;
+    }
+  }
+
+  // Each checkpoint is checked with the certificate that signed it, and that
+  // certificate against the root as of the checkpoint's time: a trail that
+  // spans a key rotation verifies with both certificates given.
+  const int64_t export_time = exported.checkpoint().time().seconds();
+  const NodeCertFile& signer =
+      SignerOf(*certs, exported.checkpoint().note(), origin);
+  absl::StatusOr<broker::TrustedNodeCertificate> trusted =
+      broker::TrustNodeCertificate(signer.pem, anchors->roots_pem,
+                                   anchors->crl_pems, export_time);
+  if (!trusted.ok()) {
+    return Usage(io, "verify",
+                 absl::StrCat("--node-cert ", signer.file, ": ",
+                              trusted.status().message()));
+  }
+  const NodeCertFile* kept_signer = nullptr;
+  std::optional<broker::TrustedNodeCertificate> kept_trusted;
+  int64_t kept_time = 0;
+  if (flags.Has("kept-checkpoint")) {
+    kept_signer = &SignerOf(*certs, kept, origin);
+    if (absl::StatusOr<broker::Checkpoint> c =
+            broker::VerifyCheckpoint(kept, origin, kept_signer->key);
+        c.ok()) {
+      kept_time = c->time_unix;
+      absl::StatusOr<broker::TrustedNodeCertificate> t =
+          broker::TrustNodeCertificate(kept_signer->pem, anchors->roots_pem,
+                                       anchors->crl_pems, kept_time);
+      if (!t.ok()) {
+        return Usage(io, "verify",
+                     absl::StrCat("--node-cert ", kept_signer->file,
+                                  " (signer of the kept checkpoint): ",
+                                  t.status().message()));
+      }
+      kept_trusted = *std::move(t);
+    }
+  }
+  absl::StatusOr<broker::VerifyReport> report = broker::VerifyExport(
+      exported, signer.key, origin,
+      flags.Has("kept-checkpoint") ? &kept : nullptr,
+      kept_signer != nullptr ? &kept_signer->key : nullptr);
   if (!report.ok()) return Usage(io, "verify", report.status().message());
   const broker::VerifyReport& r = *report;
+  std::optional<broker::AlertsReport> alerts;
+  if (r.ok && alert_export.has_value()) {
+    alerts = broker::VerifyAlerts(exported, *alert_export);
+  }
 
   if (flags.Bool("json")) {
-    PrintVerifyJson(r, *node, file, io);
-    return r.ok ? kExitOk : kExitFailed;
+    PrintVerifyJson(r, node, file, TrustedJson(*trusted, export_time), alerts,
+                    io);
+    return r.ok && (!alerts.has_value() || alerts->ok) ? kExitOk : kExitFailed;
   }
   if (!r.ok) {
     io.out << "TAMPERED: " << r.problem << "\n";
@@ -180,6 +353,7 @@ int RunVerify(const ParsedFlags& flags, Io& io) {
          << " records verified up to signed checkpoint size " << r.tree_size
          << " (root " << broker::HexEncode(r.root) << ", time "
          << Rfc3339(r.time_unix) << ")\n";
+  io.out << "OK: " << TrustedLine(*trusted, *anchors, export_time) << "\n";
   if (r.first_index > 0) {
     io.out << "note: the export starts at record " << r.first_index
            << "; records before it are covered by the signed root through "
@@ -189,6 +363,22 @@ int RunVerify(const ParsedFlags& flags, Io& io) {
     io.out << "OK: consistent with the checkpoint you kept (size "
            << *r.kept_tree_size << ", time " << Rfc3339(r.kept_time_unix)
            << ")\n";
+    if (kept_trusted.has_value() &&
+        kept_trusted->sha256_fingerprint != trusted->sha256_fingerprint) {
+      io.out << "OK: the kept checkpoint was signed by a rotated key: "
+             << TrustedLine(*kept_trusted, *anchors, kept_time) << "\n";
+    }
+  }
+  if (alerts.has_value()) {
+    if (!alerts->ok) {
+      io.out << "TAMPERED: stored log: " << alerts->problem << "\n";
+      return kExitFailed;
+    }
+    io.out << "OK: " << alerts->alerts_checked
+           << " stored alerts match their publish records, "
+           << alerts->removed_by_retention
+           << " absent ones were removed by retention, " << alerts->not_covered
+           << " are not covered by this export of the trail\n";
   }
   return kExitOk;
 }
@@ -370,6 +560,7 @@ constexpr ActionName kActionNames[] = {
     {v1::AUDIT_FEDERATION_RECEIVE, "federation-receive"},
     {v1::AUDIT_NODE_START, "node-start"},
     {v1::AUDIT_NODE_STOP, "node-stop"},
+    {v1::AUDIT_INTEGRITY_FAILURE, "integrity-failure"},
 };
 
 std::string ActionText(v1::AuditAction action) {
@@ -664,6 +855,55 @@ int RunCheckpoint(const ParsedFlags& flags, Io& io) {
   return kExitOk;
 }
 
+// ---- ibsm audit export-alerts ----------------------------------------------
+
+int RunExportAlerts(const ParsedFlags& flags, Io& io) {
+  if (!flags.Has("output")) {
+    return Usage(io, "export-alerts", "missing -o FILE");
+  }
+  const std::string file = flags.Get("output");
+  v1::AlertExportRequest request;
+  if (flags.Has("from-sequence")) {
+    absl::StatusOr<uint64_t> n =
+        ParseUintValue("from-sequence", flags.Get("from-sequence"));
+    if (!n.ok()) return Usage(io, "export-alerts", n.status().message());
+    request.set_from_sequence(*n);
+  }
+  if (flags.Has("limit")) {
+    absl::StatusOr<uint64_t> n = ParseUintValue("limit", flags.Get("limit"));
+    if (!n.ok()) return Usage(io, "export-alerts", n.status().message());
+    if (*n == 0 || *n > 100000) {
+      return Usage(io, "export-alerts", "--limit must be 1..100000");
+    }
+    request.set_limit(static_cast<uint32_t>(*n));
+  }
+  std::variant<AuditorConnection, int> connected =
+      ConnectAuditor(flags, "export-alerts", io);
+  if (int* code = std::get_if<int>(&connected)) return *code;
+  v1::Auditor::Stub& stub = *std::get<AuditorConnection>(connected).stub;
+  grpc::ClientContext context;
+  context.set_deadline(Deadline(flags, absl::Seconds(120)));
+  v1::AlertExport exported;
+  grpc::Status status = stub.ExportAlerts(&context, request, &exported);
+  if (!status.ok()) return AuditCallError(io, "audit export-alerts", status);
+  std::string bytes;
+  if (!exported.SerializeToString(&bytes)) {
+    io.err << "ibsm: cannot serialize the alert export\n";
+    return kExitFailed;
+  }
+  if (int code = WriteOrFail(io, file, bytes); code != kExitOk) return code;
+  if (flags.Bool("json")) {
+    io.out << "{\"file\":" << JsonString(file)
+           << ",\"node\":" << JsonString(exported.node_id())
+           << ",\"from_sequence\":" << exported.from_sequence()
+           << ",\"to_sequence\":" << exported.to_sequence() << "}\n";
+  } else {
+    io.out << "exported the digests of sequences [" << exported.from_sequence()
+           << ", " << exported.to_sequence() << "] to " << file << "\n";
+  }
+  return kExitOk;
+}
+
 // ---- ibsm audit proof ------------------------------------------------------
 
 int RunInclusionProof(const ParsedFlags& flags, Io& io) {
@@ -680,24 +920,23 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
     }
     request.set_tree_size(*n);
   }
-  // With --node-cert the checkpoint's signature is checked too.
+  // With --node-cert the checkpoint's signature is checked too, by a
+  // certificate trusted through the IBSM root of --ca.
   std::optional<broker::VerifyingKey> key;
   std::string origin;
+  std::string cert_pem;
+  std::optional<TrustAnchors> anchors;
   if (flags.Has("node-cert")) {
-    const std::string cert_file = flags.Get("node-cert");
-    absl::StatusOr<std::string> pem = ReadFileToString(cert_file);
-    if (!pem.ok()) return Usage(io, "proof", pem.status().message());
-    absl::StatusOr<broker::VerifyingKey> k =
-        broker::VerifyingKey::FromCertificatePem(*pem);
-    if (!k.ok()) {
-      return Usage(
-          io, "proof",
-          absl::StrCat("--node-cert ", cert_file, ": ", k.status().message()));
-    }
-    absl::StatusOr<std::string> node = CertificateNode(cert_file);
-    if (!node.ok()) return Usage(io, "proof", node.status().message());
-    key.emplace(*std::move(k));
-    origin = absl::StrCat("ibsm/", *node);
+    std::string node;
+    absl::StatusOr<std::vector<NodeCertFile>> certs =
+        ReadNodeCerts({flags.Get("node-cert")}, &node);
+    if (!certs.ok()) return Usage(io, "proof", certs.status().message());
+    absl::StatusOr<TrustAnchors> a = ReadTrustAnchors(flags);
+    if (!a.ok()) return Usage(io, "proof", a.status().message());
+    anchors = *std::move(a);
+    cert_pem = certs->front().pem;
+    key.emplace(std::move(certs->front().key));
+    origin = absl::StrCat("ibsm/", node);
   }
 
   std::variant<AuditorConnection, int> connected =
@@ -727,6 +966,7 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
   const bool parsed = record.ParseFromString(proof.record());
   std::string result;  // VERIFIED, FAILED or UNVERIFIED
   std::string why;
+  std::string trusted_line;
   std::optional<broker::Hash> root;
   if (!proof.has_checkpoint()) {
     result = "UNVERIFIED";
@@ -745,10 +985,19 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
                            verified.status().message());
       } else {
         root = verified->root;
-        if (verified->tree_size != proof.tree_size()) {
+        absl::StatusOr<broker::TrustedNodeCertificate> trusted =
+            broker::TrustNodeCertificate(cert_pem, anchors->roots_pem,
+                                         anchors->crl_pems,
+                                         verified->time_unix);
+        if (!trusted.ok()) {
+          result = "FAILED";
+          why = absl::StrCat("--node-cert: ", trusted.status().message());
+        } else if (verified->tree_size != proof.tree_size()) {
           result = "FAILED";
           why = absl::StrCat("the checkpoint is of tree size ",
                              verified->tree_size, ", not ", proof.tree_size());
+        } else {
+          trusted_line = TrustedLine(*trusted, *anchors, verified->time_unix);
         }
       }
     }
@@ -770,14 +1019,23 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
                  !s.ok()) {
         result = "FAILED";
         why = std::string(s.message());
-      } else {
+      } else if (key.has_value()) {
         result = "VERIFIED";
         why = absl::StrCat(
             "record ", proof.index(), " is in the tree of size ",
             proof.tree_size(), " with root ", broker::HexEncode(*root),
-            key.has_value() ? " (checkpoint signature checked)"
-                            : " (checkpoint signature not checked: give "
-                              "--node-cert, or use 'ibsm audit verify')");
+            " (checkpoint signature checked; ", trusted_line, ")");
+      } else {
+        // An unsigned root proves nothing about the node: the path only
+        // matches a root the same answer supplied.
+        result = "UNVERIFIED";
+        why = absl::StrCat(
+            "the audit path of record ", proof.index(), " leads to root ",
+            broker::HexEncode(*root),
+            " of the checkpoint the node returned (tree size ",
+            proof.tree_size(),
+            "), but that checkpoint's signature was not checked: give "
+            "--node-cert (trusted through --ca), or use 'ibsm audit verify'");
       }
     }
   }
@@ -893,26 +1151,43 @@ std::vector<Command> AuditCommands() {
   std::vector<Command> commands;
   commands.push_back(Command{
       {"audit", "verify"},
-      "FILE --node-cert CERT [--kept-checkpoint NOTEFILE] [--json]",
+      "FILE --node-cert CERT [--node-cert CERT2] --ca ROOT [--crl-dir DIR] "
+      "[--kept-checkpoint NOTEFILE] [--alerts ALERTS] [--json]",
       "Verify an audit trail export offline against the node's certificate",
       "Checks, without any node connection, that FILE (written by 'ibsm audit "
-      "export') is complete and\nunaltered up to the node's signed checkpoint: "
-      "the checkpoint's signature by the key of --node-cert\n(whose "
-      "spiffe://ibsm/<NODE> id names the log), every record against its leaf "
-      "and the root, and\nwith --kept-checkpoint that the trail only grew "
-      "since "
-      "a checkpoint you kept (a roll-back or a\nrewrite is detected). Prints "
-      "'OK: ...' (exit 0) or 'TAMPERED: record <i>: <problem>' naming the\n"
-      "first bad record when it can be located (exit 1). Exit 2: bad command "
-      "line or unusable input\n(unreadable files, a certificate of another "
-      "node, a kept checkpoint that does not verify).",
+      "export') is complete and\nunaltered up to the node's signed checkpoint. "
+      "The node certificate is trusted only if it chains to\nthe IBSM root "
+      "--ca (with its intermediate in the --node-cert file, as in "
+      "node-<N>-chain.pem), was\nvalid at the checkpoint's time, is not "
+      "revoked (every certificate of the chain, with --crl-dir;\na CA without "
+      "a CRL there fails), is a node certificate spiffe://ibsm/<NODE>, and was "
+      "issued by the\nintermediate CA of that node (URI SAN "
+      "spiffe://ibsm/<NODE>). Give --node-cert once per certificate\nthe node "
+      "has signed with: each checkpoint is checked with the one that signed "
+      "it. Then: the\ncheckpoint's signature, every record against its leaf "
+      "and the root, and with --kept-checkpoint that\nthe trail only grew "
+      "since a checkpoint you kept (a roll-back or a rewrite is detected). "
+      "With\n--alerts (written by 'ibsm audit export-alerts'), also that each "
+      "stored alert matches its publish\nrecord and each absent one was "
+      "removed by retention. Prints 'OK: ...' lines, including the\ntrusted "
+      "certificate, (exit 0) or 'TAMPERED: record <i>: <problem>' naming the "
+      "first bad record\nwhen it can be located, or 'TAMPERED: stored log: "
+      "sequence <n>: ...' (exit 1). Exit 2: bad command\nline or unusable "
+      "input (unreadable files, no --ca, an untrusted certificate or one of "
+      "another node,\na kept checkpoint that does not verify).",
       {
           Flag("file", Kind::kValue, "FILE",
                "the export (may also be given as the argument)"),
-          Flag("node-cert", Kind::kValue, "CERT",
-               "PEM certificate of the node that signed the export"),
+          Flag("node-cert", Kind::kRepeated, "CERT",
+               "PEM certificate (with its intermediate) of the node that "
+               "signed the export; repeat across a key rotation"),
+          Flag("crl-dir", Kind::kValue, "DIR",
+               "directory of PEM CRLs: check revocation of the whole chain"),
           Flag("kept-checkpoint", Kind::kValue, "NOTEFILE",
                "a signed checkpoint of the node you kept earlier"),
+          Flag("alerts", Kind::kValue, "ALERTS",
+               "an alert export ('ibsm audit export-alerts') to check "
+               "against the trail"),
       },
       RunVerify});
   commands.push_back(Command{
@@ -930,7 +1205,7 @@ std::vector<Command> AuditCommands() {
       "deliver, ack, subscribe-open, subscribe-close, call-refused, "
       "policy-reload,\ncert-reload, retention-remove, auditor-query, "
       "auditor-export, federation-send, federation-receive,\nnode-start, "
-      "node-stop.",
+      "node-stop, integrity-failure.",
       {
           Flag("from-time", Kind::kValue, "RFC3339",
                "records at or after this time"),
@@ -977,14 +1252,36 @@ std::vector<Command> AuditCommands() {
       },
       RunExport});
   commands.push_back(Command{
+      {"audit", "export-alerts"},
+      "[--from-sequence N] [--limit N] -o FILE",
+      "Export digests of the node's stored log, to check against the trail",
+      "Calls ibsm.v1.Auditor/ExportAlerts and writes the ibsm.v1.AlertExport "
+      "(binary) to FILE atomically: for\nevery log sequence from "
+      "--from-sequence (default 1) on, at most --limit (default 10000, at "
+      "most\n100000), what the node stores: alert id, originator, topic, "
+      "classification and the SHA-256 of the\npayload (never the payload), "
+      "or that the sequence is absent. Check it with 'ibsm audit verify\n"
+      "EXPORT --alerts FILE ...'.",
+      {
+          Flag("from-sequence", Kind::kValue, "N",
+               "first log sequence (default 1)"),
+          Flag("limit", Kind::kValue, "N", "sequences to cover, 1..100000"),
+          Flag("output", Kind::kValue, "FILE", "where to write the export",
+               'o'),
+      },
+      RunExportAlerts});
+  commands.push_back(Command{
       {"audit", "proof"},
       "--index N [--tree-size S] [--node-cert CERT] | --consistency A B",
       "Get an inclusion or consistency proof from the node",
       "--index: calls ibsm.v1.Auditor/GetInclusionProof, prints the record, "
       "its leaf hash and the audit path\n(hex), and checks the proof locally "
-      "against the checkpoint of that tree size: VERIFIED (exit 0),\nFAILED "
-      "(exit 1), or UNVERIFIED when S is not the size of a signed checkpoint. "
-      "With --node-cert the\ncheckpoint's signature is checked as well. "
+      "against the checkpoint of that tree size. VERIFIED (exit 0) only\n"
+      "with --node-cert: the checkpoint's signature by that certificate, "
+      "trusted through the root of --ca\n(and --crl-dir) as 'ibsm audit "
+      "verify' does. Without it: UNVERIFIED (exit 0), saying the path\n"
+      "matches the unsigned root the node returned; also UNVERIFIED when S "
+      "is not the size of a signed\ncheckpoint. FAILED: exit 1. "
       "--consistency A B: calls GetConsistencyProof and prints\nthe hashes "
       "proving that the tree of size B extends the tree of size A (B "
       "omitted: the latest\ncheckpoint).",
@@ -994,8 +1291,10 @@ std::vector<Command> AuditCommands() {
           Flag("tree-size", Kind::kValue, "S",
                "tree size (default: the latest checkpoint's)"),
           Flag("node-cert", Kind::kValue, "CERT",
-               "PEM certificate of the node: also check the checkpoint "
-               "signature"),
+               "PEM certificate (with its intermediate) of the node: check "
+               "the checkpoint signature"),
+          Flag("crl-dir", Kind::kValue, "DIR",
+               "directory of PEM CRLs for the --node-cert check"),
           Flag("consistency", Kind::kRepeated, "A B",
                "consistency proof from tree size A to B"),
       },

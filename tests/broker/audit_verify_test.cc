@@ -650,5 +650,102 @@ TEST_CASE("malformed exports are reported, never crash", "[audit_verify]") {
   CHECK(parsed > 100);
 }
 
+// ---- VerifyAlerts: the stored log against the trail ----
+
+v1::AuditExport TrailOf(const std::vector<v1::AuditRecord>& records) {
+  v1::AuditExport trail;
+  trail.set_node_id(kNode);
+  for (const v1::AuditRecord& r : records) {
+    trail.add_records(r.SerializeAsString());
+  }
+  return trail;
+}
+
+v1::AuditRecord Published(uint64_t index, uint64_t sequence,
+                          const std::string& payload_hash) {
+  v1::AuditRecord r;
+  r.set_index(index);
+  r.set_node(kNode);
+  r.set_action(v1::AUDIT_PUBLISH);
+  r.set_allowed(true);
+  r.set_sequence(sequence);
+  r.set_alert_id(absl::StrCat("a", sequence));
+  r.set_originator("CIV/police");
+  r.set_topic("border.incident");
+  r.set_classification("RESTRICTED");
+  r.set_payload_sha256(payload_hash);
+  return r;
+}
+
+v1::StoredAlertDigest Stored(const v1::AuditRecord& r) {
+  v1::StoredAlertDigest d;
+  d.set_sequence(r.sequence());
+  d.set_alert_id(r.alert_id());
+  d.set_originator(r.originator());
+  d.set_topic(r.topic());
+  d.set_classification(r.classification());
+  d.set_payload_sha256(r.payload_sha256());
+  return d;
+}
+
+TEST_CASE(
+    "VerifyAlerts accepts matching alerts and retention gaps, and names an "
+    "edited, deleted or resurrected alert",
+    "[audit_verify]") {
+  v1::AuditRecord p1 = Published(0, 1, std::string(32, '1'));
+  v1::AuditRecord p2 = Published(1, 2, std::string(32, '2'));
+  v1::AuditRecord p3 = Published(2, 3, std::string(32, '3'));
+  v1::AuditRecord removed2;
+  removed2.set_index(3);
+  removed2.set_node(kNode);
+  removed2.set_action(v1::AUDIT_RETENTION_REMOVE);
+  removed2.set_allowed(true);
+  removed2.set_sequence(2);
+  const v1::AuditExport trail = TrailOf({p1, p2, p3, removed2});
+  auto alerts = [](std::vector<v1::StoredAlertDigest> ds) {
+    v1::AlertExport e;
+    e.set_node_id(kNode);
+    e.set_from_sequence(1);
+    for (auto& d : ds) *e.add_alerts() = d;
+    e.set_to_sequence(ds.size());
+    return e;
+  };
+  v1::StoredAlertDigest absent2;
+  absent2.set_sequence(2);
+  absent2.set_absent(true);
+
+  AlertsReport good =
+      VerifyAlerts(trail, alerts({Stored(p1), absent2, Stored(p3)}));
+  INFO(good.problem);
+  CHECK(good.ok);
+  CHECK(good.alerts_checked == 2);
+  CHECK(good.removed_by_retention == 1);
+
+  v1::StoredAlertDigest edited = Stored(p3);
+  edited.set_payload_sha256(std::string(32, 'x'));
+  AlertsReport e = VerifyAlerts(trail, alerts({Stored(p1), absent2, edited}));
+  CHECK_FALSE(e.ok);
+  CHECK(e.first_bad_sequence == 3);
+  CHECK_THAT(e.problem, Catch::Contains("payload SHA-256"));
+
+  v1::StoredAlertDigest absent3;
+  absent3.set_sequence(3);
+  absent3.set_absent(true);
+  AlertsReport d = VerifyAlerts(trail, alerts({Stored(p1), absent2, absent3}));
+  CHECK_FALSE(d.ok);
+  CHECK(d.first_bad_sequence == 3);
+  CHECK_THAT(d.problem, Catch::Contains("missing from the log"));
+
+  AlertsReport r =
+      VerifyAlerts(trail, alerts({Stored(p1), Stored(p2), Stored(p3)}));
+  CHECK_FALSE(r.ok);
+  CHECK(r.first_bad_sequence == 2);
+  CHECK_THAT(r.problem, Catch::Contains("removed by retention"));
+
+  v1::AlertExport other = alerts({Stored(p1)});
+  other.set_node_id("MLI");
+  CHECK_FALSE(VerifyAlerts(trail, other).ok);
+}
+
 }  // namespace
 }  // namespace ibsm::broker

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -11,11 +12,13 @@
 #include "broker/audit_trail.h"
 #include "broker/audit_verify.h"
 #include "broker/checkpoint.h"
+#include "broker/key_codec.h"
 #include "broker/merkle.h"
 #include "broker/node.h"
 #include "broker/store.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/audit.grpc.pb.h"
+#include "ibsm/v1/storage.pb.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
@@ -420,6 +423,266 @@ TEST_CASE("a change of the CRL directory is noticed and recorded") {
   REQUIRE(found.size() == 1);
   CHECK(found[0].allowed());
   CHECK_THAT(found[0].reason(), Catch::Contains("CRL"));
+}
+
+v1::AlertExport ExportAlerts(const std::shared_ptr<grpc::Channel>& auditor) {
+  v1::AlertExport exported;
+  grpc::ClientContext ctx;
+  grpc::Status s = v1::Auditor::NewStub(auditor)->ExportAlerts(
+      &ctx, v1::AlertExportRequest(), &exported);
+  INFO(s.error_message());
+  REQUIRE(s.ok());
+  return exported;
+}
+
+// Records of `action` in the trail, waiting until at least one is there.
+std::vector<v1::AuditRecord> WaitForRecords(
+    const std::shared_ptr<grpc::Channel>& auditor, v1::AuditAction action) {
+  v1::AuditQuery query;
+  query.set_action(action);
+  std::vector<v1::AuditRecord> found;
+  for (int i = 0; i < 100 && found.empty(); ++i) {
+    found = Query(auditor, query);
+    if (found.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  return found;
+}
+
+TEST_CASE(
+    "a stored alert edited or deleted on a stopped node is refused with "
+    "DATA_LOSS at delivery, recorded, and flagged by verify with the alert "
+    "export") {
+  struct Case {
+    const char* name;
+    bool remove;  // delete the alert instead of editing its payload
+  };
+  for (const Case& c :
+       {Case{"an edited payload", false}, Case{"a deleted alert", true}}) {
+    INFO(c.name);
+    TempDir dir;
+    v1::NodeConfig config = AuditedConfig(dir);
+    const uint64_t size = RunAndStop(config, 5, "tamper-");
+    {
+      auto store = broker::Store::Open({config.data_dir(), "CIV"});
+      REQUIRE(store.ok());
+      const std::string key = broker::EncodeSequence(3);
+      rocksdb::WriteBatch batch;
+      if (c.remove) {
+        batch.Delete((*store)->handle(broker::Family::kLog), key);
+      } else {
+        auto value = (*store)->Get(broker::Family::kLog, key);
+        REQUIRE(value.ok());
+        REQUIRE(value->has_value());
+        v1::StoredAlert stored;
+        REQUIRE(stored.ParseFromString(**value));
+        stored.mutable_alert()->set_payload("a forged payload");
+        batch.Put((*store)->handle(broker::Family::kLog), key,
+                  stored.SerializeAsString());
+      }
+      REQUIRE((*store)->Write(&batch, true).ok());
+    }
+    auto node = Start(config);
+    auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+
+    // From outside: a catch-up subscriber gets the alerts before it, then
+    // DATA_LOSS naming the sequence; never the forged payload or a silent
+    // gap.
+    RawSubscription sub(Channel(node->port(), Tls("agency-CIV_customs")),
+                        OpenRequest({"border.>"}));
+    const std::vector<v1::Delivery>& got = sub.ReadDeliveries(5);
+    grpc::Status end = sub.AwaitEnd();
+    INFO(end.error_message());
+    CHECK(end.error_code() == grpc::StatusCode::DATA_LOSS);
+    CHECK_THAT(end.error_message(), Catch::Contains("sequence 3"));
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].sequence() == 1);
+    CHECK(got[1].sequence() == 2);
+
+    // Recorded in the trail: by the start-up check (no recipient) and for
+    // the refused subscriber.
+    std::optional<v1::AuditRecord> refused;
+    bool at_start = false;
+    for (int i = 0; i < 100 && !(refused && at_start); ++i) {
+      for (const auto& r :
+           WaitForRecords(auditor, v1::AUDIT_INTEGRITY_FAILURE)) {
+        CHECK_FALSE(r.allowed());
+        CHECK(r.sequence() == 3);
+        if (r.recipient() == "CIV/customs") refused = r;
+        if (r.recipient().empty()) at_start = true;
+      }
+      if (!(refused && at_start)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    REQUIRE(refused.has_value());
+    CHECK(at_start);
+    CHECK(refused->actor() == "CIV");
+
+    // Offline: the trail verifies, the alert export against it does not.
+    v1::AuditExport trail = ExportFrom(auditor, size);
+    REQUIRE(Verify(trail).ok);
+    broker::AlertsReport alerts =
+        broker::VerifyAlerts(trail, ExportAlerts(auditor));
+    INFO(alerts.problem);
+    CHECK_FALSE(alerts.ok);
+    REQUIRE(alerts.first_bad_sequence.has_value());
+    CHECK(*alerts.first_bad_sequence == 3);
+    CHECK_THAT(alerts.problem,
+               Catch::Contains(c.remove ? "missing" : "payload"));
+  }
+}
+
+TEST_CASE(
+    "the start-up check of the newest stored alerts records an edited one") {
+  TempDir dir;
+  v1::NodeConfig config = AuditedConfig(dir);
+  RunAndStop(config, 5, "tail-");
+  {
+    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    REQUIRE(store.ok());
+    const std::string key = broker::EncodeSequence(5);
+    auto value = (*store)->Get(broker::Family::kLog, key);
+    REQUIRE(value.ok());
+    REQUIRE(value->has_value());
+    v1::StoredAlert stored;
+    REQUIRE(stored.ParseFromString(**value));
+    stored.mutable_alert()->set_topic("border.other");
+    rocksdb::WriteBatch batch;
+    batch.Put((*store)->handle(broker::Family::kLog), key,
+              stored.SerializeAsString());
+    REQUIRE((*store)->Write(&batch, true).ok());
+  }
+  auto node = Start(config);
+  auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+  std::vector<v1::AuditRecord> failures =
+      WaitForRecords(auditor, v1::AUDIT_INTEGRITY_FAILURE);
+  REQUIRE(failures.size() == 1);
+  CHECK(failures[0].actor() == "CIV");
+  CHECK(failures[0].sequence() == 5);
+  CHECK_THAT(failures[0].reason(), Catch::Contains("topic"));
+}
+
+TEST_CASE(
+    "alerts removed by retention leave an accounted gap: catch-up after a "
+    "restart delivers the rest and the alert export verifies") {
+  TempDir dir;
+  v1::NodeConfig config = AuditedConfig(dir);
+  uint64_t size = 0;
+  {
+    auto node = Start(config);
+    auto police = Channel(node->port(), Tls("agency-CIV_police"));
+    v1::Alert expiring = MakeAlert("ret-1");
+    *expiring.mutable_expires_at() = expiring.created_at();
+    expiring.mutable_expires_at()->set_seconds(expiring.created_at().seconds() +
+                                               60);
+    REQUIRE(RawPublish(police, {MakeAlert("ret-0"), expiring}).ok());
+    REQUIRE(RawPublish(police, {MakeAlert("ret-2")}).ok());
+    auto removed = node->RunRetention(absl::Now() + absl::Minutes(5));
+    REQUIRE(removed.ok());
+    REQUIRE(*removed == 1);
+    node->Shutdown(absl::Seconds(1));
+  }
+  {
+    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    REQUIRE(store.ok());
+    auto latest = broker::LatestCheckpoint(**store);
+    REQUIRE(latest.ok());
+    size = latest->tree_size();
+  }
+  auto node = Start(config);
+  RawSubscription sub(Channel(node->port(), Tls("agency-CIV_customs")),
+                      OpenRequest({"border.>"}));
+  const std::vector<v1::Delivery>& got = sub.ReadDeliveries(2);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].alert().id() == "ret-0");
+  CHECK(got[1].alert().id() == "ret-2");
+  auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+  v1::AuditExport trail = ExportFrom(auditor, size);
+  REQUIRE(Verify(trail).ok);
+  broker::AlertsReport alerts =
+      broker::VerifyAlerts(trail, ExportAlerts(auditor));
+  INFO(alerts.problem);
+  CHECK(alerts.ok);
+  CHECK(alerts.alerts_checked == 2);
+  CHECK(alerts.removed_by_retention == 1);
+}
+
+TEST_CASE(
+    "after the node's key and certificate are renewed on disk, checkpoints "
+    "are signed with the new key, the switch is recorded, and a trail "
+    "spanning the rotation verifies with each checkpoint's own key") {
+  TempDir dir;
+  v1::NodeConfig config = AuditedConfig(dir);
+  std::filesystem::copy_file(config.tls().cert_file(), dir.File("node.pem"));
+  std::filesystem::copy_file(config.tls().key_file(), dir.File("node.key"));
+  config.mutable_tls()->set_cert_file(dir.File("node.pem"));
+  config.mutable_tls()->set_key_file(dir.File("node.key"));
+  config.mutable_tls()->set_reload_interval_seconds(1);
+  auto old_key = broker::VerifyingKey::FromCertificatePem(
+      *ReadFileToString(dir.File("node.pem")));
+  REQUIRE(old_key.ok());
+  auto node = Start(config);
+  auto police = Channel(node->port(), Tls("agency-CIV_police"));
+  auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(RawPublish(police, {MakeAlert(absl::StrCat("rot-a", i))}).ok());
+  }
+  const std::string kept = WaitForCheckpoint(auditor, 4).note();
+  REQUIRE(broker::VerifyCheckpoint(kept, "ibsm/CIV", *old_key).ok());
+
+  // Renewal with a new key, the way an operator or an ACME client does it.
+  IssueCertificate("CIV-ca", "spiffe://ibsm/CIV", dir.File("renewed"));
+  std::filesystem::rename(dir.File("renewed.key"), dir.File("node.key"));
+  std::filesystem::copy_file(dir.File("renewed-chain.pem"),
+                             dir.File("node.pem"),
+                             std::filesystem::copy_options::overwrite_existing);
+  auto new_key = broker::VerifyingKey::FromCertificatePem(
+      *ReadFileToString(dir.File("node.pem")));
+  REQUIRE(new_key.ok());
+
+  std::vector<v1::AuditRecord> switched;
+  for (int i = 0; i < 100 && switched.empty(); ++i) {
+    for (const auto& r : Query(auditor, [] {
+           v1::AuditQuery q;
+           q.set_action(v1::AUDIT_CERT_RELOAD);
+           return q;
+         }())) {
+      if (r.allowed() &&
+          r.detail().find("checkpoint key") != std::string::npos) {
+        switched.push_back(r);
+      }
+    }
+    if (switched.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  REQUIRE(switched.size() == 1);
+
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(RawPublish(police, {MakeAlert(absl::StrCat("rot-b", i))}).ok());
+  }
+  v1::SignedCheckpoint latest;
+  bool signed_with_new = false;
+  for (int i = 0; i < 100 && !signed_with_new; ++i) {
+    latest = WaitForCheckpoint(auditor, switched[0].index() + 1);
+    signed_with_new =
+        broker::VerifyCheckpoint(latest.note(), "ibsm/CIV", *new_key).ok();
+    if (!signed_with_new) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  REQUIRE(signed_with_new);
+
+  v1::AuditExport exported = ExportFrom(auditor, latest.tree_size());
+  auto report =
+      broker::VerifyExport(exported, *new_key, "ibsm/CIV", &kept, &*old_key);
+  INFO(report.status().ToString());
+  REQUIRE(report.ok());
+  INFO(report->problem);
+  CHECK(report->ok);
+  CHECK(report->earlier_checkpoint_consistent);
 }
 
 TEST_CASE(

@@ -2,6 +2,7 @@
 // (table and --json), refusal of a non-auditor, export and offline verify
 // (with a kept checkpoint across two exports), proofs and checkpoints.
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -11,6 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "broker/checkpoint.h"
+#include "ibsm/tls.h"
+#include "ibsm/v1/audit.pb.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
@@ -65,7 +70,8 @@ TEST_CASE(
   config.mutable_audit()->set_checkpoint_every_seconds(1);
   BrokerProcess broker(config);
   const int port = broker.port();
-  const std::string node_cert = PkiDir() + "/node-CIV.pem";
+  const std::string node_cert = PkiDir() + "/node-CIV-chain.pem";
+  const std::string ca = PkiDir() + "/ca.pem";
 
   auto police = Channel(port, Tls("agency-CIV_police"));
   REQUIRE(RawPublish(police, {MakeAlert("cli-aud-1"), MakeAlert("cli-aud-2"),
@@ -167,10 +173,48 @@ TEST_CASE(
                    ") with checkpoint size ", kept_size, " to ", export1)));
 
     RunResult verified = RunBinary(
-        CliBinary(), {"audit", "verify", export1, "--node-cert", node_cert});
+        CliBinary(),
+        {"audit", "verify", export1, "--node-cert", node_cert, "--ca", ca});
     INFO(verified.output);
     CHECK(verified.exit_code == 0);
-    CHECK_THAT(verified.output, Catch::StartsWith("OK:"));
+    CHECK_THAT(verified.output, Catch::StartsWith("OK:") &&
+                                    Catch::Contains("trusted node certificate "
+                                                    "spiffe://ibsm/CIV") &&
+                                    Catch::Contains("revocation not checked"));
+
+    // With the CRLs of the whole chain, revocation is checked too.
+    RunResult with_crls = RunBinary(
+        CliBinary(), {"audit", "verify", export1, "--node-cert", node_cert,
+                      "--ca", ca, "--crl-dir", PkiDir() + "/crl"});
+    INFO(with_crls.output);
+    CHECK(with_crls.exit_code == 0);
+    CHECK_THAT(with_crls.output,
+               Catch::Contains("revocation checked for the whole chain"));
+
+    // The stored log, exported as digests, matches the trail.
+    const std::string alerts = dir.File("alerts.bin");
+    RunResult exported_alerts =
+        Auditor(port, {"audit", "export-alerts", "-o", alerts});
+    INFO(exported_alerts.output);
+    REQUIRE(exported_alerts.exit_code == 0);
+    CHECK_THAT(exported_alerts.output,
+               Catch::StartsWith("exported the digests of sequences [1, 3]"));
+    RunResult alerts_ok =
+        RunBinary(CliBinary(), {"audit", "verify", export1, "--node-cert",
+                                node_cert, "--ca", ca, "--alerts", alerts});
+    INFO(alerts_ok.output);
+    CHECK(alerts_ok.exit_code == 0);
+    CHECK_THAT(alerts_ok.output,
+               Catch::Contains("stored alerts match their publish records") &&
+                   !Catch::Contains("TAMPERED"));
+
+    // Without the root there is nothing to trust the certificate by.
+    RunResult no_root = RunBinary(
+        CliBinary(), {"audit", "verify", export1, "--node-cert", node_cert});
+    INFO(no_root.output);
+    CHECK(no_root.exit_code == 2);
+    CHECK_THAT(no_root.output, Catch::StartsWith("ibsm: missing --ca"));
+    CHECK_THAT(no_root.output, !Catch::Contains("OK"));
 
     // More activity, then a later checkpoint.
     REQUIRE(RawPublish(police, {MakeAlert("cli-aud-4"), MakeAlert("cli-aud-5")})
@@ -184,9 +228,9 @@ TEST_CASE(
     REQUIRE(again.exit_code == 0);
     CHECK_THAT(again.output, Catch::Contains("exported "));
 
-    RunResult consistent =
-        RunBinary(CliBinary(), {"audit", "verify", export2, "--node-cert",
-                                node_cert, "--kept-checkpoint", kept});
+    RunResult consistent = RunBinary(
+        CliBinary(), {"audit", "verify", export2, "--node-cert", node_cert,
+                      "--ca", ca, "--kept-checkpoint", kept});
     INFO(consistent.output);
     CHECK(consistent.exit_code == 0);
     CHECK_THAT(consistent.output,
@@ -201,9 +245,9 @@ TEST_CASE(
     INFO(partial.output);
     REQUIRE(partial.exit_code == 0);
     CHECK_THAT(partial.output, Catch::Contains(" records [2, "));
-    RunResult partial_ok =
-        RunBinary(CliBinary(), {"audit", "verify", export3, "--node-cert",
-                                node_cert, "--kept-checkpoint", kept});
+    RunResult partial_ok = RunBinary(
+        CliBinary(), {"audit", "verify", export3, "--node-cert", node_cert,
+                      "--ca", ca, "--kept-checkpoint", kept});
     INFO(partial_ok.output);
     CHECK(partial_ok.exit_code == 0);
   }
@@ -212,23 +256,31 @@ TEST_CASE(
     RunResult proof = Auditor(port, {"audit", "proof", "--index", "0"});
     INFO(proof.output);
     CHECK(proof.exit_code == 0);
-    CHECK_THAT(proof.output, Catch::Contains("audit path") &&
-                                 Catch::Contains("VERIFIED: record 0"));
+    // Without --node-cert the root is unsigned: never VERIFIED.
+    CHECK_THAT(proof.output,
+               Catch::Contains("audit path") &&
+                   Catch::Contains("UNVERIFIED: the audit path of record 0") &&
+                   Catch::Contains("signature was not checked"));
+    for (const std::string& line : Lines(proof.output)) {
+      CHECK_THAT(line, !Catch::StartsWith("VERIFIED"));
+    }
 
     RunResult signed_proof = Auditor(
         port, {"audit", "proof", "--index", "1", "--node-cert", node_cert});
     INFO(signed_proof.output);
     CHECK(signed_proof.exit_code == 0);
     CHECK_THAT(signed_proof.output,
-               Catch::Contains("VERIFIED") &&
-                   Catch::Contains("checkpoint signature checked"));
+               Catch::Contains("\nVERIFIED: record 1") &&
+                   Catch::Contains("checkpoint signature checked") &&
+                   Catch::Contains("trusted node certificate "
+                                   "spiffe://ibsm/CIV"));
 
     RunResult json_proof =
         Auditor(port, {"--json", "audit", "proof", "--index", "0"});
     INFO(json_proof.output);
     CHECK(json_proof.exit_code == 0);
     CHECK(Lines(json_proof.output).size() == 1);
-    CHECK_THAT(json_proof.output, Catch::Contains("\"result\":\"VERIFIED\""));
+    CHECK_THAT(json_proof.output, Catch::Contains("\"result\":\"UNVERIFIED\""));
 
     const uint64_t size = NoteSize(first_note);
     RunResult consistency = Auditor(
@@ -266,6 +318,99 @@ TEST_CASE(
       CHECK_THAT(r.output, Catch::StartsWith("ibsm: "));
     }
   }
+}
+
+// Runs openssl with `args`; fails the test if it fails.
+void OpenSsl(std::vector<std::string> args) {
+  RunResult r = RunBinary("/usr/bin/openssl", args);
+  INFO(absl::StrJoin(args, " ") << "\n" << r.output);
+  REQUIRE(r.exit_code == 0);
+}
+
+// What an operator who rewrote history would do: re-sign the export's
+// checkpoint with a key of their own. The records stay as they are, so only
+// the trust in the signing certificate can tell.
+void Resign(const std::string& in, const std::string& out,
+            const std::string& key_file) {
+  v1::AuditExport exported;
+  REQUIRE(exported.ParseFromString(ReadFile(in)));
+  auto real = broker::VerifyingKey::FromCertificatePem(
+      ReadFile(PkiDir() + "/node-CIV.pem"));
+  REQUIRE(real.ok());
+  auto cp =
+      broker::VerifyCheckpoint(exported.checkpoint().note(), "ibsm/CIV", *real);
+  REQUIRE(cp.ok());
+  auto key = broker::SigningKey::FromPem(ReadFile(key_file));
+  REQUIRE(key.ok());
+  // Signed now, when the forger's certificate is valid.
+  cp->time_unix = absl::ToUnixSeconds(absl::Now()) + 1;
+  auto note = broker::SignCheckpoint(*cp, *key);
+  REQUIRE(note.ok());
+  exported.mutable_checkpoint()->set_note(*note);
+  exported.mutable_checkpoint()->mutable_time()->set_seconds(cp->time_unix);
+  std::ofstream(out, std::ios::binary) << exported.SerializeAsString();
+}
+
+TEST_CASE(
+    "ibsm audit verify trusts only a node certificate that chains to the "
+    "root, is bound to its node's CA and has the CRLs of its whole chain") {
+  TempDir dir;
+  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
+  config.mutable_audit()->set_checkpoint_every_records(5);
+  config.mutable_audit()->set_checkpoint_every_seconds(1);
+  BrokerProcess broker(config);
+  const int port = broker.port();
+  const std::string ca = PkiDir() + "/ca.pem";
+  REQUIRE(RawPublish(Channel(port, Tls("agency-CIV_police")),
+                     {MakeAlert("trust-1"), MakeAlert("trust-2")})
+              .ok());
+  WaitForCheckpoint(port, 3);
+  const std::string genuine = dir.File("genuine.bin");
+  REQUIRE(Auditor(port, {"audit", "export", "-o", genuine}).exit_code == 0);
+
+  // A self-made certificate claiming spiffe://ibsm/CIV.
+  OpenSsl({"req", "-x509", "-newkey", "ec", "-pkeyopt",
+           "ec_paramgen_curve:P-256", "-noenc", "-keyout", dir.File("self.key"),
+           "-out", dir.File("self.pem"), "-subj", "/O=IBSM/OU=CIV/CN=CIV",
+           "-addext", "subjectAltName=URI:spiffe://ibsm/CIV", "-days", "2"});
+  // A certificate for node CIV issued by the sibling MLI intermediate.
+  IssueCertificate("MLI-ca", "spiffe://ibsm/CIV", dir.File("sib"));
+
+  struct Case {
+    const char* name;
+    std::string key;
+    std::string cert;
+    const char* reason;
+  };
+  for (const Case& c : {Case{"a self-made certificate", dir.File("self.key"),
+                             dir.File("self.pem"), "not trusted"},
+                        Case{"another node's intermediate", dir.File("sib.key"),
+                             dir.File("sib-chain.pem"),
+                             "is not the intermediate CA of node CIV"}}) {
+    INFO(c.name);
+    const std::string forged = dir.File("forged.bin");
+    Resign(genuine, forged, c.key);
+    RunResult r = RunBinary(CliBinary(), {"audit", "verify", forged,
+                                          "--node-cert", c.cert, "--ca", ca});
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains(c.reason));
+    CHECK_THAT(r.output, !Catch::Contains("OK:"));
+  }
+
+  // A CA of the chain without a CRL in --crl-dir: refused, not skipped.
+  std::filesystem::create_directories(dir.File("crl"));
+  std::filesystem::copy_file(PkiDir() + "/crl/CIV-ca.crl.pem",
+                             dir.File("crl/CIV-ca.crl.pem"));
+  RunResult missing =
+      RunBinary(CliBinary(), {"audit", "verify", genuine, "--node-cert",
+                              PkiDir() + "/node-CIV-chain.pem", "--ca", ca,
+                              "--crl-dir", dir.File("crl")});
+  INFO(missing.output);
+  CHECK(missing.exit_code == 2);
+  CHECK_THAT(missing.output, Catch::Contains("CRL"));
+  CHECK_THAT(missing.output, !Catch::Contains("OK:"));
 }
 
 }  // namespace

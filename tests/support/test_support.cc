@@ -77,6 +77,39 @@ TlsFiles Tls(const std::string& entity) {
   return files;
 }
 
+void IssueCertificate(const std::string& ca_base, const std::string& spiffe_id,
+                      const std::string& out_base) {
+  const std::string ca = absl::StrCat(PkiDir(), "/", ca_base);
+  {
+    std::ofstream ext(out_base + ".ext");
+    ext << "[ ext ]\n"
+        << "basicConstraints = critical, CA:false\n"
+        << "keyUsage = critical, digitalSignature\n"
+        << "extendedKeyUsage = serverAuth, clientAuth\n"
+        << "subjectAltName = URI:" << spiffe_id
+        << ", DNS:localhost, IP:127.0.0.1\n";
+  }
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"req", "-new", "-newkey", "ec", "-pkeyopt",
+                                 "ec_paramgen_curve:P-256", "-noenc", "-keyout",
+                                 out_base + ".key", "-out", out_base + ".csr",
+                                 "-subj", "/O=IBSM/CN=test"},
+        std::vector<std::string>{"x509", "-req", "-in", out_base + ".csr",
+                                 "-CA", ca + ".pem", "-CAkey", ca + ".key",
+                                 "-set_serial", "4242", "-days", "2",
+                                 "-extfile", out_base + ".ext", "-extensions",
+                                 "ext", "-out", out_base + ".pem"}}) {
+    RunResult r = RunBinary("/usr/bin/openssl", args);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+  }
+  std::filesystem::permissions(
+      out_base + ".key",
+      std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::ofstream(out_base + "-chain.pem")
+      << *ReadFileToString(out_base + ".pem") << *ReadFileToString(ca + ".pem");
+}
+
 v1::NodeConfig NodeConfigFor(const std::string& data_dir,
                              const std::string& node_id) {
   TlsFiles node = Tls("node-" + node_id);

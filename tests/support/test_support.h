@@ -46,6 +46,14 @@ const std::string& PkiDir();
 // "expired", "foreign", "auditor-UNODC_audit". Uses the -chain.pem file.
 TlsFiles Tls(const std::string& entity);
 
+// Issues, with openssl, a fresh P-256 key and a certificate for
+// `spiffe_id` (e.g. "spiffe://ibsm/CIV") signed by the PKI's CA `ca_base`
+// (e.g. "CIV-ca", "MLI-ca"), valid 2 days, usable as a TLS server and
+// client certificate. Writes `out_base`.key, `out_base`.pem and
+// `out_base`-chain.pem (certificate + CA). Fails the test on error.
+void IssueCertificate(const std::string& ca_base, const std::string& spiffe_id,
+                      const std::string& out_base);
+
 // A config for node `node_id` on 127.0.0.1:0 with its PKI files.
 v1::NodeConfig NodeConfigFor(const std::string& data_dir,
                              const std::string& node_id = "CIV");
