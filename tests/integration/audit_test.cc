@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <set>
 #include <thread>
@@ -683,6 +684,30 @@ TEST_CASE(
   INFO(report->problem);
   CHECK(report->ok);
   CHECK(report->earlier_checkpoint_consistent);
+
+  // From outside: the CLI checks each checkpoint with the certificate that
+  // signed it, each trusted through the root.
+  const std::string file = dir.File("rotated.bin");
+  const std::string kept_file = dir.File("kept.note");
+  std::ofstream(file, std::ios::binary) << exported.SerializeAsString();
+  std::ofstream(kept_file) << kept;
+  const std::string old_cert = Tls("node-CIV").cert_file;
+  RunResult both = RunBinary(
+      CliBinary(), {"audit", "verify", file, "--node-cert", old_cert,
+                    "--node-cert", dir.File("renewed-chain.pem"), "--ca",
+                    PkiDir() + "/ca.pem", "--kept-checkpoint", kept_file});
+  INFO(both.output);
+  CHECK(both.exit_code == 0);
+  CHECK_THAT(both.output,
+             Catch::Contains("consistent with the checkpoint you kept") &&
+                 Catch::Contains("signed by a rotated key"));
+  RunResult new_only = RunBinary(
+      CliBinary(),
+      {"audit", "verify", file, "--node-cert", dir.File("renewed-chain.pem"),
+       "--ca", PkiDir() + "/ca.pem", "--kept-checkpoint", kept_file});
+  INFO(new_only.output);
+  CHECK(new_only.exit_code == 2);
+  CHECK_THAT(new_only.output, Catch::Contains("kept checkpoint"));
 }
 
 TEST_CASE(
