@@ -133,9 +133,10 @@ void CheckAuditVerifies(int port, const TempDir& dir) {
                                      {"audit", "export", "-o", exported}));
   INFO(exp.output);
   REQUIRE(exp.exit_code == 0);
-  RunResult verified = RunBinary(
-      CliBinary(),
-      {"audit", "verify", exported, "--node-cert", PkiDir() + "/node-CIV.pem"});
+  RunResult verified =
+      RunBinary(CliBinary(), {"audit", "verify", exported, "--node-cert",
+                              PkiDir() + "/node-CIV-chain.pem", "--ca",
+                              PkiDir() + "/ca.pem"});
   INFO(verified.output);
   CHECK(verified.exit_code == 0);
   CHECK_THAT(verified.output, Catch::StartsWith("OK:"));
