@@ -466,11 +466,26 @@ class AuditorService final : public v1::Auditor::CallbackService {
                                          v1::AlertExport* out) override {
     return Unary(context, v1::AUDIT_AUDITOR_EXPORT,
                  absl::StrCat("alerts ", request->ShortDebugString()),
-                 [node = node_, request, out] {
+                 [node = node_, request, out](AuditView& view) {
                    ASSIGN_OR_RETURN(
                        *out, BuildAlertExport(
                                  *node->store(), node->config().node_id(),
                                  node->committer()->last_sequence(), *request));
+                   // Whole or refused, like Export: a digest is the
+                   // metadata the auditor's view may hide.
+                   if (view.sees_all()) return absl::OkStatus();
+                   for (const v1::StoredAlertDigest& d : out->alerts()) {
+                     v1::AuditRecord probe;
+                     probe.set_classification(d.classification());
+                     if (!d.classification().empty() && view.Apply(&probe)) {
+                       out->Clear();
+                       return absl::PermissionDeniedError(absl::StrCat(
+                           "the stored alert at sequence ", d.sequence(),
+                           " is above your clearance; the policy's "
+                           "audit_metadata_above_clearance grants its "
+                           "digest"));
+                     }
+                   }
                    return absl::OkStatus();
                  });
   }
