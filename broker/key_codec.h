@@ -11,6 +11,11 @@
 
 namespace ibsm::broker {
 
+// Key in the `meta` family of the sequence high-water mark: the highest
+// sequence ever assigned (8 bytes big-endian), written in the same batch as
+// the alerts that raise it, so that retention can never make it go back.
+inline constexpr char kLastSequenceKey[] = "last_sequence";
+
 std::string EncodeSequence(uint64_t sequence);
 // nullopt unless `key` is exactly 8 bytes.
 std::optional<uint64_t> DecodeSequence(absl::string_view key);
