@@ -159,13 +159,6 @@ absl::Status PrepareDataDirectory(const std::string& path) {
       return absl::FailedPreconditionError(absl::StrCat(
           "cannot use the data directory ", path, ": ", strerror(errno)));
     }
-  } else if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    snprintf(mode, sizeof(mode), "%04o",
-             static_cast<unsigned>(st.st_mode & 0777));
-    LogEvent(absl::StrCat("data directory ", path, " had mode ", mode,
-                          ", which lets group or others in; tightened to "
-                          "0700"));
   }
   if (!S_ISDIR(st.st_mode)) {
     return absl::FailedPreconditionError(

@@ -65,7 +65,8 @@ class Store {
   // disk full at DIR, ..." when its file system has less than
   // kMinFreeDiskBytes free or RocksDB runs out of space while opening.
   // The directory is created with mode 0700; an existing one that group or
-  // others may access is tightened to 0700 (and that is logged). DATA_LOSS
+  // others may access is tightened to 0700 (silently: a start that fails
+  // later must stay one line on stderr). DATA_LOSS
   // when the stored high-water mark cannot be parsed.
   static absl::StatusOr<std::unique_ptr<Store>> Open(
       const StoreOptions& options);
