@@ -48,14 +48,71 @@ std::string MerkleKey(int level, uint64_t index) {
 }
 
 std::optional<Hash> StoredMerkleTree::Get(int level, uint64_t index) const {
-  absl::StatusOr<std::optional<std::string>> value =
-      store_->Get(Family::kMerkle, MerkleKey(level, index));
-  if (!value.ok() || !value->has_value() || (*value)->size() != 32) {
-    return std::nullopt;  // merkle.h reports a missing node as DATA_LOSS
+  absl::StatusOr<std::optional<Hash>> hash = Read(level, index);
+  if (!hash.ok()) return std::nullopt;
+  return *hash;
+}
+
+absl::StatusOr<std::optional<Hash>> StoredMerkleTree::Read(
+    int level, uint64_t index) const {
+  ASSIGN_OR_RETURN(std::optional<std::string> value,
+                   store_->Get(Family::kMerkle, MerkleKey(level, index)));
+  if (!value.has_value()) return std::optional<Hash>();
+  if (value->size() != 32) {
+    return absl::DataLossError(absl::StrCat("merkle node (level ", level,
+                                            ", index ", index, ") has ",
+                                            value->size(), " bytes, not 32"));
   }
   Hash hash;
-  std::copy((*value)->begin(), (*value)->end(), hash.begin());
-  return hash;
+  std::copy(value->begin(), value->end(), hash.begin());
+  return std::optional<Hash>(hash);
+}
+
+namespace {
+
+// Cuts `s` to at most `limit` bytes of content, at a UTF-8 boundary, and
+// says how long it was. Strings in records are valid UTF-8 (protobuf checks
+// them on parse), so cutting between characters keeps them valid.
+void Bound(std::string* s, size_t limit) {
+  // Room for the marker, so that a bounded string is never cut again (the
+  // Committer bounds records when they are queued and again at Append).
+  constexpr size_t kMarkerRoom = 48;
+  if (s->size() <= limit + kMarkerRoom) return;
+  const size_t original = s->size();
+  size_t cut = limit;
+  while (cut > 0 && (static_cast<unsigned char>((*s)[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  s->resize(cut);
+  absl::StrAppend(s, "\xe2\x80\xa6[truncated, ", original, " bytes]");
+}
+
+}  // namespace
+
+void BoundAuditRecord(v1::AuditRecord* r) {
+  for (std::string* field :
+       {r->mutable_node(), r->mutable_actor(), r->mutable_rule(),
+        r->mutable_policy_version(), r->mutable_alert_id(),
+        r->mutable_originator(), r->mutable_topic(),
+        r->mutable_classification(), r->mutable_payload_sha256(),
+        r->mutable_recipient()}) {
+    Bound(field, kMaxAuditFieldBytes);
+  }
+  Bound(r->mutable_reason(), kMaxAuditDetailBytes);
+  Bound(r->mutable_detail(), kMaxAuditDetailBytes);
+  if (r->alerts_size() > kMaxAuditedAlerts) {
+    const int original = r->alerts_size();
+    r->mutable_alerts()->DeleteSubrange(kMaxAuditedAlerts,
+                                        original - kMaxAuditedAlerts);
+    absl::StrAppend(r->mutable_detail(), " [alerts truncated, ", original,
+                    " in all]");
+  }
+  for (v1::AuditedAlert& a : *r->mutable_alerts()) {
+    for (std::string* field : {a.mutable_alert_id(), a.mutable_originator(),
+                               a.mutable_topic(), a.mutable_classification()}) {
+      Bound(field, kMaxAuditFieldBytes);
+    }
+  }
 }
 
 AuditTrail::AuditTrail(Store* store, SigningKey key, AuditOptions options)
@@ -102,6 +159,7 @@ absl::Status AuditTrail::Append(std::vector<v1::AuditRecord>* records,
   std::string bytes;
   for (size_t i = 0; i < records->size(); ++i) {
     v1::AuditRecord& record = (*records)[i];
+    BoundAuditRecord(&record);
     record.set_index(first + i);
     record.set_node(options_.node_id);
     if (!record.has_time()) *record.mutable_time() = now;

@@ -89,6 +89,19 @@ v1::AuditRecord AuditEvent(v1::AuditAction action, absl::string_view actor,
 // Copies the alert's metadata (never its payload) into `record`.
 void DescribeAlert(const v1::Alert& alert, v1::AuditRecord* record);
 
+// Every string a caller can influence is bounded before it enters the
+// trail, so that one huge request cannot become a record that queries and
+// exports cannot carry: each string field longer than kMaxAuditFieldBytes
+// (kMaxAuditDetailBytes for reason and detail) plus room for the marker is
+// cut at a UTF-8 character boundary and ends with "…[truncated, N bytes]"
+// (N: the original length); bounding twice changes nothing;
+// at most kMaxAuditedAlerts alerts are listed. Applied by the Committer to
+// every record it queues and again at Append.
+inline constexpr size_t kMaxAuditFieldBytes = 1024;
+inline constexpr size_t kMaxAuditDetailBytes = 4096;
+inline constexpr int kMaxAuditedAlerts = 8192;
+void BoundAuditRecord(v1::AuditRecord* record);
+
 // Read side (thread-safe).
 
 // Key layouts, shared with tests that tamper with the store on purpose.
@@ -99,7 +112,12 @@ std::string MerkleKey(int level, uint64_t index);
 class StoredMerkleTree final : public MerkleStorage {
  public:
   explicit StoredMerkleTree(const Store* store) : store_(store) {}
+  // nullopt when absent or unreadable; Read() tells the two apart.
   std::optional<Hash> Get(int level, uint64_t index) const override;
+  // A RocksDB read error is returned as such (INTERNAL, with its cause); a
+  // stored value that is not 32 bytes is DATA_LOSS.
+  absl::StatusOr<std::optional<Hash>> Read(int level,
+                                           uint64_t index) const override;
 
  private:
   const Store* store_;

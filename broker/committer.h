@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,10 +21,13 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "broker/key_codec.h"
 #include "broker/log_cache.h"
 #include "ibsm/v1/audit.pb.h"
 
@@ -43,6 +47,11 @@ struct PublishEntry {
   std::string decision_rule;
   std::string policy_version;
   std::string payload_sha256;
+  // SHA-256 of the alert's content as the caller sent it
+  // (AlertContentSha256 in publish_path.h), kept with the idempotency entry
+  // so that a reused id with other content is told apart from a retry.
+  // Empty: the Committer computes it from `record`.
+  std::string content_sha256;
   // Out.
   absl::Status status;
   uint64_t sequence = 0;
@@ -59,6 +68,10 @@ struct PublishGroup {
 struct CommitterOptions {
   bool sync = true;  // fsync every batch
   size_t max_group_alerts = 8192;
+  // Audit records waiting to be written (e.g. while the disk fails). They
+  // are never dropped; at this many, publishes are refused UNAVAILABLE
+  // until the backlog is written (docs/audit.md).
+  size_t max_pending_audit_records = 100000;
 };
 
 class Committer {
@@ -73,6 +86,10 @@ class Committer {
   Committer(const Committer&) = delete;
   Committer& operator=(const Committer&) = delete;
 
+  // Every publish and every audit record is ordered by the moment it was
+  // submitted: records are indexed in that order, so a record queued before
+  // a publish (a policy reload before the publishes decided under the new
+  // policy) is indexed before the publish's own record.
   void Submit(std::unique_ptr<PublishGroup> group);
 
   // Records `sequence` as the durable cursor under `cursor_key` with the next
@@ -80,7 +97,9 @@ class Committer {
   void UpdateCursor(std::string cursor_key, uint64_t sequence);
 
   // Adds audit records (deliveries, acknowledgements, subscriptions, policy
-  // reloads, refusals, ...) to the next batch.
+  // reloads, refusals, ...) to the next batch. Their caller-controlled
+  // fields are bounded first (BoundAuditRecord). A record is never dropped:
+  // when a batch fails, its records stay queued for the next one.
   void Audit(v1::AuditRecord record);
   void Audit(std::vector<v1::AuditRecord> records);
 
@@ -89,6 +108,12 @@ class Committer {
   void RemoveExpired(std::vector<uint64_t> sequences,
                      std::vector<std::string> dedup_keys,
                      std::vector<v1::AuditRecord> records);
+
+  // True while so many audit records wait to be written that new work
+  // which needs a record should be refused (publishes are, by Submit).
+  bool audit_backlogged() const {
+    return audit_backlogged_.load(std::memory_order_relaxed);
+  }
 
   // Highest committed sequence; subscribers may read up to it.
   uint64_t last_sequence() const {
@@ -101,19 +126,37 @@ class Committer {
 
  private:
   void Run();
+  // A publish group or an audit record with its submission ticket.
+  struct QueuedGroup {
+    uint64_t ticket;
+    std::unique_ptr<PublishGroup> group;
+  };
+  struct QueuedRecord {
+    uint64_t ticket;
+    v1::AuditRecord record;
+  };
   // What one batch carries besides publishes.
   struct Housekeeping {
     absl::flat_hash_map<std::string, uint64_t> cursors;
     std::vector<uint64_t> removals;
     std::vector<std::string> removed_dedup_keys;
-    std::vector<v1::AuditRecord> audit_records;
+    std::vector<QueuedRecord> audit_records;  // in ticket order
   };
-  void CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
-                  Housekeeping housekeeping);
-  void FailBatch(std::vector<std::unique_ptr<PublishGroup>>* groups,
+  // False when the batch failed (its housekeeping was queued again).
+  bool CommitOnce(std::vector<QueuedGroup> groups, Housekeeping housekeeping);
+  void FailBatch(std::vector<QueuedGroup>* groups,
                  const std::vector<PublishEntry*>& fresh, uint64_t first_new,
                  const absl::Status& failed);
-  void Answer(std::vector<std::unique_ptr<PublishGroup>>* groups);
+  // Puts the housekeeping of a failed batch back in front of what was
+  // queued since, so that nothing is lost and the order is kept.
+  void Requeue(Housekeeping housekeeping);
+  // Is the alert of `e` the one stored under `dedup` (legacy entries carry
+  // no content hash: the stored alert is compared)?
+  absl::StatusOr<bool> SameContent(const PublishEntry& e,
+                                   const DedupEntry& dedup) const;
+  void AddRecordsLocked(std::vector<v1::AuditRecord> records)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Answer(std::vector<QueuedGroup>* groups);
   void CheckpointIfDue(bool force);
 
   Store* const store_;
@@ -122,6 +165,7 @@ class Committer {
   const CommitterOptions options_;
   const std::function<void(uint64_t)> on_commit_;
   std::atomic<uint64_t> last_sequence_;
+  std::atomic<bool> audit_backlogged_{false};
   // Highest cursor stored per key, so that a late, lower acknowledgement
   // (from a superseded connection) never moves a cursor back. Committer
   // thread only.
@@ -133,13 +177,22 @@ class Committer {
   bool checkpoint_failing_ = false;
 
   absl::Mutex mu_;
-  std::vector<std::unique_ptr<PublishGroup>> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<QueuedGroup> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_alerts_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, uint64_t> cursors_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> removals_ ABSL_GUARDED_BY(mu_);
-  std::vector<v1::AuditRecord> audit_records_ ABSL_GUARDED_BY(mu_);
+  // Sequences queued for removal and not yet written, so that a retention
+  // pass that runs while a removal waits does not queue it (and its audit
+  // record) twice.
+  absl::flat_hash_set<uint64_t> removing_ ABSL_GUARDED_BY(mu_);
+  std::deque<QueuedRecord> audit_records_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> removed_dedup_keys_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Set after a failed batch: housekeeping alone is retried only after
+  // `retry_backoff_`, not in a busy loop.
+  bool last_failed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Duration retry_backoff_ ABSL_GUARDED_BY(mu_);
 
   std::thread thread_;
 };

@@ -24,6 +24,19 @@ std::string DedupKey(absl::string_view originator, absl::string_view alert_id) {
   return absl::StrCat(originator, absl::string_view("\0", 1), alert_id);
 }
 
+std::string DedupValue(uint64_t sequence, absl::string_view content_sha256) {
+  return absl::StrCat(EncodeSequence(sequence), content_sha256);
+}
+
+std::optional<DedupEntry> DecodeDedupValue(absl::string_view value) {
+  constexpr size_t kHashBytes = 32;
+  if (value.size() != 8 && value.size() != 8 + kHashBytes) return std::nullopt;
+  DedupEntry entry;
+  entry.sequence = *DecodeSequence(value.substr(0, 8));
+  entry.content_sha256 = std::string(value.substr(8));
+  return entry;
+}
+
 std::string CursorKey(absl::string_view agency, absl::string_view name) {
   return absl::StrCat(agency, absl::string_view("\0", 1), name);
 }

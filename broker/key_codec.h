@@ -11,6 +11,11 @@
 
 namespace ibsm::broker {
 
+// Key in the `meta` family of the sequence high-water mark: the highest
+// sequence ever assigned (8 bytes big-endian), written in the same batch as
+// the alerts that raise it, so that retention can never make it go back.
+inline constexpr char kLastSequenceKey[] = "last_sequence";
+
 std::string EncodeSequence(uint64_t sequence);
 // nullopt unless `key` is exactly 8 bytes.
 std::optional<uint64_t> DecodeSequence(absl::string_view key);
@@ -18,6 +23,17 @@ std::optional<uint64_t> DecodeSequence(absl::string_view key);
 // Key of the `dedup` family: originator, a 0 byte, alert id. Neither part can
 // contain a 0 byte (both are validated), so the key is unambiguous.
 std::string DedupKey(absl::string_view originator, absl::string_view alert_id);
+
+// Value of the `dedup` family: the alert's sequence (8 bytes big-endian)
+// followed by the SHA-256 of its content (32 bytes). Entries written before
+// content hashes were kept hold the sequence only.
+struct DedupEntry {
+  uint64_t sequence = 0;
+  std::string content_sha256;  // empty for an entry without a hash
+};
+std::string DedupValue(uint64_t sequence, absl::string_view content_sha256);
+// nullopt unless `value` is 8 or 40 bytes.
+std::optional<DedupEntry> DecodeDedupValue(absl::string_view value);
 
 // Key of the `cursor` family: agency id, a 0 byte, durable subscription name.
 std::string CursorKey(absl::string_view agency, absl::string_view name);

@@ -45,7 +45,7 @@ Hash Sha256(std::initializer_list<absl::string_view> parts) {
 
 absl::StatusOr<Hash> ReadNode(const MerkleStorage& storage, int level,
                               uint64_t index) {
-  std::optional<Hash> hash = storage.Get(level, index);
+  ASSIGN_OR_RETURN(std::optional<Hash> hash, storage.Read(level, index));
   if (!hash.has_value()) {
     return absl::DataLossError(absl::StrCat(
         "merkle node (level ", level, ", index ", index,

@@ -52,6 +52,14 @@ class MerkleStorage {
   // Hash of the complete subtree at `level` (0 = leaves) and `index`;
   // nullopt if absent.
   virtual std::optional<Hash> Get(int level, uint64_t index) const = 0;
+  // The same, but a read that failed is its error rather than "absent", so
+  // that an I/O error is not reported as a damaged tree (DATA_LOSS). The
+  // tree functions below read through this. Storage that cannot fail keeps
+  // the default.
+  virtual absl::StatusOr<std::optional<Hash>> Read(int level,
+                                                   uint64_t index) const {
+    return Get(level, index);
+  }
 };
 
 // One node to store: the complete subtree at (level, index) has `hash`.

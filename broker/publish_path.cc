@@ -1,5 +1,7 @@
 #include "broker/publish_path.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/repeated_ptr_field.h>
 #include <google/protobuf/util/time_util.h>
 #include <openssl/sha.h>
@@ -24,6 +26,25 @@ std::string PayloadSha256(const std::string& payload) {
 }
 
 }  // namespace
+
+std::string AlertContentSha256(const v1::Alert& alert) {
+  if (alert.has_created_at()) {
+    v1::Alert copy = alert;
+    copy.clear_created_at();
+    return AlertContentSha256(copy);
+  }
+  // Deterministic: map entries (attributes) in key order, so equal content
+  // gives equal bytes within this build.
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream out(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    // Serializing an in-memory message to a string cannot fail.
+    (void)alert.SerializeToCodedStream(&coded);
+  }
+  return PayloadSha256(bytes);
+}
 
 absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
     const NodeContext& node, const Identity& caller,
@@ -72,6 +93,13 @@ absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
           "publish of alert '", alert.id(), "' refused: ", decision.reason,
           " (rule ", decision.rule, ", policy ", decision.policy_version, ")"));
       continue;
+    }
+    {
+      // Hashed without created_at (see AlertContentSha256), without a copy.
+      std::unique_ptr<google::protobuf::Timestamp> created(
+          alert.release_created_at());
+      entry.content_sha256 = AlertContentSha256(alert);
+      alert.set_allocated_created_at(created.release());
     }
     if (!alert.has_created_at()) *alert.mutable_created_at() = now;
     if (alert.has_expires_at() && alert.expires_at() <= alert.created_at()) {

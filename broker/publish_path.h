@@ -7,6 +7,7 @@
 #define IBSM_BROKER_PUBLISH_PATH_H_
 
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "broker/committer.h"
@@ -32,6 +33,13 @@ class NodeContext;
 absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
     const NodeContext& node, const Identity& caller,
     google::protobuf::RepeatedPtrField<v1::Alert>* alerts);
+
+// SHA-256 of the alert's content: its deterministic serialization with
+// `originator` set and without `created_at` (a client that rebuilds an alert
+// to retry it stamps a new time; every other field is content). Two
+// publishes of one (originator, id) are the same alert exactly when these
+// are equal (docs/storage.md).
+std::string AlertContentSha256(const v1::Alert& alert);
 
 // Appends one result per entry to `response`.
 void AppendResults(const PublishGroup& group, v1::PublishResponse* response);

@@ -7,8 +7,10 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -140,6 +142,36 @@ rocksdb::ColumnFamilyOptions FamilyOptions(int family) {
   return options;
 }
 
+// The data directory holds classified alerts: only the broker's user may
+// enter it. RocksDB would create it with the process umask (often 0755).
+absl::Status PrepareDataDirectory(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot use the data directory ", path, ": ", strerror(errno)));
+    }
+    if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot create the data directory ", path, ": ", strerror(errno)));
+    }
+    if (stat(path.c_str(), &st) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot use the data directory ", path, ": ", strerror(errno)));
+    }
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the data directory ", path, " is not a directory"));
+  }
+  if ((st.st_mode & 0777) != 0700 && chmod(path.c_str(), 0700) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot restrict the data directory ", path,
+                     " to mode 0700: ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(
@@ -168,6 +200,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   // Many concurrent writers are funnelled through one Committer thread, so
   // RocksDB's own write grouping is not needed; pipelining helps the WAL.
   db_options.enable_pipelined_write = true;
+
+  RETURN_IF_ERROR(PrepareDataDirectory(options.path));
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName,
@@ -248,6 +282,23 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
     store->recovered_last_sequence_ = *last;
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "reading the log"));
+  // Retention may have removed the newest alerts, so the last log key can
+  // be lower than the last sequence assigned; the stored mark cannot. A
+  // mark that cannot be read refuses the start: guessing could reuse a
+  // sequence that durable subscribers have already passed.
+  s = raw->Get(rocksdb::ReadOptions(), meta, kLastSequenceKey, &value);
+  if (s.ok()) {
+    std::optional<uint64_t> mark = DecodeSequence(value);
+    if (!mark) {
+      return absl::DataLossError(
+          absl::StrCat(options.path, ": the stored last sequence is corrupt"));
+    }
+    store->recovered_last_sequence_ =
+        std::max(store->recovered_last_sequence_, *mark);
+  } else if (!s.IsNotFound()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot read the last sequence in ", options.path, ": ", s.ToString()));
+  }
   return store;
 }
 
@@ -325,16 +376,24 @@ absl::Status Store::WriteFailed(const rocksdb::Status& s) const {
   return FromRocks(s, "writing to the log");
 }
 
-absl::StatusOr<std::optional<uint64_t>> Store::FindDuplicate(
+absl::StatusOr<std::optional<DedupEntry>> Store::FindDedupEntry(
     absl::string_view originator, absl::string_view alert_id) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handle(Family::kDedup),
                                DedupKey(originator, alert_id), &value);
-  if (s.IsNotFound()) return std::optional<uint64_t>();
+  if (s.IsNotFound()) return std::optional<DedupEntry>();
   RETURN_IF_ERROR(FromRocks(s, "reading the idempotency index"));
-  std::optional<uint64_t> seq = DecodeSequence(value);
-  if (!seq) return absl::DataLossError("corrupt idempotency index entry");
-  return seq;
+  std::optional<DedupEntry> entry = DecodeDedupValue(value);
+  if (!entry) return absl::DataLossError("corrupt idempotency index entry");
+  return entry;
+}
+
+absl::StatusOr<std::optional<uint64_t>> Store::FindDuplicate(
+    absl::string_view originator, absl::string_view alert_id) const {
+  ASSIGN_OR_RETURN(std::optional<DedupEntry> entry,
+                   FindDedupEntry(originator, alert_id));
+  if (!entry) return std::optional<uint64_t>();
+  return std::optional<uint64_t>(entry->sequence);
 }
 
 absl::StatusOr<std::optional<uint64_t>> Store::GetCursor(

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "broker/key_codec.h"
 
 namespace rocksdb {
 class DB;
@@ -34,9 +35,9 @@ namespace ibsm::broker {
 
 enum class Family {
   kLog = 0,     // sequence -> StoredAlert
-  kDedup = 1,   // originator \0 alert id -> sequence
+  kDedup = 1,   // originator \0 alert id -> sequence, content hash
   kCursor = 2,  // agency \0 durable name -> last acknowledged sequence
-  kMeta = 3,    // name -> value (schema version, node id)
+  kMeta = 3,    // name -> value (schema version, node id, last sequence)
   kAudit = 4,   // reserved for the audit trail
   kMerkle = 5,  // reserved for the audit Merkle tree
   kOutbox = 6,  // reserved for federation
@@ -63,6 +64,10 @@ class Store {
   // another process, belongs to another node). RESOURCE_EXHAUSTED "node N:
   // disk full at DIR, ..." when its file system has less than
   // kMinFreeDiskBytes free or RocksDB runs out of space while opening.
+  // The directory is created with mode 0700; an existing one that group or
+  // others may access is tightened to 0700 (silently: a start that fails
+  // later must stay one line on stderr). DATA_LOSS
+  // when the stored high-water mark cannot be parsed.
   static absl::StatusOr<std::unique_ptr<Store>> Open(
       const StoreOptions& options);
   ~Store();
@@ -82,9 +87,15 @@ class Store {
   // Bytes free for the node (statvfs f_bavail) in the data directory.
   absl::StatusOr<uint64_t> FreeBytes() const;
 
-  // Highest sequence in the log, 0 when empty (computed at open).
+  // Highest sequence ever assigned, 0 for a new store: the larger of the
+  // stored high-water mark (kLastSequenceKey) and the last log key (stores
+  // written before the mark existed have only the latter). Read at open.
   uint64_t recovered_last_sequence() const { return recovered_last_sequence_; }
 
+  // The idempotency entry of (originator, alert id), nullopt when absent.
+  absl::StatusOr<std::optional<DedupEntry>> FindDedupEntry(
+      absl::string_view originator, absl::string_view alert_id) const;
+  // The same, its sequence only.
   absl::StatusOr<std::optional<uint64_t>> FindDuplicate(
       absl::string_view originator, absl::string_view alert_id) const;
   absl::StatusOr<std::optional<uint64_t>> GetCursor(

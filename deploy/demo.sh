@@ -67,9 +67,17 @@ as CIV/police publish --id civ-2026-0002 --topic trafficking.drugs \
 as CIV/police publish --id civ-2026-0003 --topic terrorism.suspect-movement \
   --classification SECRET --severity CRITICAL --orcon --releasable-to INTERPOL \
   --payload "Suspect of the Kafolo attack sighted near Doropo."
-echo "== the same alert again (a retry): stored once"
-as CIV/police publish --id civ-2026-0001 --topic border.incident \
-  --classification RESTRICTED --severity HIGH --payload "retry"
+echo "== the same alert again (a true retry): stored once, the original sequence"
+as CIV/police publish --id civ-2026-0002 --topic trafficking.drugs \
+  --classification CONFIDENTIAL --severity MEDIUM --tlp AMBER \
+  --content-type application/json \
+  --payload '{"seizure_kg": 412, "substance": "cannabis resin", "port": "Abidjan"}'
+echo "== another payload under a stored id: refused (ALREADY_EXISTS), audited"
+if as CIV/police publish --id civ-2026-0001 --topic border.incident \
+  --classification RESTRICTED --severity HIGH --payload "retry"; then
+  echo "demo: a changed alert under a stored id was accepted" >&2
+  exit 1
+fi
 as CIV/customs publish --id civ-cus-0001 --topic border.closure \
   --classification UNCLASSIFIED --severity LOW \
   --payload "Noe crossing closed 18:00-06:00 until further notice."

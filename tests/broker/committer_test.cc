@@ -20,10 +20,15 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "broker/audit_trail.h"
+#include "broker/checkpoint.h"
 #include "broker/key_codec.h"
 #include "broker/log_cache.h"
+#include "broker/merkle.h"
 #include "broker/store.h"
 #include "ibsm/v1/storage.pb.h"
+#include "tests/support/fault_env.h"
+#include "tests/support/test_keys.h"
 #include "tests/support/test_support.h"
 
 namespace ibsm::broker {
@@ -723,6 +728,281 @@ TEST_CASE(
   CHECK(*sequences.begin() == 1);
   CHECK(*sequences.rbegin() == kIds);
   CHECK(node.Log().size() == kIds);
+}
+
+// ---------------------------------------------------------------------------
+// Issue 7: sequence high-water mark, content-checked idempotency, audit
+// records kept across failed batches and indexed in causal order, bounded
+// record sizes, failed reads that are not "absent".
+
+// A store (optionally on a FaultEnv), an audit trail and a committer over one
+// temporary directory, reopenable. Close() flushes, so after a Reopen() the
+// data is in table files only and FaultEnv can make it unreadable.
+class AuditedNode {
+ public:
+  explicit AuditedNode(::ibsm::testing::FaultEnv* env = nullptr,
+                       bool audited = true)
+      : env_(env), audited_(audited) {
+    Open();
+  }
+  ~AuditedNode() { Close(); }
+
+  void Open() {
+    StoreOptions store_options{dir_.File("data"), "CIV"};
+    if (env_ != nullptr) store_options.env = env_->env();
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(store_options);
+    INFO(store.status().ToString());
+    REQUIRE(store.ok());
+    store_ = *std::move(store);
+    if (audited_) {
+      static const ::ibsm::testing::PemKey* key =
+          new ::ibsm::testing::PemKey(::ibsm::testing::MakeP256());
+      absl::StatusOr<SigningKey> signing =
+          SigningKey::FromPem(key->private_pem);
+      REQUIRE(signing.ok());
+      AuditOptions options;
+      options.node_id = "CIV";
+      options.checkpoint_every_records = 1000000;
+      options.checkpoint_every = absl::Hours(24);
+      absl::StatusOr<std::unique_ptr<AuditTrail>> trail =
+          AuditTrail::Open(store_.get(), *std::move(signing), options);
+      INFO(trail.status().ToString());
+      REQUIRE(trail.ok());
+      trail_ = *std::move(trail);
+    }
+    cache_ = std::make_unique<LogCache>(size_t{64} << 20,
+                                        store_->recovered_last_sequence() + 1);
+    committer_ =
+        std::make_unique<Committer>(store_.get(), cache_.get(), trail_.get(),
+                                    CommitterOptions{}, [](uint64_t) {});
+  }
+  void Close() {
+    if (env_ != nullptr) env_->FailTableReads(false);
+    committer_.reset();
+    trail_.reset();
+    cache_.reset();
+    if (store_ != nullptr) REQUIRE(store_->Flush().ok());
+    store_.reset();
+  }
+  void Reopen() {
+    Close();
+    Open();
+  }
+
+  Committer& committer() { return *committer_; }
+  Store& store() { return *store_; }
+
+  std::vector<v1::AuditRecord> Records() {
+    std::vector<v1::AuditRecord> out;
+    absl::Status s =
+        ScanAudit(*store_, 0, std::numeric_limits<size_t>::max(),
+                  [&](uint64_t, absl::string_view bytes) {
+                    v1::AuditRecord r;
+                    REQUIRE(r.ParseFromArray(bytes.data(),
+                                             static_cast<int>(bytes.size())));
+                    out.push_back(std::move(r));
+                    return true;
+                  });
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    return out;
+  }
+
+ private:
+  TempDir dir_;
+  ::ibsm::testing::FaultEnv* env_;
+  bool audited_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<AuditTrail> trail_;
+  std::unique_ptr<LogCache> cache_;
+  std::unique_ptr<Committer> committer_;
+};
+
+TEST_CASE(
+    "Committer: after retention removed the newest alerts and a restart, "
+    "new alerts get new sequences, never reused ones",
+    "[committer][recovery][hwm]") {
+  Node node;
+  auto g = SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a"),
+                                            MakeEntry("CIV/police", "b"),
+                                            MakeEntry("CIV/police", "c")});
+  ExpectAllOk(*g);
+  node.committer().RemoveExpired(
+      {2, 3}, {DedupKey("CIV/police", "b"), DedupKey("CIV/police", "c")}, {});
+  node.committer().Stop();  // commits the removal
+  node.Reopen();
+  REQUIRE(node.Log().size() == 1);
+  CHECK(node.store().recovered_last_sequence() == 3);
+  auto after = SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "d")});
+  ExpectAllOk(*after);
+  CHECK(Seqs(*after) == std::vector<uint64_t>{4});
+}
+
+TEST_CASE(
+    "Committer: reusing (originator, id) with other content is refused "
+    "ALREADY_EXISTS, in a later batch and within one batch; a true retry "
+    "is a duplicate",
+    "[committer][dedup]") {
+  Node node;
+  ExpectAllOk(*SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a")}));
+
+  PublishEntry changed = MakeEntry("CIV/police", "a");
+  changed.record->stored.mutable_alert()->set_payload("other content");
+  changed.value = changed.record->stored.SerializeAsString();
+  auto refused = SubmitAndWait(node.committer(), {std::move(changed)});
+  CHECK(refused->entries[0].status.code() == absl::StatusCode::kAlreadyExists);
+  CHECK_THAT(std::string(refused->entries[0].status.message()),
+             Catch::Contains("differ"));
+  CHECK_FALSE(refused->entries[0].duplicate);
+
+  auto retry = SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a")});
+  ExpectAllOk(*retry);
+  CHECK(retry->entries[0].duplicate);
+  CHECK(Seqs(*retry) == std::vector<uint64_t>{1});
+
+  PublishEntry b2 = MakeEntry("CIV/police", "b");
+  b2.record->stored.mutable_alert()->set_severity(v1::SEVERITY_LOW);
+  b2.value = b2.record->stored.SerializeAsString();
+  auto batch = SubmitAndWait(node.committer(),
+                             {MakeEntry("CIV/police", "b"), std::move(b2),
+                              MakeEntry("CIV/police", "b")});
+  CHECK(batch->entries[0].status.ok());
+  CHECK(batch->entries[1].status.code() == absl::StatusCode::kAlreadyExists);
+  CHECK(batch->entries[2].status.ok());
+  CHECK(batch->entries[2].duplicate);
+  CHECK(node.Log().size() == 2);
+}
+
+TEST_CASE(
+    "Committer: audit records queued before a failed batch are kept and "
+    "written with the next batch",
+    "[committer][audit]") {
+  ::ibsm::testing::FaultEnv env;
+  AuditedNode node(&env);
+  ExpectAllOk(*SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a"),
+                                                MakeEntry("CIV/police", "b"),
+                                                MakeEntry("CIV/police", "c")}));
+  node.Reopen();
+  const size_t before = node.Records().size();
+
+  // The Merkle nodes the next append needs are on disk only; reading them
+  // fails, so the batch fails.
+  env.FailTableReads(true);
+  node.committer().Audit(
+      AuditEvent(v1::AUDIT_ACK, "CIV/customs", true, "kept across failure"));
+  auto failed = SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "d")});
+  CHECK_FALSE(failed->entries[0].status.ok());
+  env.FailTableReads(false);
+
+  ExpectAllOk(*SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "e")}));
+  std::vector<v1::AuditRecord> records = node.Records();
+  std::vector<std::string> reasons;
+  for (size_t i = before; i < records.size(); ++i) {
+    reasons.push_back(records[i].reason());
+  }
+  INFO("records after the failure: " << reasons.size());
+  REQUIRE(std::find(reasons.begin(), reasons.end(), "kept across failure") !=
+          reasons.end());
+  // The kept record precedes the publish that followed it.
+  CHECK(reasons.front() == "kept across failure");
+}
+
+TEST_CASE(
+    "Committer: a POLICY_RELOAD queued before a publish is indexed before "
+    "it, even when both are committed in one batch",
+    "[committer][audit][order]") {
+  AuditedNode node;
+  GroupFuture publish;
+  {
+    Blocker blocker(node.committer(), "hold");
+    v1::AuditRecord reload =
+        AuditEvent(v1::AUDIT_POLICY_RELOAD, "operator", true, "replaces v1");
+    reload.set_policy_version("v2");
+    node.committer().Audit(std::move(reload));
+    PublishEntry entry = MakeEntry("CIV/police", "under-v2");
+    entry.policy_version = "v2";
+    entry.actor = "CIV/police";
+    publish = Submit(node.committer(), MakeGroup({std::move(entry)}));
+  }
+  ExpectAllOk(*Wait(publish));
+  int reload_index = -1;
+  int publish_index = -1;
+  for (const v1::AuditRecord& r : node.Records()) {
+    if (r.action() == v1::AUDIT_POLICY_RELOAD) reload_index = r.index();
+    if (r.action() == v1::AUDIT_PUBLISH && r.alert_id() == "under-v2") {
+      publish_index = r.index();
+    }
+  }
+  REQUIRE(reload_index >= 0);
+  REQUIRE(publish_index >= 0);
+  CHECK(reload_index < publish_index);
+}
+
+TEST_CASE(
+    "Committer: what a caller writes into an audit record is bounded, "
+    "with a marker and the original length",
+    "[committer][audit][bounds]") {
+  AuditedNode node;
+  const std::string huge(8 << 20, 'p');
+  v1::AuditRecord record =
+      AuditEvent(v1::AUDIT_SUBSCRIBE_OPEN, "CIV/customs", false, huge);
+  record.set_detail(huge);
+  record.set_topic(huge);
+  node.committer().Audit(std::move(record));
+  PublishEntry entry = MakeEntry("CIV/police", std::string(1 << 20, 'i'));
+  entry.status = absl::InvalidArgumentError("id too long");
+  ExpectAllOk(*SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "x")}));
+  (void)SubmitAndWait(node.committer(), {std::move(entry)});
+  bool saw = false;
+  for (const v1::AuditRecord& r : node.Records()) {
+    CHECK(r.ByteSizeLong() < (64u << 10));
+    if (r.action() == v1::AUDIT_SUBSCRIBE_OPEN) {
+      saw = true;
+      CHECK(r.detail().find("truncated") != std::string::npos);
+      CHECK(r.detail().find(std::to_string(huge.size())) != std::string::npos);
+    }
+  }
+  CHECK(saw);
+}
+
+TEST_CASE(
+    "Committer: a cursor whose stored value cannot be read is not "
+    "overwritten (it would move back)",
+    "[committer][cursor]") {
+  ::ibsm::testing::FaultEnv env;
+  AuditedNode node(&env, /*audited=*/false);
+  const std::string key = CursorKey("CIV/customs", "desk");
+  node.committer().UpdateCursor(key, 10);
+  ExpectAllOk(*SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a")}));
+  node.Reopen();  // the cursor is in a table file, not yet in any cache
+
+  env.FailTableReads(true);
+  node.committer().UpdateCursor(key, 5);  // a late ack of a superseded stream
+  (void)SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "b")});
+  env.FailTableReads(false);
+  (void)SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "c")});
+  node.Reopen();
+  auto cursor = node.store().GetCursorByKey(key);
+  REQUIRE(cursor.ok());
+  CHECK(*cursor == std::optional<uint64_t>(10));
+}
+
+TEST_CASE(
+    "StoredMerkleTree: a failed read is an error with its cause, not a "
+    "missing node (DATA_LOSS)",
+    "[audit][merkle]") {
+  ::ibsm::testing::FaultEnv env;
+  AuditedNode node(&env);
+  ExpectAllOk(*SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a"),
+                                                MakeEntry("CIV/police", "b")}));
+  node.Reopen();  // the tree is in a table file, not yet in any cache
+  env.FailTableReads(true);
+  absl::StatusOr<Hash> root = RootHash(StoredMerkleTree(&node.store()), 2);
+  env.FailTableReads(false);
+  INFO(root.status().ToString());
+  REQUIRE_FALSE(root.ok());
+  CHECK(root.status().code() != absl::StatusCode::kDataLoss);
+  CHECK_THAT(std::string(root.status().message()), Catch::Contains("injected"));
 }
 
 }  // namespace

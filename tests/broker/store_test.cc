@@ -4,6 +4,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -352,6 +353,88 @@ TEST_CASE("Store: writes without sync are also durable across a clean close",
   auto all = Scan(*store, 0, 10);
   REQUIRE(all.size() == 1);
   CHECK(all[0].second == "v9");
+}
+
+TEST_CASE("Store::Open creates the data directory with mode 0700",
+          "[store][permissions]") {
+  TempDir dir;
+  const std::string path = dir.File("data");
+  { std::unique_ptr<Store> store = MustOpen(path); }
+  struct stat st;
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+}
+
+TEST_CASE(
+    "Store::Open tightens an existing data directory that group or others "
+    "may read to 0700",
+    "[store][permissions]") {
+  TempDir dir;
+  const std::string path = dir.File("data");
+  REQUIRE(mkdir(path.c_str(), 0755) == 0);
+  REQUIRE(chmod(path.c_str(), 0755) == 0);
+  { std::unique_ptr<Store> store = MustOpen(path); }
+  struct stat st;
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+}
+
+TEST_CASE(
+    "Store: the recovered last sequence is the stored high-water mark, "
+    "even when the end of the log was removed",
+    "[store][hwm]") {
+  TempDir dir;
+  const std::string path = dir.File("data");
+  {
+    std::unique_ptr<Store> store = MustOpen(path);
+    WriteLog(*store, {1, 2, 3});
+    rocksdb::WriteBatch batch;
+    REQUIRE(batch.Delete(store->handle(Family::kLog), EncodeSequence(3)).ok());
+    REQUIRE(batch
+                .Put(store->handle(Family::kMeta), kLastSequenceKey,
+                     EncodeSequence(3))
+                .ok());
+    REQUIRE(store->Write(&batch, true).ok());
+  }
+  CHECK(MustOpen(path)->recovered_last_sequence() == 3);
+}
+
+TEST_CASE(
+    "Store: without a high-water mark (an older store) the last log key "
+    "is used; a mark below the last log key loses to it",
+    "[store][hwm]") {
+  TempDir dir;
+  const std::string path = dir.File("data");
+  {
+    std::unique_ptr<Store> store = MustOpen(path);
+    WriteLog(*store, {1, 2, 7});
+  }
+  CHECK(MustOpen(path)->recovered_last_sequence() == 7);
+  {
+    std::unique_ptr<Store> store = MustOpen(path);
+    rocksdb::WriteBatch batch;
+    REQUIRE(batch
+                .Put(store->handle(Family::kMeta), kLastSequenceKey,
+                     EncodeSequence(5))
+                .ok());
+    REQUIRE(store->Write(&batch, true).ok());
+  }
+  CHECK(MustOpen(path)->recovered_last_sequence() == 7);
+}
+
+TEST_CASE("Store::Open refuses a corrupt high-water mark with DATA_LOSS",
+          "[store][hwm]") {
+  TempDir dir;
+  const std::string path = dir.File("data");
+  {
+    std::unique_ptr<Store> store = MustOpen(path);
+    rocksdb::WriteBatch batch;
+    REQUIRE(
+        batch.Put(store->handle(Family::kMeta), kLastSequenceKey, "abc").ok());
+    REQUIRE(store->Write(&batch, true).ok());
+  }
+  CHECK(Store::Open({path, "CIV"}).status().code() ==
+        absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

@@ -1,0 +1,38 @@
+// A RocksDB Env whose file system can be told to fail reads of table (.sst)
+// files, for tests of what the broker does when a read fails. Pass env() as
+// StoreOptions::env. The FaultEnv must outlive every Store opened with it.
+// Arming and disarming are thread-safe (one atomic flag).
+#ifndef IBSM_TESTS_SUPPORT_FAULT_ENV_H_
+#define IBSM_TESTS_SUPPORT_FAULT_ENV_H_
+
+#include <atomic>
+#include <memory>
+
+namespace rocksdb {
+class Env;
+}
+
+namespace ibsm::testing {
+
+class FaultEnv {
+ public:
+  FaultEnv();
+  ~FaultEnv();
+  FaultEnv(const FaultEnv&) = delete;
+  FaultEnv& operator=(const FaultEnv&) = delete;
+
+  rocksdb::Env* env() const { return env_.get(); }
+
+  // While set, every read of an .sst file fails with an I/O error. Data in
+  // memtables is not affected: flush and reopen the store first so that the
+  // records a test wants unreadable are on disk only (a fresh block cache).
+  void FailTableReads(bool fail) { fail_reads_->store(fail); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> fail_reads_;
+  std::unique_ptr<rocksdb::Env> env_;
+};
+
+}  // namespace ibsm::testing
+
+#endif  // IBSM_TESTS_SUPPORT_FAULT_ENV_H_
