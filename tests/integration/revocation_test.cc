@@ -3,6 +3,8 @@
 // CRLs in crl_dir, a CA without a CRL there fails closed, and a replaced CRL
 // applies to new handshakes, new calls and live streams within the TLS
 // reload interval. Each test works on its own copy of the PKI's crl/.
+#include <signal.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -203,6 +205,25 @@ TEST_CASE(
       CHECK_THAT(r.reason(), Catch::Contains("live"));
     }
   }
+}
+
+TEST_CASE("SIGHUP applies a replaced CRL at once", "[revocation]") {
+  TempDir dir;
+  std::string crl_dir = CopyCrlDir(dir);
+  v1::NodeConfig config = RevocationConfig(dir, crl_dir);
+  // The watcher would not look again during this test.
+  config.mutable_tls()->set_reload_interval_seconds(3600);
+  BrokerProcess broker(config);
+  auto customs = Channel(broker.port(), Tls("agency-CIV_customs"));
+  RawSubscription subscription(customs, OpenRequest({">"}));
+  REQUIRE(subscription.WaitOpened());
+  Revoke(dir, crl_dir, "CIV-ca", "agency-CIV_customs");
+  broker.Kill(SIGHUP);
+  grpc::Status ended = subscription.AwaitEnd();
+  INFO(ended.error_message());
+  CHECK(ended.error_code() == grpc::StatusCode::CANCELLED);
+  grpc::Status refused = RawNodeInfo(customs);
+  CHECK(refused.error_code() == grpc::StatusCode::UNAUTHENTICATED);
 }
 
 }  // namespace
