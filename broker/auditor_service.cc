@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "broker/audit_trail.h"
+#include "broker/authenticate.h"
 #include "broker/committer.h"
 #include "broker/log_integrity.h"
 #include "broker/merkle.h"
@@ -130,12 +131,11 @@ absl::StatusOr<std::shared_ptr<AuditView>> Authorize(
     NodeContext* node, grpc::CallbackServerContext* context,
     v1::AuditAction action, const std::string& detail) {
   std::shared_ptr<const Authorizer> authorizer = node->authorizer();
-  absl::StatusOr<Identity> who = PeerIdentity(*context->auth_context());
-  std::string actor = who.ok() ? who->id() : "unauthenticated";
-  Decision decision =
-      who.ok() ? authorizer->MayAudit(*who)
-               : Decision::Deny("identity", std::string(who.status().message()),
-                                authorizer->version());
+  // An identity refusal is recorded by AuthenticateCall itself.
+  absl::StatusOr<Identity> who = AuthenticateCall(node, context, "audit");
+  if (!who.ok()) return who.status();
+  std::string actor = who->id();
+  Decision decision = authorizer->MayAudit(*who);
   v1::AuditRecord record =
       AuditEvent(decision.allowed ? action : v1::AUDIT_CALL_REFUSED, actor,
                  decision.allowed, decision.reason);

@@ -1,8 +1,5 @@
 #include "broker/identity.h"
 
-#include <grpc/grpc_security_constants.h>
-#include <grpcpp/security/auth_context.h>
-
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -61,17 +58,6 @@ absl::StatusOr<Identity> ParseSpiffeId(absl::string_view uri) {
   id.node = std::string(parts[0]);
   if (parts.size() == 2) id.agency = std::string(parts[1]);
   return id;
-}
-
-absl::StatusOr<Identity> PeerIdentity(const grpc::AuthContext& context) {
-  std::vector<grpc::string_ref> ids =
-      context.FindPropertyValues(GRPC_PEER_SPIFFE_ID_PROPERTY_NAME);
-  if (ids.size() != 1) {
-    return absl::UnauthenticatedError(
-        "the client certificate carries no single spiffe://ibsm/... URI "
-        "subject alternative name");
-  }
-  return ParseSpiffeId(absl::string_view(ids[0].data(), ids[0].size()));
 }
 
 }  // namespace ibsm::broker

@@ -1,6 +1,5 @@
 // Who is calling: read from the verified certificate of the TLS peer, never
-// from request fields. Pure parsing plus one accessor of grpc::AuthContext;
-// thread-compatible.
+// from request fields. Pure parsing; thread-compatible.
 #ifndef IBSM_BROKER_IDENTITY_H_
 #define IBSM_BROKER_IDENTITY_H_
 
@@ -8,10 +7,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-
-namespace grpc {
-class AuthContext;
-}
 
 namespace ibsm::broker {
 
@@ -27,9 +22,9 @@ struct Identity {
 // Parses "spiffe://ibsm/<NODE>" or "spiffe://ibsm/<NODE>/<AGENCY>".
 absl::StatusOr<Identity> ParseSpiffeId(absl::string_view uri);
 
-// The identity of the peer of a call, UNAUTHENTICATED when the peer presented
-// no certificate with an IBSM SPIFFE id.
-absl::StatusOr<Identity> PeerIdentity(const grpc::AuthContext& context);
+// The identity of a call's peer is established by AuthenticateCall()
+// (broker/authenticate.h) only: it checks the chain against current CRLs and
+// binds the id to the issuing node's intermediate before parsing it here.
 
 }  // namespace ibsm::broker
 

@@ -83,8 +83,9 @@ int main(int argc, char** argv) {
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
       // The outcome (new version, or refusal with file:line) is logged by
-      // the reload itself. Certificates reload on their own schedule.
+      // the reload itself. CRLs and the CA file are re-read now too.
       if (!config->policy_file().empty()) (void)(*node)->ReloadPolicy();
+      (*node)->ReloadCertificates();
       continue;
     }
     LogEvent(absl::StrCat(strsignal(sig), ": draining"));

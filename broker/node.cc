@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/audit_trail.h"
+#include "broker/authenticate.h"
 #include "broker/authorizer.h"
 #include "broker/committer.h"
 #include "broker/config.h"
@@ -15,6 +16,7 @@
 #include "broker/log_cache.h"
 #include "broker/log_integrity.h"
 #include "broker/node_context.h"
+#include "broker/peer_verifier.h"
 #include "broker/policy.h"
 #include "broker/policy_watcher.h"
 #include "broker/retention.h"
@@ -32,6 +34,9 @@ namespace ibsm::broker {
 // Members in construction order; destroyed in reverse.
 struct Node::Parts {
   v1::NodeConfig config;
+  // Outlive the server and every call (see NodeContext::SetPeerSecurity).
+  std::shared_ptr<PeerVerifier> verifier;
+  std::unique_ptr<LiveCalls> live_calls;
   std::unique_ptr<Store> store;
   std::unique_ptr<LogCache> cache;
   std::unique_ptr<AuditTrail> audit;
@@ -60,9 +65,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given) {
   ApplyDefaults(&config);
   TlsFiles files{config.tls().cert_file(), config.tls().key_file(),
                  config.tls().ca_file(), config.tls().crl_dir()};
+  RETURN_IF_ERROR(CheckNodeTlsFiles(config.node_id(), files));
+  ASSIGN_OR_RETURN(std::shared_ptr<PeerVerifier> verifier,
+                   PeerVerifier::Create(files.ca_file, files.crl_dir));
   ASSIGN_OR_RETURN(
       std::shared_ptr<grpc::ServerCredentials> credentials,
-      MakeServerCredentials(files, config.tls().reload_interval_seconds()));
+      MakeServerCredentials(files, config.tls().reload_interval_seconds(),
+                            verifier->HandshakeVerifier()));
 
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir(), ec);
@@ -74,6 +83,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given) {
 
   auto parts = std::make_unique<Parts>();
   parts->config = config;
+  parts->verifier = std::move(verifier);
+  parts->live_calls = std::make_unique<LiveCalls>();
   ASSIGN_OR_RETURN(parts->store,
                    Store::Open({config.data_dir(), config.node_id()}));
   const v1::Limits& limits = config.limits();
@@ -134,14 +145,21 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given) {
   parts->context = std::make_unique<NodeContext>(
       config, parts->store.get(), parts->cache.get(), parts->committer.get(),
       parts->hub.get(), parts->workers.get(), std::move(authorizer));
+  parts->context->SetPeerSecurity(parts->verifier.get(),
+                                  parts->live_calls.get());
+  Committer* committer = parts->committer.get();
+  parts->verifier->SetAuditSink([committer](v1::AuditRecord record) {
+    committer->Audit(std::move(record));
+  });
   if (!config.policy_file().empty()) {
     parts->policy_watcher = std::make_unique<PolicyWatcher>(
         config.policy_file(), absl::Seconds(config.policy_check_seconds()),
         parts->context.get());
   }
+  NodeContext* context = parts->context.get();
   parts->tls_watcher = std::make_unique<TlsWatcher>(
       files, absl::Seconds(config.tls().reload_interval_seconds()),
-      parts->context.get());
+      parts->context.get(), [context] { ApplyCertificateChange(context); });
   parts->signing_key_watcher = std::make_unique<SigningKeyWatcher>(
       config.tls().cert_file(), config.tls().key_file(),
       absl::Seconds(config.tls().reload_interval_seconds()),
@@ -202,6 +220,11 @@ absl::Status Node::ReloadPolicy() {
   return parts_->policy_watcher->Reload();
 }
 
+void Node::ReloadCertificates() {
+  LogEvent("reloading the CA file and CRLs");
+  ApplyCertificateChange(parts_->context.get());
+}
+
 absl::StatusOr<size_t> Node::RunRetention(absl::Time now) {
   return parts_->retention->RunOnce(now);
 }
@@ -218,6 +241,8 @@ void Node::Shutdown(absl::Duration grace) {
   parts_->hub->Shutdown();
   parts_->server->Shutdown(std::chrono::system_clock::now() +
                            absl::ToChronoNanoseconds(grace));
+  // No handshake refusal may reach the committer once it stops.
+  parts_->verifier->SetAuditSink(nullptr);
   parts_->committer->Audit(AuditEvent(
       v1::AUDIT_NODE_STOP, parts_->config.node_id(), true, "node stopped"));
   parts_->committer->Stop();

@@ -29,6 +29,12 @@ class Node {
   // FAILED_PRECONDITION when the node runs without a policy file.
   absl::Status ReloadPolicy();
 
+  // Re-reads the CA file and CRLs now (SIGHUP; the TLS watcher also does
+  // it when the files change) and ends live calls whose peer chain is no
+  // longer accepted. A set that cannot be loaded is logged and the previous
+  // one stays in force.
+  void ReloadCertificates();
+
   // One retention pass at `now` (tests; the node runs them periodically).
   absl::StatusOr<size_t> RunRetention(absl::Time now);
 

@@ -26,4 +26,10 @@ void NodeContext::SetAuthorizer(std::shared_ptr<const Authorizer> authorizer) {
   authorizer_ = std::move(authorizer);
 }
 
+void NodeContext::SetPeerSecurity(PeerVerifier* verifier,
+                                  LiveCalls* live_calls) {
+  peer_verifier_ = verifier;
+  live_calls_ = live_calls;
+}
+
 }  // namespace ibsm::broker

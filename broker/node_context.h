@@ -15,7 +15,9 @@
 namespace ibsm::broker {
 
 class Committer;
+class LiveCalls;
 class LogCache;
+class PeerVerifier;
 class Store;
 class SubscriptionHub;
 class WorkerPool;
@@ -39,7 +41,17 @@ class NodeContext {
   std::shared_ptr<const Authorizer> authorizer() const;
   void SetAuthorizer(std::shared_ptr<const Authorizer> authorizer);
 
+  // How calls are authenticated (see broker/authenticate.h). Set once by
+  // Node before the server starts; both must outlive every call. While
+  // unset, every call is refused.
+  void SetPeerSecurity(PeerVerifier* verifier, LiveCalls* live_calls);
+  PeerVerifier* peer_verifier() const { return peer_verifier_; }
+  LiveCalls* live_calls() const { return live_calls_; }
+
  private:
+  PeerVerifier* peer_verifier_ = nullptr;
+  LiveCalls* live_calls_ = nullptr;
+
   const v1::NodeConfig config_;
   Store* const store_;
   LogCache* const cache_;

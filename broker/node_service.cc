@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "broker/audit_trail.h"
+#include "broker/authenticate.h"
 #include "broker/committer.h"
 #include "broker/node_context.h"
 #include "broker/services.h"
@@ -23,7 +24,8 @@ class NodeService final : public v1::Node::CallbackService {
                                     const v1::NodeInfoRequest*,
                                     v1::NodeInfo* info) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    absl::StatusOr<Identity> caller = PeerIdentity(*context->auth_context());
+    absl::StatusOr<Identity> caller =
+        AuthenticateCall(node_, context, "node info");
     if (!caller.ok()) {
       reactor->Finish(ToGrpcStatus(caller.status()));
       return reactor;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "broker/audit_trail.h"
+#include "broker/authenticate.h"
 #include "broker/committer.h"
 #include "broker/node_context.h"
 #include "broker/publish_path.h"
@@ -37,9 +38,9 @@ class PublishStreamReactor final
   PublishStreamReactor(NodeContext* node, grpc::CallbackServerContext* context)
       : node_(node),
         max_inflight_(node->config().limits().max_inflight_per_stream()) {
-    absl::StatusOr<Identity> caller = PeerIdentity(*context->auth_context());
+    absl::StatusOr<Identity> caller =
+        AuthenticateCall(node_, context, "publish stream", &live_);
     if (!caller.ok()) {
-      AuditRefusedCall(node_, "unauthenticated", caller.status());
       Finish(ToGrpcStatus(caller.status()));
       return;
     }
@@ -135,6 +136,8 @@ class PublishStreamReactor final
   NodeContext* const node_;
   const size_t max_inflight_;
   Identity caller_;
+  // Keeps this stream in LiveCalls until OnDone deletes the reactor.
+  std::unique_ptr<LiveCalls::Registration> live_;
 
   absl::Mutex mu_;
   v1::PublishRequest request_ ABSL_GUARDED_BY(mu_);
@@ -159,9 +162,9 @@ class PublisherService final : public v1::Publisher::CallbackService {
                                     const v1::PublishRequest* request,
                                     v1::PublishResponse* response) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    absl::StatusOr<Identity> caller = PeerIdentity(*context->auth_context());
+    absl::StatusOr<Identity> caller =
+        AuthenticateCall(node_, context, "publish");
     if (!caller.ok()) {
-      AuditRefusedCall(node_, "unauthenticated", caller.status());
       reactor->Finish(ToGrpcStatus(caller.status()));
       return reactor;
     }

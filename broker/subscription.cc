@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "broker/audit_trail.h"
+#include "broker/authenticate.h"
 #include "broker/committer.h"
 #include "broker/identity.h"
 #include "broker/key_codec.h"
@@ -441,7 +442,8 @@ class SubscriptionImpl final
 class SubscribeReactor final : public Reactor {
  public:
   SubscribeReactor(NodeContext* node, grpc::CallbackServerContext* context) {
-    absl::StatusOr<Identity> who = PeerIdentity(*context->auth_context());
+    absl::StatusOr<Identity> who =
+        AuthenticateCall(node, context, "subscribe", &live_);
     if (!who.ok()) {
       Finish(ToGrpcStatus(who.status()));
       return;
@@ -489,6 +491,8 @@ class SubscribeReactor final : public Reactor {
   std::shared_ptr<SubscriptionImpl> subscription_;
   v1::SubscribeRequest request_;
   bool opened_ = false;
+  // Keeps this stream in LiveCalls until OnDone deletes the reactor.
+  std::unique_ptr<LiveCalls::Registration> live_;
 };
 
 }  // namespace

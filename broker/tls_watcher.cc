@@ -24,8 +24,11 @@ void AppendFile(const std::filesystem::path& path, std::string* out) {
 }  // namespace
 
 TlsWatcher::TlsWatcher(TlsFiles files, absl::Duration interval,
-                       NodeContext* node)
-    : files_(std::move(files)), interval_(interval), node_(node) {
+                       NodeContext* node, std::function<void()> on_change)
+    : files_(std::move(files)),
+      interval_(interval),
+      node_(node),
+      on_change_(std::move(on_change)) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -70,14 +73,16 @@ void TlsWatcher::Run() {
     if (now == seen) continue;
     seen = now;
     std::string reason = absl::StrCat(
-        "certificate, key, CA or CRL files changed on disk; new handshakes "
-        "use them (certificate, key and CA within ",
-        absl::FormatDuration(interval_), ")");
+        "certificate, key, CA or CRL files changed on disk; the CA file and "
+        "CRLs apply now to new handshakes, new calls and live streams, the "
+        "node's own certificate and key within ",
+        absl::FormatDuration(interval_));
     LogEvent(reason);
     v1::AuditRecord record =
         AuditEvent(v1::AUDIT_CERT_RELOAD, "operator", true, reason);
     record.set_detail(absl::StrCat(files_.cert_file, " ", files_.crl_dir));
     node_->committer()->Audit(std::move(record));
+    if (on_change_) on_change_();
   }
 }
 

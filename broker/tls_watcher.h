@@ -1,12 +1,15 @@
 // Notices when the node's certificate, key, CA file or CRL directory change
-// on disk and records it in the audit trail (AUDIT_CERT_RELOAD) and the log.
-// gRPC's file-watcher provider re-reads certificate, key and CA on its own
-// schedule and CRLs are looked up per handshake; gRPC 1.51 gives no hook for
-// either, so this watcher compares the files' size and modification time
-// every `interval`. Own thread; construction and destruction only.
+// on disk, records it in the audit trail (AUDIT_CERT_RELOAD) and the log, and
+// runs `on_change` (the node reloads its PeerVerifier's CA and CRLs there and
+// ends live calls of peers now refused). gRPC's file-watcher provider
+// re-reads certificate, key and CA on its own schedule; gRPC 1.51 gives no
+// hook for it, so this watcher compares the files' size and modification
+// time every `interval`: a replaced CRL applies within one interval. Own
+// thread; construction and destruction only.
 #ifndef IBSM_BROKER_TLS_WATCHER_H_
 #define IBSM_BROKER_TLS_WATCHER_H_
 
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -21,8 +24,10 @@ class NodeContext;
 
 class TlsWatcher {
  public:
-  // `node` must outlive the watcher.
-  TlsWatcher(TlsFiles files, absl::Duration interval, NodeContext* node);
+  // `node` must outlive the watcher; `on_change` runs on the watcher's
+  // thread.
+  TlsWatcher(TlsFiles files, absl::Duration interval, NodeContext* node,
+             std::function<void()> on_change = nullptr);
   ~TlsWatcher();
 
  private:
@@ -33,6 +38,7 @@ class TlsWatcher {
   const TlsFiles files_;
   const absl::Duration interval_;
   NodeContext* const node_;
+  const std::function<void()> on_change_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

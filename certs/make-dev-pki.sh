@@ -27,6 +27,7 @@ Creates a development PKI for IBSM Exchange in OUTDIR (EC P-256 keys, SHA-256):
   agency-<N>_<x>.pem/.key/-chain.pem   client cert, spiffe://ibsm/<N>/<x>
   auditor-<N>_<x>.pem/.key/-chain.pem  client cert, spiffe://ibsm/<N>/<x>
   revoked.*  expired.*  foreign.* foreign-ca.*   negative-test material
+  sibling-*.*  revoked-ca.*  under-revoked-ca.*  (see below)
   crl/                         CRLs of the root and every intermediate, in OpenSSL
                                hashed-directory form (<hash>.r0) plus <name>.crl.pem
 Leaf certificates are valid 1 year, CRLs 30 days. *-chain.pem = leaf + intermediate.
@@ -48,6 +49,13 @@ Test certificates use node CIV, or the first node if CIV is not in --nodes:
   revoked.*  agency CIV/revoked, issued by CIV's intermediate, listed in its CRL
   expired.*  agency CIV/expired, issued by CIV's intermediate, valid 2020-01-01..02
   foreign.*  claims CIV/police but is issued by foreign-ca.pem (a different root)
+  sibling-CIV_police.*   claims CIV/police, issued by the next node's (MLI's)
+                         intermediate: chains to the root, wrong issuer
+  sibling-UNODC_audit.*  claims the first auditor's id, issued by that same
+                         sibling intermediate (only when such nodes exist)
+  revoked-ca.*           a second CIV intermediate, revoked in the root's CRL
+  under-revoked-ca.*     CIV/police issued by revoked-ca.pem
+Every intermediate carries the URI SAN spiffe://ibsm/<N> of the node it serves.
 
 OUTDIR handling: the PKI is built and self-checked in a temporary directory
 first, so a failed run leaves OUTDIR untouched. If OUTDIR exists and is
@@ -290,6 +298,9 @@ client_cert() {
 # ---------------------------------------------------------------- generate
 make_root ca "/O=IBSM/OU=Development PKI/CN=IBSM Dev Root CA"
 
+# Each intermediate names the one node whose identities it may issue
+# (spiffe://ibsm/<N>); brokers and clients refuse a leaf spiffe://ibsm/<M>/...
+# whose issuing intermediate names another node.
 for n in "${CA_NODES[@]}"; do
   issue ca "$n-ca" intermediate "/O=IBSM/OU=$n/CN=IBSM $n Intermediate CA" \
     "URI:spiffe://ibsm/$n" -days "$INT_DAYS"
@@ -316,10 +327,36 @@ issue foreign-ca foreign client "/O=IBSM/OU=$TEST_NODE/CN=$TEST_NODE\\/police" \
   "URI:spiffe://ibsm/$TEST_NODE/police"
 chain foreign foreign-ca
 
+# A sibling intermediate (another node's CA, correctly chained to the root)
+# issuing identities of TEST_NODE and of the first auditor's node: what a
+# node operator holding only its own intermediate key could mint.
+SIBLING_NODE=""
+for n in "${NODES[@]}"; do
+  [[ $n != "$TEST_NODE" ]] && { SIBLING_NODE=$n; break; }
+done
+SIBLING_AUDITOR=""
+if [[ -n $SIBLING_NODE ]]; then
+  client_cert "$SIBLING_NODE" "sibling-${TEST_NODE}_police" "$TEST_NODE/police"
+  for a in "${AUDITORS[@]}"; do
+    [[ ${a%%/*} != "$SIBLING_NODE" ]] || continue
+    SIBLING_AUDITOR=$a
+    client_cert "$SIBLING_NODE" "sibling-${a/\//_}" "$a"
+    break
+  done
+fi
+
+# A second intermediate for TEST_NODE (say, one replaced after a compromise)
+# that the root has revoked, and an otherwise valid leaf under it.
+issue ca revoked-ca intermediate "/O=IBSM/OU=$TEST_NODE/CN=IBSM $TEST_NODE Revoked Intermediate CA" \
+  "URI:spiffe://ibsm/$TEST_NODE" -days "$INT_DAYS"
+ca_init revoked-ca
+client_cert revoked under-revoked-ca "$TEST_NODE/police"
+run "$OPENSSL" ca -config "$DB/ca.cnf" -revoke "$OUT/revoked-ca.pem" -crl_reason keyCompromise
+
 # CRLs for the root and every intermediate: readable <name>.crl.pem plus a
 # copy named <issuer subject hash>.rN for OpenSSL's hashed-directory lookup.
 N_CRLS=0
-for ca_name in ca "${CA_NODES[@]/%/-ca}"; do
+for ca_name in ca "${CA_NODES[@]/%/-ca}" revoked-ca; do
   crl=$OUT/crl/$ca_name.crl.pem
   run "$OPENSSL" ca -gencrl -config "$DB/$ca_name.cnf" -crldays "$CRL_DAYS" -out "$crl"
   h=$("$OPENSSL" crl -in "$crl" -noout -hash)
@@ -384,6 +421,16 @@ expect fail "foreign cert against the IBSM root" -CAfile ca.pem -untrusted forei
 expect fail "foreign cert against the IBSM root and an intermediate" -CAfile ca.pem \
   -untrusted "$T" foreign.pem
 expect ok "foreign cert against its own root" -CAfile foreign-ca.pem foreign.pem
+expect ok "leaf under the revoked intermediate without CRL check" -CAfile ca.pem \
+  -untrusted revoked-ca.pem under-revoked-ca.pem
+expect revoked "leaf under the revoked intermediate, -crl_check_all" -crl_check_all \
+  -CAfile ca.pem -CApath crl -untrusted revoked-ca.pem under-revoked-ca.pem
+if [[ -n $SIBLING_NODE ]]; then
+  # Sibling-issued certificates chain to the root: only the node binding
+  # (issuer URI vs. leaf URI) refuses them.
+  expect ok "sibling-issued $TEST_NODE/police chains to the root" -CAfile ca.pem -CApath crl \
+    -crl_check_all -untrusted "$SIBLING_NODE-ca.pem" "sibling-${TEST_NODE}_police.pem"
+fi
 
 # ---------------------------------------------------------------- install
 printf 'IBSM Exchange development PKI - NOT FOR PRODUCTION\ncreated=%s\nnodes=%s\nagencies=%s\nauditors=%s\n' \
@@ -412,6 +459,8 @@ $PROG: development PKI written to $OUTDIR in ${MS} ms (NOT FOR PRODUCTION)
   negative tests revoked.pem ($TEST_NODE/revoked, revoked in the CRL)
                  expired.pem ($TEST_NODE/expired, expired 2020-01-02)
                  foreign.pem ($TEST_NODE/police, issued by foreign-ca.pem)
+  sibling        ${SIBLING_NODE:+sibling-${TEST_NODE}_police.pem ${SIBLING_AUDITOR:+sibling-${SIBLING_AUDITOR/\//_}.pem }(issued by $SIBLING_NODE-ca.pem)}
+  revoked CA     revoked-ca.pem (revoked by the root), under-revoked-ca.pem ($TEST_NODE/police)
   CRLs           crl/: $N_CRLS CRLs (root + every intermediate) as <hash>.r0 and <name>.crl.pem, ${CRL_DAYS} days
   self-check     $CHECKS openssl verify checks passed
 EOF

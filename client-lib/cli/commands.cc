@@ -99,6 +99,7 @@ std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
   options.cert_file = flags.Get("cert");
   options.key_file = flags.Get("key");
   options.tls_server_name = flags.Get("server-name");
+  options.server_node = flags.Get("server-node");
   if (flags.Has("timeout")) {
     absl::StatusOr<absl::Duration> t =
         ParseDurationValue("timeout", flags.Get("timeout"));
@@ -424,6 +425,9 @@ const std::vector<FlagSpec>& CommonFlags() {
       Flag("server-name", Kind::kValue, "NAME",
            "name expected in the node's certificate, if not the host",
            "IBSM_SERVER_NAME"),
+      Flag("server-node", Kind::kValue, "NODE",
+           "node id expected in the node's certificate (spiffe://ibsm/NODE)",
+           "IBSM_SERVER_NODE"),
       Flag("timeout", Kind::kValue, "DURATION",
            "connect and call timeout, retries included (default 10s/30s)"),
       Flag("json", Kind::kBool, "", "print one JSON object per line"),

@@ -54,7 +54,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
   files.cert_file = options.cert_file;
   files.key_file = options.key_file;
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds,
-                   MakeChannelCredentials(files));
+                   MakeChannelCredentials(files, options.server_node));
 
   std::string identity;
   if (absl::StatusOr<std::string> uri = CertificateUri(options.cert_file);

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
@@ -77,6 +78,26 @@ TEST_CASE("the broker refuses to start on bad setup with one line, exit 2") {
                  dir.File("policy.textproto") + "\"\n");
     ExpectOneLineExit2(RunBinary(Broker(), {"--config", path}),
                        "policy.textproto:3");
+  }
+  SECTION("a private key file that group or others may read") {
+    std::filesystem::copy_file(Tls("node-CIV").key_file, dir.File("open.key"));
+    std::filesystem::permissions(dir.File("open.key"),
+                                 std::filesystem::perms::owner_read |
+                                     std::filesystem::perms::owner_write |
+                                     std::filesystem::perms::group_read |
+                                     std::filesystem::perms::others_read);
+    std::string path = WriteConfig(dir, ConfigText(dir, dir.File("open.key")));
+    ExpectOneLineExit2(
+        RunBinary(Broker(), {"--config", path}, absl::Seconds(10)),
+        "accessible by group or others (mode 0644)");
+  }
+  SECTION("a node_id that the node certificate does not carry") {
+    std::string path = WriteConfig(
+        dir, absl::StrReplaceAll(ConfigText(dir, Tls("node-CIV").key_file),
+                                 {{"node_id: \"CIV\"", "node_id: \"MLI\""}}));
+    ExpectOneLineExit2(
+        RunBinary(Broker(), {"--config", path}, absl::Seconds(10)),
+        "does not match the node certificate");
   }
   SECTION("a data directory that cannot be created") {
     std::ofstream(dir.File("data")) << "a file where the directory should be";

@@ -2,8 +2,12 @@
 #include "ibsm/tls.h"
 
 #include <catch2/catch.hpp>
+#include <set>
+#include <thread>
 
+#include "absl/time/clock.h"
 #include "broker/node.h"
+#include "ibsm/client.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
@@ -103,6 +107,136 @@ TEST_CASE("node certificates and other nodes' agencies may not publish here") {
     CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
     CHECK_THAT(s.error_message(), Catch::Contains("own node"));
   }
+}
+
+// Waits up to 30 s until the trail holds refusals (AUDIT_CALL_REFUSED) whose
+// detail is each of `details` and whose reason mentions `reason_mentions`.
+std::vector<v1::AuditRecord> AwaitRefusals(
+    const std::shared_ptr<grpc::Channel>& auditor,
+    const std::vector<std::string>& details,
+    const std::string& reason_mentions) {
+  v1::AuditQuery query;
+  query.set_action(v1::AUDIT_CALL_REFUSED);
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  std::vector<v1::AuditRecord> found;
+  while (true) {
+    found.clear();
+    for (const v1::AuditRecord& r : RawAuditQuery(auditor, query)) {
+      if (r.reason().find(reason_mentions) != std::string::npos) {
+        found.push_back(r);
+      }
+    }
+    bool all = true;
+    for (const std::string& d : details) {
+      bool seen = false;
+      for (const v1::AuditRecord& r : found) seen = seen || r.detail() == d;
+      all = all && seen;
+    }
+    if (all || absl::Now() > deadline) return found;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+v1::NodeConfig PolicyConfig(const TempDir& dir, const std::string& node_id) {
+  v1::NodeConfig config = NodeConfigFor(dir.File("data"), node_id);
+  config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
+  return config;
+}
+
+// Item 1 of issue 7: an identity is bound to the node that issued it. The
+// sibling certificates chain to the IBSM root (MLI's intermediate signed
+// them), so only the binding of spiffe://ibsm/NODE/... to NODE's own
+// intermediate refuses them. Tested against a real ibsm-broker, from outside.
+TEST_CASE(
+    "identities issued by another node's intermediate CA are refused at the "
+    "call, on every service, and audited",
+    "[identity]") {
+  TempDir dir;
+  BrokerProcess broker(PolicyConfig(dir, "CIV"));
+  auto forged_police = Channel(broker.port(), Tls("sibling-CIV_police"));
+  auto forged_auditor = Channel(broker.port(), Tls("sibling-UNODC_audit"));
+
+  grpc::Status published = RawPublish(forged_police, {MakeAlert("forged-1")});
+  INFO(published.error_message());
+  CHECK(published.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK_THAT(
+      published.error_message(),
+      Catch::Contains("spiffe://ibsm/CIV/police") && Catch::Contains("MLI"));
+
+  grpc::Status info = RawNodeInfo(forged_police);
+  CHECK(info.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+
+  RawSubscription subscription(forged_police, OpenRequest({">"}));
+  grpc::Status subscribed = subscription.AwaitEnd();
+  CHECK(subscribed.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK_FALSE(subscription.opened());
+
+  grpc::Status queried;
+  std::vector<v1::AuditRecord> leaked =
+      RawAuditQuery(forged_auditor, v1::AuditQuery(), &queried);
+  CHECK(queried.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK_THAT(queried.error_message(),
+             Catch::Contains("spiffe://ibsm/UNODC/audit"));
+  CHECK(leaked.empty());
+
+  // The genuine certificates of the same identities still work.
+  auto police = Channel(broker.port(), Tls("agency-CIV_police"));
+  CHECK(RawPublish(police, {MakeAlert("genuine-1")}).ok());
+  auto auditor = Channel(broker.port(), Tls("auditor-UNODC_audit"));
+  // The forged alert was not stored (counts are shown to auditors only).
+  v1::NodeInfo node_info;
+  REQUIRE(RawNodeInfo(auditor, &node_info).ok());
+  CHECK(node_info.last_sequence() == 1);
+
+  // Every refusal is in the trail, Subscribe and NodeInfo included, with a
+  // reason naming the certificate's id and its issuer.
+  std::vector<v1::AuditRecord> refusals = AwaitRefusals(
+      auditor, {"publish", "node info", "subscribe", "audit"}, "MLI");
+  std::set<std::string> details;
+  for (const auto& r : refusals) {
+    CHECK_FALSE(r.allowed());
+    CHECK(r.reason().size() <= 512);
+    details.insert(r.detail());
+  }
+  CHECK(details.count("publish") == 1);
+  CHECK(details.count("node info") == 1);
+  CHECK(details.count("subscribe") == 1);
+  CHECK(details.count("audit") == 1);
+}
+
+TEST_CASE("a client refuses a node whose certificate names another node",
+          "[identity]") {
+  TempDir dir;
+  BrokerProcess mli(NodeConfigFor(dir.File("data"), "MLI"));
+  RunResult wrong = RunBinary(
+      CliBinary(),
+      CliArgs(mli.port(), "agency-CIV_police",
+              {"--server-node", "CIV", "--timeout", "5s", "node", "info"}));
+  INFO(wrong.output);
+  CHECK(wrong.exit_code != 0);
+  CHECK_THAT(wrong.output,
+             Catch::Contains("the server is 'spiffe://ibsm/MLI'") &&
+                 Catch::Contains("not the expected node"));
+  RunResult right = RunBinary(
+      CliBinary(),
+      CliArgs(mli.port(), "agency-CIV_police",
+              {"--server-node", "MLI", "--timeout", "5s", "node", "info"}));
+  INFO(right.output);
+  CHECK(right.exit_code == 0);
+  CHECK_THAT(right.output, Catch::Contains("MLI"));
+
+  // Through the client library: the expected node is an option.
+  ClientOptions options;
+  options.target = absl::StrCat("127.0.0.1:", mli.port());
+  TlsFiles tls = Tls("agency-CIV_police");
+  options.ca_file = tls.ca_file;
+  options.cert_file = tls.cert_file;
+  options.key_file = tls.key_file;
+  options.connect_timeout = absl::Seconds(5);
+  options.server_node = "CIV";
+  CHECK_FALSE(Client::Connect(options).ok());
+  options.server_node = "MLI";
+  CHECK(Client::Connect(options).ok());
 }
 
 }  // namespace

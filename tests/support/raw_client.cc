@@ -18,6 +18,35 @@ grpc::Status RawPublish(const std::shared_ptr<grpc::Channel>& channel,
                        response != nullptr ? response : &ignored);
 }
 
+std::vector<v1::AuditRecord> RawAuditQuery(
+    const std::shared_ptr<grpc::Channel>& channel, const v1::AuditQuery& query,
+    grpc::Status* status) {
+  auto stub = v1::Auditor::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  auto reader = stub->Query(&context, query);
+  std::vector<v1::AuditRecord> out;
+  v1::AuditQueryResponse response;
+  while (reader->Read(&response)) {
+    for (const auto& r : response.records()) out.push_back(r);
+  }
+  grpc::Status s = reader->Finish();
+  if (status != nullptr) *status = s;
+  return out;
+}
+
+grpc::Status RawNodeInfo(const std::shared_ptr<grpc::Channel>& channel,
+                         v1::NodeInfo* info) {
+  auto stub = v1::Node::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  v1::NodeInfo ignored;
+  return stub->GetInfo(&context, v1::NodeInfoRequest(),
+                       info != nullptr ? info : &ignored);
+}
+
 RawSubscription::RawSubscription(const std::shared_ptr<grpc::Channel>& channel,
                                  const v1::SubscribeRequest::Open& open,
                                  absl::Duration deadline)

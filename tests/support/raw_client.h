@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "ibsm/v1/audit.grpc.pb.h"
 #include "ibsm/v1/broker.grpc.pb.h"
 
 namespace ibsm::testing {
@@ -18,6 +19,15 @@ namespace ibsm::testing {
 grpc::Status RawPublish(const std::shared_ptr<grpc::Channel>& channel,
                         const std::vector<v1::Alert>& alerts,
                         v1::PublishResponse* response = nullptr);
+
+// Every record an Auditor.Query returns; the call status in `*status`.
+std::vector<v1::AuditRecord> RawAuditQuery(
+    const std::shared_ptr<grpc::Channel>& channel, const v1::AuditQuery& query,
+    grpc::Status* status = nullptr);
+
+// Unary Node.GetInfo with a 10 s deadline.
+grpc::Status RawNodeInfo(const std::shared_ptr<grpc::Channel>& channel,
+                         v1::NodeInfo* info = nullptr);
 
 // One subscriber stream driven step by step.
 class RawSubscription {

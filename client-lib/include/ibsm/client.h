@@ -63,6 +63,11 @@ struct ClientOptions {
   // Name expected in the node's certificate when it differs from the host in
   // `target` (e.g. connecting by IP to a certificate for "node-civ").
   std::string tls_server_name;
+  // The node this client expects to reach, e.g. "CIV": the server's
+  // certificate must carry spiffe://ibsm/CIV, issued by CIV's intermediate
+  // CA. Empty accepts any node identity bound to its issuer (never an
+  // agency's certificate); agencies should set it.
+  std::string server_node;
 
   // How long Connect waits for the first connection; zero connects lazily
   // (Connect then never fails for network reasons).

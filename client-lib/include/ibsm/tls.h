@@ -9,10 +9,14 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace grpc {
 class ChannelCredentials;
 class ServerCredentials;
+namespace experimental {
+class CertificateVerifier;
+}
 }  // namespace grpc
 
 namespace ibsm {
@@ -42,9 +46,34 @@ absl::StatusOr<std::string> CertificateUri(const std::string& cert_file);
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files, unsigned reload_seconds);
 
-// Client credentials presenting `cert_file` and trusting `ca_file`.
+// Client credentials presenting `cert_file` and trusting `ca_file`. Besides
+// the chain and the host name, every handshake checks the node's identity:
+// the server certificate must carry spiffe://ibsm/<expected_node>, issued by
+// the intermediate CA of that node (see BoundSpiffeId). An empty
+// `expected_node` accepts any node identity spiffe://ibsm/<NODE> bound to
+// its issuer, but never an agency's or auditor's certificate.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
-MakeChannelCredentials(const TlsFiles& files);
+MakeChannelCredentials(const TlsFiles& files,
+                       const std::string& expected_node = "");
+
+// Server credentials as above, except that after gRPC's own chain check every
+// handshake also runs `verifier` (the broker's whole-chain CRL check), and
+// `files.crl_dir` is left to that verifier instead of gRPC. `verifier` must
+// not be null.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const TlsFiles& files, unsigned reload_seconds,
+    std::shared_ptr<grpc::experimental::CertificateVerifier> verifier);
+
+// The URI SAN of the leaf of `pem_chain` (leaf first, then the certificates
+// that came with it), bound to its issuer: the certificate in `pem_chain`
+// whose subject is the leaf's issuer and whose key verifies the leaf's
+// signature must carry exactly one URI SAN "spiffe://ibsm/<NODE>", and the
+// leaf's single URI SAN must be "spiffe://ibsm/<NODE>" or
+// "spiffe://ibsm/<NODE>/<name>". So an intermediate CA can only issue
+// identities of its own node. The chain itself (up to the root, validity,
+// revocation) is NOT checked here: call this on a chain that was verified.
+// UNAUTHENTICATED naming the leaf's id and its issuer otherwise.
+absl::StatusOr<std::string> BoundSpiffeId(absl::string_view pem_chain);
 
 }  // namespace ibsm
 
