@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "broker/audit_trail.h"
 #include "broker/event_log.h"
@@ -83,6 +84,19 @@ void Committer::UpdateCursor(std::string cursor_key, uint64_t sequence) {
   if (sequence > slot) slot = sequence;
 }
 
+void Committer::CreateCursor(std::string cursor_key, uint64_t sequence,
+                             CursorCreated done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      cursor_creations_.push_back(
+          {std::move(cursor_key), sequence, std::move(done)});
+      return;
+    }
+  }
+  done(absl::UnavailableError("node is shutting down; retry later"), 0, false);
+}
+
 void Committer::Audit(v1::AuditRecord record) {
   if (audit_ == nullptr) return;
   absl::MutexLock lock(&mu_);
@@ -131,7 +145,8 @@ void Committer::Run() {
       absl::MutexLock lock(&mu_);
       auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return !queue_.empty() || !cursors_.empty() || !removals_.empty() ||
-               !audit_records_.empty() || stopping_;
+               !audit_records_.empty() || !cursor_creations_.empty() ||
+               stopping_;
       };
       // Wake for work, or when a time-based checkpoint falls due.
       absl::Time due =
@@ -141,7 +156,7 @@ void Committer::Run() {
       if (!mu_.AwaitWithDeadline(absl::Condition(&has_work), due)) {
         next = Next::kCheckpoint;
       } else if (queue_.empty() && cursors_.empty() && removals_.empty() &&
-                 audit_records_.empty()) {
+                 audit_records_.empty() && cursor_creations_.empty()) {
         next = Next::kStop;  // stopping, drained
       } else {
         // Take whole groups up to the size limit; a single oversized group
@@ -162,6 +177,7 @@ void Committer::Run() {
         housekeeping.removals.swap(removals_);
         housekeeping.removed_dedup_keys.swap(removed_dedup_keys_);
         housekeeping.audit_records.swap(audit_records_);
+        housekeeping.cursor_creations.swap(cursor_creations_);
       }
     }
     switch (next) {
@@ -206,6 +222,19 @@ void Committer::CheckpointIfDue(bool force) {
 void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
                            Housekeeping housekeeping) {
   rocksdb::WriteBatch batch;
+  std::vector<std::pair<std::string, uint64_t>> cursors_written;
+  // Answered when this function returns: after the batch is durable, or
+  // with the reason it is not.
+  std::vector<CursorAnswer> cursor_answers = PrepareCursorCreations(
+      std::move(housekeeping.cursor_creations), &batch, &cursors_written);
+  absl::Status batch_status = absl::UnavailableError(
+      "the durable subscription's position could not be stored; retry");
+  absl::Cleanup answer_cursors = [&cursor_answers, &batch_status] {
+    for (CursorAnswer& a : cursor_answers) {
+      if (a.status.ok() && !batch_status.ok()) a.status = batch_status;
+      a.done(a.status, a.cursor, a.created);
+    }
+  };
   uint64_t next = last_sequence_.load(std::memory_order_relaxed);
   const uint64_t first_new = next + 1;
   absl::flat_hash_map<std::string, uint64_t> in_batch;
@@ -243,7 +272,6 @@ void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
       fresh.push_back(&e);
     }
   }
-  std::vector<std::pair<std::string, uint64_t>> cursors_written;
   std::vector<v1::AuditRecord> records;
   if (audit_ != nullptr) {
     for (auto& group : groups) {
@@ -291,10 +319,17 @@ void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
     // Cursors are rewritten by the next acknowledgement (losing one only
     // means redelivery, which subscribers handle) and retention finds the
     // expired records again at its next pass.
+    // A full disk is RESOURCE_EXHAUSTED for a new subscription too.
+    batch_status = absl::Status(
+        StoreFailure(written).code(),
+        absl::StrCat("the durable subscription's position could not be "
+                     "stored (",
+                     written.message(), "); retry"));
     FailBatch(&groups, fresh, first_new, StoreFailure(written));
     return;
   }
   if (audit_ != nullptr) audit_->Committed();
+  batch_status = absl::OkStatus();
   for (const auto& [key, seq] : cursors_written) stored_cursors_[key] = seq;
   if (!committed.empty()) {
     cache_->Append(committed);
@@ -302,6 +337,47 @@ void Committer::CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
     on_commit_(next);
   }
   Answer(&groups);
+}
+
+std::vector<Committer::CursorAnswer> Committer::PrepareCursorCreations(
+    std::vector<CursorCreation> creations, rocksdb::WriteBatch* batch,
+    std::vector<std::pair<std::string, uint64_t>>* cursors_written) {
+  std::vector<CursorAnswer> answers;
+  absl::flat_hash_map<std::string, uint64_t> created_here;
+  for (CursorCreation& c : creations) {
+    CursorAnswer& answer = answers.emplace_back();
+    answer.done = std::move(c.done);
+    if (auto it = created_here.find(c.key); it != created_here.end()) {
+      answer.cursor = it->second;
+      continue;
+    }
+    if (auto it = stored_cursors_.find(c.key); it != stored_cursors_.end()) {
+      answer.cursor = it->second;
+      continue;
+    }
+    absl::StatusOr<std::optional<uint64_t>> on_disk =
+        store_->GetCursorByKey(c.key);
+    if (!on_disk.ok()) {
+      // Fail closed: a cursor that cannot be read must not be replaced by a
+      // new start position.
+      answer.status = absl::UnavailableError(
+          absl::StrCat("the durable cursor cannot be read (",
+                       on_disk.status().message(), "); retry"));
+      continue;
+    }
+    if (on_disk->has_value()) {
+      answer.cursor = **on_disk;
+      stored_cursors_.emplace(c.key, answer.cursor);
+      continue;
+    }
+    batch->Put(store_->handle(Family::kCursor), c.key,
+               EncodeSequence(c.sequence));
+    cursors_written->emplace_back(c.key, c.sequence);
+    created_here.emplace(c.key, c.sequence);
+    answer.cursor = c.sequence;
+    answer.created = true;
+  }
+  return answers;
 }
 
 void Committer::FailBatch(std::vector<std::unique_ptr<PublishGroup>>* groups,

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -26,6 +27,10 @@
 #include "absl/time/time.h"
 #include "broker/log_cache.h"
 #include "ibsm/v1/audit.pb.h"
+
+namespace rocksdb {
+class WriteBatch;
+}  // namespace rocksdb
 
 namespace ibsm::broker {
 
@@ -79,6 +84,17 @@ class Committer {
   // batch; a later update of the same key replaces an unwritten one.
   void UpdateCursor(std::string cursor_key, uint64_t sequence);
 
+  // Creates the durable cursor `cursor_key` at `sequence` unless one is
+  // stored already, with the next batch. `done(status, cursor, created)` runs
+  // on the committer thread once the batch is durable: OK with the cursor in
+  // force (the stored one when it existed, `sequence` when `created`), or the
+  // error that kept it from being stored. Concurrent creations of one key
+  // are ordered by the committer, so exactly one of them creates it.
+  using CursorCreated =
+      absl::AnyInvocable<void(absl::Status, uint64_t cursor, bool created)>;
+  void CreateCursor(std::string cursor_key, uint64_t sequence,
+                    CursorCreated done);
+
   // Adds audit records (deliveries, acknowledgements, subscriptions, policy
   // reloads, refusals, ...) to the next batch.
   void Audit(v1::AuditRecord record);
@@ -101,12 +117,29 @@ class Committer {
 
  private:
   void Run();
+  struct CursorCreation {
+    std::string key;
+    uint64_t sequence;
+    CursorCreated done;
+  };
+  // Puts the creations into `batch`; returns the answers to give once the
+  // batch is durable (each cursor in force and whether it was created).
+  struct CursorAnswer {
+    CursorCreated done;
+    absl::Status status;
+    uint64_t cursor = 0;
+    bool created = false;
+  };
+  std::vector<CursorAnswer> PrepareCursorCreations(
+      std::vector<CursorCreation> creations, rocksdb::WriteBatch* batch,
+      std::vector<std::pair<std::string, uint64_t>>* cursors_written);
   // What one batch carries besides publishes.
   struct Housekeeping {
     absl::flat_hash_map<std::string, uint64_t> cursors;
     std::vector<uint64_t> removals;
     std::vector<std::string> removed_dedup_keys;
     std::vector<v1::AuditRecord> audit_records;
+    std::vector<CursorCreation> cursor_creations;
   };
   void CommitOnce(std::vector<std::unique_ptr<PublishGroup>> groups,
                   Housekeeping housekeeping);
@@ -139,6 +172,7 @@ class Committer {
   std::vector<uint64_t> removals_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::AuditRecord> audit_records_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> removed_dedup_keys_ ABSL_GUARDED_BY(mu_);
+  std::vector<CursorCreation> cursor_creations_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   std::thread thread_;
