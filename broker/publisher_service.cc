@@ -40,6 +40,9 @@ class PublishStreamReactor final
     absl::StatusOr<Identity> caller = PeerIdentity(*context->auth_context());
     if (!caller.ok()) {
       AuditRefusedCall(node_, "unauthenticated", caller.status());
+      absl::MutexLock lock(&mu_);
+      // Finished here: a later OnCancel must not finish the call again.
+      finished_ = true;
       Finish(ToGrpcStatus(caller.status()));
       return;
     }
