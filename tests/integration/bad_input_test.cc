@@ -280,5 +280,62 @@ TEST_CASE(
   CHECK(response.results(0).sequence() == 1);
 }
 
+// A certificate that chains to the IBSM root (issued by CIV's intermediate)
+// but carries no spiffe://ibsm/... URI, so the call's identity check fails.
+TlsFiles NoIdentityCertificate(const TempDir& dir) {
+  const std::string ca = PkiDir() + "/CIV-ca";
+  const std::string base = dir.File("no-identity");
+  std::ofstream(dir.File("ext.cnf"))
+      << "basicConstraints = critical, CA:false\n"
+         "keyUsage = critical, digitalSignature\n"
+         "extendedKeyUsage = clientAuth\n";
+  RunResult req =
+      RunBinary("/usr/bin/openssl",
+                {"req", "-new", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:P-256", "-noenc", "-keyout", base + ".key",
+                 "-out", base + ".csr", "-subj", "/O=IBSM/OU=CIV/CN=nobody"});
+  INFO(req.output);
+  REQUIRE(req.exit_code == 0);
+  RunResult signed_cert = RunBinary(
+      "/usr/bin/openssl",
+      {"x509", "-req", "-in", base + ".csr", "-CA", ca + ".pem", "-CAkey",
+       ca + ".key", "-CAcreateserial", "-CAserial", dir.File("serial"), "-days",
+       "2", "-extfile", dir.File("ext.cnf"), "-out", base + ".pem"});
+  INFO(signed_cert.output);
+  REQUIRE(signed_cert.exit_code == 0);
+  std::ofstream chain(base + "-chain.pem");
+  chain << std::ifstream(base + ".pem").rdbuf()
+        << std::ifstream(ca + ".pem").rdbuf();
+  chain.close();
+  TlsFiles files = Tls("agency-CIV_police");
+  files.cert_file = base + "-chain.pem";
+  files.key_file = base + ".key";
+  return files;
+}
+
+TEST_CASE(
+    "a publish stream refused for its identity and then cancelled is "
+    "finished once") {
+  TempDir dir;
+  auto node = broker::Node::Start(NodeConfigFor(dir.File("data")));
+  REQUIRE(node.ok());
+  auto nobody = Channel((*node)->port(), NoIdentityCertificate(dir));
+  auto stub = v1::Publisher::NewStub(nobody);
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext context;
+    auto stream = stub->PublishStream(&context);
+    // The node refuses the identity at once; the cancel races with that
+    // (and used to make the reactor call Finish a second time).
+    if (i % 2 == 0) context.TryCancel();
+    grpc::Status s = stream->Finish();
+    INFO(s.error_code() << " " << s.error_message());
+    CHECK((s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+           s.error_code() == grpc::StatusCode::CANCELLED));
+  }
+  // The node is still there and serves others.
+  auto police = Channel((*node)->port(), Tls("agency-CIV_police"));
+  CHECK(RawPublish(police, {MakeAlert("after-refusals")}).ok());
+}
+
 }  // namespace
 }  // namespace ibsm::testing
