@@ -58,6 +58,24 @@ absl::Status ValidateDurableName(const std::string& name) {
   return absl::OkStatus();
 }
 
+// The topics of a refused open as the audit record's detail: what a caller
+// writes into the trail is bounded, however many or long its patterns are.
+std::string TopicsForAudit(const v1::SubscribeRequest::Open& open) {
+  constexpr size_t kMaxDetailBytes = 1024;
+  std::string detail;
+  for (const std::string& topic : open.topics()) {
+    if (!detail.empty()) detail += ' ';
+    detail += topic;
+    if (detail.size() > kMaxDetailBytes) break;
+  }
+  if (detail.size() > kMaxDetailBytes) {
+    detail.resize(kMaxDetailBytes);
+    absl::StrAppend(&detail, "... (", open.topics().size(),
+                    " patterns in all)");
+  }
+  return detail;
+}
+
 class SubscriptionImpl final
     : public Subscription,
       public std::enable_shared_from_this<SubscriptionImpl> {
@@ -75,7 +93,7 @@ class SubscriptionImpl final
     if (!checked.ok()) {
       v1::AuditRecord record = AuditEvent(v1::AUDIT_SUBSCRIBE_OPEN, who_.id(),
                                           false, checked.message());
-      record.set_detail(absl::StrJoin(open.topics(), " "));
+      record.set_detail(TopicsForAudit(open));
       node_->committer()->Audit(std::move(record));
       End(checked);
       return;
