@@ -3,6 +3,8 @@
 #include <google/protobuf/util/time_util.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "broker/key_codec.h"
 #include "broker/store.h"
@@ -68,24 +70,24 @@ absl::StatusOr<std::optional<Hash>> StoredMerkleTree::Read(
   return std::optional<Hash>(hash);
 }
 
-namespace {
-
-// Cuts `s` to at most `limit` bytes of content, at a UTF-8 boundary, and
-// says how long it was. Strings in records are valid UTF-8 (protobuf checks
-// them on parse), so cutting between characters keeps them valid.
-void Bound(std::string* s, size_t limit) {
+void BoundAuditText(std::string* s, size_t limit, size_t original) {
   // Room for the marker, so that a bounded string is never cut again (the
   // Committer bounds records when they are queued and again at Append).
   constexpr size_t kMarkerRoom = 48;
-  if (s->size() <= limit + kMarkerRoom) return;
-  const size_t original = s->size();
-  size_t cut = limit;
-  while (cut > 0 && (static_cast<unsigned char>((*s)[cut]) & 0xC0) == 0x80) {
+  original = std::max(original, s->size());
+  if (original <= limit + kMarkerRoom) return;
+  size_t cut = std::min(limit, s->size());
+  while (cut > 0 && cut < s->size() &&
+         (static_cast<unsigned char>((*s)[cut]) & 0xC0) == 0x80) {
     --cut;
   }
   s->resize(cut);
   absl::StrAppend(s, "\xe2\x80\xa6[truncated, ", original, " bytes]");
 }
+
+namespace {
+
+void Bound(std::string* s, size_t limit) { BoundAuditText(s, limit, 0); }
 
 }  // namespace
 

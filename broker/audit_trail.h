@@ -101,6 +101,10 @@ inline constexpr size_t kMaxAuditFieldBytes = 1024;
 inline constexpr size_t kMaxAuditDetailBytes = 4096;
 inline constexpr int kMaxAuditedAlerts = 8192;
 void BoundAuditRecord(v1::AuditRecord* record);
+// The same cut for one string that the caller built only in part: `*s`
+// holds the first bytes of a text of `original` bytes (at least s->size()).
+// Strings within the limit are left as they are.
+void BoundAuditText(std::string* s, size_t limit, size_t original);
 
 // Read side (thread-safe).
 

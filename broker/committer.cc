@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "broker/audit_trail.h"
 #include "broker/event_log.h"
@@ -111,6 +112,19 @@ void Committer::AddRecordsLocked(std::vector<v1::AuditRecord> records) {
   }
 }
 
+void Committer::CreateCursor(std::string cursor_key, uint64_t sequence,
+                             CursorCreated done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      cursor_creations_.push_back(
+          {std::move(cursor_key), sequence, std::move(done)});
+      return;
+    }
+  }
+  done(absl::UnavailableError("node is shutting down; retry later"), 0, false);
+}
+
 void Committer::Audit(v1::AuditRecord record) {
   if (audit_ == nullptr) return;
   std::vector<v1::AuditRecord> records;
@@ -169,7 +183,8 @@ void Committer::Run() {
       absl::MutexLock lock(&mu_);
       auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return !queue_.empty() || !cursors_.empty() || !removals_.empty() ||
-               !audit_records_.empty() || stopping_;
+               !audit_records_.empty() || !cursor_creations_.empty() ||
+               stopping_;
       };
       if (last_failed_) {
         // After a failed batch, what it carried is retried with the next
@@ -196,7 +211,7 @@ void Committer::Run() {
       if (!mu_.AwaitWithDeadline(absl::Condition(&has_work), due)) {
         next = Next::kCheckpoint;
       } else if (queue_.empty() && cursors_.empty() && removals_.empty() &&
-                 audit_records_.empty()) {
+                 audit_records_.empty() && cursor_creations_.empty()) {
         next = Next::kStop;  // stopping, drained
       } else {
         // Take whole groups up to the size limit; a single oversized group
@@ -226,6 +241,7 @@ void Committer::Run() {
         housekeeping.cursors.swap(cursors_);
         housekeeping.removals.swap(removals_);
         housekeeping.removed_dedup_keys.swap(removed_dedup_keys_);
+        housekeeping.cursor_creations.swap(cursor_creations_);
       }
     }
     switch (next) {
@@ -314,6 +330,19 @@ absl::Status ConflictError(const v1::Alert& alert, uint64_t sequence) {
 bool Committer::CommitOnce(std::vector<QueuedGroup> groups,
                            Housekeeping housekeeping) {
   rocksdb::WriteBatch batch;
+  std::vector<std::pair<std::string, uint64_t>> cursors_written;
+  // Answered when this function returns: after the batch is durable, or
+  // with the reason it is not.
+  std::vector<CursorAnswer> cursor_answers = PrepareCursorCreations(
+      std::move(housekeeping.cursor_creations), &batch, &cursors_written);
+  absl::Status batch_status = absl::UnavailableError(
+      "the durable subscription's position could not be stored; retry");
+  absl::Cleanup answer_cursors = [&cursor_answers, &batch_status] {
+    for (CursorAnswer& a : cursor_answers) {
+      if (a.status.ok() && !batch_status.ok()) a.status = batch_status;
+      a.done(a.status, a.cursor, a.created);
+    }
+  };
   uint64_t next = last_sequence_.load(std::memory_order_relaxed);
   const uint64_t first_new = next + 1;
   // Key -> (sequence, content hash) of alerts new in this batch.
@@ -413,7 +442,6 @@ bool Committer::CommitOnce(std::vector<QueuedGroup> groups,
   for (const std::string& key : housekeeping.removed_dedup_keys) {
     batch.Delete(store_->handle(Family::kDedup), key);
   }
-  std::vector<std::pair<std::string, uint64_t>> cursors_written;
   absl::flat_hash_map<std::string, uint64_t> cursors_unread;
   for (auto& [key, seq] : housekeeping.cursors) {
     auto stored = stored_cursors_.find(key);
@@ -444,10 +472,17 @@ bool Committer::CommitOnce(std::vector<QueuedGroup> groups,
         absl::StrCat("a commit failed: ", written.message(), "; will retry"));
     for (auto& [key, seq] : cursors_unread) housekeeping.cursors[key] = seq;
     Requeue(std::move(housekeeping));
+    // A full disk is RESOURCE_EXHAUSTED for a new subscription too.
+    batch_status = absl::Status(
+        StoreFailure(written).code(),
+        absl::StrCat("the durable subscription's position could not be "
+                     "stored (",
+                     written.message(), "); retry"));
     FailBatch(&groups, fresh, first_new, StoreFailure(written));
     return false;
   }
   if (audit_ != nullptr) audit_->Committed();
+  batch_status = absl::OkStatus();
   for (const auto& [key, seq] : cursors_written) stored_cursors_[key] = seq;
   {
     absl::MutexLock lock(&mu_);
@@ -488,6 +523,47 @@ void Committer::Requeue(Housekeeping housekeeping) {
       removed_dedup_keys_.begin(),
       std::make_move_iterator(housekeeping.removed_dedup_keys.begin()),
       std::make_move_iterator(housekeeping.removed_dedup_keys.end()));
+}
+
+std::vector<Committer::CursorAnswer> Committer::PrepareCursorCreations(
+    std::vector<CursorCreation> creations, rocksdb::WriteBatch* batch,
+    std::vector<std::pair<std::string, uint64_t>>* cursors_written) {
+  std::vector<CursorAnswer> answers;
+  absl::flat_hash_map<std::string, uint64_t> created_here;
+  for (CursorCreation& c : creations) {
+    CursorAnswer& answer = answers.emplace_back();
+    answer.done = std::move(c.done);
+    if (auto it = created_here.find(c.key); it != created_here.end()) {
+      answer.cursor = it->second;
+      continue;
+    }
+    if (auto it = stored_cursors_.find(c.key); it != stored_cursors_.end()) {
+      answer.cursor = it->second;
+      continue;
+    }
+    absl::StatusOr<std::optional<uint64_t>> on_disk =
+        store_->GetCursorByKey(c.key);
+    if (!on_disk.ok()) {
+      // Fail closed: a cursor that cannot be read must not be replaced by a
+      // new start position.
+      answer.status = absl::UnavailableError(
+          absl::StrCat("the durable cursor cannot be read (",
+                       on_disk.status().message(), "); retry"));
+      continue;
+    }
+    if (on_disk->has_value()) {
+      answer.cursor = **on_disk;
+      stored_cursors_.emplace(c.key, answer.cursor);
+      continue;
+    }
+    batch->Put(store_->handle(Family::kCursor), c.key,
+               EncodeSequence(c.sequence));
+    cursors_written->emplace_back(c.key, c.sequence);
+    created_here.emplace(c.key, c.sequence);
+    answer.cursor = c.sequence;
+    answer.created = true;
+  }
+  return answers;
 }
 
 void Committer::FailBatch(std::vector<QueuedGroup>* groups,

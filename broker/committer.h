@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -30,6 +31,10 @@
 #include "broker/key_codec.h"
 #include "broker/log_cache.h"
 #include "ibsm/v1/audit.pb.h"
+
+namespace rocksdb {
+class WriteBatch;
+}  // namespace rocksdb
 
 namespace ibsm::broker {
 
@@ -96,6 +101,17 @@ class Committer {
   // batch; a later update of the same key replaces an unwritten one.
   void UpdateCursor(std::string cursor_key, uint64_t sequence);
 
+  // Creates the durable cursor `cursor_key` at `sequence` unless one is
+  // stored already, with the next batch. `done(status, cursor, created)` runs
+  // on the committer thread once the batch is durable: OK with the cursor in
+  // force (the stored one when it existed, `sequence` when `created`), or the
+  // error that kept it from being stored. Concurrent creations of one key
+  // are ordered by the committer, so exactly one of them creates it.
+  using CursorCreated =
+      absl::AnyInvocable<void(absl::Status, uint64_t cursor, bool created)>;
+  void CreateCursor(std::string cursor_key, uint64_t sequence,
+                    CursorCreated done);
+
   // Adds audit records (deliveries, acknowledgements, subscriptions, policy
   // reloads, refusals, ...) to the next batch. Their caller-controlled
   // fields are bounded first (BoundAuditRecord). A record is never dropped:
@@ -135,12 +151,29 @@ class Committer {
     uint64_t ticket;
     v1::AuditRecord record;
   };
+  struct CursorCreation {
+    std::string key;
+    uint64_t sequence;
+    CursorCreated done;
+  };
+  // Puts the creations into `batch`; returns the answers to give once the
+  // batch is durable (each cursor in force and whether it was created).
+  struct CursorAnswer {
+    CursorCreated done;
+    absl::Status status;
+    uint64_t cursor = 0;
+    bool created = false;
+  };
+  std::vector<CursorAnswer> PrepareCursorCreations(
+      std::vector<CursorCreation> creations, rocksdb::WriteBatch* batch,
+      std::vector<std::pair<std::string, uint64_t>>* cursors_written);
   // What one batch carries besides publishes.
   struct Housekeeping {
     absl::flat_hash_map<std::string, uint64_t> cursors;
     std::vector<uint64_t> removals;
     std::vector<std::string> removed_dedup_keys;
     std::vector<QueuedRecord> audit_records;  // in ticket order
+    std::vector<CursorCreation> cursor_creations;
   };
   // False when the batch failed (its housekeeping was queued again).
   bool CommitOnce(std::vector<QueuedGroup> groups, Housekeeping housekeeping);
@@ -188,6 +221,7 @@ class Committer {
   absl::flat_hash_set<uint64_t> removing_ ABSL_GUARDED_BY(mu_);
   std::deque<QueuedRecord> audit_records_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> removed_dedup_keys_ ABSL_GUARDED_BY(mu_);
+  std::vector<CursorCreation> cursor_creations_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Set after a failed batch: housekeeping alone is retried only after
   // `retry_backoff_`, not in a busy loop.

@@ -71,6 +71,8 @@ void ApplyDefaults(v1::NodeConfig* config) {
   limits->set_max_subscriptions(
       set_default(limits->max_subscriptions(), 10000));
   limits->set_log_cache_mib(set_default(limits->log_cache_mib(), 64));
+  limits->set_max_subscribe_patterns(
+      set_default(limits->max_subscribe_patterns(), 64));
   if (config->durability() == v1::DURABILITY_UNSPECIFIED) {
     config->set_durability(v1::DURABILITY_SYNC);
   }

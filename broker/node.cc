@@ -60,6 +60,8 @@ Node::~Node() { Shutdown(absl::ZeroDuration()); }
 
 int Node::port() const { return parts_->port; }
 
+size_t Node::open_subscriptions() const { return parts_->hub->size(); }
+
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given) {
   v1::NodeConfig config = given;
   ApplyDefaults(&config);

@@ -24,6 +24,9 @@ class Node {
 
   int port() const;
 
+  // Subscriptions registered in the hub now (tests check that none leak).
+  size_t open_subscriptions() const;
+
   // Re-reads the policy file now (SIGHUP). OK when the file's policy is in
   // force; its validation error otherwise (the running policy stays).
   // FAILED_PRECONDITION when the node runs without a policy file.

@@ -73,12 +73,15 @@ class NodeService final : public v1::Node::CallbackService {
   NodeContext* const node_;
 };
 
-class SubscriberService final : public v1::Subscriber::CallbackService {
+// Raw method: the reactor parses requests itself (broker/raw_message.h).
+class SubscriberService final
+    : public v1::Subscriber::WithRawCallbackMethod_Subscribe<
+          v1::Subscriber::Service> {
  public:
   explicit SubscriberService(NodeContext* node) : node_(node) {}
 
-  grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>*
-  Subscribe(grpc::CallbackServerContext* context) override {
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Subscribe(
+      grpc::CallbackServerContext* context) override {
     return NewSubscribeReactor(node_, context);
   }
 

@@ -310,10 +310,9 @@ absl::StatusOr<Identity> PeerVerifier::Authenticate(
   }
   absl::StatusOr<Identity> result = [&]() -> absl::StatusOr<Identity> {
     RETURN_IF_ERROR(CheckChain(leaf_pem, chain_pem));
-    absl::StatusOr<std::string> uri =
-        BoundSpiffeId(absl::StrCat(leaf_pem, "\n", chain_pem));
-    if (!uri.ok()) return absl::PermissionDeniedError(uri.status().message());
-    return ParseSpiffeId(*uri);
+    ASSIGN_OR_RETURN(std::string uri,
+                     BoundSpiffeId(absl::StrCat(leaf_pem, "\n", chain_pem)));
+    return ParseSpiffeId(uri);
   }();
   absl::MutexLock lock(&mu_);
   // A result computed against an older generation is not kept.

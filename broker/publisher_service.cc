@@ -9,12 +9,16 @@
 #include "broker/committer.h"
 #include "broker/node_context.h"
 #include "broker/publish_path.h"
+#include "broker/raw_message.h"
 #include "broker/services.h"
 #include "ibsm/grpc_status.h"
 #include "ibsm/v1/broker.grpc.pb.h"
 
 namespace ibsm::broker {
 namespace {
+
+using RawStreamReactor =
+    grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
 
 // Records a call refused before any alert was looked at.
 void AuditRefusedCall(NodeContext* node, absl::string_view actor,
@@ -32,8 +36,7 @@ void AuditRefusedCall(NodeContext* node, absl::string_view actor,
 // alert was answered. Deletes itself in OnDone; it cannot be done while the
 // Committer still holds one of its groups, because Finish() waits for
 // inflight_ to reach zero.
-class PublishStreamReactor final
-    : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
+class PublishStreamReactor final : public RawStreamReactor {
  public:
   PublishStreamReactor(NodeContext* node, grpc::CallbackServerContext* context)
       : node_(node),
@@ -41,13 +44,16 @@ class PublishStreamReactor final
     absl::StatusOr<Identity> caller =
         AuthenticateCall(node_, context, "publish stream", &live_);
     if (!caller.ok()) {
+      absl::MutexLock lock(&mu_);
+      // Finished here: a later OnCancel must not finish the call again.
+      finished_ = true;
       Finish(ToGrpcStatus(caller.status()));
       return;
     }
     caller_ = *std::move(caller);
     absl::MutexLock lock(&mu_);
     reading_ = true;
-    StartRead(&request_);
+    StartRead(&request_bytes_);
   }
 
   void OnReadDone(bool ok) override {
@@ -58,6 +64,15 @@ class PublishStreamReactor final
       MaybeFinish();
       return;
     }
+    if (absl::Status parsed = ParseRequest(request_bytes_, &request_);
+        !parsed.ok()) {
+      AuditRefusedCall(node_, caller_.id(), parsed);
+      final_status_ = parsed;
+      input_closed_ = true;
+      MaybeFinish();
+      return;
+    }
+    request_bytes_.Clear();
     absl::StatusOr<std::unique_ptr<PublishGroup>> group =
         PreparePublish(*node_, caller_, request_.mutable_alerts());
     request_.Clear();
@@ -113,15 +128,23 @@ class PublishStreamReactor final
       return;
     }
     reading_ = true;
-    StartRead(&request_);
+    StartRead(&request_bytes_);
   }
 
   void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || broken_ || finished_ || pending_.results().empty()) return;
-    writing_ = true;
-    response_.Swap(&pending_);
+    absl::Status serialized = SerializeResponse(pending_, &response_bytes_);
     pending_.Clear();
-    StartWrite(&response_);
+    if (!serialized.ok()) {
+      // Cannot happen below protobuf's 2 GiB limit; end the stream rather
+      // than answer some alerts silently never.
+      broken_ = true;
+      input_closed_ = true;
+      final_status_ = serialized;
+      return;
+    }
+    writing_ = true;
+    StartWrite(&response_bytes_);
   }
 
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -140,9 +163,10 @@ class PublishStreamReactor final
   std::unique_ptr<LiveCalls::Registration> live_;
 
   absl::Mutex mu_;
-  v1::PublishRequest request_ ABSL_GUARDED_BY(mu_);
-  v1::PublishResponse response_ ABSL_GUARDED_BY(mu_);  // being written
-  v1::PublishResponse pending_ ABSL_GUARDED_BY(mu_);   // results to write
+  grpc::ByteBuffer request_bytes_ ABSL_GUARDED_BY(mu_);   // being read
+  v1::PublishRequest request_ ABSL_GUARDED_BY(mu_);       // parsed from it
+  grpc::ByteBuffer response_bytes_ ABSL_GUARDED_BY(mu_);  // being written
+  v1::PublishResponse pending_ ABSL_GUARDED_BY(mu_);      // results to write
   size_t inflight_ ABSL_GUARDED_BY(mu_) = 0;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -152,15 +176,20 @@ class PublishStreamReactor final
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
 };
 
-class PublisherService final : public v1::Publisher::CallbackService {
+// Raw methods: requests are parsed by ParseRequest, so bytes that are not a
+// PublishRequest get INVALID_ARGUMENT with a reason (see raw_message.h).
+class PublisherService final
+    : public v1::Publisher::WithRawCallbackMethod_Publish<
+          v1::Publisher::WithRawCallbackMethod_PublishStream<
+              v1::Publisher::Service>> {
  public:
   explicit PublisherService(NodeContext* node) : node_(node) {}
 
   // A unary publish is all or nothing: if any alert is refused, nothing is
   // written and the call fails with that alert's status.
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
-                                    const v1::PublishRequest* request,
-                                    v1::PublishResponse* response) override {
+                                    const grpc::ByteBuffer* request_bytes,
+                                    grpc::ByteBuffer* response_bytes) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     absl::StatusOr<Identity> caller =
         AuthenticateCall(node_, context, "publish");
@@ -168,7 +197,15 @@ class PublisherService final : public v1::Publisher::CallbackService {
       reactor->Finish(ToGrpcStatus(caller.status()));
       return reactor;
     }
-    google::protobuf::RepeatedPtrField<v1::Alert> alerts(request->alerts());
+    v1::PublishRequest request;
+    if (absl::Status parsed = ParseRequest(*request_bytes, &request);
+        !parsed.ok()) {
+      AuditRefusedCall(node_, caller->id(), parsed);
+      reactor->Finish(ToGrpcStatus(parsed));
+      return reactor;
+    }
+    google::protobuf::RepeatedPtrField<v1::Alert> alerts;
+    alerts.Swap(request.mutable_alerts());
     absl::StatusOr<std::unique_ptr<PublishGroup>> group =
         PreparePublish(*node_, *caller, &alerts);
     if (!group.ok()) {
@@ -188,22 +225,24 @@ class PublisherService final : public v1::Publisher::CallbackService {
         }
       }
     }
-    (*group)->done = [reactor, response,
+    (*group)->done = [reactor, response_bytes,
                       refused](std::unique_ptr<PublishGroup> g) {
       absl::Status failed = refused.ok() ? FirstError(*g) : refused;
       if (!failed.ok()) {
         reactor->Finish(ToGrpcStatus(failed));
         return;
       }
-      AppendResults(*g, response);
-      reactor->Finish(grpc::Status::OK);
+      v1::PublishResponse response;
+      AppendResults(*g, &response);
+      reactor->Finish(
+          ToGrpcStatus(SerializeResponse(response, response_bytes)));
     };
     node_->committer()->Submit(*std::move(group));
     return reactor;
   }
 
-  grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>*
-  PublishStream(grpc::CallbackServerContext* context) override {
+  RawStreamReactor* PublishStream(
+      grpc::CallbackServerContext* context) override {
     return new PublishStreamReactor(node_, context);
   }
 

@@ -18,6 +18,7 @@
 #include "broker/log_cache.h"
 #include "broker/log_integrity.h"
 #include "broker/node_context.h"
+#include "broker/raw_message.h"
 #include "broker/retention.h"
 #include "broker/store.h"
 #include "broker/subscription_hub.h"
@@ -29,8 +30,9 @@
 namespace ibsm::broker {
 namespace {
 
-using Reactor =
-    grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>;
+// Raw bytes both ways: requests are parsed by ParseRequest (so malformed
+// bytes get INVALID_ARGUMENT, see raw_message.h), responses serialized here.
+using Reactor = grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
 
 // Bounds on one fill: deliveries and bytes per response (a client accepts 4
 // MiB messages by default), and log records examined before yielding the
@@ -57,6 +59,25 @@ absl::Status ValidateDurableName(const std::string& name) {
   return absl::OkStatus();
 }
 
+// The topics of a refused open as the audit record's detail: what a caller
+// writes into the trail is bounded, however many or long its patterns are.
+std::string TopicsForAudit(const v1::SubscribeRequest::Open& open) {
+  // Built only as far as the record keeps it, with the marker the trail puts
+  // on every cut field (BoundAuditRecord).
+  std::string detail;
+  size_t joined = 0;
+  for (const std::string& topic : open.topics()) {
+    const size_t separator = joined == 0 ? 0 : 1;
+    joined += separator + topic.size();
+    if (detail.size() <= kMaxAuditDetailBytes) {
+      if (separator != 0) detail += ' ';
+      detail.append(topic, 0, kMaxAuditDetailBytes + 1 - detail.size());
+    }
+  }
+  BoundAuditText(&detail, kMaxAuditDetailBytes, joined);
+  return detail;
+}
+
 class SubscriptionImpl final
     : public Subscription,
       public std::enable_shared_from_this<SubscriptionImpl> {
@@ -74,7 +95,7 @@ class SubscriptionImpl final
     if (!checked.ok()) {
       v1::AuditRecord record = AuditEvent(v1::AUDIT_SUBSCRIBE_OPEN, who_.id(),
                                           false, checked.message());
-      record.set_detail(absl::StrJoin(open.topics(), " "));
+      record.set_detail(TopicsForAudit(open));
       node_->committer()->Audit(std::move(record));
       End(checked);
       return;
@@ -87,8 +108,11 @@ class SubscriptionImpl final
     {
       absl::MutexLock lock(&mu_);
       if (!opened_) {
-        EndLocked(absl::FailedPreconditionError(
-            "flow message before the subscription was opened"));
+        // The client may grant credit right after its open, before the
+        // node answered `opened`; keep it for the open. Nothing was
+        // delivered yet, so there is nothing to acknowledge.
+        early_credit_ = static_cast<uint32_t>(std::min<uint64_t>(
+            uint64_t{early_credit_} + flow.credit(), max_credit_));
         return;
       }
       credit_ = static_cast<uint32_t>(
@@ -168,6 +192,15 @@ class SubscriptionImpl final
           "subscribe needs at least one topic pattern, e.g. 'trafficking.*' "
           "or 'terrorism.>'");
     }
+    const uint32_t max_patterns =
+        node_->config().limits().max_subscribe_patterns();
+    if (static_cast<size_t>(open.topics().size()) > max_patterns) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a subscription takes at most ", max_patterns, " topic patterns (",
+          open.topics().size(),
+          " given; limits.max_subscribe_patterns); use wildcards such as "
+          "'border.>' or open several subscriptions"));
+    }
     std::shared_ptr<const Authorizer> authorizer = node_->authorizer();
     std::vector<TopicPattern> patterns;
     for (const std::string& text : open.topics()) {
@@ -201,42 +234,88 @@ class SubscriptionImpl final
     return absl::OkStatus();
   }
 
+  // Runs on a worker: finds the durable cursor, or creates it, then
+  // finishes the open.
   void DoOpen(const v1::SubscribeRequest::Open& open) {
-    uint64_t start_after = 0;  // the subscription's cursor
-    bool resumed = false;
-    if (!open.durable_name().empty()) {
-      absl::StatusOr<std::optional<uint64_t>> cursor =
-          node_->store()->GetCursor(who_.id(), open.durable_name());
-      if (!cursor.ok()) {
-        End(cursor.status());
-        return;
-      }
-      if (cursor->has_value()) {
-        start_after = **cursor;
-        resumed = true;
-      }
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_) return;  // ended before it was opened: never register
     }
-    const uint64_t last = node_->committer()->last_sequence();
-    if (!resumed) {
-      switch (open.start()) {
-        case v1::SubscribeRequest::Open::START_EARLIEST:
-          start_after = 0;
-          break;
-        case v1::SubscribeRequest::Open::START_AT_SEQUENCE:
-          start_after = open.start_sequence() - 1;
-          break;
-        default:
-          start_after = last;
-          break;
-      }
-    }
-    absl::Status registered = node_->hub()->Register(shared_from_this());
-    absl::MutexLock lock(&mu_);
-    if (!registered.ok()) {
-      EndLocked(registered);
+    const uint64_t start_after = StartPosition(open);
+    if (open.durable_name().empty()) {
+      FinishOpen(open, start_after, /*resumed=*/false);
       return;
     }
-    registered_ = true;
+    absl::StatusOr<std::optional<uint64_t>> cursor =
+        node_->store()->GetCursor(who_.id(), open.durable_name());
+    if (!cursor.ok()) {
+      // Fail closed: an unreadable cursor is not "no cursor".
+      End(absl::UnavailableError(
+          absl::StrCat("the durable cursor cannot be read (",
+                       cursor.status().message(), "); retry")));
+      return;
+    }
+    if (cursor->has_value()) {
+      FinishOpen(open, **cursor, /*resumed=*/true);
+      return;
+    }
+    // A durable subscription has a stored position from the moment it
+    // exists: `opened` is answered only once the cursor is durable, so an
+    // alert published after it is never skipped, even if the subscriber
+    // goes away before its first delivery.
+    auto self = shared_from_this();
+    node_->committer()->CreateCursor(
+        durable_key_, start_after,
+        [self, open](absl::Status status, uint64_t cursor, bool created) {
+          // On the committer thread, which must not wait for the hub.
+          self->node_->workers()->Schedule(
+              [self, open, status = std::move(status), cursor, created] {
+                if (!status.ok()) {
+                  self->End(status);
+                  return;
+                }
+                self->FinishOpen(open, cursor, /*resumed=*/!created);
+              });
+        });
+  }
+
+  // Where a subscription starts that has no stored cursor yet.
+  uint64_t StartPosition(const v1::SubscribeRequest::Open& open) const {
+    switch (open.start()) {
+      case v1::SubscribeRequest::Open::START_EARLIEST:
+        return 0;
+      case v1::SubscribeRequest::Open::START_AT_SEQUENCE:
+        return open.start_sequence() - 1;  // >= 1, checked by CheckOpen
+      default:
+        return node_->committer()->last_sequence();
+    }
+  }
+
+  // Registers the subscription and answers `opened`. Runs on a worker.
+  void FinishOpen(const v1::SubscribeRequest::Open& open, uint64_t start_after,
+                  bool resumed) {
+    absl::Status registered = node_->hub()->Register(shared_from_this());
+    {
+      absl::MutexLock lock(&mu_);
+      if (!registered.ok()) {
+        EndLocked(registered);
+        return;
+      }
+      // The reactor may be done already (the client cancelled or
+      // half-closed while the open was on a worker). OnReactorDone saw
+      // registered_ false and left the slot alone, so it is given back
+      // here; both decide under mu_, so exactly one of them does.
+      if (reactor_ != nullptr) {
+        registered_ = true;
+        OpenLocked(open, start_after, resumed);
+        return;
+      }
+    }
+    node_->hub()->Unregister(this);
+  }
+
+  void OpenLocked(const v1::SubscribeRequest::Open& open, uint64_t start_after,
+                  bool resumed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     v1::AuditRecord record =
         AuditEvent(v1::AUDIT_SUBSCRIBE_OPEN, who_.id(), true,
                    resumed ? "resumed after its durable cursor" : "opened");
@@ -248,12 +327,14 @@ class SubscriptionImpl final
     if (finishing_) return;
     next_sequence_ = start_after + 1;
     acked_ = delivered_max_ = start_after;
-    credit_ = std::min(open.credit() == 0 ? kDefaultCredit : open.credit(),
-                       max_credit_);
+    credit_ = static_cast<uint32_t>(std::min<uint64_t>(
+        uint64_t{open.credit() == 0 ? kDefaultCredit : open.credit()} +
+            early_credit_,
+        max_credit_));
     opened_ = true;
     v1::SubscribeResponse::Opened* opened = pending_.mutable_opened();
     opened->set_cursor(start_after);
-    opened->set_last_sequence(last);
+    opened->set_last_sequence(node_->committer()->last_sequence());
     has_pending_ = true;
     if (!writing_) {
       has_pending_ = false;
@@ -393,8 +474,12 @@ class SubscriptionImpl final
   // Starts writing pending_; requires no write in flight.
   void WriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (reactor_ == nullptr) return;
-    in_flight_.Swap(&pending_);
+    absl::Status serialized = SerializeResponse(pending_, &in_flight_);
     pending_.Clear();
+    if (!serialized.ok()) {
+      EndLocked(serialized);
+      return;
+    }
     writing_ = true;
     reactor_->StartWrite(&in_flight_);
   }
@@ -435,8 +520,9 @@ class SubscriptionImpl final
   uint64_t delivered_max_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t acked_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t credit_ ABSL_GUARDED_BY(mu_) = 0;
+  uint32_t early_credit_ ABSL_GUARDED_BY(mu_) = 0;  // granted before opened
   v1::SubscribeResponse pending_ ABSL_GUARDED_BY(mu_);
-  v1::SubscribeResponse in_flight_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer in_flight_ ABSL_GUARDED_BY(mu_);  // being written
 };
 
 class SubscribeReactor final : public Reactor {
@@ -449,7 +535,9 @@ class SubscribeReactor final : public Reactor {
       return;
     }
     subscription_ = std::make_shared<SubscriptionImpl>(node, this, *who);
-    StartRead(&request_);
+    node_ = node;
+    caller_ = who->id();
+    StartRead(&request_bytes_);
   }
 
   void OnReadDone(bool ok) override {
@@ -458,6 +546,16 @@ class SubscribeReactor final : public Reactor {
       subscription_->End(absl::OkStatus());
       return;
     }
+    if (absl::Status parsed = ParseRequest(request_bytes_, &request_);
+        !parsed.ok()) {
+      v1::AuditRecord record =
+          AuditEvent(v1::AUDIT_CALL_REFUSED, caller_, false, parsed.message());
+      record.set_detail("subscribe");
+      node_->committer()->Audit(std::move(record));
+      subscription_->End(parsed);
+      return;
+    }
+    request_bytes_.Clear();
     if (request_.has_open()) {
       if (opened_) {
         subscription_->End(absl::InvalidArgumentError(
@@ -473,7 +571,7 @@ class SubscribeReactor final : public Reactor {
           "empty subscribe request: send open first, then flow messages"));
       return;
     }
-    StartRead(&request_);
+    StartRead(&request_bytes_);
   }
 
   void OnWriteDone(bool ok) override { subscription_->OnWriteDone(ok); }
@@ -488,8 +586,11 @@ class SubscribeReactor final : public Reactor {
   }
 
  private:
+  NodeContext* node_ = nullptr;
+  std::string caller_;
   std::shared_ptr<SubscriptionImpl> subscription_;
-  v1::SubscribeRequest request_;
+  grpc::ByteBuffer request_bytes_;  // being read
+  v1::SubscribeRequest request_;    // parsed from it
   bool opened_ = false;
   // Keeps this stream in LiveCalls until OnDone deletes the reactor.
   std::unique_ptr<LiveCalls::Registration> live_;

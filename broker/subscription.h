@@ -19,15 +19,11 @@
 #include "absl/status/status.h"
 
 namespace grpc {
+class ByteBuffer;
 class CallbackServerContext;
 template <class Request, class Response>
 class ServerBidiReactor;
 }  // namespace grpc
-
-namespace ibsm::v1 {
-class SubscribeRequest;
-class SubscribeResponse;
-}  // namespace ibsm::v1
 
 namespace ibsm::broker {
 
@@ -44,8 +40,10 @@ class Subscription {
   virtual const std::string& durable_key() const = 0;
 };
 
-// A new reactor for one Subscribe call; it deletes itself when done.
-grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>*
+// A new reactor for one Subscribe call; it deletes itself when done. It
+// works on raw bytes (the service's raw method) and parses each
+// SubscribeRequest itself, so malformed bytes get INVALID_ARGUMENT.
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 NewSubscribeReactor(NodeContext* node, grpc::CallbackServerContext* context);
 
 }  // namespace ibsm::broker

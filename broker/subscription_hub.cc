@@ -10,7 +10,10 @@ SubscriptionHub::SubscriptionHub(size_t max_subscriptions)
 
 absl::Status SubscriptionHub::Register(
     const std::shared_ptr<Subscription>& sub) {
-  Subscription* superseded = nullptr;
+  // Held, not borrowed: once mu_ is released the superseded stream may
+  // finish and unregister itself, and only this reference keeps it alive
+  // for the End() below.
+  std::shared_ptr<Subscription> superseded;
   {
     absl::MutexLock lock(&mu_);
     if (shut_down_) {
@@ -24,7 +27,11 @@ absl::Status SubscriptionHub::Register(
     all_.emplace(sub.get(), sub);
     if (!sub->durable_key().empty()) {
       Subscription*& slot = durable_[sub->durable_key()];
-      superseded = slot;
+      if (slot != nullptr) {
+        // Every durable_ entry is also in all_ (both change under mu_).
+        auto it = all_.find(slot);
+        if (it != all_.end()) superseded = it->second;
+      }
       slot = sub.get();
     }
   }

@@ -28,9 +28,12 @@ class SubscriptionHub {
  public:
   explicit SubscriptionHub(size_t max_subscriptions);
 
-  // Adds `sub`. RESOURCE_EXHAUSTED when the node holds its maximum. A durable
-  // subscription replaces (and ends) an open one of the same key.
+  // Adds `sub`; the hub shares ownership until Unregister. RESOURCE_EXHAUSTED
+  // when the node holds its maximum. A durable subscription replaces (and
+  // ends, ABORTED) an open one of the same key; the hub holds a reference to
+  // the older one while it ends it, so it cannot be freed meanwhile.
   absl::Status Register(const std::shared_ptr<Subscription>& sub);
+  // Removes `sub` if registered (no-op otherwise).
   void Unregister(Subscription* sub);
 
   // Called by the Committer after alerts up to `last_sequence` are durable.
@@ -46,6 +49,8 @@ class SubscriptionHub {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<Subscription*, std::shared_ptr<Subscription>> all_
       ABSL_GUARDED_BY(mu_);
+  // Durable key -> its current subscription, always also a key of all_,
+  // which owns it.
   absl::flat_hash_map<std::string, Subscription*> durable_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };

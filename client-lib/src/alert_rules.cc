@@ -143,7 +143,8 @@ absl::Status ValidateAlert(const v1::Alert& alert, const AlertLimits& limits) {
   }
   for (const v1::AlertReference& ref : alert.references()) {
     if (!ValidateAlertId(ref.alert_id()).ok() ||
-        ref.kind() == v1::AlertReference::KIND_UNSPECIFIED) {
+        ref.kind() == v1::AlertReference::KIND_UNSPECIFIED ||
+        !v1::AlertReference::Kind_IsValid(ref.kind())) {
       return Invalid(id,
                      "each reference needs a valid alert_id and a kind "
                      "(UPDATE, RETRACTION or RELATED)");

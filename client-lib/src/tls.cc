@@ -211,7 +211,10 @@ absl::StatusOr<std::string> BoundSpiffeId(absl::string_view pem_chain) {
   }
   const std::string& issuer_uri = issuer_uris[0];
   if (uri != issuer_uri && !absl::StartsWith(uri, issuer_uri + "/")) {
-    return absl::UnauthenticatedError(absl::StrCat(
+    // The certificate is genuine but its identity is not its issuer's to
+    // give: a refusal of rights, unlike the cases above, where no identity
+    // can be read at all.
+    return absl::PermissionDeniedError(absl::StrCat(
         "certificate '", shown, "' was issued by '", issuer_shown, "' (",
         issuer_uri, "), which may only issue identities of node ",
         absl::StripPrefix(issuer_uri, kSpiffe)));

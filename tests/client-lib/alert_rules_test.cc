@@ -282,6 +282,22 @@ TEST_CASE("A severity number outside the enum (from the wire) is refused",
   ExpectInvalid(ValidateAlert(alert, AlertLimits()), "severity");
 }
 
+TEST_CASE("A reference kind number outside the enum (from the wire) is refused",
+          "[alert]") {
+  // Like severities: an open proto3 enum must not let an unknown kind in.
+  v1::Alert alert = ValidAlert();
+  REQUIRE(alert.references_size() > 0);
+  alert.mutable_references(0)->set_kind(
+      static_cast<v1::AlertReference::Kind>(7));
+  ExpectInvalid(ValidateAlert(alert, AlertLimits()), "reference");
+  for (auto kind :
+       {v1::AlertReference::KIND_UPDATE, v1::AlertReference::KIND_RETRACTION,
+        v1::AlertReference::KIND_RELATED}) {
+    alert.mutable_references(0)->set_kind(kind);
+    CHECK(ValidateAlert(alert, AlertLimits()).ok());
+  }
+}
+
 TEST_CASE("Expiry without created_at and a nanosecond after creation pass",
           "[alert]") {
   v1::Alert alert = ValidAlert();

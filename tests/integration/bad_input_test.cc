@@ -1,5 +1,10 @@
 // Bad input gets a status a person can act on, and nothing is written.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "broker/node.h"
@@ -135,6 +140,201 @@ TEST_CASE("bad subscribe requests are refused with a reason") {
     CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
     CHECK_THAT(s.error_message(), Catch::Contains(c.mentions));
   }
+}
+
+TEST_CASE("an alert reference with an unknown kind number is refused") {
+  TempDir dir;
+  auto node = broker::Node::Start(NodeConfigFor(dir.File("data")));
+  REQUIRE(node.ok());
+  auto police = Channel((*node)->port(), Tls("agency-CIV_police"));
+  v1::Alert alert = MakeAlert("ref-kind");
+  v1::AlertReference* ref = alert.add_references();
+  ref->set_originator("CIV/police");
+  ref->set_alert_id("earlier-1");
+  ref->set_kind(static_cast<v1::AlertReference::Kind>(7));
+  grpc::Status s = RawPublish(police, {alert});
+  INFO(s.error_message());
+  CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK_THAT(s.error_message(), Catch::Contains("kind"));
+  // A known kind is still accepted.
+  ref->set_kind(v1::AlertReference::KIND_RELATED);
+  CHECK(RawPublish(police, {alert}).ok());
+}
+
+TEST_CASE("a subscribe with more topic patterns than the limit is refused") {
+  TempDir dir;
+  auto node = broker::Node::Start(NodeConfigFor(dir.File("data")));
+  REQUIRE(node.ok());
+  auto customs = Channel((*node)->port(), Tls("agency-CIV_customs"));
+  std::vector<std::string> patterns;
+  for (int i = 0; i < 64; ++i) patterns.push_back(absl::StrCat("p", i, ".>"));
+  {
+    // The default limit, 64, is allowed.
+    RawSubscription sub(customs, OpenRequest(patterns));
+    CHECK(sub.WaitOpened());
+  }
+  patterns.push_back("one.more");
+  RawSubscription sub(customs, OpenRequest(patterns));
+  grpc::Status s = sub.AwaitEnd();
+  INFO(s.error_message());
+  CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK_THAT(s.error_message(), Catch::Contains("at most 64"));
+}
+
+// Collects what this process writes to stderr between construction and
+// Take(); the in-process node shares our stderr.
+class StderrCapture {
+ public:
+  explicit StderrCapture(std::string path) : path_(std::move(path)) {
+    std::fflush(stderr);
+    saved_ = dup(2);
+    int fd = open(path_.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    dup2(fd, 2);
+    close(fd);
+  }
+  ~StderrCapture() { (void)Take(); }
+  std::string Take() {
+    if (saved_ < 0) return taken_;
+    std::fflush(stderr);
+    dup2(saved_, 2);
+    close(saved_);
+    saved_ = -1;
+    std::ifstream in(path_);
+    std::stringstream text;
+    text << in.rdbuf();
+    taken_ = text.str();
+    return taken_;
+  }
+
+ private:
+  std::string path_;
+  int saved_ = -1;
+  std::string taken_;
+};
+
+TEST_CASE(
+    "malformed request bytes get INVALID_ARGUMENT with a message and no "
+    "protobuf error line") {
+  TempDir dir;
+  auto node = broker::Node::Start(NodeConfigFor(dir.File("data")));
+  REQUIRE(node.ok());
+  auto police = Channel((*node)->port(), Tls("agency-CIV_police"));
+  auto customs = Channel((*node)->port(), Tls("agency-CIV_customs"));
+  // Not protobuf: a truncated varint tag.
+  const std::string garbage = "\xff\xff\xff\xff";
+  // A PublishRequest whose one alert has an id that is not UTF-8.
+  const std::string bad_utf8_publish("\x0a\x04\x0a\x02\xc3\x28", 6);
+  // A SubscribeRequest whose open carries a topic that is not UTF-8.
+  const std::string bad_utf8_subscribe("\x0a\x04\x0a\x02\xc3\x28", 6);
+
+  StderrCapture capture(dir.File("stderr.txt"));
+  struct Case {
+    const char* what;
+    std::function<grpc::Status()> call;
+  };
+  std::vector<Case> cases = {
+      {"Publish, not protobuf",
+       [&] {
+         return RawBytesUnary(police, "/ibsm.v1.Publisher/Publish", garbage);
+       }},
+      {"Publish, invalid UTF-8",
+       [&] {
+         return RawBytesUnary(police, "/ibsm.v1.Publisher/Publish",
+                              bad_utf8_publish);
+       }},
+      {"PublishStream, not protobuf",
+       [&] {
+         return RawBytesStream(police, "/ibsm.v1.Publisher/PublishStream",
+                               {garbage});
+       }},
+      {"PublishStream, invalid UTF-8",
+       [&] {
+         return RawBytesStream(police, "/ibsm.v1.Publisher/PublishStream",
+                               {bad_utf8_publish});
+       }},
+      {"Subscribe, not protobuf",
+       [&] {
+         return RawBytesStream(customs, "/ibsm.v1.Subscriber/Subscribe",
+                               {garbage});
+       }},
+      {"Subscribe, invalid UTF-8",
+       [&] {
+         return RawBytesStream(customs, "/ibsm.v1.Subscriber/Subscribe",
+                               {bad_utf8_subscribe});
+       }},
+  };
+  std::vector<grpc::Status> results;
+  for (const Case& c : cases) results.push_back(c.call());
+  const std::string err = capture.Take();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    INFO(cases[i].what << ": " << results[i].error_code() << " "
+                       << results[i].error_message());
+    CHECK(results[i].error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK_THAT(results[i].error_message(), Catch::Contains("request"));
+  }
+  INFO(err);
+  CHECK_THAT(err, !Catch::Contains("libprotobuf"));
+  // Nothing was stored.
+  v1::PublishResponse response;
+  REQUIRE(RawPublish(police, {MakeAlert("after-garbage")}, &response).ok());
+  CHECK(response.results(0).sequence() == 1);
+}
+
+// A certificate that chains to the IBSM root (issued by CIV's intermediate)
+// but carries no spiffe://ibsm/... URI, so the call's identity check fails.
+TlsFiles NoIdentityCertificate(const TempDir& dir) {
+  const std::string ca = PkiDir() + "/CIV-ca";
+  const std::string base = dir.File("no-identity");
+  std::ofstream(dir.File("ext.cnf"))
+      << "basicConstraints = critical, CA:false\n"
+         "keyUsage = critical, digitalSignature\n"
+         "extendedKeyUsage = clientAuth\n";
+  RunResult req =
+      RunBinary("/usr/bin/openssl",
+                {"req", "-new", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:P-256", "-noenc", "-keyout", base + ".key",
+                 "-out", base + ".csr", "-subj", "/O=IBSM/OU=CIV/CN=nobody"});
+  INFO(req.output);
+  REQUIRE(req.exit_code == 0);
+  RunResult signed_cert = RunBinary(
+      "/usr/bin/openssl",
+      {"x509", "-req", "-in", base + ".csr", "-CA", ca + ".pem", "-CAkey",
+       ca + ".key", "-CAcreateserial", "-CAserial", dir.File("serial"), "-days",
+       "2", "-extfile", dir.File("ext.cnf"), "-out", base + ".pem"});
+  INFO(signed_cert.output);
+  REQUIRE(signed_cert.exit_code == 0);
+  std::ofstream chain(base + "-chain.pem");
+  chain << std::ifstream(base + ".pem").rdbuf()
+        << std::ifstream(ca + ".pem").rdbuf();
+  chain.close();
+  TlsFiles files = Tls("agency-CIV_police");
+  files.cert_file = base + "-chain.pem";
+  files.key_file = base + ".key";
+  return files;
+}
+
+TEST_CASE(
+    "a publish stream refused for its identity and then cancelled is "
+    "finished once") {
+  TempDir dir;
+  auto node = broker::Node::Start(NodeConfigFor(dir.File("data")));
+  REQUIRE(node.ok());
+  auto nobody = Channel((*node)->port(), NoIdentityCertificate(dir));
+  auto stub = v1::Publisher::NewStub(nobody);
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext context;
+    auto stream = stub->PublishStream(&context);
+    // The node refuses the identity at once; the cancel races with that
+    // (and used to make the reactor call Finish a second time).
+    if (i % 2 == 0) context.TryCancel();
+    grpc::Status s = stream->Finish();
+    INFO(s.error_code() << " " << s.error_message());
+    CHECK((s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+           s.error_code() == grpc::StatusCode::CANCELLED));
+  }
+  // The node is still there and serves others.
+  auto police = Channel((*node)->port(), Tls("agency-CIV_police"));
+  CHECK(RawPublish(police, {MakeAlert("after-refusals")}).ok());
 }
 
 }  // namespace

@@ -218,5 +218,45 @@ TEST_CASE(
   CHECK((*newer)->reconnects() == 0);
 }
 
+TEST_CASE(
+    "client library: a reopened durable subscriber gets what was published "
+    "while it was away and what it never acknowledged") {
+  TempDir dir;
+  BrokerProcess broker(NodeConfigFor(dir.File("data")));
+  auto client = ConnectOrFail(broker.port(), "agency-CIV_customs");
+  auto publisher = ConnectOrFail(broker.port(), "agency-CIV_police");
+  SubscribeOptions options;
+  options.topics = {"border.>"};
+  options.durable_name = "late-desk";
+  options.start = SubscribeOptions::Start::kNew;
+  auto next_id = [](Subscriber& subscriber) -> std::string {
+    auto next = subscriber.Next(absl::Seconds(10));
+    INFO(next.status().ToString());
+    REQUIRE(next.ok());
+    if (!next->has_value()) return "(nothing)";
+    return (*next)->alert().id();
+  };
+  {
+    // Created with START_NEW, closed before any delivery.
+    auto first = client->NewSubscriber(options);
+    REQUIRE(first.ok());
+    auto opened = (*first)->Next(absl::Milliseconds(100));
+    REQUIRE(opened.ok());
+    CHECK_FALSE(opened->has_value());
+  }
+  REQUIRE(publisher->NewPublisher()->Publish(MakeAlert("while-away")).ok());
+  {
+    auto second = client->NewSubscriber(options);
+    REQUIRE(second.ok());
+    CHECK(next_id(**second) == "while-away");
+    // Stopped without acknowledging it.
+  }
+  REQUIRE(publisher->NewPublisher()->Publish(MakeAlert("after-it")).ok());
+  auto third = client->NewSubscriber(options);
+  REQUIRE(third.ok());
+  CHECK(next_id(**third) == "while-away");
+  CHECK(next_id(**third) == "after-it");
+}
+
 }  // namespace
 }  // namespace ibsm::testing

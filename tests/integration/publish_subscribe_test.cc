@@ -1,10 +1,12 @@
 // Publish -> subscribe over real mutual TLS to an in-process node with a real
 // RocksDB in a temp dir.
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "broker/node.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
@@ -241,6 +243,160 @@ TEST_CASE("concurrent stream publishers: every alert answered, stored once") {
   REQUIRE(all.size() == total);
   CHECK(*all.begin() == 1);
   CHECK(*all.rbegin() == total);
+}
+
+// Waits until the node's hub holds no subscription, or `timeout` passed.
+size_t AwaitNoSubscriptions(const broker::Node& node,
+                            absl::Duration timeout = absl::Seconds(30)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (node.open_subscriptions() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return node.open_subscriptions();
+}
+
+TEST_CASE(
+    "1000 rapid open / half-close / cancel cycles leave no subscription "
+    "registered") {
+  TempDir dir;
+  auto node = StartNode(dir);
+  auto customs = Channel(node->port(), Tls("agency-CIV_customs"));
+  auto stub = v1::Subscriber::NewStub(customs);
+  for (int i = 0; i < 1000; ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+    auto stream = stub->Subscribe(&context);
+    v1::SubscribeRequest request;
+    // Durable and ephemeral subscriptions take different paths to open.
+    *request.mutable_open() =
+        OpenRequest({">"}, i % 3 == 0 ? absl::StrCat("cycle-", i % 7) : "",
+                    Open::START_NEW);
+    stream->Write(request);
+    if (i % 2 == 0) {
+      stream->WritesDone();
+      v1::SubscribeResponse response;
+      while (stream->Read(&response)) {
+      }
+    } else {
+      context.TryCancel();
+    }
+    // OK, CANCELLED or ABORTED (taken over): only the slot matters here.
+    (void)stream->Finish();
+  }
+  CHECK(AwaitNoSubscriptions(*node) == 0);
+  // The node still serves subscriptions.
+  RawSubscription sub(customs, OpenRequest({">"}, "cycle-0", Open::START_NEW));
+  REQUIRE(sub.WaitOpened());
+  auto police = Channel(node->port(), Tls("agency-CIV_police"));
+  REQUIRE(RawPublish(police, {MakeAlert("after-cycles")}).ok());
+  REQUIRE(sub.ReadDeliveries(1).size() == 1);
+}
+
+TEST_CASE("concurrent takeovers of one durable name leave one live stream") {
+  TempDir dir;
+  auto node = StartNode(dir);
+  constexpr int kThreads = 6;
+  constexpr int kRounds = 25;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto customs = Channel(node->port(), Tls("agency-CIV_customs"));
+      for (int r = 0; r < kRounds; ++r) {
+        RawSubscription sub(customs,
+                            OpenRequest({">"}, "contested", Open::START_NEW),
+                            absl::Seconds(30));
+        // Opened, or already taken over by another thread (ABORTED).
+        (void)sub.WaitOpened();
+        if ((t + r) % 2 == 0) (void)sub.Close();
+        // Otherwise the destructor cancels the stream.
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(AwaitNoSubscriptions(*node) == 0);
+  auto customs = Channel(node->port(), Tls("agency-CIV_customs"));
+  RawSubscription last(customs,
+                       OpenRequest({">"}, "contested", Open::START_NEW));
+  REQUIRE(last.WaitOpened());
+  auto police = Channel(node->port(), Tls("agency-CIV_police"));
+  REQUIRE(RawPublish(police, {MakeAlert("after-takeovers")}).ok());
+  const auto& got = last.ReadDeliveries(1);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].alert().id() == "after-takeovers");
+}
+
+TEST_CASE("credit sent right after open is applied, never refused") {
+  TempDir dir;
+  auto node = StartNode(dir);
+  auto police = Channel(node->port(), Tls("agency-CIV_police"));
+  REQUIRE(
+      RawPublish(police, {MakeAlert("k1"), MakeAlert("k2"), MakeAlert("k3")})
+          .ok());
+  auto customs = Channel(node->port(), Tls("agency-CIV_customs"));
+  for (int i = 0; i < 40; ++i) {
+    INFO("round " << i);
+    // Credit 1 with the open, 2 more at once, without waiting for opened.
+    RawSubscription sub(customs,
+                        OpenRequest({">"}, "", Open::START_EARLIEST, 1));
+    REQUIRE(sub.SendFlow(0, 2));
+    REQUIRE(sub.ReadDeliveries(3).size() == 3);
+    REQUIRE(sub.Close().ok());
+  }
+}
+
+TEST_CASE(
+    "a durable subscription has a position from its creation: START_NEW, "
+    "closed before any delivery, gets what was published while away") {
+  TempDir dir;
+  auto node = StartNode(dir);
+  auto police = Channel(node->port(), Tls("agency-CIV_police"));
+  auto customs = Channel(node->port(), Tls("agency-CIV_customs"));
+  REQUIRE(RawPublish(police, {MakeAlert("before-creation")}).ok());
+  {
+    RawSubscription sub(customs, OpenRequest({">"}, "away", Open::START_NEW));
+    REQUIRE(sub.WaitOpened());
+    CHECK(sub.opened_info().cursor() == 1);
+    REQUIRE(sub.Close().ok());
+  }
+  REQUIRE(RawPublish(police, {MakeAlert("while-away")}).ok());
+  // The start option applies only when the durable name is created: this
+  // EARLIEST does not rewind the subscription.
+  RawSubscription again(customs,
+                        OpenRequest({">"}, "away", Open::START_EARLIEST),
+                        absl::Seconds(10));
+  const auto& got = again.ReadDeliveries(1);
+  REQUIRE(again.opened());
+  CHECK(again.opened_info().cursor() == 1);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].sequence() == 2);
+  CHECK(got[0].alert().id() == "while-away");
+}
+
+TEST_CASE(
+    "a durable subscription redelivers on reopen what was delivered but not "
+    "acknowledged, and what was published after it") {
+  TempDir dir;
+  auto node = StartNode(dir);
+  auto police = Channel(node->port(), Tls("agency-CIV_police"));
+  auto customs = Channel(node->port(), Tls("agency-CIV_customs"));
+  {
+    RawSubscription sub(customs,
+                        OpenRequest({">"}, "unacked", Open::START_NEW));
+    REQUIRE(sub.WaitOpened());
+    REQUIRE(RawPublish(police, {MakeAlert("delivered-not-acked")}).ok());
+    REQUIRE(sub.ReadDeliveries(1).size() == 1);
+    // Gone without acknowledging it.
+  }
+  REQUIRE(RawPublish(police, {MakeAlert("published-after")}).ok());
+  RawSubscription again(customs, OpenRequest({">"}, "unacked", Open::START_NEW),
+                        absl::Seconds(10));
+  const auto& got = again.ReadDeliveries(2);
+  REQUIRE(again.opened());
+  CHECK(again.opened_info().cursor() == 0);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].alert().id() == "delivered-not-acked");
+  CHECK(got[1].alert().id() == "published-after");
 }
 
 }  // namespace

@@ -1,6 +1,10 @@
 #include "tests/support/raw_client.h"
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include <chrono>
+
+#include "absl/synchronization/notification.h"
 
 namespace ibsm::testing {
 
@@ -45,6 +49,83 @@ grpc::Status RawNodeInfo(const std::shared_ptr<grpc::Channel>& channel,
   v1::NodeInfo ignored;
   return stub->GetInfo(&context, v1::NodeInfoRequest(),
                        info != nullptr ? info : &ignored);
+}
+
+namespace {
+
+grpc::ByteBuffer ToByteBuffer(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::chrono::system_clock::time_point RawDeadline() {
+  return std::chrono::system_clock::now() + std::chrono::seconds(30);
+}
+
+}  // namespace
+
+grpc::Status RawBytesUnary(const std::shared_ptr<grpc::Channel>& channel,
+                           const std::string& method,
+                           const std::string& request) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(RawDeadline());
+  grpc::ByteBuffer request_buffer = ToByteBuffer(request);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request_buffer,
+                 &response, [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  return status;
+}
+
+grpc::Status RawBytesStream(const std::shared_ptr<grpc::Channel>& channel,
+                            const std::string& method,
+                            const std::vector<std::string>& messages) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(RawDeadline());
+  grpc::CompletionQueue cq;
+  // Each operation is started and then awaited on its own, so one tag will
+  // do; `ok` false means the stream is done for that direction.
+  auto await = [&cq]() {
+    void* tag = nullptr;
+    bool ok = false;
+    return cq.Next(&tag, &ok) && ok;
+  };
+  void* const tag = reinterpret_cast<void*>(1);
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      stub.PrepareCall(&context, method, &cq);
+  call->StartCall(tag);
+  bool open = await();
+  for (const std::string& message : messages) {
+    if (!open) break;
+    grpc::ByteBuffer buffer = ToByteBuffer(message);
+    call->Write(buffer, tag);
+    open = await();
+  }
+  if (open) {
+    call->WritesDone(tag);
+    (void)await();  // a failed half-close shows in the final status
+    grpc::ByteBuffer response;
+    while (true) {
+      call->Read(&response, tag);
+      if (!await()) break;
+    }
+  }
+  grpc::Status status;
+  call->Finish(&status, tag);
+  (void)await();
+  cq.Shutdown();
+  void* ignored_tag;
+  bool ignored_ok;
+  while (cq.Next(&ignored_tag, &ignored_ok)) {
+  }
+  return status;
 }
 
 RawSubscription::RawSubscription(const std::shared_ptr<grpc::Channel>& channel,

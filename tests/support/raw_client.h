@@ -65,6 +65,17 @@ class RawSubscription {
   grpc::Status end_status_;
 };
 
+// Calls `method` ("/ibsm.v1.Publisher/Publish") with `request` as the raw
+// request bytes, as a client with a broken encoder would; returns the status.
+grpc::Status RawBytesUnary(const std::shared_ptr<grpc::Channel>& channel,
+                           const std::string& method,
+                           const std::string& request);
+// Opens the streaming `method`, writes each of `messages` as raw bytes,
+// half-closes, reads until the server ends the stream and returns its status.
+grpc::Status RawBytesStream(const std::shared_ptr<grpc::Channel>& channel,
+                            const std::string& method,
+                            const std::vector<std::string>& messages);
+
 v1::SubscribeRequest::Open OpenRequest(
     std::vector<std::string> topics, const std::string& durable_name = "",
     v1::SubscribeRequest::Open::Start start =

@@ -55,9 +55,11 @@ struct SubscribeOptions {
   std::string durable_name;
 
   enum class Start { kNew, kEarliest, kSequence };
-  // Where a subscription without a stored cursor starts: alerts published
-  // from now on, everything still in the log, or `start_sequence` onwards.
-  // A durable subscription with a cursor always resumes after its cursor.
+  // Where a subscription starts: alerts published from now on, everything
+  // still in the log, or `start_sequence` onwards. For a durable name this
+  // applies only when the name is created (its first open, which stores the
+  // cursor before the node answers); every later open resumes after the
+  // stored cursor (docs/client-library.md).
   Start start = Start::kNew;
   uint64_t start_sequence = 0;
 

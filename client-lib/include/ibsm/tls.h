@@ -72,7 +72,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 // "spiffe://ibsm/<NODE>/<name>". So an intermediate CA can only issue
 // identities of its own node. The chain itself (up to the root, validity,
 // revocation) is NOT checked here: call this on a chain that was verified.
-// UNAUTHENTICATED naming the leaf's id and its issuer otherwise.
+// UNAUTHENTICATED when no identity can be read, PERMISSION_DENIED naming the
+// leaf's id and its issuer when the issuer may not give that identity.
 absl::StatusOr<std::string> BoundSpiffeId(absl::string_view pem_chain);
 
 }  // namespace ibsm
