@@ -294,22 +294,6 @@ absl::StatusOr<std::string> CertificateUri(const std::string& cert_file) {
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const TlsFiles& files, unsigned reload_seconds) {
-  RETURN_IF_ERROR(CheckTlsFiles(files));
-  auto provider =
-      std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-          files.key_file, files.cert_file, files.ca_file,
-          reload_seconds == 0 ? 60 : reload_seconds);
-  grpc::experimental::TlsServerCredentialsOptions options(provider);
-  options.watch_root_certs();
-  options.watch_identity_key_cert_pairs();
-  options.set_cert_request_type(
-      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  if (!files.crl_dir.empty()) options.set_crl_directory(files.crl_dir);
-  return grpc::experimental::TlsServerCredentials(options);
-}
-
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files, unsigned reload_seconds,
     std::shared_ptr<grpc::experimental::CertificateVerifier> verifier) {
   RETURN_IF_ERROR(CheckTlsFiles(files));

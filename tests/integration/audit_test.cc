@@ -43,22 +43,6 @@ std::unique_ptr<broker::Node> Start(const v1::NodeConfig& config) {
   return *std::move(node);
 }
 
-std::vector<v1::AuditRecord> Query(const std::shared_ptr<grpc::Channel>& ch,
-                                   const v1::AuditQuery& query,
-                                   grpc::Status* status = nullptr) {
-  auto stub = v1::Auditor::NewStub(ch);
-  grpc::ClientContext ctx;
-  auto reader = stub->Query(&ctx, query);
-  std::vector<v1::AuditRecord> out;
-  v1::AuditQueryResponse response;
-  while (reader->Read(&response)) {
-    for (const auto& r : response.records()) out.push_back(r);
-  }
-  grpc::Status s = reader->Finish();
-  if (status != nullptr) *status = s;
-  return out;
-}
-
 v1::SignedCheckpoint WaitForCheckpoint(const std::shared_ptr<grpc::Channel>& ch,
                                        uint64_t at_least) {
   auto stub = v1::Auditor::NewStub(ch);
@@ -103,7 +87,7 @@ TEST_CASE(
 
   // A non-auditor is refused.
   grpc::Status refused;
-  Query(police, v1::AuditQuery(), &refused);
+  RawAuditQuery(police, v1::AuditQuery(), &refused);
   CHECK(refused.error_code() == grpc::StatusCode::PERMISSION_DENIED);
 
   auto has = [](const std::vector<v1::AuditRecord>& rs, v1::AuditAction a,
@@ -117,7 +101,7 @@ TEST_CASE(
   };
   std::vector<v1::AuditRecord> records;
   for (int i = 0; i < 100; ++i) {  // acks and closes arrive asynchronously
-    records = Query(auditor, v1::AuditQuery());
+    records = RawAuditQuery(auditor, v1::AuditQuery());
     // Records of asynchronous events (closes, acks, the auditor's own
     // earlier queries) are committed with the next batch.
     if (has(records, v1::AUDIT_SUBSCRIBE_CLOSE, "CIV/customs", true) &&
@@ -154,11 +138,11 @@ TEST_CASE(
   // Filters: by action and decision.
   v1::AuditQuery denied;
   denied.set_decision(v1::AuditQuery::DECISION_DENIED);
-  for (const auto& r : Query(auditor, denied)) CHECK_FALSE(r.allowed());
+  for (const auto& r : RawAuditQuery(auditor, denied)) CHECK_FALSE(r.allowed());
   v1::AuditQuery by_alert;
   by_alert.set_alert_id("aud-1");
   by_alert.set_action(v1::AUDIT_DELIVER);
-  auto deliveries = Query(auditor, by_alert);
+  auto deliveries = RawAuditQuery(auditor, by_alert);
   REQUIRE(deliveries.size() == 1);
   CHECK(deliveries[0].recipient() == "CIV/customs");
 }
@@ -384,7 +368,7 @@ TEST_CASE(
   query.set_alert_id("batch-3");
   std::vector<v1::AuditRecord> found;
   for (int i = 0; i < 100 && found.empty(); ++i) {
-    found = Query(auditor, query);
+    found = RawAuditQuery(auditor, query);
     if (found.empty()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -397,7 +381,7 @@ TEST_CASE(
   size_t delivered_in_records = 0;
   v1::AuditQuery all_deliveries;
   all_deliveries.set_action(v1::AUDIT_DELIVER);
-  for (const auto& r : Query(auditor, all_deliveries)) {
+  for (const auto& r : RawAuditQuery(auditor, all_deliveries)) {
     delivered_in_records += r.alerts_size();
   }
   CHECK(delivered_in_records == 5);
@@ -419,7 +403,7 @@ TEST_CASE("a change of the CRL directory is noticed and recorded") {
   std::vector<v1::AuditRecord> found;
   for (int i = 0; i < 100 && found.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    found = Query(auditor, query);
+    found = RawAuditQuery(auditor, query);
   }
   REQUIRE(found.size() == 1);
   CHECK(found[0].allowed());
@@ -443,7 +427,7 @@ std::vector<v1::AuditRecord> WaitForRecords(
   query.set_action(action);
   std::vector<v1::AuditRecord> found;
   for (int i = 0; i < 100 && found.empty(); ++i) {
-    found = Query(auditor, query);
+    found = RawAuditQuery(auditor, query);
     if (found.empty()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -645,7 +629,7 @@ TEST_CASE(
 
   std::vector<v1::AuditRecord> switched;
   for (int i = 0; i < 100 && switched.empty(); ++i) {
-    for (const auto& r : Query(auditor, [] {
+    for (const auto& r : RawAuditQuery(auditor, [] {
            v1::AuditQuery q;
            q.set_action(v1::AUDIT_CERT_RELOAD);
            return q;
@@ -729,7 +713,7 @@ TEST_CASE(
   auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
   grpc::Status status;
   std::vector<v1::AuditRecord> records =
-      Query(auditor, v1::AuditQuery(), &status);
+      RawAuditQuery(auditor, v1::AuditQuery(), &status);
   INFO(status.error_message());
   CHECK(status.error_code() == grpc::StatusCode::DATA_LOSS);
   CHECK_THAT(status.error_message(), Catch::Contains("audit record 3"));

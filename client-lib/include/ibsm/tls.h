@@ -40,12 +40,6 @@ absl::Status CheckTlsFiles(const TlsFiles& files);
 // "spiffe://ibsm/CIV/police"), or NOT_FOUND when it has none.
 absl::StatusOr<std::string> CertificateUri(const std::string& cert_file);
 
-// Server credentials that require and verify a client certificate on every
-// connection, re-read the files every `reload_seconds`, and check CRLs in
-// `crl_dir` when set.
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const TlsFiles& files, unsigned reload_seconds);
-
 // Client credentials presenting `cert_file` and trusting `ca_file`. Besides
 // the chain and the host name, every handshake checks the node's identity:
 // the server certificate must carry spiffe://ibsm/<expected_node>, issued by
@@ -56,10 +50,11 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
 MakeChannelCredentials(const TlsFiles& files,
                        const std::string& expected_node = "");
 
-// Server credentials as above, except that after gRPC's own chain check every
-// handshake also runs `verifier` (the broker's whole-chain CRL check), and
-// `files.crl_dir` is left to that verifier instead of gRPC. `verifier` must
-// not be null.
+// Server credentials that require and verify a client certificate on every
+// connection and re-read the files every `reload_seconds`. After gRPC's own
+// chain check every handshake also runs `verifier` (the broker's whole-chain
+// CRL check); `files.crl_dir` is left to that verifier, because gRPC 1.51
+// checks CRLs for the leaf only. `verifier` must not be null.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files, unsigned reload_seconds,
     std::shared_ptr<grpc::experimental::CertificateVerifier> verifier);
