@@ -16,6 +16,7 @@
 #include "broker/log_integrity.h"
 #include "broker/merkle.h"
 #include "broker/node_context.h"
+#include "broker/raw_message.h"
 #include "broker/services.h"
 #include "broker/store.h"
 #include "broker/worker_pool.h"
@@ -125,17 +126,14 @@ class AuditView {
   absl::flat_hash_map<std::string, bool> cache_;
 };
 
-// Checks the AUDITOR role and records the call, allowed or refused; on
-// success, the caller's view of the trail under the same policy.
+// Checks the AUDITOR role of `who` and records the call, allowed or
+// refused; on success, the caller's view of the trail under the same policy.
 absl::StatusOr<std::shared_ptr<AuditView>> Authorize(
-    NodeContext* node, grpc::CallbackServerContext* context,
-    v1::AuditAction action, const std::string& detail) {
+    NodeContext* node, Identity who, v1::AuditAction action,
+    const std::string& detail) {
   std::shared_ptr<const Authorizer> authorizer = node->authorizer();
-  // An identity refusal is recorded by AuthenticateCall itself.
-  absl::StatusOr<Identity> who = AuthenticateCall(node, context, "audit");
-  if (!who.ok()) return who.status();
-  std::string actor = who->id();
-  Decision decision = authorizer->MayAudit(*who);
+  std::string actor = who.id();
+  Decision decision = authorizer->MayAudit(who);
   v1::AuditRecord record =
       AuditEvent(decision.allowed ? action : v1::AUDIT_CALL_REFUSED, actor,
                  decision.allowed, decision.reason);
@@ -147,7 +145,27 @@ absl::StatusOr<std::shared_ptr<AuditView>> Authorize(
     return absl::PermissionDeniedError(
         absl::StrCat("audit trail access refused: ", decision.reason));
   }
-  return std::make_shared<AuditView>(std::move(authorizer), *std::move(who));
+  return std::make_shared<AuditView>(std::move(authorizer), std::move(who));
+}
+
+// Admits one Auditor call: authenticates the caller, parses its request
+// bytes into `*request` (bytes that are not a `Request` are refused with
+// INVALID_ARGUMENT, see broker/raw_message.h), then authorizes it. Each call
+// is recorded in the trail once: as refused (by AuthenticateCall, or here
+// with `method` as detail) or by Authorize, with `detail(*request)`.
+template <typename Request, typename Detail>
+absl::StatusOr<std::shared_ptr<AuditView>> Admit(
+    NodeContext* node, grpc::CallbackServerContext* context,
+    absl::string_view method, const grpc::ByteBuffer& request_bytes,
+    Request* request, v1::AuditAction action, Detail detail) {
+  absl::StatusOr<Identity> who = AuthenticateCall(node, context, "audit");
+  if (!who.ok()) return who.status();
+  if (absl::Status parsed = ParseRequest(request_bytes, request);
+      !parsed.ok()) {
+    AuditRefusedCall(node, who->id(), method, parsed);
+    return parsed;
+  }
+  return Authorize(node, *std::move(who), action, detail(*request));
 }
 
 bool Matches(const v1::AuditQuery& q, const v1::AuditRecord& r) {
@@ -182,21 +200,23 @@ bool Matches(const v1::AuditQuery& q, const v1::AuditRecord& r) {
 }
 
 // Streams matching records in pages; one write in flight, reads on workers.
-class QueryReactor final
-    : public grpc::ServerWriteReactor<v1::AuditQueryResponse> {
+class QueryReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   QueryReactor(NodeContext* node, grpc::CallbackServerContext* context,
-               const v1::AuditQuery* query)
-      : node_(node), query_(*query), next_index_(query->from_index()) {
-    absl::StatusOr<std::shared_ptr<AuditView>> view = Authorize(
-        node, context, v1::AUDIT_AUDITOR_QUERY, query->ShortDebugString());
+               const grpc::ByteBuffer* request_bytes)
+      : node_(node) {
+    absl::StatusOr<std::shared_ptr<AuditView>> view =
+        Admit(node, context, "Auditor.Query", *request_bytes, &query_,
+              v1::AUDIT_AUDITOR_QUERY,
+              [](const v1::AuditQuery& q) { return q.ShortDebugString(); });
     if (!view.ok()) {
       Finish(ToGrpcStatus(view.status()));
       return;
     }
     view_ = *std::move(view);
-    remaining_ = query->limit() == 0 ? kDefaultLimit
-                                     : std::min(query->limit(), kMaxLimit);
+    next_index_ = query_.from_index();
+    remaining_ = query_.limit() == 0 ? kDefaultLimit
+                                     : std::min(query_.limit(), kMaxLimit);
     ScheduleFill();
   }
 
@@ -262,16 +282,23 @@ class QueryReactor final
     done_ = remaining_ == 0 || exhausted;
     response_.set_next_index(next_index_);
     response_.set_more(!exhausted);
-    StartWrite(&response_);
+    if (absl::Status serialized =
+            SerializeResponse(response_, &response_bytes_);
+        !serialized.ok()) {
+      Finish(ToGrpcStatus(serialized));
+      return;
+    }
+    StartWrite(&response_bytes_);
   }
 
   NodeContext* const node_;
   std::shared_ptr<AuditView> view_;
-  const v1::AuditQuery query_;
-  uint64_t next_index_;
+  v1::AuditQuery query_;  // set before the first fill, then only read
+  uint64_t next_index_ = 0;
   uint32_t remaining_ = 0;
   bool done_ = false;  // touched by one fill or write at a time
   v1::AuditQueryResponse response_;
+  grpc::ByteBuffer response_bytes_;  // response_ as written
 };
 
 absl::StatusOr<uint64_t> ResolveSize(const Store& store, uint64_t requested) {
@@ -403,110 +430,153 @@ absl::StatusOr<v1::AlertExport> BuildAlertExport(
   return out;
 }
 
-class AuditorService final : public v1::Auditor::CallbackService {
+// Raw methods: requests are parsed by ParseRequest, so bytes that are not
+// the method's message get INVALID_ARGUMENT with a reason (raw_message.h).
+class AuditorService final
+    : public v1::Auditor::WithRawCallbackMethod_Query<
+          v1::Auditor::WithRawCallbackMethod_GetCheckpoint<
+              v1::Auditor::WithRawCallbackMethod_GetInclusionProof<
+                  v1::Auditor::WithRawCallbackMethod_GetConsistencyProof<
+                      v1::Auditor::WithRawCallbackMethod_Export<
+                          v1::Auditor::WithRawCallbackMethod_ExportAlerts<
+                              v1::Auditor::Service>>>>>> {
  public:
   explicit AuditorService(NodeContext* node) : node_(node) {}
 
-  grpc::ServerWriteReactor<v1::AuditQueryResponse>* Query(
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Query(
       grpc::CallbackServerContext* context,
-      const v1::AuditQuery* query) override {
-    return new QueryReactor(node_, context, query);
+      const grpc::ByteBuffer* request_bytes) override {
+    return new QueryReactor(node_, context, request_bytes);
   }
 
-  grpc::ServerUnaryReactor* GetCheckpoint(grpc::CallbackServerContext* context,
-                                          const v1::CheckpointRequest*,
-                                          v1::SignedCheckpoint* out) override {
-    return Unary(context, v1::AUDIT_AUDITOR_QUERY, "checkpoint",
-                 [node = node_, out](AuditView&) {
-                   ASSIGN_OR_RETURN(*out, LatestCheckpoint(*node->store()));
-                   return absl::OkStatus();
-                 });
+  grpc::ServerUnaryReactor* GetCheckpoint(
+      grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request_bytes,
+      grpc::ByteBuffer* response_bytes) override {
+    return Unary<v1::CheckpointRequest, v1::SignedCheckpoint>(
+        context, "Auditor.GetCheckpoint", request_bytes, response_bytes,
+        v1::AUDIT_AUDITOR_QUERY,
+        [](const v1::CheckpointRequest&) { return std::string("checkpoint"); },
+        [node = node_](const v1::CheckpointRequest&, AuditView&,
+                       v1::SignedCheckpoint* out) {
+          ASSIGN_OR_RETURN(*out, LatestCheckpoint(*node->store()));
+          return absl::OkStatus();
+        });
   }
 
   grpc::ServerUnaryReactor* GetInclusionProof(
       grpc::CallbackServerContext* context,
-      const v1::InclusionProofRequest* request,
-      v1::InclusionProof* out) override {
-    return Unary(context, v1::AUDIT_AUDITOR_QUERY,
-                 absl::StrCat("inclusion proof ", request->ShortDebugString()),
-                 [node = node_, request, out](AuditView& view) {
-                   ASSIGN_OR_RETURN(
-                       *out, BuildInclusion(*node->store(), *request, view));
-                   return absl::OkStatus();
-                 });
+      const grpc::ByteBuffer* request_bytes,
+      grpc::ByteBuffer* response_bytes) override {
+    return Unary<v1::InclusionProofRequest, v1::InclusionProof>(
+        context, "Auditor.GetInclusionProof", request_bytes, response_bytes,
+        v1::AUDIT_AUDITOR_QUERY,
+        [](const v1::InclusionProofRequest& request) {
+          return absl::StrCat("inclusion proof ", request.ShortDebugString());
+        },
+        [node = node_](const v1::InclusionProofRequest& request,
+                       AuditView& view, v1::InclusionProof* out) {
+          ASSIGN_OR_RETURN(*out, BuildInclusion(*node->store(), request, view));
+          return absl::OkStatus();
+        });
   }
 
   grpc::ServerUnaryReactor* GetConsistencyProof(
       grpc::CallbackServerContext* context,
-      const v1::ConsistencyProofRequest* request,
-      v1::ConsistencyProof* out) override {
-    return Unary(
-        context, v1::AUDIT_AUDITOR_QUERY,
-        absl::StrCat("consistency proof ", request->ShortDebugString()),
-        [node = node_, request, out](AuditView&) {
-          ASSIGN_OR_RETURN(*out, BuildConsistency(*node->store(), *request));
+      const grpc::ByteBuffer* request_bytes,
+      grpc::ByteBuffer* response_bytes) override {
+    return Unary<v1::ConsistencyProofRequest, v1::ConsistencyProof>(
+        context, "Auditor.GetConsistencyProof", request_bytes, response_bytes,
+        v1::AUDIT_AUDITOR_QUERY,
+        [](const v1::ConsistencyProofRequest& request) {
+          return absl::StrCat("consistency proof ", request.ShortDebugString());
+        },
+        [node = node_](const v1::ConsistencyProofRequest& request, AuditView&,
+                       v1::ConsistencyProof* out) {
+          ASSIGN_OR_RETURN(*out, BuildConsistency(*node->store(), request));
           return absl::OkStatus();
         });
   }
 
   grpc::ServerUnaryReactor* Export(grpc::CallbackServerContext* context,
-                                   const v1::ExportRequest* request,
-                                   v1::AuditExport* out) override {
-    return Unary(context, v1::AUDIT_AUDITOR_EXPORT, request->ShortDebugString(),
-                 [node = node_, request, out](AuditView& view) {
-                   ASSIGN_OR_RETURN(*out, BuildExport(*node->store(),
-                                                      node->config().node_id(),
-                                                      *request, view));
-                   return absl::OkStatus();
-                 });
+                                   const grpc::ByteBuffer* request_bytes,
+                                   grpc::ByteBuffer* response_bytes) override {
+    return Unary<v1::ExportRequest, v1::AuditExport>(
+        context, "Auditor.Export", request_bytes, response_bytes,
+        v1::AUDIT_AUDITOR_EXPORT,
+        [](const v1::ExportRequest& request) {
+          return request.ShortDebugString();
+        },
+        [node = node_](const v1::ExportRequest& request, AuditView& view,
+                       v1::AuditExport* out) {
+          ASSIGN_OR_RETURN(*out,
+                           BuildExport(*node->store(), node->config().node_id(),
+                                       request, view));
+          return absl::OkStatus();
+        });
   }
 
-  grpc::ServerUnaryReactor* ExportAlerts(grpc::CallbackServerContext* context,
-                                         const v1::AlertExportRequest* request,
-                                         v1::AlertExport* out) override {
-    return Unary(context, v1::AUDIT_AUDITOR_EXPORT,
-                 absl::StrCat("alerts ", request->ShortDebugString()),
-                 [node = node_, request, out](AuditView& view) {
-                   ASSIGN_OR_RETURN(
-                       *out, BuildAlertExport(
-                                 *node->store(), node->config().node_id(),
-                                 node->committer()->last_sequence(), *request));
-                   // Whole or refused, like Export: a digest is the
-                   // metadata the auditor's view may hide.
-                   if (view.sees_all()) return absl::OkStatus();
-                   for (const v1::StoredAlertDigest& d : out->alerts()) {
-                     v1::AuditRecord probe;
-                     probe.set_classification(d.classification());
-                     if (!d.classification().empty() && view.Apply(&probe)) {
-                       out->Clear();
-                       return absl::PermissionDeniedError(absl::StrCat(
-                           "the stored alert at sequence ", d.sequence(),
-                           " is above your clearance; the policy's "
-                           "audit_metadata_above_clearance grants its "
-                           "digest"));
-                     }
-                   }
-                   return absl::OkStatus();
-                 });
+  grpc::ServerUnaryReactor* ExportAlerts(
+      grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request_bytes,
+      grpc::ByteBuffer* response_bytes) override {
+    return Unary<v1::AlertExportRequest, v1::AlertExport>(
+        context, "Auditor.ExportAlerts", request_bytes, response_bytes,
+        v1::AUDIT_AUDITOR_EXPORT,
+        [](const v1::AlertExportRequest& request) {
+          return absl::StrCat("alerts ", request.ShortDebugString());
+        },
+        [node = node_](const v1::AlertExportRequest& request, AuditView& view,
+                       v1::AlertExport* out) {
+          ASSIGN_OR_RETURN(
+              *out,
+              BuildAlertExport(*node->store(), node->config().node_id(),
+                               node->committer()->last_sequence(), request));
+          // Whole or refused, like Export: a digest is the
+          // metadata the auditor's view may hide.
+          if (view.sees_all()) return absl::OkStatus();
+          for (const v1::StoredAlertDigest& d : out->alerts()) {
+            v1::AuditRecord probe;
+            probe.set_classification(d.classification());
+            if (!d.classification().empty() && view.Apply(&probe)) {
+              out->Clear();
+              return absl::PermissionDeniedError(
+                  absl::StrCat("the stored alert at sequence ", d.sequence(),
+                               " is above your clearance; the policy's "
+                               "audit_metadata_above_clearance grants its "
+                               "digest"));
+            }
+          }
+          return absl::OkStatus();
+        });
   }
 
  private:
-  // Authorizes and records the call, then runs `work` on a worker.
-  template <typename Work>
+  // Admits the call (parsing `request_bytes` as a `Request`), then runs
+  // `work` on a worker and answers with the `Response` it filled.
+  template <typename Request, typename Response, typename Detail, typename Work>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context,
-                                  v1::AuditAction action,
-                                  const std::string& detail, Work work) {
+                                  absl::string_view method,
+                                  const grpc::ByteBuffer* request_bytes,
+                                  grpc::ByteBuffer* response_bytes,
+                                  v1::AuditAction action, Detail detail,
+                                  Work work) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    auto request = std::make_shared<Request>();
     absl::StatusOr<std::shared_ptr<AuditView>> view =
-        Authorize(node_, context, action, detail);
+        Admit(node_, context, method, *request_bytes, request.get(), action,
+              std::move(detail));
     if (!view.ok()) {
       reactor->Finish(ToGrpcStatus(view.status()));
       return reactor;
     }
-    node_->workers()->Schedule(
-        [reactor, work, view = *std::move(view)]() mutable {
-          reactor->Finish(ToGrpcStatus(work(*view)));
-        });
+    node_->workers()->Schedule([reactor, response_bytes, request, work,
+                                view = *std::move(view)]() mutable {
+      Response response;
+      absl::Status done = work(*request, *view, &response);
+      if (done.ok()) done = SerializeResponse(response, response_bytes);
+      reactor->Finish(ToGrpcStatus(done));
+    });
     return reactor;
   }
 

@@ -26,16 +26,16 @@ std::string Property(const grpc::AuthContext& context, const char* name) {
   return std::string(values[0].data(), values[0].size());
 }
 
-void AuditRefusal(NodeContext* node, absl::string_view call,
-                  const absl::Status& status) {
+}  // namespace
+
+void AuditRefusedCall(NodeContext* node, absl::string_view actor,
+                      absl::string_view detail, const absl::Status& status) {
   std::string reason(status.message().substr(0, kMaxReasonBytes));
   v1::AuditRecord record =
-      AuditEvent(v1::AUDIT_CALL_REFUSED, "unauthenticated", false, reason);
-  record.set_detail(std::string(call));
+      AuditEvent(v1::AUDIT_CALL_REFUSED, actor, false, reason);
+  record.set_detail(std::string(detail));
   node->committer()->Audit(std::move(record));
 }
-
-}  // namespace
 
 LiveCalls::Registration::~Registration() { calls_->Remove(id_); }
 
@@ -104,7 +104,7 @@ absl::StatusOr<Identity> AuthenticateCall(
               : verifier->Authenticate(leaf, chain);
   }
   if (!who.ok()) {
-    AuditRefusal(node, call, who.status());
+    AuditRefusedCall(node, "unauthenticated", call, who.status());
     return who;
   }
   if (live != nullptr && node->live_calls() != nullptr) {

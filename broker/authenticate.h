@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -85,6 +86,13 @@ absl::StatusOr<Identity> AuthenticateCall(
     NodeContext* node, grpc::CallbackServerContext* context,
     absl::string_view call,
     std::unique_ptr<LiveCalls::Registration>* live = nullptr);
+
+// Records in the audit trail that `actor`'s call was refused with `status`
+// before it did anything (an identity refusal, request bytes that do not
+// parse, a batch refused as a whole), as AUDIT_CALL_REFUSED with `detail`
+// naming the call. The reason is cut to a bounded size.
+void AuditRefusedCall(NodeContext* node, absl::string_view actor,
+                      absl::string_view detail, const absl::Status& status);
 
 // After the node's certificate, CA or CRL files changed: reloads the
 // verifier's roots and CRLs, then ends the live calls it now refuses.

@@ -7,6 +7,7 @@
 #include "broker/authenticate.h"
 #include "broker/committer.h"
 #include "broker/node_context.h"
+#include "broker/raw_message.h"
 #include "broker/services.h"
 #include "broker/subscription.h"
 #include "broker/subscription_hub.h"
@@ -16,18 +17,28 @@
 namespace ibsm::broker {
 namespace {
 
-class NodeService final : public v1::Node::CallbackService {
+// Raw method: the request is parsed by ParseRequest (broker/raw_message.h),
+// so bytes that are not a NodeInfoRequest get INVALID_ARGUMENT.
+class NodeService final
+    : public v1::Node::WithRawCallbackMethod_GetInfo<v1::Node::Service> {
  public:
   explicit NodeService(NodeContext* node) : node_(node) {}
 
   grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* context,
-                                    const v1::NodeInfoRequest*,
-                                    v1::NodeInfo* info) override {
+                                    const grpc::ByteBuffer* request_bytes,
+                                    grpc::ByteBuffer* response_bytes) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     absl::StatusOr<Identity> caller =
         AuthenticateCall(node_, context, "node info");
     if (!caller.ok()) {
       reactor->Finish(ToGrpcStatus(caller.status()));
+      return reactor;
+    }
+    v1::NodeInfoRequest request;
+    if (absl::Status parsed = ParseRequest(*request_bytes, &request);
+        !parsed.ok()) {
+      AuditRefusedCall(node_, caller->id(), "Node.GetInfo", parsed);
+      reactor->Finish(ToGrpcStatus(parsed));
       return reactor;
     }
     std::shared_ptr<const Authorizer> authorizer = node_->authorizer();
@@ -49,6 +60,8 @@ class NodeService final : public v1::Node::CallbackService {
     // Counts tell how busy the node is (and, with sequences, how much an
     // agency does not see): operators and auditors only. Zero otherwise.
     const bool counts = authorizer->MaySeeNodeCounts(*caller).allowed;
+    v1::NodeInfo response;
+    v1::NodeInfo* info = &response;
     info->set_node_id(node_->config().node_id());
     info->set_version(IBSM_VERSION);
     info->set_caller(caller->id());
@@ -65,7 +78,7 @@ class NodeService final : public v1::Node::CallbackService {
     for (const std::string& level : authorizer->classification_levels()) {
       info->add_classification_levels(level);
     }
-    reactor->Finish(grpc::Status::OK);
+    reactor->Finish(ToGrpcStatus(SerializeResponse(response, response_bytes)));
     return reactor;
   }
 

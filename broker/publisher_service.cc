@@ -4,7 +4,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "broker/audit_trail.h"
 #include "broker/authenticate.h"
 #include "broker/committer.h"
 #include "broker/node_context.h"
@@ -19,15 +18,6 @@ namespace {
 
 using RawStreamReactor =
     grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
-
-// Records a call refused before any alert was looked at.
-void AuditRefusedCall(NodeContext* node, absl::string_view actor,
-                      const absl::Status& status) {
-  v1::AuditRecord record =
-      AuditEvent(v1::AUDIT_CALL_REFUSED, actor, false, status.message());
-  record.set_detail("publish");
-  node->committer()->Audit(std::move(record));
-}
 
 // One publishing stream. Reads batches while fewer than
 // max_inflight_per_stream alerts wait for their commit, answers each alert as
@@ -66,7 +56,7 @@ class PublishStreamReactor final : public RawStreamReactor {
     }
     if (absl::Status parsed = ParseRequest(request_bytes_, &request_);
         !parsed.ok()) {
-      AuditRefusedCall(node_, caller_.id(), parsed);
+      AuditRefusedCall(node_, caller_.id(), "publish", parsed);
       final_status_ = parsed;
       input_closed_ = true;
       MaybeFinish();
@@ -77,7 +67,7 @@ class PublishStreamReactor final : public RawStreamReactor {
         PreparePublish(*node_, caller_, request_.mutable_alerts());
     request_.Clear();
     if (!group.ok()) {
-      AuditRefusedCall(node_, caller_.id(), group.status());
+      AuditRefusedCall(node_, caller_.id(), "publish", group.status());
       final_status_ = group.status();
       input_closed_ = true;
       MaybeFinish();
@@ -200,7 +190,7 @@ class PublisherService final
     v1::PublishRequest request;
     if (absl::Status parsed = ParseRequest(*request_bytes, &request);
         !parsed.ok()) {
-      AuditRefusedCall(node_, caller->id(), parsed);
+      AuditRefusedCall(node_, caller->id(), "publish", parsed);
       reactor->Finish(ToGrpcStatus(parsed));
       return reactor;
     }
@@ -209,7 +199,7 @@ class PublisherService final
     absl::StatusOr<std::unique_ptr<PublishGroup>> group =
         PreparePublish(*node_, *caller, &alerts);
     if (!group.ok()) {
-      AuditRefusedCall(node_, caller->id(), group.status());
+      AuditRefusedCall(node_, caller->id(), "publish", group.status());
       reactor->Finish(ToGrpcStatus(group.status()));
       return reactor;
     }

@@ -548,10 +548,7 @@ class SubscribeReactor final : public Reactor {
     }
     if (absl::Status parsed = ParseRequest(request_bytes_, &request_);
         !parsed.ok()) {
-      v1::AuditRecord record =
-          AuditEvent(v1::AUDIT_CALL_REFUSED, caller_, false, parsed.message());
-      record.set_detail("subscribe");
-      node_->committer()->Audit(std::move(record));
+      AuditRefusedCall(node_, caller_, "subscribe", parsed);
       subscription_->End(parsed);
       return;
     }

@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "broker/node.h"
@@ -278,6 +280,110 @@ TEST_CASE(
   v1::PublishResponse response;
   REQUIRE(RawPublish(police, {MakeAlert("after-garbage")}, &response).ok());
   CHECK(response.results(0).sequence() == 1);
+}
+
+TEST_CASE(
+    "malformed request bytes to Node.GetInfo and the Auditor methods get "
+    "INVALID_ARGUMENT, are audited once as refused, and log no protobuf "
+    "error") {
+  TempDir dir;
+  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  // A policy that gives UNODC/audit the AUDITOR role, to read the trail.
+  config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
+  auto node = broker::Node::Start(config);
+  INFO(node.status().ToString());
+  REQUIRE(node.ok());
+  auto police = Channel((*node)->port(), Tls("agency-CIV_police"));
+  auto auditor = Channel((*node)->port(), Tls("auditor-UNODC_audit"));
+  // Not protobuf: a truncated varint tag.
+  const std::string garbage = "\xff\xff\xff\xff";
+  // An AuditQuery whose actor (field 3) is not UTF-8.
+  const std::string bad_utf8_query("\x1a\x02\xc3\x28", 4);
+
+  StderrCapture capture(dir.File("stderr.txt"));
+  struct Case {
+    const char* what;
+    std::function<grpc::Status()> call;
+  };
+  auto unary = [](const std::shared_ptr<grpc::Channel>& channel,
+                  std::string method, std::string bytes) {
+    return [channel, method, bytes] {
+      return RawBytesUnary(channel, method, bytes);
+    };
+  };
+  std::vector<Case> cases = {
+      {"Node.GetInfo, not protobuf",
+       unary(police, "/ibsm.v1.Node/GetInfo", garbage)},
+      {"Auditor.Query, not protobuf",
+       [&] {
+         return RawBytesStream(auditor, "/ibsm.v1.Auditor/Query", {garbage});
+       }},
+      {"Auditor.Query, invalid UTF-8",
+       [&] {
+         return RawBytesStream(auditor, "/ibsm.v1.Auditor/Query",
+                               {bad_utf8_query});
+       }},
+      {"Auditor.GetCheckpoint, not protobuf",
+       unary(auditor, "/ibsm.v1.Auditor/GetCheckpoint", garbage)},
+      {"Auditor.GetInclusionProof, not protobuf",
+       unary(auditor, "/ibsm.v1.Auditor/GetInclusionProof", garbage)},
+      {"Auditor.GetConsistencyProof, not protobuf",
+       unary(auditor, "/ibsm.v1.Auditor/GetConsistencyProof", garbage)},
+      {"Auditor.Export, not protobuf",
+       unary(auditor, "/ibsm.v1.Auditor/Export", garbage)},
+      {"Auditor.ExportAlerts, not protobuf",
+       unary(auditor, "/ibsm.v1.Auditor/ExportAlerts", garbage)},
+  };
+  std::vector<grpc::Status> results;
+  for (const Case& c : cases) results.push_back(c.call());
+  const std::string err = capture.Take();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    INFO(cases[i].what << ": " << results[i].error_code() << " "
+                       << results[i].error_message());
+    CHECK(results[i].error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK_THAT(results[i].error_message(), Catch::Contains("request"));
+  }
+  INFO(err);
+  CHECK_THAT(err, !Catch::Contains("libprotobuf"));
+
+  // Each malformed call is in the trail once, as a refused call, and none
+  // as an allowed audit action. Records are committed with a later batch.
+  auto count = [](const std::vector<v1::AuditRecord>& records,
+                  v1::AuditAction action, const std::string& actor) {
+    size_t n = 0;
+    for (const v1::AuditRecord& r : records) {
+      if (r.action() == action && r.actor() == actor) ++n;
+    }
+    return n;
+  };
+  const size_t auditor_cases = cases.size() - 1;
+  std::vector<v1::AuditRecord> records;
+  for (int i = 0; i < 100; ++i) {
+    grpc::Status status;
+    records = RawAuditQuery(auditor, v1::AuditQuery(), &status);
+    INFO(status.error_code() << " " << status.error_message());
+    REQUIRE(status.ok());
+    if (count(records, v1::AUDIT_CALL_REFUSED, "UNODC/audit") >=
+            auditor_cases &&
+        count(records, v1::AUDIT_CALL_REFUSED, "CIV/police") >= 1) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(count(records, v1::AUDIT_CALL_REFUSED, "UNODC/audit") == auditor_cases);
+  CHECK(count(records, v1::AUDIT_CALL_REFUSED, "CIV/police") == 1);
+  CHECK(count(records, v1::AUDIT_AUDITOR_EXPORT, "UNODC/audit") == 0);
+  bool found = false;
+  for (const v1::AuditRecord& r : records) {
+    if (r.action() != v1::AUDIT_CALL_REFUSED || r.actor() != "UNODC/audit" ||
+        r.detail() != "Auditor.Query") {
+      continue;
+    }
+    CHECK_FALSE(r.allowed());
+    CHECK_THAT(r.reason(), Catch::Contains("ibsm.v1.AuditQuery"));
+    found = true;
+  }
+  CHECK(found);
 }
 
 // A certificate that chains to the IBSM root (issued by CIV's intermediate)
