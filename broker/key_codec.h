@@ -16,6 +16,15 @@ namespace ibsm::broker {
 // the alerts that raise it, so that retention can never make it go back.
 inline constexpr char kLastSequenceKey[] = "last_sequence";
 
+// Key in the `meta` family saying that every stored alert has its link to
+// the audit trail (log_integrity.h); the value is the links' format version,
+// 8 bytes big-endian. Written when a store is created and by the one-time
+// migration of a data directory written before links existed, in its last
+// batch.
+inline constexpr char kAlertAuditLinksVersionKey[] =
+    "alert_audit_links_version";
+inline constexpr uint64_t kAlertAuditLinksVersion = 1;
+
 std::string EncodeSequence(uint64_t sequence);
 // nullopt unless `key` is exactly 8 bytes.
 std::optional<uint64_t> DecodeSequence(absl::string_view key);

@@ -3,12 +3,16 @@
 #include <openssl/sha.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <optional>
 #include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "broker/audit_trail.h"
+#include "broker/event_log.h"
 #include "broker/key_codec.h"
 #include "broker/log_cache.h"
 #include "broker/merkle.h"
@@ -102,6 +106,102 @@ void PutAlertAuditLinks(const Store& store,
     if (!stored && !removed) continue;
     batch->Put(store.handle(Family::kMeta), AlertAuditLinkKey(r.sequence()),
                EncodeSequence(r.index()));
+  }
+}
+
+absl::StatusOr<AlertAuditLinkMigration> MigrateAlertAuditLinks(
+    Store* store, AuditTrail* trail, absl::string_view node_id,
+    size_t batch_records) {
+  AlertAuditLinkMigration m;
+  ASSIGN_OR_RETURN(std::optional<std::string> marker,
+                   store->Get(Family::kMeta, kAlertAuditLinksVersionKey));
+  if (marker.has_value()) return m;
+  m.ran = true;
+  if (batch_records == 0) batch_records = 1;
+  rocksdb::ColumnFamilyHandle* meta = store->handle(Family::kMeta);
+  // The trail as it is now; the migration's own record comes after it.
+  const uint64_t size = trail->size();
+  uint64_t next = 0;
+  while (true) {
+    rocksdb::WriteBatch batch;
+    // Links put into this batch, not yet readable from the store.
+    absl::flat_hash_map<uint64_t, uint64_t> pending;
+    absl::Status failed;
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>(batch_records, size - next));
+    uint64_t expected = next;
+    if (want > 0) {
+      RETURN_IF_ERROR(ScanAudit(
+          *store, next, want, [&](uint64_t index, absl::string_view bytes) {
+            v1::AuditRecord r;
+            if (index != expected ||
+                !r.ParseFromArray(bytes.data(),
+                                  static_cast<int>(bytes.size())) ||
+                r.index() != index) {
+              failed = absl::DataLossError(absl::StrCat(
+                  "cannot link the stored alerts to the audit trail: audit "
+                  "record ",
+                  expected,
+                  index != expected ? " is missing" : " does not parse",
+                  "; the node does not start"));
+              return false;
+            }
+            ++expected;
+            ++m.records_scanned;
+            const uint64_t sequence = r.sequence();
+            if (sequence == 0) return true;
+            if (r.action() == v1::AUDIT_PUBLISH && r.allowed()) {
+              if (pending.contains(sequence)) return true;
+              absl::StatusOr<std::optional<std::string>> link =
+                  store->Get(Family::kMeta, AlertAuditLinkKey(sequence));
+              if (!link.ok()) {
+                failed = link.status();
+                return false;
+              }
+              if (link->has_value()) return true;
+              ++m.publish_links;
+            } else if (r.action() == v1::AUDIT_RETENTION_REMOVE) {
+              ++m.removal_links;
+            } else {
+              return true;
+            }
+            pending[sequence] = index;
+            batch.Put(meta, AlertAuditLinkKey(sequence), EncodeSequence(index));
+            return true;
+          }));
+      RETURN_IF_ERROR(failed);
+      if (expected != next + want) {
+        return absl::DataLossError(absl::StrCat(
+            "cannot link the stored alerts to the audit trail: audit record ",
+            expected, " is missing; the node does not start"));
+      }
+    }
+    next = expected;
+    ++m.batches;
+    if (next < size) {
+      RETURN_IF_ERROR(store->Write(&batch, /*sync=*/true));
+      continue;
+    }
+    // The last batch: the marker and the migration's record.
+    batch.Put(meta, kAlertAuditLinksVersionKey,
+              EncodeSequence(kAlertAuditLinksVersion));
+    std::vector<v1::AuditRecord> records = {AuditEvent(
+        v1::AUDIT_ALERT_LINKS_MIGRATED, node_id, true,
+        "linked the stored alerts of a data directory written before "
+        "alerts were linked to their audit records")};
+    records[0].set_detail(absl::StrCat(
+        "audit records scanned ", m.records_scanned, ", publish links ",
+        m.publish_links, ", retention removal links ", m.removal_links));
+    RETURN_IF_ERROR(trail->Append(&records, &batch));
+    if (absl::Status s = store->Write(&batch, /*sync=*/true); !s.ok()) {
+      trail->Aborted();
+      return s;
+    }
+    trail->Committed();
+    LogEvent(absl::StrCat("migrated the data directory to alert-audit links: ",
+                          records[0].detail(), " in ", m.batches,
+                          " synced batches"));
+    return m;
   }
 }
 

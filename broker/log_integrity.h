@@ -36,6 +36,7 @@ class AlertExport;
 
 namespace ibsm::broker {
 
+class AuditTrail;
 class Store;
 struct LogRecord;
 
@@ -52,6 +53,34 @@ std::string AlertAuditLinkKey(uint64_t sequence);
 void PutAlertAuditLinks(const Store& store,
                         const std::vector<v1::AuditRecord>& records,
                         uint64_t first_new, rocksdb::WriteBatch* batch);
+
+// What MigrateAlertAuditLinks did.
+struct AlertAuditLinkMigration {
+  bool ran = false;              // the store had no links marker
+  uint64_t records_scanned = 0;  // audit records read
+  uint64_t publish_links = 0;    // links written to a publish record
+  uint64_t removal_links = 0;    // links written to a retention removal
+  uint64_t batches = 0;          // synced writes, the marker's included
+};
+
+// One-time migration of a data directory written before links existed: it
+// has no kAlertAuditLinksVersionKey marker in `meta` (a store created since
+// has one from its creation). Scans the audit trail in index order and puts
+// the missing links: an accepted AUDIT_PUBLISH with a sequence links it
+// unless a link exists (the original comes before its duplicates), an
+// AUDIT_RETENTION_REMOVE replaces the link of its sequence. Links come from
+// the audit records only, never from the log, so a stored alert that was
+// altered is still caught by CheckStoredAlert. Writes in synced batches of
+// at most `batch_records` records; the last batch holds the marker and one
+// AUDIT_ALERT_LINKS_MIGRATED record (appended through `trail`, which must
+// not be in use by a Committer yet), so a crash before it leaves no marker
+// and the next start reruns the migration from scratch, which is safe: the
+// result does not depend on links a previous run wrote. Logs one line with
+// the counts. A record that does not parse (or is not at its index) is
+// DATA_LOSS: the start must stop. Does nothing when the marker is present.
+absl::StatusOr<AlertAuditLinkMigration> MigrateAlertAuditLinks(
+    Store* store, AuditTrail* trail, absl::string_view node_id,
+    size_t batch_records = 4096);
 
 // OK iff `stored`, read from the log under `sequence`, matches the publish
 // record linked to it: sequence, id, originator, topic, classification and

@@ -112,6 +112,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given) {
   ASSIGN_OR_RETURN(parts->audit,
                    AuditTrail::Open(parts->store.get(), std::move(signing_key),
                                     audit_options));
+  // A data directory of a broker from before alerts were linked to their
+  // audit records gets its links once, before anything checks them (the
+  // trail is not the Committer's yet). A trail that cannot be read stops
+  // the start.
+  RETURN_IF_ERROR(MigrateAlertAuditLinks(parts->store.get(), parts->audit.get(),
+                                         config.node_id())
+                      .status());
   SubscriptionHub* hub = parts->hub.get();
   parts->committer = std::make_unique<Committer>(
       parts->store.get(), parts->cache.get(), parts->audit.get(),

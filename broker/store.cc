@@ -243,10 +243,16 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
     v1::NodeMeta node_meta;
     node_meta.set_schema_version(kSchemaVersion);
     node_meta.set_node_id(options.node_id);
+    // A new store links every alert to its audit record from the start:
+    // it has nothing to migrate.
+    rocksdb::WriteBatch batch;
+    batch.Put(meta, "node", node_meta.SerializeAsString());
+    batch.Put(meta, kAlertAuditLinksVersionKey,
+              EncodeSequence(kAlertAuditLinksVersion));
     rocksdb::WriteOptions w;
     w.sync = true;
     RETURN_IF_ERROR(FromRocks(
-        raw->Put(w, meta, "node", node_meta.SerializeAsString()),
+        raw->Write(w, &batch),
         absl::StrCat("cannot write to the data directory ", options.path)));
   } else if (s.ok()) {
     v1::NodeMeta node_meta;

@@ -561,6 +561,7 @@ constexpr ActionName kActionNames[] = {
     {v1::AUDIT_NODE_START, "node-start"},
     {v1::AUDIT_NODE_STOP, "node-stop"},
     {v1::AUDIT_INTEGRITY_FAILURE, "integrity-failure"},
+    {v1::AUDIT_ALERT_LINKS_MIGRATED, "alert-links-migrated"},
 };
 
 std::string ActionText(v1::AuditAction action) {

@@ -5,15 +5,18 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "broker/audit_trail.h"
 #include "broker/audit_verify.h"
 #include "broker/checkpoint.h"
 #include "broker/key_codec.h"
+#include "broker/log_integrity.h"
 #include "broker/merkle.h"
 #include "broker/node.h"
 #include "broker/store.h"
@@ -742,6 +745,232 @@ TEST_CASE(
   CHECK_THAT(std::string(node.status().message()),
              Catch::Contains("holds 7 records") &&
                  Catch::Contains("records were removed"));
+}
+
+// Makes the data directory of a stopped node look written by a broker from
+// before alerts were linked to their audit records: no link keys and no
+// links marker in `meta`. Returns the links it removed, by sequence.
+std::map<uint64_t, std::string> RemoveAlertAuditLinks(
+    const v1::NodeConfig& config) {
+  auto store = broker::Store::Open({config.data_dir(), "CIV"});
+  REQUIRE(store.ok());
+  const std::string prefix = "alert-audit/";
+  std::map<uint64_t, std::string> links;
+  rocksdb::WriteBatch batch;
+  REQUIRE((*store)
+              ->Scan(broker::Family::kMeta, prefix, 1 << 20,
+                     [&](absl::string_view key, absl::string_view value) {
+                       if (!absl::StartsWith(key, prefix)) return false;
+                       auto sequence =
+                           broker::DecodeSequence(key.substr(prefix.size()));
+                       REQUIRE(sequence.has_value());
+                       links[*sequence] = std::string(value);
+                       batch.Delete((*store)->handle(broker::Family::kMeta),
+                                    std::string(key));
+                       return true;
+                     })
+              .ok());
+  auto marker =
+      (*store)->Get(broker::Family::kMeta, broker::kAlertAuditLinksVersionKey);
+  REQUIRE(marker.ok());
+  REQUIRE(marker->has_value());  // a store created by this broker has it
+  batch.Delete((*store)->handle(broker::Family::kMeta),
+               broker::kAlertAuditLinksVersionKey);
+  REQUIRE((*store)->Write(&batch, true).ok());
+  return links;
+}
+
+std::map<uint64_t, std::string> AlertAuditLinks(broker::Store& store) {
+  const std::string prefix = "alert-audit/";
+  std::map<uint64_t, std::string> links;
+  REQUIRE(store
+              .Scan(broker::Family::kMeta, prefix, 1 << 20,
+                    [&](absl::string_view key, absl::string_view value) {
+                      if (!absl::StartsWith(key, prefix)) return false;
+                      auto sequence =
+                          broker::DecodeSequence(key.substr(prefix.size()));
+                      REQUIRE(sequence.has_value());
+                      links[*sequence] = std::string(value);
+                      return true;
+                    })
+              .ok());
+  return links;
+}
+
+TEST_CASE(
+    "a data directory written before alerts were linked to the audit trail "
+    "is migrated once at start: catch-up delivers every stored alert, the "
+    "start-up check passes, and the migration is recorded") {
+  TempDir dir;
+  v1::NodeConfig config = AuditedConfig(dir);
+  {
+    auto node = Start(config);
+    auto police = Channel(node->port(), Tls("agency-CIV_police"));
+    v1::Alert expiring = MakeAlert("old-1");
+    *expiring.mutable_expires_at() = expiring.created_at();
+    expiring.mutable_expires_at()->set_seconds(expiring.created_at().seconds() +
+                                               60);
+    REQUIRE(RawPublish(police, {MakeAlert("old-0"), expiring}).ok());
+    const v1::Alert again = MakeAlert("old-2");
+    REQUIRE(RawPublish(police, {again}).ok());
+    REQUIRE(RawPublish(police, {again}).ok());  // a duplicate of sequence 3
+    REQUIRE(RawPublish(police, {MakeAlert("old-3")}).ok());
+    auto removed = node->RunRetention(absl::Now() + absl::Minutes(5));
+    REQUIRE(removed.ok());
+    REQUIRE(*removed == 1);
+    node->Shutdown(absl::Seconds(1));
+  }
+  const std::map<uint64_t, std::string> written = RemoveAlertAuditLinks(config);
+  REQUIRE(written.size() == 4);  // sequences 1-4, 2 linked to its removal
+
+  {
+    auto node = Start(config);
+    RawSubscription sub(Channel(node->port(), Tls("agency-CIV_customs")),
+                        OpenRequest({"border.>"}));
+    const std::vector<v1::Delivery>& got = sub.ReadDeliveries(3);
+    REQUIRE(got.size() == 3);
+    CHECK(got[0].alert().id() == "old-0");
+    CHECK(got[1].alert().id() == "old-2");
+    CHECK(got[2].alert().id() == "old-3");
+    CHECK(sub.Close().ok());
+    auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+    std::vector<v1::AuditRecord> migrated =
+        WaitForRecords(auditor, v1::AUDIT_ALERT_LINKS_MIGRATED);
+    REQUIRE(migrated.size() == 1);
+    CHECK(migrated[0].allowed());
+    CHECK(migrated[0].actor() == "CIV");
+    CHECK_THAT(migrated[0].detail(),
+               Catch::Contains("publish links 4, retention removal links 1"));
+    v1::AuditQuery failures;
+    failures.set_action(v1::AUDIT_INTEGRITY_FAILURE);
+    CHECK(
+        RawAuditQuery(auditor, failures).empty());  // the start-up check passed
+    node->Shutdown(absl::Seconds(1));
+  }
+  {
+    // The links are those the broker wrote with the alerts, and the marker
+    // is back.
+    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    REQUIRE(store.ok());
+    CHECK(AlertAuditLinks(**store) == written);
+    auto marker = (*store)->Get(broker::Family::kMeta,
+                                broker::kAlertAuditLinksVersionKey);
+    REQUIRE(marker.ok());
+    CHECK(marker->has_value());
+  }
+  // Once only: the next start does not migrate again.
+  auto node = Start(config);
+  auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+  CHECK(WaitForRecords(auditor, v1::AUDIT_ALERT_LINKS_MIGRATED).size() == 1);
+}
+
+TEST_CASE(
+    "a migration interrupted by a crash reruns from scratch to the same "
+    "links, in bounded batches; a record that does not parse stops it") {
+  TempDir dir;
+  v1::NodeConfig config = AuditedConfig(dir);
+  RunAndStop(config, 7, "crash-");
+  const std::map<uint64_t, std::string> written = RemoveAlertAuditLinks(config);
+  REQUIRE(written.size() == 7);
+  auto open_trail = [&](broker::Store* store) {
+    auto key = ReadFileToString(config.tls().key_file());
+    REQUIRE(key.ok());
+    auto signing = broker::SigningKey::FromPem(*key);
+    REQUIRE(signing.ok());
+    broker::AuditOptions options;
+    options.node_id = "CIV";
+    auto trail = broker::AuditTrail::Open(store, *std::move(signing), options);
+    REQUIRE(trail.ok());
+    return *std::move(trail);
+  };
+  {
+    // A crash after the first batch: some links, no marker.
+    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    REQUIRE(store.ok());
+    rocksdb::WriteBatch batch;
+    auto meta = (*store)->handle(broker::Family::kMeta);
+    batch.Put(meta, broker::AlertAuditLinkKey(1), written.at(1));
+    batch.Put(meta, broker::AlertAuditLinkKey(2), written.at(2));
+    REQUIRE((*store)->Write(&batch, true).ok());
+  }
+  {
+    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    REQUIRE(store.ok());
+    auto trail = open_trail(store->get());
+    const uint64_t size = trail->size();
+    auto m = broker::MigrateAlertAuditLinks(store->get(), trail.get(), "CIV",
+                                            /*batch_records=*/3);
+    INFO(m.status().ToString());
+    REQUIRE(m.ok());
+    CHECK(m->ran);
+    CHECK(m->records_scanned == size);
+    CHECK(m->publish_links == 5);  // 1 and 2 were already there
+    CHECK(m->batches == (size + 2) / 3);
+    CHECK(AlertAuditLinks(**store) == written);
+    CHECK(trail->size() == size + 1);  // the migration's record
+    // Done: a second call does nothing.
+    auto again =
+        broker::MigrateAlertAuditLinks(store->get(), trail.get(), "CIV", 3);
+    REQUIRE(again.ok());
+    CHECK_FALSE(again->ran);
+    CHECK(trail->size() == size + 1);
+  }
+  RemoveAlertAuditLinks(config);
+  {
+    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    REQUIRE(store.ok());
+    rocksdb::WriteBatch batch;
+    batch.Put((*store)->handle(broker::Family::kAudit), broker::AuditKey(3),
+              "\xff\xff not a record");
+    REQUIRE((*store)->Write(&batch, true).ok());
+  }
+  auto node = broker::Node::Start(config);
+  REQUIRE_FALSE(node.ok());
+  CHECK(node.status().code() == absl::StatusCode::kDataLoss);
+  CHECK_THAT(std::string(node.status().message()),
+             Catch::Contains("audit record 3 does not parse"));
+}
+
+TEST_CASE(
+    "after the migration of a data directory without links, a stored alert "
+    "whose payload was edited is still refused: links come from the audit "
+    "records, not from the log") {
+  TempDir dir;
+  v1::NodeConfig config = AuditedConfig(dir);
+  RunAndStop(config, 5, "edited-");
+  RemoveAlertAuditLinks(config);
+  {
+    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    REQUIRE(store.ok());
+    const std::string key = broker::EncodeSequence(3);
+    auto value = (*store)->Get(broker::Family::kLog, key);
+    REQUIRE(value.ok());
+    REQUIRE(value->has_value());
+    v1::StoredAlert stored;
+    REQUIRE(stored.ParseFromString(**value));
+    stored.mutable_alert()->set_payload("a forged payload");
+    rocksdb::WriteBatch batch;
+    batch.Put((*store)->handle(broker::Family::kLog), key,
+              stored.SerializeAsString());
+    REQUIRE((*store)->Write(&batch, true).ok());
+  }
+  auto node = Start(config);
+  RawSubscription sub(Channel(node->port(), Tls("agency-CIV_customs")),
+                      OpenRequest({"border.>"}));
+  const std::vector<v1::Delivery>& got = sub.ReadDeliveries(5);
+  grpc::Status end = sub.AwaitEnd();
+  INFO(end.error_message());
+  CHECK(end.error_code() == grpc::StatusCode::DATA_LOSS);
+  CHECK_THAT(end.error_message(), Catch::Contains("sequence 3"));
+  CHECK_THAT(end.error_message(), Catch::Contains("payload SHA-256"));
+  REQUIRE(got.size() == 2);
+  CHECK(got[1].sequence() == 2);
+  auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
+  CHECK(WaitForRecords(auditor, v1::AUDIT_ALERT_LINKS_MIGRATED).size() == 1);
+  std::vector<v1::AuditRecord> failures =
+      WaitForRecords(auditor, v1::AUDIT_INTEGRITY_FAILURE);
+  REQUIRE_FALSE(failures.empty());
+  CHECK(failures[0].sequence() == 3);
 }
 
 }  // namespace
