@@ -36,8 +36,8 @@ absl::Status ParseRequest(const grpc::ByteBuffer& bytes,
                           google::protobuf::Message* message,
                           size_t max_bytes = kMaxRequestBytes);
 
-// Serializes `message` into `*bytes`, replacing what it held. INTERNAL if protobuf cannot (which
-// only a message over 2 GiB would cause).
+// Serializes `message` into `*bytes`, replacing what it held. INTERNAL if
+// protobuf cannot (which only a message over 2 GiB would cause).
 absl::Status SerializeResponse(const google::protobuf::Message& message,
                                grpc::ByteBuffer* bytes);
 

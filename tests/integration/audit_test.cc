@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -413,6 +414,25 @@ TEST_CASE("a change of the CRL directory is noticed and recorded") {
   CHECK_THAT(found[0].reason(), Catch::Contains("CRL"));
 }
 
+// Edits the stored alert at `sequence` of a stopped node's data directory,
+// as someone with the files could.
+void EditStoredAlert(const v1::NodeConfig& config, uint64_t sequence,
+                     const std::function<void(v1::Alert*)>& edit) {
+  auto store = broker::Store::Open({config.data_dir(), "CIV"});
+  REQUIRE(store.ok());
+  const std::string key = broker::EncodeSequence(sequence);
+  auto value = (*store)->Get(broker::Family::kLog, key);
+  REQUIRE(value.ok());
+  REQUIRE(value->has_value());
+  v1::StoredAlert stored;
+  REQUIRE(stored.ParseFromString(**value));
+  edit(stored.mutable_alert());
+  rocksdb::WriteBatch batch;
+  batch.Put((*store)->handle(broker::Family::kLog), key,
+            stored.SerializeAsString());
+  REQUIRE((*store)->Write(&batch, true).ok());
+}
+
 v1::AlertExport ExportAlerts(const std::shared_ptr<grpc::Channel>& auditor) {
   v1::AlertExport exported;
   grpc::ClientContext ctx;
@@ -452,24 +472,16 @@ TEST_CASE(
     TempDir dir;
     v1::NodeConfig config = AuditedConfig(dir);
     const uint64_t size = RunAndStop(config, 5, "tamper-");
-    {
+    if (c.remove) {
       auto store = broker::Store::Open({config.data_dir(), "CIV"});
       REQUIRE(store.ok());
-      const std::string key = broker::EncodeSequence(3);
       rocksdb::WriteBatch batch;
-      if (c.remove) {
-        batch.Delete((*store)->handle(broker::Family::kLog), key);
-      } else {
-        auto value = (*store)->Get(broker::Family::kLog, key);
-        REQUIRE(value.ok());
-        REQUIRE(value->has_value());
-        v1::StoredAlert stored;
-        REQUIRE(stored.ParseFromString(**value));
-        stored.mutable_alert()->set_payload("a forged payload");
-        batch.Put((*store)->handle(broker::Family::kLog), key,
-                  stored.SerializeAsString());
-      }
+      batch.Delete((*store)->handle(broker::Family::kLog),
+                   broker::EncodeSequence(3));
       REQUIRE((*store)->Write(&batch, true).ok());
+    } else {
+      EditStoredAlert(config, 3,
+                      [](v1::Alert* a) { a->set_payload("a forged payload"); });
     }
     auto node = Start(config);
     auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
@@ -527,21 +539,8 @@ TEST_CASE(
   TempDir dir;
   v1::NodeConfig config = AuditedConfig(dir);
   RunAndStop(config, 5, "tail-");
-  {
-    auto store = broker::Store::Open({config.data_dir(), "CIV"});
-    REQUIRE(store.ok());
-    const std::string key = broker::EncodeSequence(5);
-    auto value = (*store)->Get(broker::Family::kLog, key);
-    REQUIRE(value.ok());
-    REQUIRE(value->has_value());
-    v1::StoredAlert stored;
-    REQUIRE(stored.ParseFromString(**value));
-    stored.mutable_alert()->set_topic("border.other");
-    rocksdb::WriteBatch batch;
-    batch.Put((*store)->handle(broker::Family::kLog), key,
-              stored.SerializeAsString());
-    REQUIRE((*store)->Write(&batch, true).ok());
-  }
+  EditStoredAlert(config, 5,
+                  [](v1::Alert* a) { a->set_topic("border.other"); });
   auto node = Start(config);
   auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
   std::vector<v1::AuditRecord> failures =
@@ -939,21 +938,8 @@ TEST_CASE(
   v1::NodeConfig config = AuditedConfig(dir);
   RunAndStop(config, 5, "edited-");
   RemoveAlertAuditLinks(config);
-  {
-    auto store = broker::Store::Open({config.data_dir(), "CIV"});
-    REQUIRE(store.ok());
-    const std::string key = broker::EncodeSequence(3);
-    auto value = (*store)->Get(broker::Family::kLog, key);
-    REQUIRE(value.ok());
-    REQUIRE(value->has_value());
-    v1::StoredAlert stored;
-    REQUIRE(stored.ParseFromString(**value));
-    stored.mutable_alert()->set_payload("a forged payload");
-    rocksdb::WriteBatch batch;
-    batch.Put((*store)->handle(broker::Family::kLog), key,
-              stored.SerializeAsString());
-    REQUIRE((*store)->Write(&batch, true).ok());
-  }
+  EditStoredAlert(config, 3,
+                  [](v1::Alert* a) { a->set_payload("a forged payload"); });
   auto node = Start(config);
   RawSubscription sub(Channel(node->port(), Tls("agency-CIV_customs")),
                       OpenRequest({"border.>"}));
