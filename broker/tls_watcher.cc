@@ -29,7 +29,12 @@ TlsWatcher::TlsWatcher(TlsFiles files, absl::Duration interval,
       interval_(interval),
       node_(node),
       on_change_(std::move(on_change)) {
-  thread_ = std::thread([this] { Run(); });
+  // The files as they are when the node starts, taken here rather than on
+  // the thread: a change made right after the start must not be missed
+  // because the thread ran late.
+  std::string seen = Fingerprint();
+  thread_ = std::thread(
+      [this, seen = std::move(seen)]() mutable { Run(std::move(seen)); });
 }
 
 TlsWatcher::~TlsWatcher() {
@@ -59,8 +64,7 @@ std::string TlsWatcher::Fingerprint() const {
   return out;
 }
 
-void TlsWatcher::Run() {
-  std::string seen = Fingerprint();
+void TlsWatcher::Run(std::string seen) {
   while (true) {
     {
       absl::MutexLock lock(&mu_);

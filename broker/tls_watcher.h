@@ -31,7 +31,7 @@ class TlsWatcher {
   ~TlsWatcher();
 
  private:
-  void Run();
+  void Run(std::string seen);  // `seen`: the files' fingerprint at start
   // Size and modification time of every watched file, as one string.
   std::string Fingerprint() const;
 
