@@ -214,6 +214,29 @@ class StderrCapture {
   std::string taken_;
 };
 
+// One call of raw bytes that the node must refuse as malformed.
+struct MalformedCall {
+  const char* what;
+  std::function<grpc::Status()> call;
+};
+
+// Runs every call while `capture` holds stderr, then checks that each got
+// INVALID_ARGUMENT naming the request and that protobuf printed nothing.
+void CheckRefusedAsMalformed(const std::vector<MalformedCall>& calls,
+                             StderrCapture* capture) {
+  std::vector<grpc::Status> results;
+  for (const MalformedCall& c : calls) results.push_back(c.call());
+  const std::string err = capture->Take();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    INFO(calls[i].what << ": " << results[i].error_code() << " "
+                       << results[i].error_message());
+    CHECK(results[i].error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK_THAT(results[i].error_message(), Catch::Contains("request"));
+  }
+  INFO(err);
+  CHECK_THAT(err, !Catch::Contains("libprotobuf"));
+}
+
 TEST_CASE(
     "malformed request bytes get INVALID_ARGUMENT with a message and no "
     "protobuf error line") {
@@ -230,11 +253,7 @@ TEST_CASE(
   const std::string bad_utf8_subscribe("\x0a\x04\x0a\x02\xc3\x28", 6);
 
   StderrCapture capture(dir.File("stderr.txt"));
-  struct Case {
-    const char* what;
-    std::function<grpc::Status()> call;
-  };
-  std::vector<Case> cases = {
+  std::vector<MalformedCall> cases = {
       {"Publish, not protobuf",
        [&] {
          return RawBytesUnary(police, "/ibsm.v1.Publisher/Publish", garbage);
@@ -265,17 +284,7 @@ TEST_CASE(
                                {bad_utf8_subscribe});
        }},
   };
-  std::vector<grpc::Status> results;
-  for (const Case& c : cases) results.push_back(c.call());
-  const std::string err = capture.Take();
-  for (size_t i = 0; i < cases.size(); ++i) {
-    INFO(cases[i].what << ": " << results[i].error_code() << " "
-                       << results[i].error_message());
-    CHECK(results[i].error_code() == grpc::StatusCode::INVALID_ARGUMENT);
-    CHECK_THAT(results[i].error_message(), Catch::Contains("request"));
-  }
-  INFO(err);
-  CHECK_THAT(err, !Catch::Contains("libprotobuf"));
+  CheckRefusedAsMalformed(cases, &capture);
   // Nothing was stored.
   v1::PublishResponse response;
   REQUIRE(RawPublish(police, {MakeAlert("after-garbage")}, &response).ok());
@@ -301,17 +310,13 @@ TEST_CASE(
   const std::string bad_utf8_query("\x1a\x02\xc3\x28", 4);
 
   StderrCapture capture(dir.File("stderr.txt"));
-  struct Case {
-    const char* what;
-    std::function<grpc::Status()> call;
-  };
   auto unary = [](const std::shared_ptr<grpc::Channel>& channel,
                   std::string method, std::string bytes) {
     return [channel, method, bytes] {
       return RawBytesUnary(channel, method, bytes);
     };
   };
-  std::vector<Case> cases = {
+  std::vector<MalformedCall> cases = {
       {"Node.GetInfo, not protobuf",
        unary(police, "/ibsm.v1.Node/GetInfo", garbage)},
       {"Auditor.Query, not protobuf",
@@ -334,17 +339,7 @@ TEST_CASE(
       {"Auditor.ExportAlerts, not protobuf",
        unary(auditor, "/ibsm.v1.Auditor/ExportAlerts", garbage)},
   };
-  std::vector<grpc::Status> results;
-  for (const Case& c : cases) results.push_back(c.call());
-  const std::string err = capture.Take();
-  for (size_t i = 0; i < cases.size(); ++i) {
-    INFO(cases[i].what << ": " << results[i].error_code() << " "
-                       << results[i].error_message());
-    CHECK(results[i].error_code() == grpc::StatusCode::INVALID_ARGUMENT);
-    CHECK_THAT(results[i].error_message(), Catch::Contains("request"));
-  }
-  INFO(err);
-  CHECK_THAT(err, !Catch::Contains("libprotobuf"));
+  CheckRefusedAsMalformed(cases, &capture);
 
   // Each malformed call is in the trail once, as a refused call, and none
   // as an allowed audit action. Records are committed with a later batch.
