@@ -18,7 +18,7 @@ bash "$root/certs/make-dev-pki.sh" "$pki" --quiet
 bin=$build/bin
 
 cat > "$demo/civ.textproto" <<CONF
-# Node configuration (proto/ibsm/v1/config.proto).
+# Node configuration (proto/ibsm/internal/v1/config.proto).
 node_id: "CIV"
 listen_address: "127.0.0.1:0"
 data_dir: "$demo/civ-data"

@@ -82,7 +82,8 @@ absl::StatusOr<v1::Alert> AlertFromFlags(const ParsedFlags& flags,
   alert.set_id(flags.Get("id"));
   alert.set_topic(flags.Get("topic"));
   alert.set_classification(flags.Get("classification"));
-  ASSIGN_OR_RETURN(v1::Severity severity, ParseSeverity(flags.Get("severity")));
+  IBSM_ASSIGN_OR_RETURN(v1::Severity severity,
+                        ParseSeverity(flags.Get("severity")));
   alert.set_severity(severity);
   for (const std::string& list : flags.GetAll("releasable-to")) {
     for (std::string& r : SplitList(list))
@@ -97,17 +98,18 @@ absl::StatusOr<v1::Alert> AlertFromFlags(const ParsedFlags& flags,
         "give either --expires-in or --expires-at, not both");
   }
   if (flags.Has("expires-in")) {
-    ASSIGN_OR_RETURN(absl::Duration d,
-                     ParseDurationValue("expires-in", flags.Get("expires-in")));
+    IBSM_ASSIGN_OR_RETURN(
+        absl::Duration d,
+        ParseDurationValue("expires-in", flags.Get("expires-in")));
     SetTime(now + d, alert.mutable_expires_at());
   } else if (flags.Has("expires-at")) {
-    ASSIGN_OR_RETURN(absl::Time t,
-                     ParseTimeValue("expires-at", flags.Get("expires-at")));
+    IBSM_ASSIGN_OR_RETURN(
+        absl::Time t, ParseTimeValue("expires-at", flags.Get("expires-at")));
     SetTime(t, alert.mutable_expires_at());
   }
 
   for (const std::string& kv : flags.GetAll("attr")) {
-    ASSIGN_OR_RETURN(auto pair, ParseKeyValue("attr", kv));
+    IBSM_ASSIGN_OR_RETURN(auto pair, ParseKeyValue("attr", kv));
     (*alert.mutable_attributes())[pair.first] = pair.second;
   }
   if (flags.Has("content-type"))
@@ -135,8 +137,10 @@ absl::StatusOr<v1::Alert> AlertFromFlags(const ParsedFlags& flags,
   if (has_lat || flags.Has("place") || flags.Has("country")) {
     v1::GeoLocation* loc = alert.mutable_location();
     if (has_lat) {
-      ASSIGN_OR_RETURN(double lat, ParseDoubleValue("lat", flags.Get("lat")));
-      ASSIGN_OR_RETURN(double lon, ParseDoubleValue("lon", flags.Get("lon")));
+      IBSM_ASSIGN_OR_RETURN(double lat,
+                            ParseDoubleValue("lat", flags.Get("lat")));
+      IBSM_ASSIGN_OR_RETURN(double lon,
+                            ParseDoubleValue("lon", flags.Get("lon")));
       loc->set_latitude(lat);
       loc->set_longitude(lon);
     }

@@ -27,14 +27,14 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "alert_format.h"
-#include "broker/audit_verify.h"
-#include "broker/checkpoint.h"
-#include "broker/identity.h"
-#include "broker/merkle.h"
-#include "broker/node_certificate.h"
 #include "google/protobuf/stubs/logging.h"
+#include "ibsm/audit_verify.h"
+#include "ibsm/checkpoint.h"
 #include "ibsm/client.h"
 #include "ibsm/grpc_status.h"
+#include "ibsm/merkle.h"
+#include "ibsm/node_certificate.h"
+#include "ibsm/spiffe_id.h"
 #include "ibsm/status_macros.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/audit.grpc.pb.h"
@@ -74,7 +74,7 @@ absl::StatusOr<std::string> CertificateNode(const std::string& cert_file) {
         absl::StrCat("--node-cert ", cert_file,
                      ": no spiffe://ibsm/<NODE> id: ", uri.status().message()));
   }
-  absl::StatusOr<broker::Identity> id = broker::ParseSpiffeId(*uri);
+  absl::StatusOr<ibsm::Identity> id = ibsm::ParseSpiffeId(*uri);
   if (!id.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--node-cert ", cert_file, ": ", id.status().message()));
@@ -103,15 +103,15 @@ absl::StatusOr<TrustAnchors> ReadTrustAnchors(const ParsedFlags& flags) {
         "for a rewritten trail");
   }
   TrustAnchors out;
-  ASSIGN_OR_RETURN(out.roots_pem, ReadFileToString(flags.Get("ca")));
+  IBSM_ASSIGN_OR_RETURN(out.roots_pem, ReadFileToString(flags.Get("ca")));
   if (flags.Has("crl-dir")) {
     out.crl_dir = flags.Get("crl-dir");
     std::error_code ec;
     for (const auto& entry :
          std::filesystem::directory_iterator(out.crl_dir, ec)) {
       if (!entry.is_regular_file()) continue;
-      ASSIGN_OR_RETURN(std::string pem,
-                       ReadFileToString(entry.path().string()));
+      IBSM_ASSIGN_OR_RETURN(std::string pem,
+                            ReadFileToString(entry.path().string()));
       if (absl::StrContains(pem, "-----BEGIN X509 CRL-----")) {
         out.crl_pems.push_back(std::move(pem));
       }
@@ -132,21 +132,21 @@ absl::StatusOr<TrustAnchors> ReadTrustAnchors(const ParsedFlags& flags) {
 struct NodeCertFile {
   std::string file;
   std::string pem;
-  broker::VerifyingKey key;
+  ibsm::VerifyingKey key;
 };
 
 absl::StatusOr<std::vector<NodeCertFile>> ReadNodeCerts(
     const std::vector<std::string>& files, std::string* node) {
   std::vector<NodeCertFile> out;
   for (const std::string& file : files) {
-    ASSIGN_OR_RETURN(std::string pem, ReadFileToString(file));
-    absl::StatusOr<broker::VerifyingKey> key =
-        broker::VerifyingKey::FromCertificatePem(pem);
+    IBSM_ASSIGN_OR_RETURN(std::string pem, ReadFileToString(file));
+    absl::StatusOr<ibsm::VerifyingKey> key =
+        ibsm::VerifyingKey::FromCertificatePem(pem);
     if (!key.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--node-cert ", file, ": ", key.status().message()));
     }
-    ASSIGN_OR_RETURN(std::string n, CertificateNode(file));
+    IBSM_ASSIGN_OR_RETURN(std::string n, CertificateNode(file));
     if (!node->empty() && n != *node) {
       return absl::InvalidArgumentError(
           absl::StrCat("--node-cert ", file, " is of node '", n, "', not '",
@@ -163,12 +163,12 @@ absl::StatusOr<std::vector<NodeCertFile>> ReadNodeCerts(
 const NodeCertFile& SignerOf(const std::vector<NodeCertFile>& certs,
                              absl::string_view note, absl::string_view origin) {
   for (const NodeCertFile& c : certs) {
-    if (broker::VerifyCheckpoint(note, origin, c.key).ok()) return c;
+    if (ibsm::VerifyCheckpoint(note, origin, c.key).ok()) return c;
   }
   return certs.front();
 }
 
-std::string TrustedLine(const broker::TrustedNodeCertificate& t,
+std::string TrustedLine(const ibsm::TrustedNodeCertificate& t,
                         const TrustAnchors& anchors, int64_t at_unix) {
   return absl::StrCat(
       "trusted node certificate spiffe://ibsm/", t.node, " (subject ",
@@ -182,7 +182,7 @@ std::string TrustedLine(const broker::TrustedNodeCertificate& t,
           : std::string("revocation not checked (no --crl-dir)"));
 }
 
-std::string TrustedJson(const broker::TrustedNodeCertificate& t,
+std::string TrustedJson(const ibsm::TrustedNodeCertificate& t,
                         int64_t at_unix) {
   return absl::StrCat(
       "{\"id\":", JsonString(absl::StrCat("spiffe://ibsm/", t.node)),
@@ -193,10 +193,9 @@ std::string TrustedJson(const broker::TrustedNodeCertificate& t,
       ",\"revocation_checked\":", t.revocation_checked ? "true" : "false", "}");
 }
 
-void PrintVerifyJson(const broker::VerifyReport& r, const std::string& node,
+void PrintVerifyJson(const ibsm::VerifyReport& r, const std::string& node,
                      const std::string& file, const std::string& trusted_json,
-                     const std::optional<broker::AlertsReport>& alerts,
-                     Io& io) {
+                     const std::optional<ibsm::AlertsReport>& alerts, Io& io) {
   auto uint_or_null = [](const std::optional<uint64_t>& v) {
     return v.has_value() ? absl::StrCat(*v) : std::string("null");
   };
@@ -209,7 +208,7 @@ void PrintVerifyJson(const broker::VerifyReport& r, const std::string& node,
          << ",\"first_index\":" << r.first_index;
   if (r.checkpoint_verified) {
     io.out << ",\"tree_size\":" << r.tree_size
-           << ",\"root\":" << JsonString(broker::HexEncode(r.root))
+           << ",\"root\":" << JsonString(ibsm::HexEncode(r.root))
            << ",\"time\":" << JsonString(Rfc3339(r.time_unix));
   } else {
     io.out << ",\"tree_size\":null,\"root\":null,\"time\":null";
@@ -300,26 +299,26 @@ int RunVerify(const ParsedFlags& flags, Io& io) {
   const int64_t export_time = exported.checkpoint().time().seconds();
   const NodeCertFile& signer =
       SignerOf(*certs, exported.checkpoint().note(), origin);
-  absl::StatusOr<broker::TrustedNodeCertificate> trusted =
-      broker::TrustNodeCertificate(signer.pem, anchors->roots_pem,
-                                   anchors->crl_pems, export_time);
+  absl::StatusOr<ibsm::TrustedNodeCertificate> trusted =
+      ibsm::TrustNodeCertificate(signer.pem, anchors->roots_pem,
+                                 anchors->crl_pems, export_time);
   if (!trusted.ok()) {
     return Usage(io, "verify",
                  absl::StrCat("--node-cert ", signer.file, ": ",
                               trusted.status().message()));
   }
   const NodeCertFile* kept_signer = nullptr;
-  std::optional<broker::TrustedNodeCertificate> kept_trusted;
+  std::optional<ibsm::TrustedNodeCertificate> kept_trusted;
   int64_t kept_time = 0;
   if (flags.Has("kept-checkpoint")) {
     kept_signer = &SignerOf(*certs, kept, origin);
-    if (absl::StatusOr<broker::Checkpoint> c =
-            broker::VerifyCheckpoint(kept, origin, kept_signer->key);
+    if (absl::StatusOr<ibsm::Checkpoint> c =
+            ibsm::VerifyCheckpoint(kept, origin, kept_signer->key);
         c.ok()) {
       kept_time = c->time_unix;
-      absl::StatusOr<broker::TrustedNodeCertificate> t =
-          broker::TrustNodeCertificate(kept_signer->pem, anchors->roots_pem,
-                                       anchors->crl_pems, kept_time);
+      absl::StatusOr<ibsm::TrustedNodeCertificate> t =
+          ibsm::TrustNodeCertificate(kept_signer->pem, anchors->roots_pem,
+                                     anchors->crl_pems, kept_time);
       if (!t.ok()) {
         return Usage(io, "verify",
                      absl::StrCat("--node-cert ", kept_signer->file,
@@ -329,15 +328,15 @@ int RunVerify(const ParsedFlags& flags, Io& io) {
       kept_trusted = *std::move(t);
     }
   }
-  absl::StatusOr<broker::VerifyReport> report = broker::VerifyExport(
-      exported, signer.key, origin,
-      flags.Has("kept-checkpoint") ? &kept : nullptr,
-      kept_signer != nullptr ? &kept_signer->key : nullptr);
+  absl::StatusOr<ibsm::VerifyReport> report =
+      ibsm::VerifyExport(exported, signer.key, origin,
+                         flags.Has("kept-checkpoint") ? &kept : nullptr,
+                         kept_signer != nullptr ? &kept_signer->key : nullptr);
   if (!report.ok()) return Usage(io, "verify", report.status().message());
-  const broker::VerifyReport& r = *report;
-  std::optional<broker::AlertsReport> alerts;
+  const ibsm::VerifyReport& r = *report;
+  std::optional<ibsm::AlertsReport> alerts;
   if (r.ok && alert_export.has_value()) {
-    alerts = broker::VerifyAlerts(exported, *alert_export);
+    alerts = ibsm::VerifyAlerts(exported, *alert_export);
   }
 
   if (flags.Bool("json")) {
@@ -351,7 +350,7 @@ int RunVerify(const ParsedFlags& flags, Io& io) {
   }
   io.out << "OK: " << r.records_checked
          << " records verified up to signed checkpoint size " << r.tree_size
-         << " (root " << broker::HexEncode(r.root) << ", time "
+         << " (root " << ibsm::HexEncode(r.root) << ", time "
          << Rfc3339(r.time_unix) << ")\n";
   io.out << "OK: " << TrustedLine(*trusted, *anchors, export_time) << "\n";
   if (r.first_index > 0) {
@@ -454,9 +453,9 @@ std::string HexBytes(absl::string_view bytes) {
   return absl::BytesToHexString(bytes);
 }
 
-std::optional<broker::Hash> ToHash(absl::string_view bytes) {
-  if (bytes.size() != sizeof(broker::Hash)) return std::nullopt;
-  broker::Hash h;
+std::optional<ibsm::Hash> ToHash(absl::string_view bytes) {
+  if (bytes.size() != sizeof(ibsm::Hash)) return std::nullopt;
+  ibsm::Hash h;
   std::memcpy(h.data(), bytes.data(), h.size());
   return h;
 }
@@ -530,7 +529,7 @@ absl::StatusOr<uint64_t> NoteTreeSize(absl::string_view note,
 }
 
 // The root hash on the third line of a checkpoint note.
-std::optional<broker::Hash> NoteRoot(absl::string_view note) {
+std::optional<ibsm::Hash> NoteRoot(absl::string_view note) {
   std::vector<absl::string_view> lines = absl::StrSplit(note, '\n');
   if (lines.size() < 3) return std::nullopt;
   std::string raw;
@@ -923,7 +922,7 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
   }
   // With --node-cert the checkpoint's signature is checked too, by a
   // certificate trusted through the IBSM root of --ca.
-  std::optional<broker::VerifyingKey> key;
+  std::optional<ibsm::VerifyingKey> key;
   std::string origin;
   std::string cert_pem;
   std::optional<TrustAnchors> anchors;
@@ -951,11 +950,11 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
   if (!status.ok()) return AuditCallError(io, "audit proof", status);
 
   // Check the proof locally against the checkpoint the node returned.
-  const broker::Hash leaf = broker::LeafHash(proof.record());
-  std::vector<broker::Hash> path;
+  const ibsm::Hash leaf = ibsm::LeafHash(proof.record());
+  std::vector<ibsm::Hash> path;
   bool path_ok = true;
   for (const std::string& h : proof.hashes()) {
-    std::optional<broker::Hash> hash = ToHash(h);
+    std::optional<ibsm::Hash> hash = ToHash(h);
     if (!hash.has_value()) {
       path_ok = false;
       break;
@@ -968,7 +967,7 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
   std::string result;  // VERIFIED, FAILED or UNVERIFIED
   std::string why;
   std::string trusted_line;
-  std::optional<broker::Hash> root;
+  std::optional<ibsm::Hash> root;
   if (!proof.has_checkpoint()) {
     result = "UNVERIFIED";
     why = absl::StrCat("the node has no signed checkpoint of tree size ",
@@ -978,18 +977,17 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
     const v1::SignedCheckpoint& c = proof.checkpoint();
     root = NoteRoot(c.note());
     if (key.has_value()) {
-      absl::StatusOr<broker::Checkpoint> verified =
-          broker::VerifyCheckpoint(c.note(), origin, *key);
+      absl::StatusOr<ibsm::Checkpoint> verified =
+          ibsm::VerifyCheckpoint(c.note(), origin, *key);
       if (!verified.ok()) {
         result = "FAILED";
         why = absl::StrCat("the checkpoint does not verify with --node-cert: ",
                            verified.status().message());
       } else {
         root = verified->root;
-        absl::StatusOr<broker::TrustedNodeCertificate> trusted =
-            broker::TrustNodeCertificate(cert_pem, anchors->roots_pem,
-                                         anchors->crl_pems,
-                                         verified->time_unix);
+        absl::StatusOr<ibsm::TrustedNodeCertificate> trusted =
+            ibsm::TrustNodeCertificate(cert_pem, anchors->roots_pem,
+                                       anchors->crl_pems, verified->time_unix);
         if (!trusted.ok()) {
           result = "FAILED";
           why = absl::StrCat("--node-cert: ", trusted.status().message());
@@ -1015,7 +1013,7 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
         result = "FAILED";
         why =
             absl::StrCat("the record does not parse as record ", proof.index());
-      } else if (absl::Status s = broker::VerifyInclusion(
+      } else if (absl::Status s = ibsm::VerifyInclusion(
                      leaf, proof.index(), proof.tree_size(), path, *root);
                  !s.ok()) {
         result = "FAILED";
@@ -1024,7 +1022,7 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
         result = "VERIFIED";
         why = absl::StrCat(
             "record ", proof.index(), " is in the tree of size ",
-            proof.tree_size(), " with root ", broker::HexEncode(*root),
+            proof.tree_size(), " with root ", ibsm::HexEncode(*root),
             " (checkpoint signature checked; ", trusted_line, ")");
       } else {
         // An unsigned root proves nothing about the node: the path only
@@ -1032,7 +1030,7 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
         result = "UNVERIFIED";
         why = absl::StrCat(
             "the audit path of record ", proof.index(), " leads to root ",
-            broker::HexEncode(*root),
+            ibsm::HexEncode(*root),
             " of the checkpoint the node returned (tree size ",
             proof.tree_size(),
             "), but that checkpoint's signature was not checked: give "
@@ -1051,10 +1049,10 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
     io.out << "{\"index\":" << proof.index()
            << ",\"tree_size\":" << proof.tree_size()
            << ",\"record\":" << (record_json.ok() ? *record_json : "null")
-           << ",\"leaf_hash\":" << JsonString(broker::HexEncode(leaf))
+           << ",\"leaf_hash\":" << JsonString(ibsm::HexEncode(leaf))
            << ",\"path\":[" << absl::StrJoin(hashes, ",") << "]"
            << ",\"root\":"
-           << (root.has_value() ? JsonString(broker::HexEncode(*root)) : "null")
+           << (root.has_value() ? JsonString(ibsm::HexEncode(*root)) : "null")
            << ",\"result\":" << JsonString(result)
            << ",\"detail\":" << JsonString(why) << "}\n";
   } else {
@@ -1067,7 +1065,7 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
       io.out << "  (does not parse as an audit record) "
              << HexBytes(proof.record()) << "\n";
     }
-    io.out << "leaf hash: " << broker::HexEncode(leaf) << "\n";
+    io.out << "leaf hash: " << ibsm::HexEncode(leaf) << "\n";
     io.out << "audit path (" << proof.hashes_size()
            << " hashes, the leaf's sibling first):\n";
     for (const std::string& h : proof.hashes()) {

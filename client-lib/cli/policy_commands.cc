@@ -11,17 +11,17 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "alert_format.h"
-#include "broker/policy.h"
+#include "ibsm/internal/v1/policy.pb.h"
+#include "ibsm/policy.h"
 #include "ibsm/topic.h"
-#include "ibsm/v1/policy.pb.h"
 
 namespace ibsm::cli {
 namespace {
 
-using broker::AlertFacts;
-using broker::Decision;
-using broker::Policy;
-using broker::Recipient;
+using ibsm::AlertFacts;
+using ibsm::Decision;
+using ibsm::Policy;
+using ibsm::Recipient;
 using Kind = FlagSpec::Kind;
 
 FlagSpec Flag(std::string name, Kind kind, std::string value_name,

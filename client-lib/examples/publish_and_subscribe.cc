@@ -21,8 +21,8 @@ namespace {
 
 absl::Status Run(const ibsm::ClientOptions& options) {
   // 1. Connect: checks the certificate files and reaches the node.
-  ASSIGN_OR_RETURN(std::unique_ptr<ibsm::Client> client,
-                   ibsm::Client::Connect(options));
+  IBSM_ASSIGN_OR_RETURN(std::unique_ptr<ibsm::Client> client,
+                        ibsm::Client::Connect(options));
   std::printf("connected to %s as %s\n", options.target.c_str(),
               client->identity().c_str());
 
@@ -32,11 +32,11 @@ absl::Status Run(const ibsm::ClientOptions& options) {
   sub_options.topics = {"border.>"};
   sub_options.durable_name = "example";
   sub_options.start = ibsm::SubscribeOptions::Start::kNew;
-  ASSIGN_OR_RETURN(std::unique_ptr<ibsm::Subscriber> subscriber,
-                   client->NewSubscriber(sub_options));
+  IBSM_ASSIGN_OR_RETURN(std::unique_ptr<ibsm::Subscriber> subscriber,
+                        client->NewSubscriber(sub_options));
   // The first Next opens the subscription; nothing has been published yet.
-  ASSIGN_OR_RETURN(std::optional<ibsm::v1::Delivery> early,
-                   subscriber->Next(absl::Milliseconds(100)));
+  IBSM_ASSIGN_OR_RETURN(std::optional<ibsm::v1::Delivery> early,
+                        subscriber->Next(absl::Milliseconds(100)));
   if (early.has_value()) subscriber->Ack(early->sequence());
 
   // 3. Publish one alert. The id is ours to choose: publishing it again
@@ -50,7 +50,8 @@ absl::Status Run(const ibsm::ClientOptions& options) {
   alert.set_payload("Vehicle crossed the border post without stopping.");
   (*alert.mutable_attributes())["vehicle"] = "white pickup";
   std::unique_ptr<ibsm::Publisher> publisher = client->NewPublisher();
-  ASSIGN_OR_RETURN(ibsm::PublishReceipt receipt, publisher->Publish(alert));
+  IBSM_ASSIGN_OR_RETURN(ibsm::PublishReceipt receipt,
+                        publisher->Publish(alert));
   std::printf("published %s as sequence %llu%s\n", receipt.alert_id.c_str(),
               static_cast<unsigned long long>(receipt.sequence),
               receipt.duplicate ? " (duplicate)" : "");
@@ -58,8 +59,8 @@ absl::Status Run(const ibsm::ClientOptions& options) {
   // 4. Receive it and acknowledge it once processed.
   absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (absl::Now() < deadline) {
-    ASSIGN_OR_RETURN(std::optional<ibsm::v1::Delivery> delivery,
-                     subscriber->Next(absl::Seconds(1)));
+    IBSM_ASSIGN_OR_RETURN(std::optional<ibsm::v1::Delivery> delivery,
+                          subscriber->Next(absl::Seconds(1)));
     if (!delivery.has_value()) continue;
     std::printf(
         "received #%llu %s/%s on %s: %s\n",

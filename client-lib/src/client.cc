@@ -48,13 +48,13 @@ Client::~Client() = default;
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     const ClientOptions& options) {
-  RETURN_IF_ERROR(CheckOptions(options));
+  IBSM_RETURN_IF_ERROR(CheckOptions(options));
   TlsFiles files;
   files.ca_file = options.ca_file;
   files.cert_file = options.cert_file;
   files.key_file = options.key_file;
-  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds,
-                   MakeChannelCredentials(files, options.server_node));
+  IBSM_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds,
+                        MakeChannelCredentials(files, options.server_node));
 
   std::string identity;
   if (absl::StatusOr<std::string> uri = CertificateUri(options.cert_file);

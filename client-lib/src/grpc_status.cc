@@ -1,16 +1,8 @@
 #include "ibsm/grpc_status.h"
 
-#include <string>
-
 namespace ibsm {
 
 // absl::StatusCode and grpc::StatusCode share the canonical numbering.
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
-}
-
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),

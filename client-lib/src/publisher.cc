@@ -129,12 +129,13 @@ struct Publisher::Impl {
     if (options.fill_created_at && !alert.has_created_at()) {
       SetNow(alert.mutable_created_at());
     }
-    if (options.validate_locally) RETURN_IF_ERROR(ValidateAlert(alert, limits));
+    if (options.validate_locally)
+      IBSM_RETURN_IF_ERROR(ValidateAlert(alert, limits));
     return absl::OkStatus();
   }
 
   absl::StatusOr<PublishReceipt> PublishBlocking(v1::Alert alert) {
-    RETURN_IF_ERROR(Prepare(alert));
+    IBSM_RETURN_IF_ERROR(Prepare(alert));
     v1::PublishRequest request;
     *request.add_alerts() = std::move(alert);
     const std::string& id = request.alerts(0).id();

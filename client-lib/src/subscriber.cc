@@ -483,7 +483,7 @@ absl::Status Subscriber::Start(DeliveryCallback on_delivery,
     return absl::InvalidArgumentError("Start needs a delivery callback");
   }
   bool first = false;
-  RETURN_IF_ERROR(impl_->EnsureStarted(Impl::Mode::kPush, &first));
+  IBSM_RETURN_IF_ERROR(impl_->EnsureStarted(Impl::Mode::kPush, &first));
   if (!first) {
     return absl::FailedPreconditionError("subscriber already started");
   }
@@ -501,7 +501,7 @@ void Subscriber::Stop() { impl_->Stop(); }
 absl::StatusOr<std::optional<v1::Delivery>> Subscriber::Next(
     absl::Duration timeout) {
   bool first = false;
-  RETURN_IF_ERROR(impl_->EnsureStarted(Impl::Mode::kPull, &first));
+  IBSM_RETURN_IF_ERROR(impl_->EnsureStarted(Impl::Mode::kPull, &first));
   return impl_->Next(timeout);
 }
 

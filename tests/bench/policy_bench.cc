@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
-#include "broker/policy.h"
-#include "ibsm/v1/policy.pb.h"
+#include "ibsm/internal/v1/policy.pb.h"
+#include "ibsm/policy.h"
 
 #ifndef IBSM_SOURCE_DIR
 #define IBSM_SOURCE_DIR "."
@@ -23,9 +23,9 @@
 
 namespace {
 
-using ibsm::broker::AlertFacts;
-using ibsm::broker::Policy;
-using ibsm::broker::Recipient;
+using ibsm::AlertFacts;
+using ibsm::Policy;
+using ibsm::Recipient;
 
 std::string GeneratedPolicy() {
   const char* kNodes[] = {"CIV", "GHA",      "TGO",   "BEN", "NGA",

@@ -1,9 +1,10 @@
-// Tests of broker/audit_verify.h (offline verification of an AuditExport)
-// and of the compact-range helpers of broker/merkle.h it uses. Real trees
-// are built with merkle.h over synthetic AuditRecords in a map, checkpoints
-// are signed with P-256 keys made here; every tampering must be detected and,
-// where the export allows it, located at the exact record index.
-#include "broker/audit_verify.h"
+// Tests of client-lib/shared/include/ibsm/audit_verify.h (offline verification
+// of an AuditExport) and of the compact-range helpers of
+// client-lib/shared/include/ibsm/merkle.h it uses. Real trees are built with
+// merkle.h over synthetic AuditRecords in a map, checkpoints are signed with
+// P-256 keys made here; every tampering must be detected and, where the export
+// allows it, located at the exact record index.
+#include "ibsm/audit_verify.h"
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -24,9 +25,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "broker/checkpoint.h"
-#include "broker/merkle.h"
 #include "google/protobuf/stubs/logging.h"
+#include "ibsm/checkpoint.h"
+#include "ibsm/merkle.h"
 #include "ibsm/v1/audit.pb.h"
 #include "tests/support/test_keys.h"
 

@@ -1,7 +1,7 @@
-// Tests of broker/checkpoint.h: the C2SP checkpoint text, sign/verify round
-// trips with EC P-256 and RSA keys made here, and rejection of every
-// tampering and malformed note.
-#include "broker/checkpoint.h"
+// Tests of client-lib/shared/include/ibsm/checkpoint.h: the C2SP checkpoint
+// text, sign/verify round trips with EC P-256 and RSA keys made here, and
+// rejection of every tampering and malformed note.
+#include "ibsm/checkpoint.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -22,7 +22,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "broker/merkle.h"
+#include "ibsm/merkle.h"
 #include "tests/support/test_keys.h"
 
 namespace ibsm::broker {

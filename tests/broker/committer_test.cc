@@ -1,6 +1,6 @@
-// Tests of broker/committer.h: group commit, sequences, idempotency and
+// Tests of broker/publish/committer.h: group commit, sequences, idempotency and
 // cursors, against a real RocksDB in a temporary directory.
-#include "broker/committer.h"
+#include "publish/committer.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -20,13 +20,13 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "broker/audit_trail.h"
-#include "broker/checkpoint.h"
-#include "broker/key_codec.h"
-#include "broker/log_cache.h"
-#include "broker/merkle.h"
-#include "broker/store.h"
-#include "ibsm/v1/storage.pb.h"
+#include "audit/audit_trail.h"
+#include "ibsm/checkpoint.h"
+#include "ibsm/internal/v1/storage.pb.h"
+#include "ibsm/merkle.h"
+#include "storage/key_codec.h"
+#include "storage/log_cache.h"
+#include "storage/store.h"
 #include "tests/support/fault_env.h"
 #include "tests/support/test_keys.h"
 #include "tests/support/test_support.h"
@@ -37,7 +37,7 @@ namespace {
 using ::ibsm::testing::TempDir;
 using GroupFuture = std::future<std::unique_ptr<PublishGroup>>;
 
-// Built as PreparePublish (broker/publish_path.cc) builds it.
+// Built as PreparePublish (broker/publish/publish_path.cc) builds it.
 PublishEntry MakeEntry(const std::string& originator, const std::string& id) {
   PublishEntry entry;
   entry.record = std::make_shared<LogRecord>();

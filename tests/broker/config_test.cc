@@ -1,8 +1,8 @@
-// Tests of broker/config.h: ParseConfig (protobuf text format).
+// Tests of broker/node/config.h: ParseConfig (protobuf text format).
 // Formatting is off in this file: its raw strings hold policy and config
 // text whose line numbers the tests check.
 // clang-format off
-#include "broker/config.h"
+#include "node/config.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,9 +1,10 @@
-// Tests of broker/identity.h: SPIFFE id parsing and Identity::id().
-#include "broker/identity.h"
-
+// Tests of client-lib/shared/include/ibsm/spiffe_id.h: SPIFFE id parsing and
+// Identity::id().
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
+
+#include "ibsm/spiffe_id.h"
 
 namespace ibsm::broker {
 namespace {

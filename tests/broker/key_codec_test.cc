@@ -1,5 +1,5 @@
-// Tests of broker/key_codec.h: sequence keys and composite keys.
-#include "broker/key_codec.h"
+// Tests of broker/storage/key_codec.h: sequence keys and composite keys.
+#include "storage/key_codec.h"
 
 #include <catch2/catch.hpp>
 #include <cstdint>

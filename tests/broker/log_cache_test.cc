@@ -1,5 +1,5 @@
-// Tests of broker/log_cache.h: the in-memory window of recent records.
-#include "broker/log_cache.h"
+// Tests of broker/storage/log_cache.h: the in-memory window of recent records.
+#include "storage/log_cache.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,6 +1,7 @@
-// Tests of broker/merkle.h: RFC 6962/9162 test vectors, property tests
-// against a naive recursive reference, mutated proofs, and read counts.
-#include "broker/merkle.h"
+// Tests of client-lib/shared/include/ibsm/merkle.h: RFC 6962/9162 test vectors,
+// property tests against a naive recursive reference, mutated proofs, and read
+// counts.
+#include "ibsm/merkle.h"
 
 #include <openssl/sha.h>
 

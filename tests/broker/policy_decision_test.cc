@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "broker/identity.h"
-#include "broker/policy.h"
+#include "ibsm/spiffe_id.h"
+#include "ibsm/policy.h"
 #include "catch2/catch.hpp"
 #include "ibsm/v1/alert.pb.h"
-#include "ibsm/v1/policy.pb.h"
+#include "ibsm/internal/v1/policy.pb.h"
 
 namespace ibsm::broker {
 namespace {

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "broker/policy.h"
+#include "ibsm/policy.h"
 #include "catch2/catch.hpp"
-#include "ibsm/v1/policy.pb.h"
+#include "ibsm/internal/v1/policy.pb.h"
 
 namespace ibsm::broker {
 namespace {

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "broker/policy.h"
 #include "catch2/catch.hpp"
 #include "google/protobuf/text_format.h"
-#include "ibsm/v1/policy.pb.h"
+#include "ibsm/internal/v1/policy.pb.h"
+#include "ibsm/policy.h"
 
 namespace ibsm::broker {
 namespace {

@@ -1,5 +1,5 @@
 // ParseRequest: the one parser of request bytes for the raw service methods.
-#include "broker/raw_message.h"
+#include "services/raw_message.h"
 
 #include <grpcpp/support/byte_buffer.h>
 

@@ -9,7 +9,7 @@
 #include <catch2/catch.hpp>
 #include <memory>
 
-#include "broker/store.h"
+#include "storage/store.h"
 #include "tests/support/test_support.h"
 
 namespace ibsm::broker {

@@ -1,5 +1,6 @@
-// Tests of broker/store.h against a real RocksDB in a temporary directory.
-#include "broker/store.h"
+// Tests of broker/storage/store.h against a real RocksDB in a temporary
+// directory.
+#include "storage/store.h"
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -14,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "broker/key_codec.h"
-#include "ibsm/v1/storage.pb.h"
+#include "ibsm/internal/v1/storage.pb.h"
+#include "storage/key_codec.h"
 #include "tests/support/test_support.h"
 
 namespace ibsm::broker {

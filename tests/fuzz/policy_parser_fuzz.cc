@@ -6,23 +6,23 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "broker/policy.h"
+#include "ibsm/policy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::string_view text(reinterpret_cast<const char*>(data), size);
-  auto policy = ibsm::broker::Policy::Parse(text, "fuzz");
+  auto policy = ibsm::Policy::Parse(text, "fuzz");
   if (!policy.ok()) return 0;
-  const ibsm::broker::Policy& p = **policy;
+  const ibsm::Policy& p = **policy;
   (void)p.Lint();
-  ibsm::broker::AlertFacts alert;
+  ibsm::AlertFacts alert;
   alert.topic = "a.b";
   alert.classification =
       p.classification_levels().empty() ? "" : p.classification_levels().back();
   alert.releasable_to = {"A", "G"};
   alert.originator = "A/x";
   (void)p.DecidePublish(alert, "A/x");
-  (void)p.Decide(alert, ibsm::broker::Recipient::Agency("A/x"));
-  (void)p.Decide(alert, ibsm::broker::Recipient::Node("A", true));
+  (void)p.Decide(alert, ibsm::Recipient::Agency("A/x"));
+  (void)p.Decide(alert, ibsm::Recipient::Node("A", true));
   (void)p.RetentionFor("a.b");
   return 0;
 }

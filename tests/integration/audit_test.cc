@@ -13,24 +13,24 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "broker/audit_trail.h"
-#include "broker/audit_verify.h"
-#include "broker/checkpoint.h"
-#include "broker/key_codec.h"
-#include "broker/log_integrity.h"
-#include "broker/merkle.h"
-#include "broker/node.h"
-#include "broker/store.h"
+#include "audit/audit_trail.h"
+#include "audit/log_integrity.h"
+#include "ibsm/audit_verify.h"
+#include "ibsm/checkpoint.h"
+#include "ibsm/internal/v1/storage.pb.h"
+#include "ibsm/merkle.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/audit.grpc.pb.h"
-#include "ibsm/v1/storage.pb.h"
+#include "node/node.h"
+#include "storage/key_codec.h"
+#include "storage/store.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
 namespace ibsm::testing {
 namespace {
 
-using broker::Hash;
+using ibsm::Hash;
 
 v1::NodeConfig AuditedConfig(const TempDir& dir) {
   v1::NodeConfig config = NodeConfigFor(dir.File("data"));
@@ -158,7 +158,7 @@ TEST_CASE(
   auto police = Channel(node->port(), Tls("agency-CIV_police"));
   auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
   auto stub = v1::Auditor::NewStub(auditor);
-  auto key = broker::VerifyingKey::FromCertificatePem(
+  auto key = ibsm::VerifyingKey::FromCertificatePem(
       *ReadFileToString(Tls("node-CIV").cert_file));
   REQUIRE(key.ok());
 
@@ -166,7 +166,7 @@ TEST_CASE(
     REQUIRE(RawPublish(police, {MakeAlert(absl::StrCat("p", i))}).ok());
   }
   v1::SignedCheckpoint first = WaitForCheckpoint(auditor, 6);
-  auto parsed = broker::VerifyCheckpoint(first.note(), "ibsm/CIV", *key);
+  auto parsed = ibsm::VerifyCheckpoint(first.note(), "ibsm/CIV", *key);
   INFO(parsed.status().ToString());
   REQUIRE(parsed.ok());
   CHECK(parsed->tree_size == first.tree_size());
@@ -176,7 +176,7 @@ TEST_CASE(
   }
   v1::SignedCheckpoint second =
       WaitForCheckpoint(auditor, first.tree_size() + 14);
-  REQUIRE(broker::VerifyCheckpoint(second.note(), "ibsm/CIV", *key).ok());
+  REQUIRE(ibsm::VerifyCheckpoint(second.note(), "ibsm/CIV", *key).ok());
 
   for (uint64_t index : {uint64_t{0}, uint64_t{3}, second.tree_size() - 1}) {
     v1::InclusionProofRequest request;
@@ -186,9 +186,9 @@ TEST_CASE(
     REQUIRE(stub->GetInclusionProof(&ctx, request, &proof).ok());
     std::vector<Hash> path;
     for (const auto& h : proof.hashes()) path.push_back(ToHash(h));
-    CHECK(broker::VerifyInclusion(broker::LeafHash(proof.record()), index,
-                                  proof.tree_size(), path,
-                                  ToHash(second.root_hash()))
+    CHECK(ibsm::VerifyInclusion(ibsm::LeafHash(proof.record()), index,
+                                proof.tree_size(), path,
+                                ToHash(second.root_hash()))
               .ok());
   }
   v1::ConsistencyProofRequest request;
@@ -199,9 +199,9 @@ TEST_CASE(
   REQUIRE(stub->GetConsistencyProof(&ctx, request, &proof).ok());
   std::vector<Hash> hashes;
   for (const auto& h : proof.hashes()) hashes.push_back(ToHash(h));
-  CHECK(broker::VerifyConsistency(first.tree_size(), second.tree_size(),
-                                  ToHash(first.root_hash()),
-                                  ToHash(second.root_hash()), hashes)
+  CHECK(ibsm::VerifyConsistency(first.tree_size(), second.tree_size(),
+                                ToHash(first.root_hash()),
+                                ToHash(second.root_hash()), hashes)
             .ok());
 }
 
@@ -219,12 +219,12 @@ v1::AuditExport ExportFrom(const std::shared_ptr<grpc::Channel>& auditor,
   return exported;
 }
 
-broker::VerifyReport Verify(const v1::AuditExport& exported,
-                            const std::string* kept_note = nullptr) {
-  auto key = broker::VerifyingKey::FromCertificatePem(
+ibsm::VerifyReport Verify(const v1::AuditExport& exported,
+                          const std::string* kept_note = nullptr) {
+  auto key = ibsm::VerifyingKey::FromCertificatePem(
       *ReadFileToString(Tls("node-CIV").cert_file));
   REQUIRE(key.ok());
-  auto report = broker::VerifyExport(exported, *key, "ibsm/CIV", kept_note);
+  auto report = ibsm::VerifyExport(exported, *key, "ibsm/CIV", kept_note);
   INFO(report.status().ToString());
   REQUIRE(report.ok());
   return *report;
@@ -305,7 +305,7 @@ TEST_CASE(
     auto node = Start(config);
     auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
     // Verified against the checkpoint the node signed before the tampering.
-    broker::VerifyReport report = Verify(ExportFrom(auditor, size));
+    ibsm::VerifyReport report = Verify(ExportFrom(auditor, size));
     INFO(report.problem);
     CHECK_FALSE(report.ok);
     if (c.located_at) {
@@ -330,7 +330,7 @@ TEST_CASE(
     auto node = Start(config);
     auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
     v1::AuditExport exported = ExportFrom(auditor, newer_size);
-    broker::VerifyReport report = Verify(exported);
+    ibsm::VerifyReport report = Verify(exported);
     INFO(report.problem);
     CHECK(report.ok);
     CHECK(report.records_checked == newer_size);
@@ -343,7 +343,7 @@ TEST_CASE(
   auto node = Start(config);
   auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
   v1::SignedCheckpoint latest = WaitForCheckpoint(auditor, 1);
-  broker::VerifyReport report =
+  ibsm::VerifyReport report =
       Verify(ExportFrom(auditor, latest.tree_size()), &kept_note);
   INFO(report.problem);
   CHECK_FALSE(report.ok);
@@ -523,8 +523,8 @@ TEST_CASE(
     // Offline: the trail verifies, the alert export against it does not.
     v1::AuditExport trail = ExportFrom(auditor, size);
     REQUIRE(Verify(trail).ok);
-    broker::AlertsReport alerts =
-        broker::VerifyAlerts(trail, ExportAlerts(auditor));
+    ibsm::AlertsReport alerts =
+        ibsm::VerifyAlerts(trail, ExportAlerts(auditor));
     INFO(alerts.problem);
     CHECK_FALSE(alerts.ok);
     REQUIRE(alerts.first_bad_sequence.has_value());
@@ -588,8 +588,7 @@ TEST_CASE(
   auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
   v1::AuditExport trail = ExportFrom(auditor, size);
   REQUIRE(Verify(trail).ok);
-  broker::AlertsReport alerts =
-      broker::VerifyAlerts(trail, ExportAlerts(auditor));
+  ibsm::AlertsReport alerts = ibsm::VerifyAlerts(trail, ExportAlerts(auditor));
   INFO(alerts.problem);
   CHECK(alerts.ok);
   CHECK(alerts.alerts_checked == 2);
@@ -607,7 +606,7 @@ TEST_CASE(
   config.mutable_tls()->set_cert_file(dir.File("node.pem"));
   config.mutable_tls()->set_key_file(dir.File("node.key"));
   config.mutable_tls()->set_reload_interval_seconds(1);
-  auto old_key = broker::VerifyingKey::FromCertificatePem(
+  auto old_key = ibsm::VerifyingKey::FromCertificatePem(
       *ReadFileToString(dir.File("node.pem")));
   REQUIRE(old_key.ok());
   auto node = Start(config);
@@ -617,7 +616,7 @@ TEST_CASE(
     REQUIRE(RawPublish(police, {MakeAlert(absl::StrCat("rot-a", i))}).ok());
   }
   const std::string kept = WaitForCheckpoint(auditor, 4).note();
-  REQUIRE(broker::VerifyCheckpoint(kept, "ibsm/CIV", *old_key).ok());
+  REQUIRE(ibsm::VerifyCheckpoint(kept, "ibsm/CIV", *old_key).ok());
 
   // Renewal with a new key, the way an operator or an ACME client does it.
   IssueCertificate("CIV-ca", "spiffe://ibsm/CIV", dir.File("renewed"));
@@ -625,7 +624,7 @@ TEST_CASE(
   std::filesystem::copy_file(dir.File("renewed-chain.pem"),
                              dir.File("node.pem"),
                              std::filesystem::copy_options::overwrite_existing);
-  auto new_key = broker::VerifyingKey::FromCertificatePem(
+  auto new_key = ibsm::VerifyingKey::FromCertificatePem(
       *ReadFileToString(dir.File("node.pem")));
   REQUIRE(new_key.ok());
 
@@ -655,7 +654,7 @@ TEST_CASE(
   for (int i = 0; i < 100 && !signed_with_new; ++i) {
     latest = WaitForCheckpoint(auditor, switched[0].index() + 1);
     signed_with_new =
-        broker::VerifyCheckpoint(latest.note(), "ibsm/CIV", *new_key).ok();
+        ibsm::VerifyCheckpoint(latest.note(), "ibsm/CIV", *new_key).ok();
     if (!signed_with_new) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -664,7 +663,7 @@ TEST_CASE(
 
   v1::AuditExport exported = ExportFrom(auditor, latest.tree_size());
   auto report =
-      broker::VerifyExport(exported, *new_key, "ibsm/CIV", &kept, &*old_key);
+      ibsm::VerifyExport(exported, *new_key, "ibsm/CIV", &kept, &*old_key);
   INFO(report.status().ToString());
   REQUIRE(report.ok());
   INFO(report->problem);
@@ -874,7 +873,7 @@ TEST_CASE(
   auto open_trail = [&](broker::Store* store) {
     auto key = ReadFileToString(config.tls().key_file());
     REQUIRE(key.ok());
-    auto signing = broker::SigningKey::FromPem(*key);
+    auto signing = ibsm::SigningKey::FromPem(*key);
     REQUIRE(signing.ok());
     broker::AuditOptions options;
     options.node_id = "CIV";

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "broker/node.h"
+#include "node/node.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 

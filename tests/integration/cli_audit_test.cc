@@ -13,7 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "broker/checkpoint.h"
+#include "ibsm/checkpoint.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/audit.pb.h"
 #include "tests/support/raw_client.h"
@@ -334,17 +334,17 @@ void Resign(const std::string& in, const std::string& out,
             const std::string& key_file) {
   v1::AuditExport exported;
   REQUIRE(exported.ParseFromString(ReadFile(in)));
-  auto real = broker::VerifyingKey::FromCertificatePem(
+  auto real = ibsm::VerifyingKey::FromCertificatePem(
       ReadFile(PkiDir() + "/node-CIV.pem"));
   REQUIRE(real.ok());
   auto cp =
-      broker::VerifyCheckpoint(exported.checkpoint().note(), "ibsm/CIV", *real);
+      ibsm::VerifyCheckpoint(exported.checkpoint().note(), "ibsm/CIV", *real);
   REQUIRE(cp.ok());
-  auto key = broker::SigningKey::FromPem(ReadFile(key_file));
+  auto key = ibsm::SigningKey::FromPem(ReadFile(key_file));
   REQUIRE(key.ok());
   // Signed now, when the forger's certificate is valid.
   cp->time_unix = absl::ToUnixSeconds(absl::Now()) + 1;
-  auto note = broker::SignCheckpoint(*cp, *key);
+  auto note = ibsm::SignCheckpoint(*cp, *key);
   REQUIRE(note.ok());
   exported.mutable_checkpoint()->set_note(*note);
   exported.mutable_checkpoint()->mutable_time()->set_seconds(cp->time_unix);

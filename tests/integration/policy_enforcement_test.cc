@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
-#include "broker/node.h"
 #include "ibsm/v1/audit.grpc.pb.h"
+#include "node/node.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 

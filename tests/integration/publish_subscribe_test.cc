@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "broker/node.h"
+#include "node/node.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 

@@ -8,11 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "broker/node.h"
 #include "google/protobuf/util/time_util.h"
 #include "ibsm/client.h"
 #include "ibsm/subscriber.h"
 #include "ibsm/v1/audit.grpc.pb.h"
+#include "node/node.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 

@@ -6,8 +6,8 @@
 #include <thread>
 
 #include "absl/time/clock.h"
-#include "broker/node.h"
 #include "ibsm/client.h"
+#include "node/node.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 

@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "broker/node.h"
+#include "ibsm/internal/v1/config.pb.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/alert.pb.h"
-#include "ibsm/v1/config.pb.h"
+#include "node/node.h"
 
 namespace grpc {
 class Channel;

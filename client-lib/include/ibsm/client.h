@@ -7,7 +7,7 @@
 //   options.ca_file = "ca.pem";
 //   options.cert_file = "agency-CIV_police-chain.pem";
 //   options.key_file = "agency-CIV_police.key";
-//   ASSIGN_OR_RETURN(std::unique_ptr<ibsm::Client> client,
+//   IBSM_ASSIGN_OR_RETURN(std::unique_ptr<ibsm::Client> client,
 //                    ibsm::Client::Connect(options));
 //   std::unique_ptr<ibsm::Publisher> publisher = client->NewPublisher();
 //

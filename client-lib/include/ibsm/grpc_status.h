@@ -1,6 +1,5 @@
-// The one place where absl::Status and grpc::Status are converted: components
-// use absl::Status inside, services and the client library convert at the
-// gRPC boundary with these two functions.
+// The client side of the status boundary: a gRPC call's status as the
+// absl::Status the library's functions return (same code, same message).
 #ifndef IBSM_GRPC_STATUS_H_
 #define IBSM_GRPC_STATUS_H_
 
@@ -10,7 +9,6 @@
 
 namespace ibsm {
 
-grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
 }  // namespace ibsm

@@ -1,0 +1,35 @@
+#include "context/node_context.h"
+
+#include <utility>
+
+namespace ibsm::broker {
+
+NodeContext::NodeContext(const v1::NodeConfig& config, Store* store,
+                         LogCache* cache, Committer* committer,
+                         SubscriptionHub* hub, WorkerPool* workers,
+                         std::shared_ptr<const Authorizer> authorizer)
+    : config_(config),
+      store_(store),
+      cache_(cache),
+      committer_(committer),
+      hub_(hub),
+      workers_(workers),
+      authorizer_(std::move(authorizer)) {}
+
+std::shared_ptr<const Authorizer> NodeContext::authorizer() const {
+  absl::MutexLock lock(&mu_);
+  return authorizer_;
+}
+
+void NodeContext::SetAuthorizer(std::shared_ptr<const Authorizer> authorizer) {
+  absl::MutexLock lock(&mu_);
+  authorizer_ = std::move(authorizer);
+}
+
+void NodeContext::SetPeerSecurity(PeerVerifier* verifier,
+                                  LiveCalls* live_calls) {
+  peer_verifier_ = verifier;
+  live_calls_ = live_calls;
+}
+
+}  // namespace ibsm::broker

@@ -1,0 +1,59 @@
+// Retention: removes alerts past their own expiry or past their topic's
+// retention (from the policy in force) from the log and the idempotency
+// index. Runs on its own thread every `interval`, reads the log in chunks and
+// hands removals to the Committer, so publishing is never stalled by it.
+// Subscriptions skip expired alerts at delivery time too, so an alert is not
+// delivered after its expiry even before the next pass. The audit trail is
+// never touched by retention.
+//
+// RunOnce() may be called from any thread (tests); passes are serialized.
+#ifndef IBSM_BROKER_CONTROL_RETENTION_H_
+#define IBSM_BROKER_CONTROL_RETENTION_H_
+
+#include <cstddef>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace ibsm::v1 {
+class StoredAlert;
+}
+
+namespace ibsm {
+class Authorizer;
+}  // namespace ibsm
+
+namespace ibsm::broker {
+
+class NodeContext;
+
+// True when `stored` must no longer be delivered or kept at `now`.
+bool IsExpired(const v1::StoredAlert& stored, const Authorizer& policy,
+               absl::Time now);
+
+class RetentionTask {
+ public:
+  // `node` must outlive the task. Starts the background passes.
+  RetentionTask(NodeContext* node, absl::Duration interval);
+  ~RetentionTask();
+
+  // One pass over the log; returns how many alerts it handed for removal.
+  absl::StatusOr<size_t> RunOnce(absl::Time now);
+
+ private:
+  void Run();
+
+  NodeContext* const node_;
+  const absl::Duration interval_;
+  absl::Mutex pass_mu_;  // one pass at a time
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace ibsm::broker
+
+#endif  // IBSM_BROKER_CONTROL_RETENTION_H_

@@ -1,0 +1,60 @@
+// Keeps the key that signs audit checkpoints equal to the node's TLS key
+// on disk. When the node's certificate and key files change (renewal, key
+// rotation), the watcher reads both, and once the key matches the
+// certificate it replaces the CheckpointSigner's key and records the
+// rotation in the trail (AUDIT_CERT_RELOAD whose detail names the new
+// certificate's SHA-256), so an auditor knows which certificate verifies
+// the checkpoints after it. A key that does not match its certificate (files
+// caught mid-replacement, or a wrong pair) is not used: checkpoints stay
+// signed with the previous key, and the mismatch is logged and recorded once.
+// Own thread; construction and destruction only.
+#ifndef IBSM_BROKER_CONTROL_SIGNING_KEY_WATCHER_H_
+#define IBSM_BROKER_CONTROL_SIGNING_KEY_WATCHER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace ibsm {
+class CheckpointSigner;
+}  // namespace ibsm
+
+namespace ibsm::broker {
+
+class Committer;
+
+class SigningKeyWatcher {
+ public:
+  // Checks `cert_file` and `key_file` every `interval`. `committer` must
+  // outlive the watcher.
+  SigningKeyWatcher(std::string cert_file, std::string key_file,
+                    absl::Duration interval,
+                    std::shared_ptr<CheckpointSigner> signer,
+                    Committer* committer);
+  ~SigningKeyWatcher();
+  SigningKeyWatcher(const SigningKeyWatcher&) = delete;
+  SigningKeyWatcher& operator=(const SigningKeyWatcher&) = delete;
+
+ private:
+  void Run();
+  // Replaces the key if the files hold a new, matching pair.
+  void CheckOnce();
+
+  const std::string cert_file_;
+  const std::string key_file_;
+  const absl::Duration interval_;
+  const std::shared_ptr<CheckpointSigner> signer_;
+  Committer* const committer_;
+  std::string reported_mismatch_;  // Run's thread only
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace ibsm::broker
+
+#endif  // IBSM_BROKER_CONTROL_SIGNING_KEY_WATCHER_H_

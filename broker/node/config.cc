@@ -1,0 +1,103 @@
+#include "node/config.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include "absl/strings/str_cat.h"
+#include "ibsm/alert_rules.h"
+#include "ibsm/certificates.h"
+#include "ibsm/status_macros.h"
+
+namespace ibsm::broker {
+namespace {
+
+class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  explicit FirstErrorCollector(absl::string_view source) : source_(source) {}
+  void AddError(int line, int column, const std::string& message) override {
+    if (error_.empty()) {
+      error_ =
+          absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message);
+    }
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string source_;
+  std::string error_;
+};
+
+absl::Status Missing(absl::string_view source, absl::string_view field) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ": required field '", field, "' is not set"));
+}
+
+}  // namespace
+
+absl::StatusOr<v1::NodeConfig> ParseConfig(absl::string_view text,
+                                           absl::string_view source) {
+  v1::NodeConfig config;
+  google::protobuf::TextFormat::Parser parser;
+  FirstErrorCollector errors(source);
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(std::string(text), &config)) {
+    return absl::InvalidArgumentError(
+        errors.error().empty() ? absl::StrCat(source, ": cannot be parsed")
+                               : errors.error());
+  }
+  if (config.node_id().empty()) return Missing(source, "node_id");
+  if (config.listen_address().empty()) return Missing(source, "listen_address");
+  if (config.data_dir().empty()) return Missing(source, "data_dir");
+  if (config.tls().cert_file().empty()) return Missing(source, "tls.cert_file");
+  if (config.tls().key_file().empty()) return Missing(source, "tls.key_file");
+  if (config.tls().ca_file().empty()) return Missing(source, "tls.ca_file");
+
+  ApplyDefaults(&config);
+  return config;
+}
+
+void ApplyDefaults(v1::NodeConfig* config) {
+  v1::Limits* limits = config->mutable_limits();
+  auto set_default = [](uint32_t value, uint32_t fallback) {
+    return value == 0 ? fallback : value;
+  };
+  limits->set_max_alert_bytes(
+      set_default(limits->max_alert_bytes(), kDefaultMaxAlertBytes));
+  limits->set_max_batch_alerts(set_default(limits->max_batch_alerts(), 1024));
+  limits->set_max_inflight_per_stream(
+      set_default(limits->max_inflight_per_stream(), 4096));
+  limits->set_max_credit(set_default(limits->max_credit(), 4096));
+  limits->set_max_commit_group(set_default(limits->max_commit_group(), 8192));
+  limits->set_max_subscriptions(
+      set_default(limits->max_subscriptions(), 10000));
+  limits->set_log_cache_mib(set_default(limits->log_cache_mib(), 64));
+  limits->set_max_subscribe_patterns(
+      set_default(limits->max_subscribe_patterns(), 64));
+  if (config->durability() == v1::DURABILITY_UNSPECIFIED) {
+    config->set_durability(v1::DURABILITY_SYNC);
+  }
+  if (config->shutdown_grace_seconds() == 0)
+    config->set_shutdown_grace_seconds(5);
+  if (config->policy_check_seconds() == 0) config->set_policy_check_seconds(5);
+  v1::AuditConfig* audit = config->mutable_audit();
+  if (audit->checkpoint_every_records() == 0) {
+    audit->set_checkpoint_every_records(1000);
+  }
+  if (audit->checkpoint_every_seconds() == 0) {
+    audit->set_checkpoint_every_seconds(10);
+  }
+  if (audit->verify_tail_alerts() == 0) audit->set_verify_tail_alerts(1000);
+  if (config->retention_interval_seconds() == 0) {
+    config->set_retention_interval_seconds(60);
+  }
+  if (config->tls().reload_interval_seconds() == 0) {
+    config->mutable_tls()->set_reload_interval_seconds(60);
+  }
+}
+
+absl::StatusOr<v1::NodeConfig> LoadConfig(const std::string& path) {
+  IBSM_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  return ParseConfig(text, path);
+}
+
+}  // namespace ibsm::broker

@@ -1,0 +1,27 @@
+// Loading and checking the node configuration
+// (proto/ibsm/internal/v1/config.proto, protobuf text format).
+// Thread-compatible.
+#ifndef IBSM_BROKER_NODE_CONFIG_H_
+#define IBSM_BROKER_NODE_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "ibsm/internal/v1/config.pb.h"
+
+namespace ibsm::broker {
+
+// Parses `text` (named `source` in messages), refusing unknown fields and
+// reporting "source:line:column: reason"; fills defaults for zero limits and
+// checks required fields.
+absl::StatusOr<v1::NodeConfig> ParseConfig(absl::string_view text,
+                                           absl::string_view source);
+absl::StatusOr<v1::NodeConfig> LoadConfig(const std::string& path);
+
+// Replaces zero limits and intervals by their documented defaults.
+void ApplyDefaults(v1::NodeConfig* config);
+
+}  // namespace ibsm::broker
+
+#endif  // IBSM_BROKER_NODE_CONFIG_H_

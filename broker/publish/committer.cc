@@ -1,0 +1,600 @@
+#include "publish/committer.h"
+
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "audit/audit_trail.h"
+#include "audit/log_integrity.h"
+#include "ibsm/internal/v1/storage.pb.h"
+#include "ibsm/status_macros.h"
+#include "logging/event_log.h"
+#include "publish/publish_path.h"
+#include "storage/key_codec.h"
+#include "storage/store.h"
+
+namespace ibsm::broker {
+namespace {
+
+// The audit record of one publish, accepted (with its sequence) or refused.
+v1::AuditRecord PublishRecord(const PublishEntry& e) {
+  v1::AuditRecord r = AuditEvent(
+      v1::AUDIT_PUBLISH, e.actor, e.status.ok(),
+      e.status.ok() ? (e.duplicate ? "duplicate of an alert already stored; "
+                                     "nothing written"
+                                   : "stored")
+                    : e.status.message());
+  DescribeAlert(e.record->stored.alert(), &r);
+  r.set_rule(e.decision_rule);
+  r.set_policy_version(e.policy_version);
+  r.set_sequence(e.sequence);
+  r.set_payload_sha256(e.payload_sha256);
+  return r;
+}
+
+// What the callers of a batch that could not be written are told.
+absl::Status StoreFailure(const absl::Status& written) {
+  if (absl::IsResourceExhausted(written)) {
+    // A full disk (the store's message names node, directory and free
+    // space): the publisher can only wait, so it gets a code that says so
+    // rather than UNAVAILABLE, which clients retry at once.
+    return absl::ResourceExhaustedError(absl::StrCat(
+        written.message(), "; alert not stored, retry later with the same id"));
+  }
+  return absl::UnavailableError(absl::StrCat("the alert could not be stored (",
+                                             written.message(),
+                                             "); retry with the same id"));
+}
+
+}  // namespace
+
+Committer::Committer(Store* store, LogCache* cache, AuditTrail* audit,
+                     CommitterOptions options,
+                     std::function<void(uint64_t)> on_commit)
+    : store_(store),
+      cache_(cache),
+      audit_(audit),
+      options_(options),
+      on_commit_(std::move(on_commit)),
+      last_sequence_(store->recovered_last_sequence()) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+Committer::~Committer() { Stop(); }
+
+void Committer::Submit(std::unique_ptr<PublishGroup> group) {
+  absl::Status refused;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      refused = absl::UnavailableError("node is shutting down; retry later");
+    } else if (audit_ != nullptr &&
+               audit_records_.size() >= options_.max_pending_audit_records) {
+      // Fail closed: a publish needs its audit record, and the records
+      // already waiting are not written yet.
+      refused = absl::UnavailableError(absl::StrCat(
+          "the audit trail cannot be written now (", audit_records_.size(),
+          " records wait); retry with the same id"));
+    } else {
+      queued_alerts_ += group->entries.size();
+      queue_.push_back({next_ticket_++, std::move(group)});
+      return;
+    }
+  }
+  for (PublishEntry& e : group->entries) e.status = refused;
+  auto done = std::move(group->done);
+  done(std::move(group));
+}
+
+void Committer::UpdateCursor(std::string cursor_key, uint64_t sequence) {
+  absl::MutexLock lock(&mu_);
+  uint64_t& slot = cursors_[cursor_key];
+  if (sequence > slot) slot = sequence;
+}
+
+void Committer::AddRecordsLocked(std::vector<v1::AuditRecord> records) {
+  for (v1::AuditRecord& record : records) {
+    BoundAuditRecord(&record);
+    audit_records_.push_back({next_ticket_++, std::move(record)});
+  }
+  const bool backlogged =
+      audit_records_.size() >= options_.max_pending_audit_records;
+  if (backlogged != audit_backlogged_.load(std::memory_order_relaxed)) {
+    audit_backlogged_.store(backlogged, std::memory_order_relaxed);
+    if (backlogged) {
+      LogEvent(absl::StrCat(audit_records_.size(),
+                            " audit records wait to be written; publishes "
+                            "are refused until they are"));
+    }
+  }
+}
+
+void Committer::CreateCursor(std::string cursor_key, uint64_t sequence,
+                             CursorCreated done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      cursor_creations_.push_back(
+          {std::move(cursor_key), sequence, std::move(done)});
+      return;
+    }
+  }
+  done(absl::UnavailableError("node is shutting down; retry later"), 0, false);
+}
+
+void Committer::Audit(v1::AuditRecord record) {
+  if (audit_ == nullptr) return;
+  std::vector<v1::AuditRecord> records;
+  records.push_back(std::move(record));
+  absl::MutexLock lock(&mu_);
+  AddRecordsLocked(std::move(records));
+}
+
+void Committer::Audit(std::vector<v1::AuditRecord> records) {
+  if (audit_ == nullptr) return;
+  absl::MutexLock lock(&mu_);
+  AddRecordsLocked(std::move(records));
+}
+
+void Committer::RemoveExpired(std::vector<uint64_t> sequences,
+                              std::vector<std::string> dedup_keys,
+                              std::vector<v1::AuditRecord> records) {
+  absl::MutexLock lock(&mu_);
+  // A removal still waiting from an earlier pass is not queued again, nor
+  // is its record.
+  std::vector<v1::AuditRecord> fresh_records;
+  for (v1::AuditRecord& record : records) {
+    if (record.sequence() == 0 || !removing_.contains(record.sequence())) {
+      fresh_records.push_back(std::move(record));
+    }
+  }
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    if (!removing_.insert(sequences[i]).second) continue;
+    removals_.push_back(sequences[i]);
+    if (i < dedup_keys.size()) {
+      removed_dedup_keys_.push_back(std::move(dedup_keys[i]));
+    }
+  }
+  for (size_t i = sequences.size(); i < dedup_keys.size(); ++i) {
+    removed_dedup_keys_.push_back(std::move(dedup_keys[i]));
+  }
+  if (audit_ != nullptr) AddRecordsLocked(std::move(fresh_records));
+}
+
+void Committer::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Committer::Run() {
+  enum class Next { kCommit, kCheckpoint, kStop };
+  while (true) {
+    std::vector<QueuedGroup> groups;
+    Housekeeping housekeeping;
+    Next next = Next::kCommit;
+    {
+      absl::MutexLock lock(&mu_);
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || !cursors_.empty() || !removals_.empty() ||
+               !audit_records_.empty() || !cursor_creations_.empty() ||
+               stopping_;
+      };
+      if (last_failed_) {
+        // After a failed batch, what it carried is retried with the next
+        // publish, or after a pause; not in a busy loop against a store
+        // that keeps failing.
+        auto new_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !queue_.empty() || stopping_;
+        };
+        mu_.AwaitWithTimeout(absl::Condition(&new_work), retry_backoff_);
+        if (stopping_ && queue_.empty()) {
+          // The store still fails and the node stops: say what could not
+          // be written rather than retry for ever.
+          LogEvent(absl::StrCat("stopping with ", audit_records_.size(),
+                                " audit records and ", cursors_.size(),
+                                " cursor updates that could not be written"));
+          return;
+        }
+      }
+      // Wake for work, or when a time-based checkpoint falls due.
+      absl::Time due =
+          audit_ != nullptr
+              ? std::max(audit_->next_checkpoint_due(), checkpoint_retry_at_)
+              : absl::InfiniteFuture();
+      if (!mu_.AwaitWithDeadline(absl::Condition(&has_work), due)) {
+        next = Next::kCheckpoint;
+      } else if (queue_.empty() && cursors_.empty() && removals_.empty() &&
+                 audit_records_.empty() && cursor_creations_.empty()) {
+        next = Next::kStop;  // stopping, drained
+      } else {
+        // Take whole groups up to the size limit; a single oversized group
+        // is still taken alone.
+        size_t taken_alerts = 0;
+        size_t n = 0;
+        while (n < queue_.size() &&
+               (n == 0 || taken_alerts + queue_[n].group->entries.size() <=
+                              options_.max_group_alerts)) {
+          taken_alerts += queue_[n].group->entries.size();
+          ++n;
+        }
+        groups.assign(std::make_move_iterator(queue_.begin()),
+                      std::make_move_iterator(queue_.begin() + n));
+        queue_.erase(queue_.begin(), queue_.begin() + n);
+        queued_alerts_ -= taken_alerts;
+        // Records submitted after a group that stays queued wait for it, so
+        // that the trail's order is the order of submission.
+        const uint64_t cutoff =
+            queue_.empty() ? UINT64_MAX : queue_.front().ticket;
+        while (!audit_records_.empty() &&
+               audit_records_.front().ticket < cutoff) {
+          housekeeping.audit_records.push_back(
+              std::move(audit_records_.front()));
+          audit_records_.pop_front();
+        }
+        housekeeping.cursors.swap(cursors_);
+        housekeeping.removals.swap(removals_);
+        housekeeping.removed_dedup_keys.swap(removed_dedup_keys_);
+        housekeeping.cursor_creations.swap(cursor_creations_);
+      }
+    }
+    switch (next) {
+      case Next::kCheckpoint:
+        CheckpointIfDue(/*force=*/false);
+        break;
+      case Next::kStop:
+        CheckpointIfDue(/*force=*/true);  // the last records are covered
+        return;
+      case Next::kCommit: {
+        const bool ok = CommitOnce(std::move(groups), std::move(housekeeping));
+        {
+          absl::MutexLock lock(&mu_);
+          last_failed_ = !ok;
+          retry_backoff_ =
+              ok ? absl::Milliseconds(20)
+                 : std::min(absl::Seconds(1), std::max(absl::Milliseconds(20),
+                                                       retry_backoff_ * 2));
+        }
+        if (ok) CheckpointIfDue(/*force=*/false);
+        break;
+      }
+    }
+  }
+}
+
+void Committer::CheckpointIfDue(bool force) {
+  if (audit_ == nullptr) return;
+  const absl::Time now = absl::Now();
+  if (!force && now < checkpoint_retry_at_) return;
+  absl::Status signed_checkpoint = audit_->MaybeCheckpoint(now, force);
+  if (!signed_checkpoint.ok()) {
+    // The checkpoint stays due, so without a pause the thread would retry
+    // (and log) in a busy loop for as long as, say, the disk is full.
+    checkpoint_retry_at_ = now + kCheckpointRetry;
+    if (!checkpoint_failing_ || force) {
+      LogEvent(absl::StrCat(
+          "signing an audit checkpoint failed: ", signed_checkpoint.message(),
+          force ? "" : "; retrying every second"));
+    }
+    checkpoint_failing_ = true;
+    return;
+  }
+  checkpoint_retry_at_ = absl::InfinitePast();
+  if (checkpoint_failing_) {
+    LogEvent("signing audit checkpoints works again");
+    checkpoint_failing_ = false;
+  }
+}
+
+absl::StatusOr<bool> Committer::SameContent(const PublishEntry& e,
+                                            const DedupEntry& dedup) const {
+  if (!dedup.content_sha256.empty()) {
+    return dedup.content_sha256 == e.content_sha256;
+  }
+  // An entry written before content hashes were kept: compare with the
+  // stored alert itself.
+  IBSM_ASSIGN_OR_RETURN(
+      std::optional<std::string> value,
+      store_->Get(Family::kLog, EncodeSequence(dedup.sequence)));
+  if (!value) {
+    return absl::DataLossError(absl::StrCat(
+        "the idempotency entry of alert '", e.record->stored.alert().id(),
+        "' points at sequence ", dedup.sequence, ", which is not in the log"));
+  }
+  v1::StoredAlert stored;
+  if (!stored.ParseFromString(*value)) {
+    return absl::DataLossError(absl::StrCat(
+        "the stored alert at sequence ", dedup.sequence, " cannot be parsed"));
+  }
+  return AlertContentSha256(stored.alert()) == e.content_sha256;
+}
+
+namespace {
+
+absl::Status ConflictError(const v1::Alert& alert, uint64_t sequence) {
+  return absl::AlreadyExistsError(absl::StrCat(
+      "alert '", alert.id(), "' from ", alert.originator(),
+      " was already stored", sequence > 0 ? " as sequence " : "",
+      sequence > 0 ? absl::StrCat(sequence) : "",
+      " and this one's content differs; publish changed content under a "
+      "new id"));
+}
+
+}  // namespace
+
+bool Committer::CommitOnce(std::vector<QueuedGroup> groups,
+                           Housekeeping housekeeping) {
+  rocksdb::WriteBatch batch;
+  std::vector<std::pair<std::string, uint64_t>> cursors_written;
+  // Answered when this function returns: after the batch is durable, or
+  // with the reason it is not.
+  std::vector<CursorAnswer> cursor_answers = PrepareCursorCreations(
+      std::move(housekeeping.cursor_creations), &batch, &cursors_written);
+  absl::Status batch_status = absl::UnavailableError(
+      "the durable subscription's position could not be stored; retry");
+  absl::Cleanup answer_cursors = [&cursor_answers, &batch_status] {
+    for (CursorAnswer& a : cursor_answers) {
+      if (a.status.ok() && !batch_status.ok()) a.status = batch_status;
+      a.done(a.status, a.cursor, a.created);
+    }
+  };
+  uint64_t next = last_sequence_.load(std::memory_order_relaxed);
+  const uint64_t first_new = next + 1;
+  // Key -> (sequence, content hash) of alerts new in this batch.
+  absl::flat_hash_map<std::string, std::pair<uint64_t, std::string>> in_batch;
+  std::vector<std::shared_ptr<const LogRecord>> committed;
+  std::vector<PublishEntry*> fresh;
+
+  for (QueuedGroup& queued : groups) {
+    for (PublishEntry& e : queued.group->entries) {
+      if (!e.status.ok()) continue;  // refused before submission
+      const v1::Alert& alert = e.record->stored.alert();
+      if (e.content_sha256.empty()) {
+        e.content_sha256 = AlertContentSha256(alert);
+      }
+      std::string key = DedupKey(alert.originator(), alert.id());
+      if (auto it = in_batch.find(key); it != in_batch.end()) {
+        if (it->second.second != e.content_sha256) {
+          e.status = ConflictError(alert, 0);
+          continue;
+        }
+        e.sequence = it->second.first;
+        e.duplicate = true;
+        continue;
+      }
+      absl::StatusOr<std::optional<DedupEntry>> existing =
+          store_->FindDedupEntry(alert.originator(), alert.id());
+      if (!existing.ok()) {
+        e.status = existing.status();
+        continue;
+      }
+      if (existing->has_value()) {
+        absl::StatusOr<bool> same = SameContent(e, **existing);
+        if (!same.ok()) {
+          e.status = same.status();
+        } else if (!*same) {
+          e.status = ConflictError(alert, (*existing)->sequence);
+        } else {
+          e.sequence = (*existing)->sequence;
+          e.duplicate = true;
+        }
+        continue;
+      }
+      e.sequence = ++next;
+      e.record->sequence = e.sequence;
+      std::string seq_key = EncodeSequence(e.sequence);
+      batch.Put(store_->handle(Family::kLog), seq_key, e.value);
+      batch.Put(store_->handle(Family::kDedup), key,
+                DedupValue(e.sequence, e.content_sha256));
+      in_batch.emplace(std::move(key),
+                       std::make_pair(e.sequence, e.content_sha256));
+      committed.push_back(e.record);
+      fresh.push_back(&e);
+    }
+  }
+  if (!committed.empty()) {
+    // The high-water mark, so that retention emptying the end of the log
+    // can never make a restarted node hand out these sequences again.
+    batch.Put(store_->handle(Family::kMeta), kLastSequenceKey,
+              EncodeSequence(next));
+  }
+  if (audit_ != nullptr) {
+    // One list in submission order: each group's publish records at its
+    // ticket, between the queued records before and after it.
+    std::vector<v1::AuditRecord> records;
+    size_t r = 0;
+    auto& queued_records = housekeeping.audit_records;
+    for (const QueuedGroup& queued : groups) {
+      while (r < queued_records.size() &&
+             queued_records[r].ticket < queued.ticket) {
+        records.push_back(queued_records[r++].record);
+      }
+      for (const PublishEntry& e : queued.group->entries) {
+        records.push_back(PublishRecord(e));
+      }
+    }
+    for (; r < queued_records.size(); ++r) {
+      records.push_back(queued_records[r].record);
+    }
+    absl::Status appended = audit_->Append(&records, &batch);
+    if (!appended.ok()) {
+      // Without its audit record nothing may be stored.
+      audit_->Aborted();
+      LogEvent(absl::StrCat("the audit trail cannot be written: ",
+                            appended.message(), "; will retry"));
+      Requeue(std::move(housekeeping));
+      FailBatch(&groups, fresh, first_new,
+                absl::UnavailableError(absl::StrCat(
+                    "the audit trail cannot be written (", appended.message(),
+                    "); retry with the same id")));
+      return false;
+    }
+    PutAlertAuditLinks(*store_, records, first_new, &batch);
+  }
+  for (uint64_t seq : housekeeping.removals) {
+    batch.Delete(store_->handle(Family::kLog), EncodeSequence(seq));
+  }
+  for (const std::string& key : housekeeping.removed_dedup_keys) {
+    batch.Delete(store_->handle(Family::kDedup), key);
+  }
+  absl::flat_hash_map<std::string, uint64_t> cursors_unread;
+  for (auto& [key, seq] : housekeeping.cursors) {
+    auto stored = stored_cursors_.find(key);
+    if (stored == stored_cursors_.end()) {
+      absl::StatusOr<std::optional<uint64_t>> on_disk =
+          store_->GetCursorByKey(key);
+      if (!on_disk.ok()) {
+        // Not knowing the stored cursor, writing this one could move it
+        // back; it waits for a batch that can read it.
+        LogEvent(absl::StrCat("reading a subscription cursor failed (",
+                              on_disk.status().message(),
+                              "); its update waits for the next batch"));
+        cursors_unread.emplace(key, seq);
+        continue;
+      }
+      stored = stored_cursors_.emplace(key, on_disk->value_or(0)).first;
+    }
+    if (seq <= stored->second) continue;
+    batch.Put(store_->handle(Family::kCursor), key, EncodeSequence(seq));
+    cursors_written.emplace_back(key, seq);
+  }
+
+  absl::Status written = absl::OkStatus();
+  if (batch.Count() > 0) written = store_->Write(&batch, options_.sync);
+  if (!written.ok()) {
+    if (audit_ != nullptr) audit_->Aborted();
+    LogEvent(
+        absl::StrCat("a commit failed: ", written.message(), "; will retry"));
+    for (auto& [key, seq] : cursors_unread) housekeeping.cursors[key] = seq;
+    Requeue(std::move(housekeeping));
+    // A full disk is RESOURCE_EXHAUSTED for a new subscription too.
+    batch_status = absl::Status(
+        StoreFailure(written).code(),
+        absl::StrCat("the durable subscription's position could not be "
+                     "stored (",
+                     written.message(), "); retry"));
+    FailBatch(&groups, fresh, first_new, StoreFailure(written));
+    return false;
+  }
+  if (audit_ != nullptr) audit_->Committed();
+  batch_status = absl::OkStatus();
+  for (const auto& [key, seq] : cursors_written) stored_cursors_[key] = seq;
+  {
+    absl::MutexLock lock(&mu_);
+    for (uint64_t seq : housekeeping.removals) removing_.erase(seq);
+    for (auto& [key, seq] : cursors_unread) {
+      uint64_t& slot = cursors_[key];
+      slot = std::max(slot, seq);
+    }
+    audit_backlogged_.store(
+        audit_records_.size() >= options_.max_pending_audit_records,
+        std::memory_order_relaxed);
+  }
+  if (!committed.empty()) {
+    cache_->Append(committed);
+    last_sequence_.store(next, std::memory_order_release);
+    on_commit_(next);
+  }
+  Answer(&groups);
+  // A cursor that could not be read is retried after the pause that
+  // follows a failure.
+  return cursors_unread.empty();
+}
+
+void Committer::Requeue(Housekeeping housekeeping) {
+  absl::MutexLock lock(&mu_);
+  // Records keep their tickets, which are lower than those queued since.
+  for (auto it = housekeeping.audit_records.rbegin();
+       it != housekeeping.audit_records.rend(); ++it) {
+    audit_records_.push_front(std::move(*it));
+  }
+  for (auto& [key, seq] : housekeeping.cursors) {
+    uint64_t& slot = cursors_[key];
+    slot = std::max(slot, seq);
+  }
+  removals_.insert(removals_.begin(), housekeeping.removals.begin(),
+                   housekeeping.removals.end());
+  removed_dedup_keys_.insert(
+      removed_dedup_keys_.begin(),
+      std::make_move_iterator(housekeeping.removed_dedup_keys.begin()),
+      std::make_move_iterator(housekeeping.removed_dedup_keys.end()));
+}
+
+std::vector<Committer::CursorAnswer> Committer::PrepareCursorCreations(
+    std::vector<CursorCreation> creations, rocksdb::WriteBatch* batch,
+    std::vector<std::pair<std::string, uint64_t>>* cursors_written) {
+  std::vector<CursorAnswer> answers;
+  absl::flat_hash_map<std::string, uint64_t> created_here;
+  for (CursorCreation& c : creations) {
+    CursorAnswer& answer = answers.emplace_back();
+    answer.done = std::move(c.done);
+    if (auto it = created_here.find(c.key); it != created_here.end()) {
+      answer.cursor = it->second;
+      continue;
+    }
+    if (auto it = stored_cursors_.find(c.key); it != stored_cursors_.end()) {
+      answer.cursor = it->second;
+      continue;
+    }
+    absl::StatusOr<std::optional<uint64_t>> on_disk =
+        store_->GetCursorByKey(c.key);
+    if (!on_disk.ok()) {
+      // Fail closed: a cursor that cannot be read must not be replaced by a
+      // new start position.
+      answer.status = absl::UnavailableError(
+          absl::StrCat("the durable cursor cannot be read (",
+                       on_disk.status().message(), "); retry"));
+      continue;
+    }
+    if (on_disk->has_value()) {
+      answer.cursor = **on_disk;
+      stored_cursors_.emplace(c.key, answer.cursor);
+      continue;
+    }
+    batch->Put(store_->handle(Family::kCursor), c.key,
+               EncodeSequence(c.sequence));
+    cursors_written->emplace_back(c.key, c.sequence);
+    created_here.emplace(c.key, c.sequence);
+    answer.cursor = c.sequence;
+    answer.created = true;
+  }
+  return answers;
+}
+
+void Committer::FailBatch(std::vector<QueuedGroup>* groups,
+                          const std::vector<PublishEntry*>& fresh,
+                          uint64_t first_new, const absl::Status& failed) {
+  // Nothing of the batch was applied: the sequences are given back and
+  // every caller whose alert was in it is told; they may retry with the
+  // same id. Duplicates found within the failed batch were not stored
+  // either. (The queued audit records were put back by Requeue.)
+  for (PublishEntry* e : fresh) {
+    e->status = failed;
+    e->sequence = 0;
+  }
+  for (QueuedGroup& queued : *groups) {
+    for (PublishEntry& e : queued.group->entries) {
+      if (e.duplicate && e.sequence >= first_new) {
+        e.status = failed;
+        e.sequence = 0;
+        e.duplicate = false;
+      }
+    }
+  }
+  Answer(groups);
+}
+
+void Committer::Answer(std::vector<QueuedGroup>* groups) {
+  for (QueuedGroup& queued : *groups) {
+    auto done = std::move(queued.group->done);
+    done(std::move(queued.group));
+  }
+}
+
+}  // namespace ibsm::broker

@@ -1,0 +1,236 @@
+// The Committer is the node's single writer: it gathers publishes (and cursor
+// updates) from every caller into one RocksDB WriteBatch, writes it with one
+// fsync (group commit), then answers every caller. It assigns log sequences,
+// which is why they are gap-free and in commit order. The later audit trail,
+// federation outboxes and encryption at rest add their records to the same
+// batch here, so an alert and everything that belongs to it share one fate.
+//
+// Submit() and UpdateCursor() are safe to call from any thread; completion
+// callbacks run on the committer thread and must not block.
+#ifndef IBSM_BROKER_PUBLISH_COMMITTER_H_
+#define IBSM_BROKER_PUBLISH_COMMITTER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "ibsm/v1/audit.pb.h"
+#include "storage/key_codec.h"
+#include "storage/log_cache.h"
+
+namespace rocksdb {
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace ibsm::broker {
+
+class AuditTrail;
+class Store;
+
+struct PublishEntry {
+  // In: the alert to store (originator set), with `record->stored` already
+  // serialized into `value`. The sequence is filled in on commit.
+  std::shared_ptr<LogRecord> record;
+  std::string value;
+  // For the audit record that goes into the same batch: who published, the
+  // policy decision that admitted (or refused) the alert, the payload hash.
+  std::string actor;
+  std::string decision_rule;
+  std::string policy_version;
+  std::string payload_sha256;
+  // SHA-256 of the alert's content as the caller sent it
+  // (AlertContentSha256 in publish_path.h), kept with the idempotency entry
+  // so that a reused id with other content is told apart from a retry.
+  // Empty: the Committer computes it from `record`.
+  std::string content_sha256;
+  // Out.
+  absl::Status status;
+  uint64_t sequence = 0;
+  bool duplicate = false;
+};
+
+struct PublishGroup {
+  std::vector<PublishEntry> entries;
+  // Called once, on the committer thread, after the group's batch is durable
+  // (or failed). Owns the group from then on.
+  absl::AnyInvocable<void(std::unique_ptr<PublishGroup>)> done;
+};
+
+struct CommitterOptions {
+  bool sync = true;  // fsync every batch
+  size_t max_group_alerts = 8192;
+  // Audit records waiting to be written (e.g. while the disk fails). They
+  // are never dropped; at this many, publishes are refused UNAVAILABLE
+  // until the backlog is written (docs/audit.md).
+  size_t max_pending_audit_records = 100000;
+};
+
+class Committer {
+ public:
+  // `store`, `cache` and `audit` (null: no audit trail) must outlive the
+  // Committer. `on_commit(last)` is called on the committer thread after
+  // each batch that added alerts.
+  Committer(Store* store, LogCache* cache, AuditTrail* audit,
+            CommitterOptions options, std::function<void(uint64_t)> on_commit);
+  ~Committer();  // Stop()s
+
+  Committer(const Committer&) = delete;
+  Committer& operator=(const Committer&) = delete;
+
+  // Every publish and every audit record is ordered by the moment it was
+  // submitted: records are indexed in that order, so a record queued before
+  // a publish (a policy reload before the publishes decided under the new
+  // policy) is indexed before the publish's own record.
+  void Submit(std::unique_ptr<PublishGroup> group);
+
+  // Records `sequence` as the durable cursor under `cursor_key` with the next
+  // batch; a later update of the same key replaces an unwritten one.
+  void UpdateCursor(std::string cursor_key, uint64_t sequence);
+
+  // Creates the durable cursor `cursor_key` at `sequence` unless one is
+  // stored already, with the next batch. `done(status, cursor, created)` runs
+  // on the committer thread once the batch is durable: OK with the cursor in
+  // force (the stored one when it existed, `sequence` when `created`), or the
+  // error that kept it from being stored. Concurrent creations of one key
+  // are ordered by the committer, so exactly one of them creates it.
+  using CursorCreated =
+      absl::AnyInvocable<void(absl::Status, uint64_t cursor, bool created)>;
+  void CreateCursor(std::string cursor_key, uint64_t sequence,
+                    CursorCreated done);
+
+  // Adds audit records (deliveries, acknowledgements, subscriptions, policy
+  // reloads, refusals, ...) to the next batch. Their caller-controlled
+  // fields are bounded first (BoundAuditRecord). A record is never dropped:
+  // when a batch fails, its records stay queued for the next one.
+  void Audit(v1::AuditRecord record);
+  void Audit(std::vector<v1::AuditRecord> records);
+
+  // Removes log records (and their idempotency entries) with the next batch,
+  // which also carries their audit records; used by retention.
+  void RemoveExpired(std::vector<uint64_t> sequences,
+                     std::vector<std::string> dedup_keys,
+                     std::vector<v1::AuditRecord> records);
+
+  // True while so many audit records wait to be written that new work
+  // which needs a record should be refused (publishes are, by Submit).
+  bool audit_backlogged() const {
+    return audit_backlogged_.load(std::memory_order_relaxed);
+  }
+
+  // Highest committed sequence; subscribers may read up to it.
+  uint64_t last_sequence() const {
+    return last_sequence_.load(std::memory_order_acquire);
+  }
+
+  // Commits everything submitted so far, then stops the thread. Later
+  // Submit()s are answered UNAVAILABLE at once.
+  void Stop();
+
+ private:
+  void Run();
+  // A publish group or an audit record with its submission ticket.
+  struct QueuedGroup {
+    uint64_t ticket;
+    std::unique_ptr<PublishGroup> group;
+  };
+  struct QueuedRecord {
+    uint64_t ticket;
+    v1::AuditRecord record;
+  };
+  struct CursorCreation {
+    std::string key;
+    uint64_t sequence;
+    CursorCreated done;
+  };
+  // Puts the creations into `batch`; returns the answers to give once the
+  // batch is durable (each cursor in force and whether it was created).
+  struct CursorAnswer {
+    CursorCreated done;
+    absl::Status status;
+    uint64_t cursor = 0;
+    bool created = false;
+  };
+  std::vector<CursorAnswer> PrepareCursorCreations(
+      std::vector<CursorCreation> creations, rocksdb::WriteBatch* batch,
+      std::vector<std::pair<std::string, uint64_t>>* cursors_written);
+  // What one batch carries besides publishes.
+  struct Housekeeping {
+    absl::flat_hash_map<std::string, uint64_t> cursors;
+    std::vector<uint64_t> removals;
+    std::vector<std::string> removed_dedup_keys;
+    std::vector<QueuedRecord> audit_records;  // in ticket order
+    std::vector<CursorCreation> cursor_creations;
+  };
+  // False when the batch failed (its housekeeping was queued again).
+  bool CommitOnce(std::vector<QueuedGroup> groups, Housekeeping housekeeping);
+  void FailBatch(std::vector<QueuedGroup>* groups,
+                 const std::vector<PublishEntry*>& fresh, uint64_t first_new,
+                 const absl::Status& failed);
+  // Puts the housekeeping of a failed batch back in front of what was
+  // queued since, so that nothing is lost and the order is kept.
+  void Requeue(Housekeeping housekeeping);
+  // Is the alert of `e` the one stored under `dedup` (legacy entries carry
+  // no content hash: the stored alert is compared)?
+  absl::StatusOr<bool> SameContent(const PublishEntry& e,
+                                   const DedupEntry& dedup) const;
+  void AddRecordsLocked(std::vector<v1::AuditRecord> records)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Answer(std::vector<QueuedGroup>* groups);
+  void CheckpointIfDue(bool force);
+
+  Store* const store_;
+  LogCache* const cache_;
+  AuditTrail* const audit_;
+  const CommitterOptions options_;
+  const std::function<void(uint64_t)> on_commit_;
+  std::atomic<uint64_t> last_sequence_;
+  std::atomic<bool> audit_backlogged_{false};
+  // Highest cursor stored per key, so that a late, lower acknowledgement
+  // (from a superseded connection) never moves a cursor back. Committer
+  // thread only.
+  absl::flat_hash_map<std::string, uint64_t> stored_cursors_;
+  // After a failed checkpoint (e.g. on a full disk) the next try waits until
+  // then. Committer thread only.
+  static constexpr absl::Duration kCheckpointRetry = absl::Seconds(1);
+  absl::Time checkpoint_retry_at_ = absl::InfinitePast();
+  bool checkpoint_failing_ = false;
+
+  absl::Mutex mu_;
+  uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<QueuedGroup> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_alerts_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, uint64_t> cursors_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> removals_ ABSL_GUARDED_BY(mu_);
+  // Sequences queued for removal and not yet written, so that a retention
+  // pass that runs while a removal waits does not queue it (and its audit
+  // record) twice.
+  absl::flat_hash_set<uint64_t> removing_ ABSL_GUARDED_BY(mu_);
+  std::deque<QueuedRecord> audit_records_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> removed_dedup_keys_ ABSL_GUARDED_BY(mu_);
+  std::vector<CursorCreation> cursor_creations_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Set after a failed batch: housekeeping alone is retried only after
+  // `retry_backoff_`, not in a busy loop.
+  bool last_failed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Duration retry_backoff_ ABSL_GUARDED_BY(mu_);
+
+  std::thread thread_;
+};
+
+}  // namespace ibsm::broker
+
+#endif  // IBSM_BROKER_PUBLISH_COMMITTER_H_

@@ -1,0 +1,138 @@
+#include "publish/publish_path.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/repeated_ptr_field.h>
+#include <google/protobuf/util/time_util.h>
+#include <openssl/sha.h>
+
+#include "absl/strings/str_cat.h"
+#include "context/node_context.h"
+#include "ibsm/alert_rules.h"
+#include "ibsm/v1/broker.pb.h"
+
+namespace ibsm::broker {
+
+using google::protobuf::util::TimeUtil;
+
+namespace {
+
+// The audit trail records the payload's hash, never the payload.
+std::string PayloadSha256(const std::string& payload) {
+  std::string digest(SHA256_DIGEST_LENGTH, '\0');
+  SHA256(reinterpret_cast<const unsigned char*>(payload.data()), payload.size(),
+         reinterpret_cast<unsigned char*>(digest.data()));
+  return digest;
+}
+
+}  // namespace
+
+std::string AlertContentSha256(const v1::Alert& alert) {
+  if (alert.has_created_at()) {
+    v1::Alert copy = alert;
+    copy.clear_created_at();
+    return AlertContentSha256(copy);
+  }
+  // Deterministic: map entries (attributes) in key order, so equal content
+  // gives equal bytes within this build.
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream out(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    // Serializing an in-memory message to a string cannot fail.
+    (void)alert.SerializeToCodedStream(&coded);
+  }
+  return PayloadSha256(bytes);
+}
+
+absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
+    const NodeContext& node, const Identity& caller,
+    google::protobuf::RepeatedPtrField<v1::Alert>* alerts) {
+  const v1::Limits& limits = node.config().limits();
+  if (alerts->empty()) {
+    return absl::InvalidArgumentError("the publish request has no alerts");
+  }
+  if (static_cast<uint32_t>(alerts->size()) > limits.max_batch_alerts()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the publish request has ", alerts->size(),
+        " alerts; this node accepts at most ", limits.max_batch_alerts(),
+        " per request: split the batch"));
+  }
+  std::shared_ptr<const Authorizer> authorizer = node.authorizer();
+  AlertLimits rules;
+  rules.max_alert_bytes = limits.max_alert_bytes();
+  rules.classification_levels = &authorizer->classification_levels();
+  const std::string originator = caller.id();
+  const google::protobuf::Timestamp now = TimeUtil::GetCurrentTime();
+
+  auto group = std::make_unique<PublishGroup>();
+  group->entries.resize(alerts->size());
+  for (int i = 0; i < alerts->size(); ++i) {
+    PublishEntry& entry = group->entries[i];
+    entry.actor = originator;
+    entry.record = std::make_shared<LogRecord>();
+    v1::StoredAlert& stored = entry.record->stored;
+    stored.mutable_alert()->Swap(alerts->Mutable(i));
+    v1::Alert& alert = *stored.mutable_alert();
+    if (!alert.originator().empty() && alert.originator() != originator) {
+      entry.status = absl::PermissionDeniedError(absl::StrCat(
+          "alert '", alert.id(), "' claims originator '", alert.originator(),
+          "' but the client certificate identifies '", originator, "'"));
+      continue;
+    }
+    alert.set_originator(originator);
+    entry.payload_sha256 = PayloadSha256(alert.payload());
+    entry.status = ValidateAlert(alert, rules);
+    if (!entry.status.ok()) continue;
+    Decision decision = authorizer->MayPublish(caller, alert);
+    entry.decision_rule = decision.rule;
+    entry.policy_version = decision.policy_version;
+    if (!decision.allowed) {
+      entry.status = absl::PermissionDeniedError(absl::StrCat(
+          "publish of alert '", alert.id(), "' refused: ", decision.reason,
+          " (rule ", decision.rule, ", policy ", decision.policy_version, ")"));
+      continue;
+    }
+    {
+      // Hashed without created_at (see AlertContentSha256), without a copy.
+      std::unique_ptr<google::protobuf::Timestamp> created(
+          alert.release_created_at());
+      entry.content_sha256 = AlertContentSha256(alert);
+      alert.set_allocated_created_at(created.release());
+    }
+    if (!alert.has_created_at()) *alert.mutable_created_at() = now;
+    if (alert.has_expires_at() && alert.expires_at() <= alert.created_at()) {
+      entry.status = absl::InvalidArgumentError(absl::StrCat(
+          "alert '", alert.id(), "': expires_at must be after created_at"));
+      continue;
+    }
+    *stored.mutable_received_at() = now;
+    stored.set_received_from(node.config().node_id());
+    entry.value = stored.SerializeAsString();
+    entry.record->bytes = entry.value.size();
+  }
+  return group;
+}
+
+void AppendResults(const PublishGroup& group, v1::PublishResponse* response) {
+  for (const PublishEntry& entry : group.entries) {
+    v1::PublishResult* result = response->add_results();
+    result->set_alert_id(entry.record->stored.alert().id());
+    result->set_code(static_cast<int>(entry.status.code()));
+    if (!entry.status.ok()) {
+      result->set_message(std::string(entry.status.message()));
+    }
+    result->set_sequence(entry.sequence);
+    result->set_duplicate(entry.duplicate);
+  }
+}
+
+absl::Status FirstError(const PublishGroup& group) {
+  for (const PublishEntry& entry : group.entries) {
+    if (!entry.status.ok()) return entry.status;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ibsm::broker

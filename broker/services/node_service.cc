@@ -1,0 +1,95 @@
+// The Node service (node info / health).
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "audit/audit_trail.h"
+#include "context/node_context.h"
+#include "delivery/subscription_hub.h"
+#include "ibsm/v1/broker.grpc.pb.h"
+#include "publish/committer.h"
+#include "services/authenticate.h"
+#include "services/grpc_status.h"
+#include "services/raw_message.h"
+#include "services/services.h"
+
+namespace ibsm::broker {
+namespace {
+
+// Raw method: the request is parsed by ParseRequest
+// (broker/services/raw_message.h), so bytes that are not a NodeInfoRequest get
+// INVALID_ARGUMENT.
+class NodeService final
+    : public v1::Node::WithRawCallbackMethod_GetInfo<v1::Node::Service> {
+ public:
+  explicit NodeService(NodeContext* node) : node_(node) {}
+
+  grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* context,
+                                    const grpc::ByteBuffer* request_bytes,
+                                    grpc::ByteBuffer* response_bytes) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    absl::StatusOr<Identity> caller =
+        AuthenticateCall(node_, context, "node info");
+    if (!caller.ok()) {
+      reactor->Finish(ToGrpcStatus(caller.status()));
+      return reactor;
+    }
+    v1::NodeInfoRequest request;
+    if (absl::Status parsed = ParseRequest(*request_bytes, &request);
+        !parsed.ok()) {
+      AuditRefusedCall(node_, caller->id(), "Node.GetInfo", parsed);
+      reactor->Finish(ToGrpcStatus(parsed));
+      return reactor;
+    }
+    std::shared_ptr<const Authorizer> authorizer = node_->authorizer();
+    // An identity the policy does not know, or that may not act here,
+    // learns nothing of the node; the refusal is audited like any other.
+    Decision allowed = authorizer->MayGetNodeInfo(*caller);
+    if (!allowed.allowed) {
+      v1::AuditRecord record = AuditEvent(v1::AUDIT_CALL_REFUSED, caller->id(),
+                                          false, allowed.reason);
+      record.set_rule(allowed.rule);
+      record.set_policy_version(allowed.policy_version);
+      record.set_detail("Node.GetInfo");
+      node_->committer()->Audit(std::move(record));
+      reactor->Finish(grpc::Status(
+          grpc::StatusCode::PERMISSION_DENIED,
+          absl::StrCat("node information refused: ", allowed.reason)));
+      return reactor;
+    }
+    // Counts tell how busy the node is (and, with sequences, how much an
+    // agency does not see): operators and auditors only. Zero otherwise.
+    const bool counts = authorizer->MaySeeNodeCounts(*caller).allowed;
+    v1::NodeInfo response;
+    v1::NodeInfo* info = &response;
+    info->set_node_id(node_->config().node_id());
+    info->set_version(IBSM_VERSION);
+    info->set_caller(caller->id());
+    if (counts) info->set_last_sequence(node_->committer()->last_sequence());
+    info->set_durability(v1::Durability_Name(node_->config().durability()));
+    info->set_policy_version(authorizer->version());
+    int64_t started = absl::ToUnixSeconds(node_->started_at());
+    info->mutable_started_at()->set_seconds(started);
+    info->set_serving(true);
+    if (counts) {
+      info->set_active_subscriptions(
+          static_cast<uint32_t>(node_->hub()->size()));
+    }
+    for (const std::string& level : authorizer->classification_levels()) {
+      info->add_classification_levels(level);
+    }
+    reactor->Finish(ToGrpcStatus(SerializeResponse(response, response_bytes)));
+    return reactor;
+  }
+
+ private:
+  NodeContext* const node_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeNodeService(NodeContext* node) {
+  return std::make_unique<NodeService>(node);
+}
+
+}  // namespace ibsm::broker

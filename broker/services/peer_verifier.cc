@@ -1,0 +1,391 @@
+#include "services/peer_verifier.h"
+
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "audit/audit_trail.h"
+#include "ibsm/status_macros.h"
+#include "logging/event_log.h"
+
+namespace ibsm::broker {
+namespace {
+
+constexpr size_t kMaxChainBytes = 64 << 10;
+constexpr size_t kMaxChainCerts = 8;
+constexpr size_t kMaxCached = 4096;
+constexpr absl::Duration kCacheFor = absl::Minutes(1);
+// A CRL directory with more files than this is refused at load.
+constexpr size_t kMaxCrlFiles = 10000;
+constexpr size_t kMaxCrlFileBytes = 64 << 20;
+
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct CrlFree {
+  void operator()(X509_CRL* c) const { X509_CRL_free(c); }
+};
+struct StoreFree {
+  void operator()(X509_STORE* s) const { X509_STORE_free(s); }
+};
+struct CtxFree {
+  void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
+};
+struct StackFree {
+  void operator()(STACK_OF(X509) * s) const { sk_X509_pop_free(s, X509_free); }
+};
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+using CrlPtr = std::unique_ptr<X509_CRL, CrlFree>;
+using StorePtr = std::unique_ptr<X509_STORE, StoreFree>;
+
+std::vector<X509Ptr> ParseCerts(absl::string_view pem) {
+  std::vector<X509Ptr> certs;
+  std::unique_ptr<BIO, BioFree> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  while (certs.size() <= kMaxChainCerts) {
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert) break;
+    certs.push_back(std::move(cert));
+  }
+  return certs;
+}
+
+std::string Subject(X509* cert) {
+  if (cert == nullptr) return "?";
+  char buf[256];
+  X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
+  return buf;
+}
+
+std::string ChainKey(absl::string_view leaf, absl::string_view chain) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(ctx, leaf.data(), leaf.size());
+  EVP_DigestUpdate(ctx, "|", 1);
+  EVP_DigestUpdate(ctx, chain.data(), chain.size());
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
+// The peer's leaf, for logs and audit records: its URI SAN when it parses
+// (the chain already passed gRPC's check against our root), bounded.
+std::string PeerName(absl::string_view leaf_pem, absl::string_view chain_pem) {
+  absl::StatusOr<std::string> uri =
+      BoundSpiffeId(absl::StrCat(leaf_pem, "\n", chain_pem));
+  if (uri.ok()) return uri->substr(0, 160);
+  std::vector<X509Ptr> certs = ParseCerts(leaf_pem);
+  return certs.empty() ? "unreadable certificate"
+                       : Subject(certs[0].get()).substr(0, 160);
+}
+
+class Handshake final : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  explicit Handshake(std::shared_ptr<PeerVerifier> verifier)
+      : verifier_(std::move(verifier)) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)>,
+              grpc::Status* sync_status) override {
+    grpc::string_ref leaf = request->peer_cert();
+    grpc::string_ref chain = request->peer_cert_full_chain();
+    absl::string_view leaf_pem(leaf.data(), leaf.size());
+    absl::string_view chain_pem(chain.data(), chain.size());
+    absl::Status checked = verifier_->CheckChain(leaf_pem, chain_pem);
+    if (checked.ok()) {
+      *sync_status = grpc::Status::OK;
+      return true;
+    }
+    if (verifier_->ShouldAuditHandshake(ChainKey(leaf_pem, chain_pem))) {
+      std::string who = PeerName(leaf_pem, chain_pem);
+      LogEvent(absl::StrCat("TLS handshake refused for '", who,
+                            "': ", checked.message()));
+      v1::AuditRecord record =
+          AuditEvent(v1::AUDIT_CALL_REFUSED, who, false, checked.message());
+      record.set_detail("tls handshake");
+      verifier_->Audit(std::move(record));
+    }
+    *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                std::string(checked.message()));
+    return true;
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {
+  }
+
+ private:
+  const std::shared_ptr<PeerVerifier> verifier_;
+};
+
+}  // namespace
+
+// Roots and CRLs of one generation; immutable once built, so checks share
+// it without a lock (OpenSSL locks an X509_STORE internally).
+struct PeerVerifier::Snapshot {
+  StorePtr store;
+  size_t crls = 0;
+};
+
+PeerVerifier::PeerVerifier(std::string ca_file, std::string crl_dir)
+    : ca_file_(std::move(ca_file)), crl_dir_(std::move(crl_dir)) {}
+
+PeerVerifier::~PeerVerifier() = default;
+
+absl::StatusOr<std::shared_ptr<PeerVerifier>> PeerVerifier::Create(
+    std::string ca_file, std::string crl_dir) {
+  std::shared_ptr<PeerVerifier> verifier(
+      new PeerVerifier(std::move(ca_file), std::move(crl_dir)));
+  IBSM_RETURN_IF_ERROR(verifier->Reload());
+  return verifier;
+}
+
+absl::StatusOr<std::shared_ptr<const PeerVerifier::Snapshot>>
+PeerVerifier::Load() const {
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->store.reset(X509_STORE_new());
+  IBSM_ASSIGN_OR_RETURN(std::string roots, ReadFileToString(ca_file_));
+  std::vector<X509Ptr> certs = ParseCerts(roots);
+  if (certs.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(ca_file_, ": no PEM certificate could be read"));
+  }
+  for (X509Ptr& cert : certs) {
+    X509_STORE_add_cert(snapshot->store.get(), cert.get());
+  }
+  if (crl_dir_.empty()) return snapshot;
+
+  std::error_code ec;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(crl_dir_, ec)) {
+    if (entry.is_regular_file(ec)) files.push_back(entry.path());
+    if (files.size() > kMaxCrlFiles) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          crl_dir_, ": more than ", kMaxCrlFiles, " files in the CRL dir"));
+    }
+  }
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        crl_dir_, ": CRL directory cannot be read: ", ec.message()));
+  }
+  std::sort(files.begin(), files.end());
+  // The newest CRL of each issuer: the hashed-directory copies (<hash>.r0)
+  // repeat the <name>.crl.pem files, and a replaced CRL may sit beside the
+  // old one for a moment.
+  std::map<std::string, CrlPtr> newest;
+  for (const auto& path : files) {
+    if (std::filesystem::file_size(path, ec) > kMaxCrlFileBytes) {
+      LogEvent(absl::StrCat("CRL file ", path.string(),
+                            " is larger than 64 MiB: ignored"));
+      continue;
+    }
+    absl::StatusOr<std::string> pem = ReadFileToString(path.string());
+    if (!pem.ok()) {
+      LogEvent(
+          absl::StrCat("CRL file unreadable, ignored (its CA's "
+                       "certificates are refused): ",
+                       pem.status().message()));
+      continue;
+    }
+    std::unique_ptr<BIO, BioFree> bio(
+        BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size())));
+    size_t in_file = 0;
+    while (true) {
+      CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
+      if (!crl) break;
+      ++in_file;
+      unsigned char* der = nullptr;
+      int len = i2d_X509_NAME(X509_CRL_get_issuer(crl.get()), &der);
+      if (len <= 0) continue;
+      std::string issuer(reinterpret_cast<char*>(der), len);
+      OPENSSL_free(der);
+      auto it = newest.find(issuer);
+      if (it == newest.end() ||
+          ASN1_TIME_compare(X509_CRL_get0_lastUpdate(it->second.get()),
+                            X509_CRL_get0_lastUpdate(crl.get())) < 0) {
+        newest[issuer] = std::move(crl);
+      }
+    }
+    if (in_file == 0) {
+      LogEvent(absl::StrCat("CRL file ", path.string(),
+                            " holds no PEM CRL: ignored"));
+    }
+  }
+  for (auto& [issuer, crl] : newest) {
+    X509_STORE_add_crl(snapshot->store.get(), crl.get());
+  }
+  snapshot->crls = newest.size();
+  X509_STORE_set_flags(snapshot->store.get(),
+                       X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  return snapshot;
+}
+
+absl::Status PeerVerifier::Reload() {
+  IBSM_ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> snapshot, Load());
+  absl::MutexLock lock(&mu_);
+  snapshot_ = std::move(snapshot);
+  ++generation_;
+  cache_.clear();
+  return absl::OkStatus();
+}
+
+uint64_t PeerVerifier::generation() const {
+  absl::MutexLock lock(&mu_);
+  return generation_;
+}
+
+std::shared_ptr<const PeerVerifier::Snapshot> PeerVerifier::snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return snapshot_;
+}
+
+absl::Status PeerVerifier::CheckChain(absl::string_view leaf_pem,
+                                      absl::string_view chain_pem) const {
+  if (leaf_pem.size() > kMaxChainBytes || chain_pem.size() > kMaxChainBytes) {
+    return absl::UnauthenticatedError(
+        "the peer certificate chain is longer than 64 KiB");
+  }
+  std::vector<X509Ptr> leaf = ParseCerts(leaf_pem);
+  std::vector<X509Ptr> rest = ParseCerts(chain_pem);
+  if (leaf.empty() && !rest.empty()) {
+    leaf.push_back(std::move(rest.front()));
+    rest.erase(rest.begin());
+  }
+  if (leaf.empty()) {
+    return absl::UnauthenticatedError("the peer presented no certificate");
+  }
+  std::unique_ptr<STACK_OF(X509), StackFree> untrusted(sk_X509_new_null());
+  for (X509Ptr& cert : rest) sk_X509_push(untrusted.get(), cert.release());
+  std::shared_ptr<const Snapshot> snap = snapshot();
+  std::unique_ptr<X509_STORE_CTX, CtxFree> ctx(X509_STORE_CTX_new());
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), snap->store.get(), leaf[0].get(),
+                                  untrusted.get()) != 1) {
+    // Fail closed: a check that cannot run refuses.
+    return absl::UnauthenticatedError(
+        "the certificate chain check could not run");
+  }
+  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
+  if (X509_verify_cert(ctx.get()) == 1) return absl::OkStatus();
+  int err = X509_STORE_CTX_get_error(ctx.get());
+  int depth = X509_STORE_CTX_get_error_depth(ctx.get());
+  std::string cert = Subject(X509_STORE_CTX_get_current_cert(ctx.get()));
+  if (err == X509_V_ERR_UNABLE_TO_GET_CRL) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "no CRL in ", crl_dir_, " for the CA that issued '", cert,
+        "' (chain depth ", depth,
+        "): with a crl_dir, every CA of the chain needs a current CRL"));
+  }
+  return absl::UnauthenticatedError(
+      absl::StrCat("certificate '", cert, "' (chain depth ", depth,
+                   ") refused: ", X509_verify_cert_error_string(err)));
+}
+
+absl::StatusOr<Identity> PeerVerifier::Authenticate(
+    absl::string_view leaf_pem, absl::string_view chain_pem) {
+  std::string key = ChainKey(leaf_pem, chain_pem);
+  uint64_t generation;
+  absl::Time now = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end() && now - it->second.at < kCacheFor) {
+      return it->second.result;
+    }
+    generation = generation_;
+  }
+  absl::StatusOr<Identity> result = [&]() -> absl::StatusOr<Identity> {
+    IBSM_RETURN_IF_ERROR(CheckChain(leaf_pem, chain_pem));
+    IBSM_ASSIGN_OR_RETURN(std::string uri, BoundSpiffeId(absl::StrCat(
+                                               leaf_pem, "\n", chain_pem)));
+    return ParseSpiffeId(uri);
+  }();
+  absl::MutexLock lock(&mu_);
+  // A result computed against an older generation is not kept.
+  if (generation == generation_) {
+    if (cache_.size() >= kMaxCached) cache_.clear();
+    cache_[key] = Cached{result, now};
+  }
+  return result;
+}
+
+std::shared_ptr<grpc::experimental::CertificateVerifier>
+PeerVerifier::HandshakeVerifier() {
+  return grpc::experimental::ExternalCertificateVerifier::Create<Handshake>(
+      shared_from_this());
+}
+
+void PeerVerifier::SetAuditSink(std::function<void(v1::AuditRecord)> sink) {
+  absl::MutexLock lock(&mu_);
+  sink_ = std::move(sink);
+}
+
+void PeerVerifier::Audit(v1::AuditRecord record) const {
+  std::function<void(v1::AuditRecord)> sink;
+  {
+    absl::MutexLock lock(&mu_);
+    sink = sink_;
+  }
+  if (sink) sink(std::move(record));
+}
+
+bool PeerVerifier::ShouldAuditHandshake(const std::string& key) {
+  absl::Time now = absl::Now();
+  absl::MutexLock lock(&mu_);
+  auto it = audited_.find(key);
+  if (it != audited_.end() && now - it->second < absl::Seconds(10)) {
+    return false;
+  }
+  if (audited_.size() >= kMaxCached) audited_.clear();
+  audited_[key] = now;
+  return true;
+}
+
+absl::Status CheckNodeTlsFiles(const std::string& node_id,
+                               const TlsFiles& files) {
+  struct stat st;
+  if (stat(files.key_file.c_str(), &st) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(files.key_file, ": private key file cannot be read"));
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    return absl::FailedPreconditionError(
+        absl::StrCat(files.key_file,
+                     ": private key file is accessible by group or others "
+                     "(mode ",
+                     mode, "); make it 0600 or 0400"));
+  }
+  IBSM_ASSIGN_OR_RETURN(std::string chain, ReadFileToString(files.cert_file));
+  absl::StatusOr<std::string> uri = BoundSpiffeId(chain);
+  if (!uri.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(files.cert_file, ": ", uri.status().message()));
+  }
+  std::string want = absl::StrCat("spiffe://ibsm/", node_id);
+  if (*uri != want) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "node_id '", node_id,
+        "' does not match the node "
+        "certificate ",
+        files.cert_file, ", which is '", *uri, "' (expected ", want, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ibsm::broker

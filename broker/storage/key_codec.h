@@ -1,0 +1,52 @@
+// Byte layouts of RocksDB keys (see docs/storage.md). Pure code, no I/O.
+// Sequences are big-endian so that RocksDB's bytewise order is log order.
+#ifndef IBSM_BROKER_STORAGE_KEY_CODEC_H_
+#define IBSM_BROKER_STORAGE_KEY_CODEC_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace ibsm::broker {
+
+// Key in the `meta` family of the sequence high-water mark: the highest
+// sequence ever assigned (8 bytes big-endian), written in the same batch as
+// the alerts that raise it, so that retention can never make it go back.
+inline constexpr char kLastSequenceKey[] = "last_sequence";
+
+// Key in the `meta` family saying that every stored alert has its link to
+// the audit trail (log_integrity.h); the value is the links' format version,
+// 8 bytes big-endian. Written when a store is created and by the one-time
+// migration of a data directory written before links existed, in its last
+// batch.
+inline constexpr char kAlertAuditLinksVersionKey[] =
+    "alert_audit_links_version";
+inline constexpr uint64_t kAlertAuditLinksVersion = 1;
+
+std::string EncodeSequence(uint64_t sequence);
+// nullopt unless `key` is exactly 8 bytes.
+std::optional<uint64_t> DecodeSequence(absl::string_view key);
+
+// Key of the `dedup` family: originator, a 0 byte, alert id. Neither part can
+// contain a 0 byte (both are validated), so the key is unambiguous.
+std::string DedupKey(absl::string_view originator, absl::string_view alert_id);
+
+// Value of the `dedup` family: the alert's sequence (8 bytes big-endian)
+// followed by the SHA-256 of its content (32 bytes). Entries written before
+// content hashes were kept hold the sequence only.
+struct DedupEntry {
+  uint64_t sequence = 0;
+  std::string content_sha256;  // empty for an entry without a hash
+};
+std::string DedupValue(uint64_t sequence, absl::string_view content_sha256);
+// nullopt unless `value` is 8 or 40 bytes.
+std::optional<DedupEntry> DecodeDedupValue(absl::string_view value);
+
+// Key of the `cursor` family: agency id, a 0 byte, durable subscription name.
+std::string CursorKey(absl::string_view agency, absl::string_view name);
+
+}  // namespace ibsm::broker
+
+#endif  // IBSM_BROKER_STORAGE_KEY_CODEC_H_

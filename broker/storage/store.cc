@@ -1,0 +1,484 @@
+#include "storage/store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "ibsm/internal/v1/storage.pb.h"
+#include "ibsm/status_macros.h"
+#include "logging/event_log.h"
+#include "storage/key_codec.h"
+
+namespace ibsm::broker {
+namespace {
+
+constexpr uint32_t kSchemaVersion = 1;
+constexpr const char* kFamilyNames[kFamilyCount] = {
+    "log", "dedup", "cursor", "meta", "audit", "merkle", "outbox"};
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(what, ": ", s.ToString()));
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  if (bytes < 1024) return absl::StrCat(bytes, " bytes");
+  if (bytes < (uint64_t{1} << 20)) return absl::StrCat(bytes >> 10, " KiB");
+  return absl::StrCat(bytes >> 20, " MiB");
+}
+
+// RocksDB's info log goes to the node's event log (stderr) instead of a LOG
+// file in the data directory. That file is what made a full disk fatal:
+// RocksDB 7.8's file logger keeps writing through a writer that already
+// failed, and Debian's build (assertions on) aborts on that
+// (`Assertion 'sync_without_flush_called_' failed`), at run time and again
+// at every start on the full disk. Only warnings and errors are kept, so an
+// operator sees background errors without RocksDB's routine chatter.
+// Lines logged while the store opens are held back and printed only when it
+// opened: a failed open is reported in one line by its status.
+// Thread-safe: RocksDB logs from its background threads.
+class EventLogLogger : public rocksdb::Logger {
+ public:
+  EventLogLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+
+  // Lines without a level (headers) are informational.
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format,
+            va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char text[1024];
+    std::vsnprintf(text, sizeof(text), format, ap);
+    std::string line = absl::StrCat(
+        "rocksdb ",
+        level >= rocksdb::InfoLogLevel::ERROR_LEVEL ? "error" : "warning", ": ",
+        text);
+    absl::MutexLock lock(&mu_);
+    if (holding_) {
+      if (held_.size() < kMaxHeld) held_.push_back(std::move(line));
+      return;
+    }
+    LogEvent(line);
+  }
+
+  // Prints (with `print_held`) or drops the lines held back during the
+  // open; later lines go out at once.
+  void Release(bool print_held) {
+    absl::MutexLock lock(&mu_);
+    if (print_held) {
+      for (const std::string& line : held_) LogEvent(line);
+    }
+    held_.clear();
+    holding_ = false;
+  }
+
+ private:
+  static constexpr size_t kMaxHeld = 100;
+  absl::Mutex mu_;
+  bool holding_ ABSL_GUARDED_BY(mu_) = true;
+  std::vector<std::string> held_ ABSL_GUARDED_BY(mu_);
+};
+
+// Turns off RocksDB's own recovery from a full disk. It waits for as much
+// free space as its compaction buffer (64 MiB here) and, while it waits,
+// answers DB::Resume() with Busy, so a node on a smaller or fuller disk
+// could never write again without a restart. Store::Write() resumes
+// instead, with its own threshold.
+class NoAutoRecovery : public rocksdb::EventListener {
+ public:
+  const char* Name() const override { return "IbsmNoAutoRecovery"; }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/,
+                            rocksdb::Status bg_error,
+                            bool* auto_recovery) override {
+    bg_error.PermitUncheckedError();
+    *auto_recovery = false;
+  }
+};
+
+absl::StatusOr<uint64_t> FreeBytesAt(const std::string& path) {
+  struct statvfs fs;
+  if (statvfs(path.c_str(), &fs) != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot read the free space of ", path, ": ", std::strerror(errno)));
+  }
+  return uint64_t{fs.f_bavail} * fs.f_frsize;
+}
+
+absl::Status DiskFullError(absl::string_view node_id, absl::string_view path,
+                           const absl::StatusOr<uint64_t>& free) {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "node ", node_id, ": disk full at ", path, ", ",
+      free.ok() ? HumanBytes(*free) : std::string("unknown space"),
+      " free (the node needs at least ", HumanBytes(kMinFreeDiskBytes), ")"));
+}
+
+rocksdb::ColumnFamilyOptions FamilyOptions(int family) {
+  rocksdb::ColumnFamilyOptions options;
+  rocksdb::BlockBasedTableOptions table;
+  if (family == static_cast<int>(Family::kDedup) ||
+      family == static_cast<int>(Family::kCursor)) {
+    // Point lookups on every publish: a bloom filter saves the disk read for
+    // the common case of a new alert id.
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    options.OptimizeForPointLookup(64);
+  }
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  options.write_buffer_size = 64 << 20;
+  return options;
+}
+
+// The data directory holds classified alerts: only the broker's user may
+// enter it. RocksDB would create it with the process umask (often 0755).
+absl::Status PrepareDataDirectory(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot use the data directory ", path, ": ", strerror(errno)));
+    }
+    if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot create the data directory ", path, ": ", strerror(errno)));
+    }
+    if (stat(path.c_str(), &st) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot use the data directory ", path, ": ", strerror(errno)));
+    }
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the data directory ", path, " is not a directory"));
+  }
+  if ((st.st_mode & 0777) != 0700 && chmod(path.c_str(), 0700) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot restrict the data directory ", path,
+                     " to mode 0700: ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(
+    const StoreOptions& options) {
+  // Opening replays the write-ahead log into new table files and writes a
+  // new manifest: on a full disk that cannot succeed, so say so plainly
+  // before RocksDB tries.
+  absl::StatusOr<uint64_t> free = FreeBytesAt(options.path);
+  if (free.ok() && *free < kMinFreeDiskBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        DiskFullError(options.node_id, options.path, free).message(),
+        "; free space there and start again"));
+  }
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(
+      std::filesystem::path(options.path) / "CURRENT", ec);
+  auto info_log = std::make_shared<EventLogLogger>();
+  rocksdb::DBOptions db_options;
+  if (options.env != nullptr) db_options.env = options.env;
+  db_options.info_log = info_log;
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  db_options.listeners.push_back(std::make_shared<NoAutoRecovery>());
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  // Many concurrent writers are funnelled through one Committer thread, so
+  // RocksDB's own write grouping is not needed; pipelining helps the WAL.
+  db_options.enable_pipelined_write = true;
+
+  IBSM_RETURN_IF_ERROR(PrepareDataDirectory(options.path));
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName,
+                           rocksdb::ColumnFamilyOptions());
+  for (int i = 0; i < kFamilyCount; ++i) {
+    descriptors.emplace_back(kFamilyNames[i], FamilyOptions(i));
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw);
+  if (!s.ok()) {
+    if (s.IsNoSpace()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          DiskFullError(options.node_id, options.path,
+                        FreeBytesAt(options.path))
+              .message(),
+          "; free space there and start again (", s.ToString(), ")"));
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot open the data directory ", options.path, ": ", s.ToString()));
+  }
+  // Creating a database makes RocksDB complain that it was not there.
+  info_log->Release(/*print_held=*/existed);
+  auto store = std::unique_ptr<Store>(new Store());
+  store->path_ = options.path;
+  store->node_id_ = options.node_id;
+  store->info_log_ = std::move(info_log);
+  store->db_.reset(raw);
+  // handles[0] is the default family, which we keep only to close it.
+  store->handles_.assign(handles.begin() + 1, handles.end());
+  store->handles_.push_back(handles[0]);
+
+  // Node identity of the data directory: set once, checked ever after.
+  std::string value;
+  rocksdb::ColumnFamilyHandle* meta = store->handle(Family::kMeta);
+  s = raw->Get(rocksdb::ReadOptions(), meta, "node", &value);
+  if (s.IsNotFound()) {
+    v1::NodeMeta node_meta;
+    node_meta.set_schema_version(kSchemaVersion);
+    node_meta.set_node_id(options.node_id);
+    // A new store links every alert to its audit record from the start:
+    // it has nothing to migrate.
+    rocksdb::WriteBatch batch;
+    batch.Put(meta, "node", node_meta.SerializeAsString());
+    batch.Put(meta, kAlertAuditLinksVersionKey,
+              EncodeSequence(kAlertAuditLinksVersion));
+    rocksdb::WriteOptions w;
+    w.sync = true;
+    IBSM_RETURN_IF_ERROR(FromRocks(
+        raw->Write(w, &batch),
+        absl::StrCat("cannot write to the data directory ", options.path)));
+  } else if (s.ok()) {
+    v1::NodeMeta node_meta;
+    if (!node_meta.ParseFromString(value)) {
+      return absl::DataLossError(
+          absl::StrCat(options.path, ": node metadata is corrupt"));
+    }
+    if (node_meta.node_id() != options.node_id) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("data directory ", options.path, " belongs to node ",
+                       node_meta.node_id(), ", not ", options.node_id));
+    }
+    if (node_meta.schema_version() > kSchemaVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("data directory ", options.path, " has schema version ",
+                       node_meta.schema_version(), "; this broker reads up to ",
+                       kSchemaVersion));
+    }
+  } else {
+    return FromRocks(s, absl::StrCat("cannot read ", options.path));
+  }
+
+  std::unique_ptr<rocksdb::Iterator> it(
+      raw->NewIterator(rocksdb::ReadOptions(), store->handle(Family::kLog)));
+  it->SeekToLast();
+  if (it->Valid()) {
+    std::optional<uint64_t> last =
+        DecodeSequence(absl::string_view(it->key().data(), it->key().size()));
+    if (!last) {
+      return absl::DataLossError(
+          absl::StrCat(options.path, ": log key of unexpected size"));
+    }
+    store->recovered_last_sequence_ = *last;
+  }
+  IBSM_RETURN_IF_ERROR(FromRocks(it->status(), "reading the log"));
+  // Retention may have removed the newest alerts, so the last log key can
+  // be lower than the last sequence assigned; the stored mark cannot. A
+  // mark that cannot be read refuses the start: guessing could reuse a
+  // sequence that durable subscribers have already passed.
+  s = raw->Get(rocksdb::ReadOptions(), meta, kLastSequenceKey, &value);
+  if (s.ok()) {
+    std::optional<uint64_t> mark = DecodeSequence(value);
+    if (!mark) {
+      return absl::DataLossError(
+          absl::StrCat(options.path, ": the stored last sequence is corrupt"));
+    }
+    store->recovered_last_sequence_ =
+        std::max(store->recovered_last_sequence_, *mark);
+  } else if (!s.IsNotFound()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot read the last sequence in ", options.path, ": ", s.ToString()));
+  }
+  return store;
+}
+
+Store::~Store() {
+  if (!db_) return;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    // Closing handles cannot fail in a way we could act on at destruction.
+    (void)db_->DestroyColumnFamilyHandle(h);
+  }
+  (void)db_->Close();
+}
+
+rocksdb::ColumnFamilyHandle* Store::handle(Family family) const {
+  return handles_[static_cast<int>(family)];
+}
+
+absl::Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
+  absl::MutexLock lock(&write_mu_);
+  // A background flush or compaction that failed (say, for space) also
+  // stops writes; its count tells, so the write can resume first instead
+  // of being refused once more after space has returned.
+  uint64_t background_errors = 0;
+  if (db_->GetIntProperty("rocksdb.background-errors", &background_errors) &&
+      background_errors != seen_background_errors_) {
+    seen_background_errors_ = background_errors;
+    write_failed_ = true;
+  }
+  if (write_failed_) IBSM_RETURN_IF_ERROR(ResumeLocked());
+  rocksdb::WriteOptions options;
+  options.sync = sync;
+  rocksdb::Status s = db_->Write(options, batch);
+  if (s.ok()) return absl::OkStatus();
+  // A failed write-ahead-log write puts RocksDB into its background-error
+  // state, in which it refuses every write until DB::Resume(); so does a
+  // failed background flush, which the next write reports.
+  write_failed_ = true;
+  return WriteFailed(s);
+}
+
+absl::Status Store::ResumeLocked() {
+  absl::StatusOr<uint64_t> free = FreeBytes();
+  // Resuming flushes every memtable into a table file and opens a new
+  // write-ahead log; with less room than that, trying only churns files.
+  uint64_t memtables = 0;
+  if (!db_->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables",
+                                     &memtables)) {
+    memtables = 0;  // unknown: the flush itself will tell
+  }
+  if (free.ok() && *free < kMinFreeDiskBytes + memtables) {
+    return DiskFull(free);
+  }
+  rocksdb::Status s = db_->Resume();
+  if (!s.ok()) return WriteFailed(s);
+  write_failed_ = false;
+  LogEvent(absl::StrCat("storage resumed at ", path_, " (",
+                        free.ok() ? HumanBytes(*free) : std::string("unknown"),
+                        " free)"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Store::FreeBytes() const { return FreeBytesAt(path_); }
+
+absl::Status Store::DiskFull(absl::StatusOr<uint64_t> free) const {
+  return DiskFullError(node_id_, path_, free);
+}
+
+absl::Status Store::WriteFailed(const rocksdb::Status& s) const {
+  absl::StatusOr<uint64_t> free = FreeBytes();
+  // RocksDB reports ENOSPC as NoSpace; a write refused in the error state
+  // that followed one carries it too. The free-space check covers errors
+  // whose cause RocksDB did not classify.
+  if (s.IsNoSpace() || (free.ok() && *free < kMinFreeDiskBytes)) {
+    return DiskFull(free);
+  }
+  return FromRocks(s, "writing to the log");
+}
+
+absl::StatusOr<std::optional<DedupEntry>> Store::FindDedupEntry(
+    absl::string_view originator, absl::string_view alert_id) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handle(Family::kDedup),
+                               DedupKey(originator, alert_id), &value);
+  if (s.IsNotFound()) return std::optional<DedupEntry>();
+  IBSM_RETURN_IF_ERROR(FromRocks(s, "reading the idempotency index"));
+  std::optional<DedupEntry> entry = DecodeDedupValue(value);
+  if (!entry) return absl::DataLossError("corrupt idempotency index entry");
+  return entry;
+}
+
+absl::StatusOr<std::optional<uint64_t>> Store::FindDuplicate(
+    absl::string_view originator, absl::string_view alert_id) const {
+  IBSM_ASSIGN_OR_RETURN(std::optional<DedupEntry> entry,
+                        FindDedupEntry(originator, alert_id));
+  if (!entry) return std::optional<uint64_t>();
+  return std::optional<uint64_t>(entry->sequence);
+}
+
+absl::StatusOr<std::optional<uint64_t>> Store::GetCursor(
+    absl::string_view agency, absl::string_view name) const {
+  return GetCursorByKey(CursorKey(agency, name));
+}
+
+absl::StatusOr<std::optional<uint64_t>> Store::GetCursorByKey(
+    absl::string_view cursor_key) const {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), handle(Family::kCursor),
+               rocksdb::Slice(cursor_key.data(), cursor_key.size()), &value);
+  if (s.IsNotFound()) return std::optional<uint64_t>();
+  IBSM_RETURN_IF_ERROR(FromRocks(s, "reading a subscription cursor"));
+  std::optional<uint64_t> seq = DecodeSequence(value);
+  if (!seq) return absl::DataLossError("corrupt subscription cursor");
+  return seq;
+}
+
+absl::Status Store::ScanLog(
+    uint64_t from, size_t max_records,
+    const std::function<bool(uint64_t, absl::string_view)>& fn) const {
+  absl::Status decode = absl::OkStatus();
+  IBSM_RETURN_IF_ERROR(
+      Scan(Family::kLog, EncodeSequence(from), max_records,
+           [&](absl::string_view key, absl::string_view value) {
+             std::optional<uint64_t> seq = DecodeSequence(key);
+             if (!seq) {
+               decode = absl::DataLossError("log key of unexpected size");
+               return false;
+             }
+             return fn(*seq, value);
+           }));
+  return decode;
+}
+
+absl::StatusOr<std::optional<std::string>> Store::Get(
+    Family family, absl::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handle(family),
+                               rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  IBSM_RETURN_IF_ERROR(FromRocks(s, "reading the store"));
+  return std::optional<std::string>(std::move(value));
+}
+
+absl::Status Store::Scan(
+    Family family, absl::string_view from_key, size_t max_records,
+    const std::function<bool(absl::string_view, absl::string_view)>& fn) const {
+  rocksdb::ReadOptions options;
+  options.readahead_size = 1 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(options, handle(family)));
+  size_t visited = 0;
+  for (it->Seek(rocksdb::Slice(from_key.data(), from_key.size()));
+       it->Valid() && visited < max_records; it->Next(), ++visited) {
+    if (!fn(absl::string_view(it->key().data(), it->key().size()),
+            absl::string_view(it->value().data(), it->value().size()))) {
+      break;
+    }
+  }
+  return FromRocks(it->status(), "reading the store");
+}
+
+absl::StatusOr<std::optional<std::string>> Store::LastKey(Family family) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handle(family)));
+  it->SeekToLast();
+  IBSM_RETURN_IF_ERROR(FromRocks(it->status(), "reading the store"));
+  if (!it->Valid()) return std::optional<std::string>();
+  return std::optional<std::string>(it->key().ToString());
+}
+
+absl::Status Store::Flush() {
+  rocksdb::FlushOptions options;
+  std::vector<rocksdb::ColumnFamilyHandle*> families(handles_.begin(),
+                                                     handles_.end());
+  return FromRocks(db_->Flush(options, families), "flushing");
+}
+
+}  // namespace ibsm::broker

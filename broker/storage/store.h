@@ -1,0 +1,155 @@
+// The node's RocksDB database: one DB, one column family per kind of record
+// (docs/storage.md). The Store owns the DB and its handles. It is safe for
+// concurrent use: reads may run on any thread; writes go through Write(), and
+// only the Committer writes (which is what keeps sequences gap-free).
+//
+// A full disk is an expected state, not a crash: Write() answers it with
+// RESOURCE_EXHAUSTED and, once space returns, brings RocksDB out of its
+// background-error state by itself (docs/running-a-node.md, "Full disk").
+#ifndef IBSM_BROKER_STORAGE_STORE_H_
+#define IBSM_BROKER_STORAGE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/key_codec.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class Env;
+class Logger;
+class Status;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace ibsm::broker {
+
+enum class Family {
+  kLog = 0,     // sequence -> StoredAlert
+  kDedup = 1,   // originator \0 alert id -> sequence, content hash
+  kCursor = 2,  // agency \0 durable name -> last acknowledged sequence
+  kMeta = 3,    // name -> value (schema version, node id, last sequence)
+  kAudit = 4,   // reserved for the audit trail
+  kMerkle = 5,  // reserved for the audit Merkle tree
+  kOutbox = 6,  // reserved for federation
+};
+inline constexpr int kFamilyCount = 7;
+
+struct StoreOptions {
+  std::string path;
+  std::string node_id;  // recorded on first open; a mismatch later is refused
+  // The RocksDB environment; null means the default one. Not owned; must
+  // outlive the Store. Tests inject file-system faults through it.
+  rocksdb::Env* env = nullptr;
+};
+
+// Free bytes below which the node treats its data directory as full: it does
+// not start, and it does not try to resume writing. RocksDB needs room for
+// a new write-ahead log, a manifest and the flush of its memtables.
+inline constexpr uint64_t kMinFreeDiskBytes = uint64_t{1} << 20;
+
+class Store {
+ public:
+  // Opens or creates the database. FAILED_PRECONDITION with the path and the
+  // RocksDB reason when the directory cannot be used (unwritable, locked by
+  // another process, belongs to another node). RESOURCE_EXHAUSTED "node N:
+  // disk full at DIR, ..." when its file system has less than
+  // kMinFreeDiskBytes free or RocksDB runs out of space while opening.
+  // The directory is created with mode 0700; an existing one that group or
+  // others may access is tightened to 0700 (silently: a start that fails
+  // later must stay one line on stderr). DATA_LOSS
+  // when the stored high-water mark cannot be parsed.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(
+      const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  rocksdb::ColumnFamilyHandle* handle(Family family) const;
+
+  // Applies `batch` atomically; with `sync`, returns only after an fsync.
+  // When the file system is full, nothing of `batch` is applied and the
+  // answer is RESOURCE_EXHAUSTED "node N: disk full at DIR, X free ...".
+  // After a failed write RocksDB refuses all writes (its background-error
+  // state); the next Write() first calls DB::Resume() once at least
+  // kMinFreeDiskBytes are free, so writing resumes without a restart.
+  absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
+
+  // Bytes free for the node (statvfs f_bavail) in the data directory.
+  absl::StatusOr<uint64_t> FreeBytes() const;
+
+  // Highest sequence ever assigned, 0 for a new store: the larger of the
+  // stored high-water mark (kLastSequenceKey) and the last log key (stores
+  // written before the mark existed have only the latter). Read at open.
+  uint64_t recovered_last_sequence() const { return recovered_last_sequence_; }
+
+  // The idempotency entry of (originator, alert id), nullopt when absent.
+  absl::StatusOr<std::optional<DedupEntry>> FindDedupEntry(
+      absl::string_view originator, absl::string_view alert_id) const;
+  // The same, its sequence only.
+  absl::StatusOr<std::optional<uint64_t>> FindDuplicate(
+      absl::string_view originator, absl::string_view alert_id) const;
+  absl::StatusOr<std::optional<uint64_t>> GetCursor(
+      absl::string_view agency, absl::string_view name) const;
+  // The same, by the key CursorKey() makes.
+  absl::StatusOr<std::optional<uint64_t>> GetCursorByKey(
+      absl::string_view cursor_key) const;
+
+  // Calls `fn(sequence, value)` for log records with sequence >= `from`, in
+  // order, until `fn` returns false or `max_records` were visited.
+  absl::Status ScanLog(
+      uint64_t from, size_t max_records,
+      const std::function<bool(uint64_t, absl::string_view)>& fn) const;
+
+  // The value under `key` in `family`, nullopt when absent.
+  absl::StatusOr<std::optional<std::string>> Get(Family family,
+                                                 absl::string_view key) const;
+  // Calls `fn(key, value)` for records of `family` with key >= `from_key`, in
+  // key order, until `fn` returns false or `max_records` were visited.
+  absl::Status Scan(
+      Family family, absl::string_view from_key, size_t max_records,
+      const std::function<bool(absl::string_view, absl::string_view)>& fn)
+      const;
+  // The last key of `family`, nullopt when it is empty.
+  absl::StatusOr<std::optional<std::string>> LastKey(Family family) const;
+
+  // Flushes memtables; used at clean shutdown so restart replays less WAL.
+  absl::Status Flush();
+
+ private:
+  Store() = default;
+
+  // RESOURCE_EXHAUSTED naming the node, directory and free space.
+  absl::Status DiskFull(absl::StatusOr<uint64_t> free) const;
+  // The Status for a failed RocksDB write: DiskFull() when the disk is full.
+  absl::Status WriteFailed(const rocksdb::Status& s) const;
+  // Leaves RocksDB's background-error state once there is room again.
+  absl::Status ResumeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
+  std::string path_;
+  std::string node_id_;
+  // RocksDB's info log, routed to the event log (store.cc says why).
+  std::shared_ptr<rocksdb::Logger> info_log_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; by Family
+  uint64_t recovered_last_sequence_ = 0;
+
+  absl::Mutex write_mu_;
+  // A write failed; RocksDB may be refusing writes until DB::Resume().
+  bool write_failed_ ABSL_GUARDED_BY(write_mu_) = false;
+  // RocksDB's count of background errors when last looked at.
+  uint64_t seen_background_errors_ ABSL_GUARDED_BY(write_mu_) = 0;
+};
+
+}  // namespace ibsm::broker
+
+#endif  // IBSM_BROKER_STORAGE_STORE_H_
