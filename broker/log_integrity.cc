@@ -1,7 +1,6 @@
 #include "broker/log_integrity.h"
 
 #include <openssl/sha.h>
-#include <rocksdb/write_batch.h>
 
 #include <algorithm>
 #include <optional>
@@ -17,14 +16,13 @@
 #include "broker/log_cache.h"
 #include "broker/merkle.h"
 #include "broker/store.h"
+#include "broker/write_batch.h"
 #include "ibsm/status_macros.h"
 #include "ibsm/v1/audit.pb.h"
 #include "ibsm/v1/storage.pb.h"
 
 namespace ibsm::broker {
 namespace {
-
-constexpr absl::string_view kLinkPrefix = "alert-audit/";
 
 absl::Status Unavailable(uint64_t sequence, const absl::Status& read) {
   return absl::UnavailableError(
@@ -80,10 +78,6 @@ absl::StatusOr<v1::AuditRecord> LinkedRecord(const Store& store,
 
 }  // namespace
 
-std::string AlertAuditLinkKey(uint64_t sequence) {
-  return absl::StrCat(kLinkPrefix, EncodeSequence(sequence));
-}
-
 std::string PayloadDigest(absl::string_view payload) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(payload.data()), payload.size(),
@@ -91,9 +85,8 @@ std::string PayloadDigest(absl::string_view payload) {
   return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
 }
 
-void PutAlertAuditLinks(const Store& store,
-                        const std::vector<v1::AuditRecord>& records,
-                        uint64_t first_new, rocksdb::WriteBatch* batch) {
+void PutAlertAuditLinks(const std::vector<v1::AuditRecord>& records,
+                        uint64_t first_new, storage::Batch* batch) {
   // A duplicate within the batch repeats its original's sequence; the
   // original's record comes first.
   absl::flat_hash_set<uint64_t> linked;
@@ -104,8 +97,7 @@ void PutAlertAuditLinks(const Store& store,
         r.action() == v1::AUDIT_RETENTION_REMOVE && r.sequence() > 0;
     if (stored && !linked.insert(r.sequence()).second) continue;
     if (!stored && !removed) continue;
-    batch->Put(store.handle(Family::kMeta), AlertAuditLinkKey(r.sequence()),
-               EncodeSequence(r.index()));
+    batch->PutAlertAuditLink(r.sequence(), r.index());
   }
 }
 
@@ -118,12 +110,11 @@ absl::StatusOr<AlertAuditLinkMigration> MigrateAlertAuditLinks(
   if (marker.has_value()) return m;
   m.ran = true;
   if (batch_records == 0) batch_records = 1;
-  rocksdb::ColumnFamilyHandle* meta = store->handle(Family::kMeta);
   // The trail as it is now; the migration's own record comes after it.
   const uint64_t size = trail->size();
   uint64_t next = 0;
   while (true) {
-    rocksdb::WriteBatch batch;
+    storage::Batch batch = store->NewBatch();
     // Links put into this batch, not yet readable from the store.
     absl::flat_hash_map<uint64_t, uint64_t> pending;
     absl::Status failed;
@@ -166,7 +157,7 @@ absl::StatusOr<AlertAuditLinkMigration> MigrateAlertAuditLinks(
               return true;
             }
             pending[sequence] = index;
-            batch.Put(meta, AlertAuditLinkKey(sequence), EncodeSequence(index));
+            batch.PutAlertAuditLink(sequence, index);
             return true;
           }));
       RETURN_IF_ERROR(failed);
@@ -179,12 +170,11 @@ absl::StatusOr<AlertAuditLinkMigration> MigrateAlertAuditLinks(
     next = expected;
     ++m.batches;
     if (next < size) {
-      RETURN_IF_ERROR(store->Write(&batch, /*sync=*/true));
+      RETURN_IF_ERROR(store->Commit(std::move(batch), Durability::kSynced));
       continue;
     }
     // The last batch: the marker and the migration's record.
-    batch.Put(meta, kAlertAuditLinksVersionKey,
-              EncodeSequence(kAlertAuditLinksVersion));
+    batch.PutAlertAuditLinksVersion(kAlertAuditLinksVersion);
     std::vector<v1::AuditRecord> records = {AuditEvent(
         v1::AUDIT_ALERT_LINKS_MIGRATED, node_id, true,
         "linked the stored alerts of a data directory written before "
@@ -193,7 +183,8 @@ absl::StatusOr<AlertAuditLinkMigration> MigrateAlertAuditLinks(
         "audit records scanned ", m.records_scanned, ", publish links ",
         m.publish_links, ", retention removal links ", m.removal_links));
     RETURN_IF_ERROR(trail->Append(&records, &batch));
-    if (absl::Status s = store->Write(&batch, /*sync=*/true); !s.ok()) {
+    if (absl::Status s = store->Commit(std::move(batch), Durability::kSynced);
+        !s.ok()) {
       trail->Aborted();
       return s;
     }
