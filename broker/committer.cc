@@ -341,15 +341,7 @@ bool Committer::CommitOnce(std::vector<QueuedGroup> groups,
   absl::Status audited =
       AddAuditWrites(groups, housekeeping.audit_records, &commit);
   if (!audited.ok()) {
-    // Without its audit record nothing may be stored.
-    audit_->Aborted();
-    LogEvent(absl::StrCat("the audit trail cannot be written: ",
-                          audited.message(), "; will retry"));
-    Requeue(std::move(housekeeping));
-    FailBatch(&groups, commit.fresh, commit.first_new,
-              absl::UnavailableError(absl::StrCat(
-                  "the audit trail cannot be written (", audited.message(),
-                  "); retry with the same id")));
+    AuditFailed(audited, std::move(housekeeping), &groups, &commit);
     return false;
   }
   AddRemovals(housekeeping, &commit);
@@ -540,6 +532,21 @@ void Committer::AddCursorWrites(
     commit->batch.PutCursor(key, seq);
     commit->cursors_written.emplace_back(key, seq);
   }
+}
+
+void Committer::AuditFailed(const absl::Status& appended,
+                            Housekeeping housekeeping,
+                            std::vector<QueuedGroup>* groups,
+                            PendingCommit* commit) {
+  // Without its audit record nothing may be stored.
+  audit_->Aborted();
+  LogEvent(absl::StrCat("the audit trail cannot be written: ",
+                        appended.message(), "; will retry"));
+  Requeue(std::move(housekeeping));
+  FailBatch(groups, commit->fresh, commit->first_new,
+            absl::UnavailableError(
+                absl::StrCat("the audit trail cannot be written (",
+                             appended.message(), "); retry with the same id")));
 }
 
 void Committer::CommitFailed(const absl::Status& written,

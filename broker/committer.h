@@ -218,11 +218,14 @@ class Committer {
   void AddCursorWrites(
       const absl::flat_hash_map<std::string, uint64_t>& cursors,
       PendingCommit* commit);
-  // After the batch was written, or not.
+  // After the batch was written, or not (AuditFailed: before it was, as
+  // the audit trail could not append its records).
   void CommitSucceeded(const std::vector<uint64_t>& removals,
                        std::vector<QueuedGroup>* groups, PendingCommit* commit);
   void CommitFailed(const absl::Status& written, Housekeeping housekeeping,
                     std::vector<QueuedGroup>* groups, PendingCommit* commit);
+  void AuditFailed(const absl::Status& appended, Housekeeping housekeeping,
+                   std::vector<QueuedGroup>* groups, PendingCommit* commit);
   static void AnswerCursorCreations(PendingCommit* commit);
   void FailBatch(std::vector<QueuedGroup>* groups,
                  const std::vector<PublishEntry*>& fresh, uint64_t first_new,
