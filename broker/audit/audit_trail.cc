@@ -1,30 +1,18 @@
 #include "audit/audit_trail.h"
 
 #include <google/protobuf/util/time_util.h>
-#include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "ibsm/status_macros.h"
 #include "ibsm/v1/alert.pb.h"
 #include "storage/key_codec.h"
 #include "storage/store.h"
+#include "storage/write_batch.h"
 
 namespace ibsm::broker {
-namespace {
-
-constexpr char kLatestCheckpoint[] = "checkpoint";
-constexpr char kCheckpointPrefix[] = "checkpoint/";
-
-void Put(rocksdb::WriteBatch* batch, Store* store, Family family,
-         const std::string& key, absl::string_view value) {
-  batch->Put(store->handle(family), key,
-             rocksdb::Slice(value.data(), value.size()));
-}
-
-}  // namespace
-
 v1::AuditRecord AuditEvent(v1::AuditAction action, absl::string_view actor,
                            bool allowed, absl::string_view reason) {
   v1::AuditRecord record;
@@ -40,13 +28,6 @@ void DescribeAlert(const v1::Alert& alert, v1::AuditRecord* record) {
   record->set_originator(alert.originator());
   record->set_topic(alert.topic());
   record->set_classification(alert.classification());
-}
-
-std::string AuditKey(uint64_t index) { return EncodeSequence(index); }
-
-std::string MerkleKey(int level, uint64_t index) {
-  return absl::StrCat(std::string(1, static_cast<char>(level)),
-                      EncodeSequence(index));
 }
 
 std::optional<Hash> StoredMerkleTree::Get(int level, uint64_t index) const {
@@ -151,7 +132,7 @@ absl::StatusOr<std::unique_ptr<AuditTrail>> AuditTrail::Open(
 }
 
 absl::Status AuditTrail::Append(std::vector<v1::AuditRecord>* records,
-                                rocksdb::WriteBatch* batch) {
+                                storage::Batch* batch) {
   if (records->empty()) return absl::OkStatus();
   const uint64_t first = size_ + pending_;
   const google::protobuf::Timestamp now =
@@ -168,14 +149,15 @@ absl::Status AuditTrail::Append(std::vector<v1::AuditRecord>* records,
     bytes.clear();
     record.SerializeToString(&bytes);
     leaves.push_back(LeafHash(bytes));
-    Put(batch, store_, Family::kAudit, AuditKey(first + i), bytes);
+    batch->AppendAuditRecord(first + i, bytes);
   }
   // Nodes of earlier batches are in the store; this batch's own new nodes
   // are computed in memory by AppendLeaves (hence one Append per batch).
   IBSM_ASSIGN_OR_RETURN(std::vector<MerkleWrite> writes,
                         AppendLeaves(StoredMerkleTree(store_), first, leaves));
   for (const MerkleWrite& w : writes) {
-    Put(batch, store_, Family::kMerkle, MerkleKey(w.level, w.index),
+    batch->PutMerkleNode(
+        w.level, w.index,
         absl::string_view(reinterpret_cast<const char*>(w.hash.data()),
                           w.hash.size()));
   }
@@ -215,11 +197,9 @@ absl::Status AuditTrail::MaybeCheckpoint(absl::Time now, bool force) {
       std::string(reinterpret_cast<const char*>(root.data()), root.size()));
   signed_checkpoint.mutable_time()->set_seconds(checkpoint.time_unix);
   std::string bytes = signed_checkpoint.SerializeAsString();
-  rocksdb::WriteBatch batch;
-  Put(&batch, store_, Family::kMeta, kLatestCheckpoint, bytes);
-  Put(&batch, store_, Family::kMeta,
-      absl::StrCat(kCheckpointPrefix, EncodeSequence(size_)), bytes);
-  IBSM_RETURN_IF_ERROR(store_->Write(&batch, /*sync=*/true));
+  storage::Batch batch = store_->NewBatch();
+  batch.PutCheckpoint(size_, bytes);
+  IBSM_RETURN_IF_ERROR(store_->Commit(std::move(batch), Durability::kSynced));
   checkpointed_size_ = size_;
   first_uncheckpointed_ = absl::InfiniteFuture();
   return absl::OkStatus();
@@ -236,7 +216,7 @@ absl::StatusOr<uint64_t> AuditSize(const Store& store) {
 
 absl::StatusOr<v1::SignedCheckpoint> LatestCheckpoint(const Store& store) {
   IBSM_ASSIGN_OR_RETURN(std::optional<std::string> value,
-                        store.Get(Family::kMeta, kLatestCheckpoint));
+                        store.Get(Family::kMeta, kLatestCheckpointKey));
   if (!value) {
     return absl::NotFoundError("no checkpoint has been signed yet");
   }
@@ -249,10 +229,8 @@ absl::StatusOr<v1::SignedCheckpoint> LatestCheckpoint(const Store& store) {
 
 absl::StatusOr<v1::SignedCheckpoint> CheckpointAt(const Store& store,
                                                   uint64_t tree_size) {
-  IBSM_ASSIGN_OR_RETURN(
-      std::optional<std::string> value,
-      store.Get(Family::kMeta,
-                absl::StrCat(kCheckpointPrefix, EncodeSequence(tree_size))));
+  IBSM_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                        store.Get(Family::kMeta, CheckpointKey(tree_size)));
   if (!value) {
     return absl::NotFoundError(
         absl::StrCat("no checkpoint was signed at tree size ", tree_size));

@@ -2,8 +2,8 @@
 // never a payload) in the `audit` column family, the RFC 9162 Merkle tree over
 // them in the `merkle` family, and checkpoints of that tree signed with the
 // node's key in `meta`. Records are appended by the Committer in the same
-// WriteBatch as the alerts they describe, so an alert and its record share
-// one fate. Formats: docs/audit.md.
+// storage::Batch as the alerts they describe, so an alert and its record
+// share one fate. Formats: docs/audit.md.
 //
 // AuditTrail (the writer) is owned by the Committer and used only on its
 // thread. The read functions below it are safe from any thread.
@@ -22,10 +22,7 @@
 #include "ibsm/checkpoint.h"
 #include "ibsm/merkle.h"
 #include "ibsm/v1/audit.pb.h"
-
-namespace rocksdb {
-class WriteBatch;
-}
+#include "storage/key_codec.h"
 
 namespace ibsm::v1 {
 class Alert;
@@ -34,6 +31,9 @@ class Alert;
 namespace ibsm::broker {
 
 class Store;
+namespace storage {
+class Batch;
+}  // namespace storage
 
 struct AuditOptions {
   std::string node_id;
@@ -55,7 +55,7 @@ class AuditTrail {
   // their Merkle nodes into `batch`. Call at most once per batch. The tree
   // grows only once Committed() is called after the batch was written.
   absl::Status Append(std::vector<v1::AuditRecord>* records,
-                      rocksdb::WriteBatch* batch);
+                      storage::Batch* batch);
   void Committed();
   void Aborted();  // the batch was not written: forget the appended records
 
@@ -108,9 +108,7 @@ void BoundAuditText(std::string* s, size_t limit, size_t original);
 
 // Read side (thread-safe).
 
-// Key layouts, shared with tests that tamper with the store on purpose.
-std::string AuditKey(uint64_t index);
-std::string MerkleKey(int level, uint64_t index);
+// The key layouts (AuditKey, MerkleKey) are in key_codec.h.
 
 // The Merkle tree as stored in `store`.
 class StoredMerkleTree final : public MerkleStorage {

@@ -1,7 +1,6 @@
 #include "audit/log_integrity.h"
 
 #include <openssl/sha.h>
-#include <rocksdb/write_batch.h>
 
 #include <algorithm>
 #include <optional>
@@ -12,7 +11,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "audit/audit_trail.h"
-#include "ibsm/internal/v1/storage.pb.h"
 #include "ibsm/merkle.h"
 #include "ibsm/status_macros.h"
 #include "ibsm/v1/audit.pb.h"
@@ -20,11 +18,10 @@
 #include "storage/key_codec.h"
 #include "storage/log_cache.h"
 #include "storage/store.h"
+#include "storage/write_batch.h"
 
 namespace ibsm::broker {
 namespace {
-
-constexpr absl::string_view kLinkPrefix = "alert-audit/";
 
 absl::Status Unavailable(uint64_t sequence, const absl::Status& read) {
   return absl::UnavailableError(
@@ -80,10 +77,6 @@ absl::StatusOr<v1::AuditRecord> LinkedRecord(const Store& store,
 
 }  // namespace
 
-std::string AlertAuditLinkKey(uint64_t sequence) {
-  return absl::StrCat(kLinkPrefix, EncodeSequence(sequence));
-}
-
 std::string PayloadDigest(absl::string_view payload) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(payload.data()), payload.size(),
@@ -91,9 +84,8 @@ std::string PayloadDigest(absl::string_view payload) {
   return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
 }
 
-void PutAlertAuditLinks(const Store& store,
-                        const std::vector<v1::AuditRecord>& records,
-                        uint64_t first_new, rocksdb::WriteBatch* batch) {
+void PutAlertAuditLinks(const std::vector<v1::AuditRecord>& records,
+                        uint64_t first_new, storage::Batch* batch) {
   // A duplicate within the batch repeats its original's sequence; the
   // original's record comes first.
   absl::flat_hash_set<uint64_t> linked;
@@ -104,8 +96,7 @@ void PutAlertAuditLinks(const Store& store,
         r.action() == v1::AUDIT_RETENTION_REMOVE && r.sequence() > 0;
     if (stored && !linked.insert(r.sequence()).second) continue;
     if (!stored && !removed) continue;
-    batch->Put(store.handle(Family::kMeta), AlertAuditLinkKey(r.sequence()),
-               EncodeSequence(r.index()));
+    batch->PutAlertAuditLink(r.sequence(), r.index());
   }
 }
 
@@ -118,12 +109,11 @@ absl::StatusOr<AlertAuditLinkMigration> MigrateAlertAuditLinks(
   if (marker.has_value()) return m;
   m.ran = true;
   if (batch_records == 0) batch_records = 1;
-  rocksdb::ColumnFamilyHandle* meta = store->handle(Family::kMeta);
   // The trail as it is now; the migration's own record comes after it.
   const uint64_t size = trail->size();
   uint64_t next = 0;
   while (true) {
-    rocksdb::WriteBatch batch;
+    storage::Batch batch = store->NewBatch();
     // Links put into this batch, not yet readable from the store.
     absl::flat_hash_map<uint64_t, uint64_t> pending;
     absl::Status failed;
@@ -166,7 +156,7 @@ absl::StatusOr<AlertAuditLinkMigration> MigrateAlertAuditLinks(
               return true;
             }
             pending[sequence] = index;
-            batch.Put(meta, AlertAuditLinkKey(sequence), EncodeSequence(index));
+            batch.PutAlertAuditLink(sequence, index);
             return true;
           }));
       IBSM_RETURN_IF_ERROR(failed);
@@ -179,12 +169,12 @@ absl::StatusOr<AlertAuditLinkMigration> MigrateAlertAuditLinks(
     next = expected;
     ++m.batches;
     if (next < size) {
-      IBSM_RETURN_IF_ERROR(store->Write(&batch, /*sync=*/true));
+      IBSM_RETURN_IF_ERROR(
+          store->Commit(std::move(batch), Durability::kSynced));
       continue;
     }
     // The last batch: the marker and the migration's record.
-    batch.Put(meta, kAlertAuditLinksVersionKey,
-              EncodeSequence(kAlertAuditLinksVersion));
+    batch.PutAlertAuditLinksVersion(kAlertAuditLinksVersion);
     std::vector<v1::AuditRecord> records = {AuditEvent(
         v1::AUDIT_ALERT_LINKS_MIGRATED, node_id, true,
         "linked the stored alerts of a data directory written before "
@@ -193,7 +183,8 @@ absl::StatusOr<AlertAuditLinkMigration> MigrateAlertAuditLinks(
         "audit records scanned ", m.records_scanned, ", publish links ",
         m.publish_links, ", retention removal links ", m.removal_links));
     IBSM_RETURN_IF_ERROR(trail->Append(&records, &batch));
-    if (absl::Status s = store->Write(&batch, /*sync=*/true); !s.ok()) {
+    if (absl::Status s = store->Commit(std::move(batch), Durability::kSynced);
+        !s.ok()) {
       trail->Aborted();
       return s;
     }

@@ -23,10 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-
-namespace rocksdb {
-class WriteBatch;
-}
+#include "storage/key_codec.h"
 
 namespace ibsm::v1 {
 class AuditRecord;
@@ -39,20 +36,19 @@ namespace ibsm::broker {
 class AuditTrail;
 class Store;
 struct LogRecord;
+namespace storage {
+class Batch;
+}  // namespace storage
 
-// `meta` key of the link of log sequence `sequence`: "alert-audit/" followed
-// by the sequence, 8 bytes big-endian. The value is the audit index, 8 bytes
-// big-endian.
-std::string AlertAuditLinkKey(uint64_t sequence);
+// The links are stored in `meta` under AlertAuditLinkKey() (key_codec.h).
 
 // Called by the Committer once `records` (appended to `batch` by the
 // AuditTrail, so their indexes are set) are in the batch: puts the link of
 // every alert stored by this batch (sequences >= first_new, the first
 // accepted publish record of each) and of every retention removal into
 // `batch`, so the link shares the batch's fate.
-void PutAlertAuditLinks(const Store& store,
-                        const std::vector<v1::AuditRecord>& records,
-                        uint64_t first_new, rocksdb::WriteBatch* batch);
+void PutAlertAuditLinks(const std::vector<v1::AuditRecord>& records,
+                        uint64_t first_new, storage::Batch* batch);
 
 // What MigrateAlertAuditLinks did.
 struct AlertAuditLinkMigration {

@@ -1,7 +1,5 @@
 #include "publish/committer.h"
 
-#include <rocksdb/write_batch.h>
-
 #include <algorithm>
 #include <utility>
 
@@ -328,211 +326,49 @@ absl::Status ConflictError(const v1::Alert& alert, uint64_t sequence) {
 
 }  // namespace
 
+// CommitOnce builds one batch in steps, one per concern, each adding its
+// writes to `commit.batch`; then it writes the batch and answers everyone.
 bool Committer::CommitOnce(std::vector<QueuedGroup> groups,
                            Housekeeping housekeeping) {
-  rocksdb::WriteBatch batch;
-  std::vector<std::pair<std::string, uint64_t>> cursors_written;
+  PendingCommit commit(store_->NewBatch(),
+                       last_sequence_.load(std::memory_order_relaxed));
   // Answered when this function returns: after the batch is durable, or
   // with the reason it is not.
-  std::vector<CursorAnswer> cursor_answers = PrepareCursorCreations(
-      std::move(housekeeping.cursor_creations), &batch, &cursors_written);
-  absl::Status batch_status = absl::UnavailableError(
-      "the durable subscription's position could not be stored; retry");
-  absl::Cleanup answer_cursors = [&cursor_answers, &batch_status] {
-    for (CursorAnswer& a : cursor_answers) {
-      if (a.status.ok() && !batch_status.ok()) a.status = batch_status;
-      a.done(a.status, a.cursor, a.created);
-    }
-  };
-  uint64_t next = last_sequence_.load(std::memory_order_relaxed);
-  const uint64_t first_new = next + 1;
-  // Key -> (sequence, content hash) of alerts new in this batch.
-  absl::flat_hash_map<std::string, std::pair<uint64_t, std::string>> in_batch;
-  std::vector<std::shared_ptr<const LogRecord>> committed;
-  std::vector<PublishEntry*> fresh;
-
-  for (QueuedGroup& queued : groups) {
-    for (PublishEntry& e : queued.group->entries) {
-      if (!e.status.ok()) continue;  // refused before submission
-      const v1::Alert& alert = e.record->stored.alert();
-      if (e.content_sha256.empty()) {
-        e.content_sha256 = AlertContentSha256(alert);
-      }
-      std::string key = DedupKey(alert.originator(), alert.id());
-      if (auto it = in_batch.find(key); it != in_batch.end()) {
-        if (it->second.second != e.content_sha256) {
-          e.status = ConflictError(alert, 0);
-          continue;
-        }
-        e.sequence = it->second.first;
-        e.duplicate = true;
-        continue;
-      }
-      absl::StatusOr<std::optional<DedupEntry>> existing =
-          store_->FindDedupEntry(alert.originator(), alert.id());
-      if (!existing.ok()) {
-        e.status = existing.status();
-        continue;
-      }
-      if (existing->has_value()) {
-        absl::StatusOr<bool> same = SameContent(e, **existing);
-        if (!same.ok()) {
-          e.status = same.status();
-        } else if (!*same) {
-          e.status = ConflictError(alert, (*existing)->sequence);
-        } else {
-          e.sequence = (*existing)->sequence;
-          e.duplicate = true;
-        }
-        continue;
-      }
-      e.sequence = ++next;
-      e.record->sequence = e.sequence;
-      std::string seq_key = EncodeSequence(e.sequence);
-      batch.Put(store_->handle(Family::kLog), seq_key, e.value);
-      batch.Put(store_->handle(Family::kDedup), key,
-                DedupValue(e.sequence, e.content_sha256));
-      in_batch.emplace(std::move(key),
-                       std::make_pair(e.sequence, e.content_sha256));
-      committed.push_back(e.record);
-      fresh.push_back(&e);
-    }
-  }
-  if (!committed.empty()) {
-    // The high-water mark, so that retention emptying the end of the log
-    // can never make a restarted node hand out these sequences again.
-    batch.Put(store_->handle(Family::kMeta), kLastSequenceKey,
-              EncodeSequence(next));
-  }
-  if (audit_ != nullptr) {
-    // One list in submission order: each group's publish records at its
-    // ticket, between the queued records before and after it.
-    std::vector<v1::AuditRecord> records;
-    size_t r = 0;
-    auto& queued_records = housekeeping.audit_records;
-    for (const QueuedGroup& queued : groups) {
-      while (r < queued_records.size() &&
-             queued_records[r].ticket < queued.ticket) {
-        records.push_back(queued_records[r++].record);
-      }
-      for (const PublishEntry& e : queued.group->entries) {
-        records.push_back(PublishRecord(e));
-      }
-    }
-    for (; r < queued_records.size(); ++r) {
-      records.push_back(queued_records[r].record);
-    }
-    absl::Status appended = audit_->Append(&records, &batch);
-    if (!appended.ok()) {
-      // Without its audit record nothing may be stored.
-      audit_->Aborted();
-      LogEvent(absl::StrCat("the audit trail cannot be written: ",
-                            appended.message(), "; will retry"));
-      Requeue(std::move(housekeeping));
-      FailBatch(&groups, fresh, first_new,
-                absl::UnavailableError(absl::StrCat(
-                    "the audit trail cannot be written (", appended.message(),
-                    "); retry with the same id")));
-      return false;
-    }
-    PutAlertAuditLinks(*store_, records, first_new, &batch);
-  }
-  for (uint64_t seq : housekeeping.removals) {
-    batch.Delete(store_->handle(Family::kLog), EncodeSequence(seq));
-  }
-  for (const std::string& key : housekeeping.removed_dedup_keys) {
-    batch.Delete(store_->handle(Family::kDedup), key);
-  }
-  absl::flat_hash_map<std::string, uint64_t> cursors_unread;
-  for (auto& [key, seq] : housekeeping.cursors) {
-    auto stored = stored_cursors_.find(key);
-    if (stored == stored_cursors_.end()) {
-      absl::StatusOr<std::optional<uint64_t>> on_disk =
-          store_->GetCursorByKey(key);
-      if (!on_disk.ok()) {
-        // Not knowing the stored cursor, writing this one could move it
-        // back; it waits for a batch that can read it.
-        LogEvent(absl::StrCat("reading a subscription cursor failed (",
-                              on_disk.status().message(),
-                              "); its update waits for the next batch"));
-        cursors_unread.emplace(key, seq);
-        continue;
-      }
-      stored = stored_cursors_.emplace(key, on_disk->value_or(0)).first;
-    }
-    if (seq <= stored->second) continue;
-    batch.Put(store_->handle(Family::kCursor), key, EncodeSequence(seq));
-    cursors_written.emplace_back(key, seq);
-  }
-
-  absl::Status written = absl::OkStatus();
-  if (batch.Count() > 0) written = store_->Write(&batch, options_.sync);
-  if (!written.ok()) {
-    if (audit_ != nullptr) audit_->Aborted();
-    LogEvent(
-        absl::StrCat("a commit failed: ", written.message(), "; will retry"));
-    for (auto& [key, seq] : cursors_unread) housekeeping.cursors[key] = seq;
-    Requeue(std::move(housekeeping));
-    // A full disk is RESOURCE_EXHAUSTED for a new subscription too.
-    batch_status = absl::Status(
-        StoreFailure(written).code(),
-        absl::StrCat("the durable subscription's position could not be "
-                     "stored (",
-                     written.message(), "); retry"));
-    FailBatch(&groups, fresh, first_new, StoreFailure(written));
+  absl::Cleanup answer_cursors = [&commit] { AnswerCursorCreations(&commit); };
+  AddCursorCreations(std::move(housekeeping.cursor_creations), &commit);
+  AssignSequences(&groups, &commit);
+  AddLogWrites(&commit);
+  AddDedupWrites(&commit);
+  absl::Status audited =
+      AddAuditWrites(groups, housekeeping.audit_records, &commit);
+  if (!audited.ok()) {
+    AuditFailed(audited, std::move(housekeeping), &groups, &commit);
     return false;
   }
-  if (audit_ != nullptr) audit_->Committed();
-  batch_status = absl::OkStatus();
-  for (const auto& [key, seq] : cursors_written) stored_cursors_[key] = seq;
-  {
-    absl::MutexLock lock(&mu_);
-    for (uint64_t seq : housekeeping.removals) removing_.erase(seq);
-    for (auto& [key, seq] : cursors_unread) {
-      uint64_t& slot = cursors_[key];
-      slot = std::max(slot, seq);
-    }
-    audit_backlogged_.store(
-        audit_records_.size() >= options_.max_pending_audit_records,
-        std::memory_order_relaxed);
+  AddRemovals(housekeeping, &commit);
+  AddCursorWrites(housekeeping.cursors, &commit);
+
+  absl::Status written = absl::OkStatus();
+  if (!commit.batch.empty()) {
+    written = store_->Commit(
+        std::move(commit.batch),
+        options_.sync ? Durability::kSynced : Durability::kBuffered);
   }
-  if (!committed.empty()) {
-    cache_->Append(committed);
-    last_sequence_.store(next, std::memory_order_release);
-    on_commit_(next);
+  if (!written.ok()) {
+    CommitFailed(written, std::move(housekeeping), &groups, &commit);
+    return false;
   }
-  Answer(&groups);
+  CommitSucceeded(housekeeping.removals, &groups, &commit);
   // A cursor that could not be read is retried after the pause that
   // follows a failure.
-  return cursors_unread.empty();
+  return commit.cursors_unread.empty();
 }
 
-void Committer::Requeue(Housekeeping housekeeping) {
-  absl::MutexLock lock(&mu_);
-  // Records keep their tickets, which are lower than those queued since.
-  for (auto it = housekeeping.audit_records.rbegin();
-       it != housekeeping.audit_records.rend(); ++it) {
-    audit_records_.push_front(std::move(*it));
-  }
-  for (auto& [key, seq] : housekeeping.cursors) {
-    uint64_t& slot = cursors_[key];
-    slot = std::max(slot, seq);
-  }
-  removals_.insert(removals_.begin(), housekeeping.removals.begin(),
-                   housekeeping.removals.end());
-  removed_dedup_keys_.insert(
-      removed_dedup_keys_.begin(),
-      std::make_move_iterator(housekeeping.removed_dedup_keys.begin()),
-      std::make_move_iterator(housekeeping.removed_dedup_keys.end()));
-}
-
-std::vector<Committer::CursorAnswer> Committer::PrepareCursorCreations(
-    std::vector<CursorCreation> creations, rocksdb::WriteBatch* batch,
-    std::vector<std::pair<std::string, uint64_t>>* cursors_written) {
-  std::vector<CursorAnswer> answers;
+void Committer::AddCursorCreations(std::vector<CursorCreation> creations,
+                                   PendingCommit* commit) {
   absl::flat_hash_map<std::string, uint64_t> created_here;
   for (CursorCreation& c : creations) {
-    CursorAnswer& answer = answers.emplace_back();
+    CursorAnswer& answer = commit->cursor_answers.emplace_back();
     answer.done = std::move(c.done);
     if (auto it = created_here.find(c.key); it != created_here.end()) {
       answer.cursor = it->second;
@@ -557,14 +393,227 @@ std::vector<Committer::CursorAnswer> Committer::PrepareCursorCreations(
       stored_cursors_.emplace(c.key, answer.cursor);
       continue;
     }
-    batch->Put(store_->handle(Family::kCursor), c.key,
-               EncodeSequence(c.sequence));
-    cursors_written->emplace_back(c.key, c.sequence);
+    commit->batch.PutCursor(c.key, c.sequence);
+    commit->cursors_written.emplace_back(c.key, c.sequence);
     created_here.emplace(c.key, c.sequence);
     answer.cursor = c.sequence;
     answer.created = true;
   }
-  return answers;
+}
+
+void Committer::AnswerCursorCreations(PendingCommit* commit) {
+  for (CursorAnswer& a : commit->cursor_answers) {
+    if (a.status.ok() && !commit->cursor_status.ok()) {
+      a.status = commit->cursor_status;
+    }
+    a.done(a.status, a.cursor, a.created);
+  }
+}
+
+void Committer::AssignSequences(std::vector<QueuedGroup>* groups,
+                                PendingCommit* commit) {
+  for (QueuedGroup& queued : *groups) {
+    for (PublishEntry& e : queued.group->entries) {
+      if (!e.status.ok()) continue;  // refused before submission
+      AssignSequence(&e, commit);
+    }
+  }
+}
+
+void Committer::AssignSequence(PublishEntry* e, PendingCommit* commit) {
+  const v1::Alert& alert = e->record->stored.alert();
+  if (e->content_sha256.empty()) e->content_sha256 = AlertContentSha256(alert);
+  std::string key = DedupKey(alert.originator(), alert.id());
+  if (auto it = commit->new_dedup.find(key); it != commit->new_dedup.end()) {
+    if (it->second.second != e->content_sha256) {
+      e->status = ConflictError(alert, 0);
+      return;
+    }
+    e->sequence = it->second.first;
+    e->duplicate = true;
+    return;
+  }
+  absl::StatusOr<std::optional<DedupEntry>> existing =
+      store_->FindDedupEntry(alert.originator(), alert.id());
+  if (!existing.ok()) {
+    e->status = existing.status();
+    return;
+  }
+  if (existing->has_value()) {
+    absl::StatusOr<bool> same = SameContent(*e, **existing);
+    if (!same.ok()) {
+      e->status = same.status();
+    } else if (!*same) {
+      e->status = ConflictError(alert, (*existing)->sequence);
+    } else {
+      e->sequence = (*existing)->sequence;
+      e->duplicate = true;
+    }
+    return;
+  }
+  e->sequence = ++commit->last_sequence;
+  e->record->sequence = e->sequence;
+  commit->new_dedup.emplace(std::move(key),
+                            std::make_pair(e->sequence, e->content_sha256));
+  commit->committed.push_back(e->record);
+  commit->fresh.push_back(e);
+}
+
+void Committer::AddLogWrites(PendingCommit* commit) {
+  for (const PublishEntry* e : commit->fresh) {
+    commit->batch.PutAlert(e->sequence, e->value);
+  }
+  if (!commit->fresh.empty()) {
+    // The high-water mark, so that retention emptying the end of the log
+    // can never make a restarted node hand out these sequences again.
+    commit->batch.PutLastSequence(commit->last_sequence);
+  }
+}
+
+void Committer::AddDedupWrites(PendingCommit* commit) {
+  for (const auto& [key, entry] : commit->new_dedup) {
+    commit->batch.PutDedup(key, entry.first, entry.second);
+  }
+}
+
+absl::Status Committer::AddAuditWrites(
+    const std::vector<QueuedGroup>& groups,
+    const std::vector<QueuedRecord>& queued_records, PendingCommit* commit) {
+  if (audit_ == nullptr) return absl::OkStatus();
+  // One list in submission order: each group's publish records at its
+  // ticket, between the queued records before and after it. The queued
+  // records are copied: a failed batch queues them again.
+  std::vector<v1::AuditRecord> records;
+  size_t r = 0;
+  for (const QueuedGroup& queued : groups) {
+    while (r < queued_records.size() &&
+           queued_records[r].ticket < queued.ticket) {
+      records.push_back(queued_records[r++].record);
+    }
+    for (const PublishEntry& e : queued.group->entries) {
+      records.push_back(PublishRecord(e));
+    }
+  }
+  for (; r < queued_records.size(); ++r) {
+    records.push_back(queued_records[r].record);
+  }
+  IBSM_RETURN_IF_ERROR(audit_->Append(&records, &commit->batch));
+  PutAlertAuditLinks(records, commit->first_new, &commit->batch);
+  return absl::OkStatus();
+}
+
+void Committer::AddRemovals(const Housekeeping& housekeeping,
+                            PendingCommit* commit) {
+  for (uint64_t seq : housekeeping.removals) commit->batch.RemoveAlert(seq);
+  for (const std::string& key : housekeeping.removed_dedup_keys) {
+    commit->batch.RemoveDedup(key);
+  }
+}
+
+void Committer::AddCursorWrites(
+    const absl::flat_hash_map<std::string, uint64_t>& cursors,
+    PendingCommit* commit) {
+  for (const auto& [key, seq] : cursors) {
+    auto stored = stored_cursors_.find(key);
+    if (stored == stored_cursors_.end()) {
+      absl::StatusOr<std::optional<uint64_t>> on_disk =
+          store_->GetCursorByKey(key);
+      if (!on_disk.ok()) {
+        // Not knowing the stored cursor, writing this one could move it
+        // back; it waits for a batch that can read it.
+        LogEvent(absl::StrCat("reading a subscription cursor failed (",
+                              on_disk.status().message(),
+                              "); its update waits for the next batch"));
+        commit->cursors_unread.emplace(key, seq);
+        continue;
+      }
+      stored = stored_cursors_.emplace(key, on_disk->value_or(0)).first;
+    }
+    if (seq <= stored->second) continue;
+    commit->batch.PutCursor(key, seq);
+    commit->cursors_written.emplace_back(key, seq);
+  }
+}
+
+void Committer::AuditFailed(const absl::Status& appended,
+                            Housekeeping housekeeping,
+                            std::vector<QueuedGroup>* groups,
+                            PendingCommit* commit) {
+  // Without its audit record nothing may be stored.
+  audit_->Aborted();
+  LogEvent(absl::StrCat("the audit trail cannot be written: ",
+                        appended.message(), "; will retry"));
+  Requeue(std::move(housekeeping));
+  FailBatch(groups, commit->fresh, commit->first_new,
+            absl::UnavailableError(
+                absl::StrCat("the audit trail cannot be written (",
+                             appended.message(), "); retry with the same id")));
+}
+
+void Committer::CommitFailed(const absl::Status& written,
+                             Housekeeping housekeeping,
+                             std::vector<QueuedGroup>* groups,
+                             PendingCommit* commit) {
+  if (audit_ != nullptr) audit_->Aborted();
+  LogEvent(
+      absl::StrCat("a commit failed: ", written.message(), "; will retry"));
+  for (auto& [key, seq] : commit->cursors_unread) {
+    housekeeping.cursors[key] = seq;
+  }
+  Requeue(std::move(housekeeping));
+  // A full disk is RESOURCE_EXHAUSTED for a new subscription too.
+  commit->cursor_status = absl::Status(
+      StoreFailure(written).code(),
+      absl::StrCat("the durable subscription's position could not be "
+                   "stored (",
+                   written.message(), "); retry"));
+  FailBatch(groups, commit->fresh, commit->first_new, StoreFailure(written));
+}
+
+void Committer::CommitSucceeded(const std::vector<uint64_t>& removals,
+                                std::vector<QueuedGroup>* groups,
+                                PendingCommit* commit) {
+  if (audit_ != nullptr) audit_->Committed();
+  commit->cursor_status = absl::OkStatus();
+  for (const auto& [key, seq] : commit->cursors_written) {
+    stored_cursors_[key] = seq;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (uint64_t seq : removals) removing_.erase(seq);
+    for (auto& [key, seq] : commit->cursors_unread) {
+      uint64_t& slot = cursors_[key];
+      slot = std::max(slot, seq);
+    }
+    audit_backlogged_.store(
+        audit_records_.size() >= options_.max_pending_audit_records,
+        std::memory_order_relaxed);
+  }
+  if (!commit->committed.empty()) {
+    cache_->Append(commit->committed);
+    last_sequence_.store(commit->last_sequence, std::memory_order_release);
+    on_commit_(commit->last_sequence);
+  }
+  Answer(groups);
+}
+
+void Committer::Requeue(Housekeeping housekeeping) {
+  absl::MutexLock lock(&mu_);
+  // Records keep their tickets, which are lower than those queued since.
+  for (auto it = housekeeping.audit_records.rbegin();
+       it != housekeeping.audit_records.rend(); ++it) {
+    audit_records_.push_front(std::move(*it));
+  }
+  for (auto& [key, seq] : housekeeping.cursors) {
+    uint64_t& slot = cursors_[key];
+    slot = std::max(slot, seq);
+  }
+  removals_.insert(removals_.begin(), housekeeping.removals.begin(),
+                   housekeeping.removals.end());
+  removed_dedup_keys_.insert(
+      removed_dedup_keys_.begin(),
+      std::make_move_iterator(housekeeping.removed_dedup_keys.begin()),
+      std::make_move_iterator(housekeeping.removed_dedup_keys.end()));
 }
 
 void Committer::FailBatch(std::vector<QueuedGroup>* groups,

@@ -1,9 +1,15 @@
 // The Committer is the node's single writer: it gathers publishes (and cursor
-// updates) from every caller into one RocksDB WriteBatch, writes it with one
-// fsync (group commit), then answers every caller. It assigns log sequences,
-// which is why they are gap-free and in commit order. The later audit trail,
-// federation outboxes and encryption at rest add their records to the same
-// batch here, so an alert and everything that belongs to it share one fate.
+// updates, retention removals and audit records) from every caller into one
+// storage::Batch, writes it with one fsync (group commit), then answers every
+// caller. It assigns log sequences, which is why they are gap-free and in
+// commit order. The audit trail adds its records to the same batch, so an
+// alert and everything that belongs to it share one fate.
+//
+// CommitOnce builds the batch in steps, one per concern (AddLogWrites,
+// AddDedupWrites, AddAuditWrites, AddRemovals, AddCursorWrites). A new
+// concern is one more step there: the federation outbox an AddOutboxWrites
+// after AddAuditWrites; encryption at rest a step before AddLogWrites that
+// seals each fresh entry's value.
 //
 // Submit() and UpdateCursor() are safe to call from any thread; completion
 // callbacks run on the committer thread and must not block.
@@ -31,10 +37,7 @@
 #include "ibsm/v1/audit.pb.h"
 #include "storage/key_codec.h"
 #include "storage/log_cache.h"
-
-namespace rocksdb {
-class WriteBatch;
-}  // namespace rocksdb
+#include "storage/write_batch.h"
 
 namespace ibsm::broker {
 
@@ -156,17 +159,14 @@ class Committer {
     uint64_t sequence;
     CursorCreated done;
   };
-  // Puts the creations into `batch`; returns the answers to give once the
-  // batch is durable (each cursor in force and whether it was created).
+  // The answer to one CreateCursor, given once the batch is durable (the
+  // cursor in force and whether it was created) or failed.
   struct CursorAnswer {
     CursorCreated done;
     absl::Status status;
     uint64_t cursor = 0;
     bool created = false;
   };
-  std::vector<CursorAnswer> PrepareCursorCreations(
-      std::vector<CursorCreation> creations, rocksdb::WriteBatch* batch,
-      std::vector<std::pair<std::string, uint64_t>>* cursors_written);
   // What one batch carries besides publishes.
   struct Housekeeping {
     absl::flat_hash_map<std::string, uint64_t> cursors;
@@ -175,8 +175,58 @@ class Committer {
     std::vector<QueuedRecord> audit_records;  // in ticket order
     std::vector<CursorCreation> cursor_creations;
   };
+  // The batch CommitOnce's steps build, and what they found out that is
+  // needed to answer once it is written (or not).
+  struct PendingCommit {
+    PendingCommit(storage::Batch batch, uint64_t last)
+        : batch(std::move(batch)), first_new(last + 1), last_sequence(last) {}
+    storage::Batch batch;
+    const uint64_t first_new;  // the first sequence this batch may assign
+    uint64_t last_sequence;    // the highest assigned (or before) so far
+    // Dedup key -> (sequence, content hash) of alerts new in this batch.
+    absl::flat_hash_map<std::string, std::pair<uint64_t, std::string>>
+        new_dedup;
+    std::vector<PublishEntry*> fresh;  // the entries this batch stores
+    std::vector<std::shared_ptr<const LogRecord>> committed;  // their records
+    std::vector<std::pair<std::string, uint64_t>> cursors_written;
+    // Cursor updates whose stored value could not be read; they wait.
+    absl::flat_hash_map<std::string, uint64_t> cursors_unread;
+    std::vector<CursorAnswer> cursor_answers;
+    // What cursor creations that were fine are told: an error until the
+    // batch is written.
+    absl::Status cursor_status = absl::UnavailableError(
+        "the durable subscription's position could not be stored; retry");
+  };
   // False when the batch failed (its housekeeping was queued again).
   bool CommitOnce(std::vector<QueuedGroup> groups, Housekeeping housekeeping);
+  // The steps of CommitOnce, in order; each adds its writes to
+  // `commit->batch`.
+  void AddCursorCreations(std::vector<CursorCreation> creations,
+                          PendingCommit* commit);
+  // Decides, by the idempotency index, which entries are new (and gives
+  // them sequences), duplicates or conflicts; writes nothing.
+  void AssignSequences(std::vector<QueuedGroup>* groups, PendingCommit* commit);
+  void AssignSequence(PublishEntry* e, PendingCommit* commit);
+  void AddLogWrites(PendingCommit* commit);
+  void AddDedupWrites(PendingCommit* commit);
+  // The records of the publishes and the queued ones, in submission order,
+  // and the alerts' links to them. Fails when the trail cannot append.
+  absl::Status AddAuditWrites(const std::vector<QueuedGroup>& groups,
+                              const std::vector<QueuedRecord>& queued_records,
+                              PendingCommit* commit);
+  void AddRemovals(const Housekeeping& housekeeping, PendingCommit* commit);
+  void AddCursorWrites(
+      const absl::flat_hash_map<std::string, uint64_t>& cursors,
+      PendingCommit* commit);
+  // After the batch was written, or not (AuditFailed: before it was, as
+  // the audit trail could not append its records).
+  void CommitSucceeded(const std::vector<uint64_t>& removals,
+                       std::vector<QueuedGroup>* groups, PendingCommit* commit);
+  void CommitFailed(const absl::Status& written, Housekeeping housekeeping,
+                    std::vector<QueuedGroup>* groups, PendingCommit* commit);
+  void AuditFailed(const absl::Status& appended, Housekeeping housekeeping,
+                   std::vector<QueuedGroup>* groups, PendingCommit* commit);
+  static void AnswerCursorCreations(PendingCommit* commit);
   void FailBatch(std::vector<QueuedGroup>* groups,
                  const std::vector<PublishEntry*>& fresh, uint64_t first_new,
                  const absl::Status& failed);

@@ -41,4 +41,19 @@ std::string CursorKey(absl::string_view agency, absl::string_view name) {
   return absl::StrCat(agency, absl::string_view("\0", 1), name);
 }
 
+std::string AuditKey(uint64_t index) { return EncodeSequence(index); }
+
+std::string MerkleKey(int level, uint64_t index) {
+  return absl::StrCat(std::string(1, static_cast<char>(level)),
+                      EncodeSequence(index));
+}
+
+std::string CheckpointKey(uint64_t tree_size) {
+  return absl::StrCat("checkpoint/", EncodeSequence(tree_size));
+}
+
+std::string AlertAuditLinkKey(uint64_t sequence) {
+  return absl::StrCat(kAlertAuditLinkPrefix, EncodeSequence(sequence));
+}
+
 }  // namespace ibsm::broker

@@ -47,6 +47,27 @@ std::optional<DedupEntry> DecodeDedupValue(absl::string_view value);
 // Key of the `cursor` family: agency id, a 0 byte, durable subscription name.
 std::string CursorKey(absl::string_view agency, absl::string_view name);
 
+// Key in the `meta` family of the node's NodeMeta (node id, schema version).
+inline constexpr char kNodeMetaKey[] = "node";
+
+// Key of the `audit` family: the record's index, 8 bytes big-endian.
+std::string AuditKey(uint64_t index);
+// Key of the `merkle` family: the level (one byte), then the index in that
+// level, 8 bytes big-endian.
+std::string MerkleKey(int level, uint64_t index);
+
+// Keys in the `meta` family of signed audit checkpoints: the latest one, and
+// each one by its tree size ("checkpoint/" then the size, 8 bytes
+// big-endian).
+inline constexpr char kLatestCheckpointKey[] = "checkpoint";
+std::string CheckpointKey(uint64_t tree_size);
+
+// `meta` key of the link of log sequence `sequence` to its audit record
+// (log_integrity.h): "alert-audit/" followed by the sequence, 8 bytes
+// big-endian. The value is the audit index, 8 bytes big-endian.
+inline constexpr char kAlertAuditLinkPrefix[] = "alert-audit/";
+std::string AlertAuditLinkKey(uint64_t sequence);
+
 }  // namespace ibsm::broker
 
 #endif  // IBSM_BROKER_STORAGE_KEY_CODEC_H_

@@ -238,21 +238,22 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   // Node identity of the data directory: set once, checked ever after.
   std::string value;
   rocksdb::ColumnFamilyHandle* meta = store->handle(Family::kMeta);
-  s = raw->Get(rocksdb::ReadOptions(), meta, "node", &value);
+  s = raw->Get(rocksdb::ReadOptions(), meta, kNodeMetaKey, &value);
   if (s.IsNotFound()) {
     v1::NodeMeta node_meta;
     node_meta.set_schema_version(kSchemaVersion);
     node_meta.set_node_id(options.node_id);
     // A new store links every alert to its audit record from the start:
     // it has nothing to migrate.
-    rocksdb::WriteBatch batch;
-    batch.Put(meta, "node", node_meta.SerializeAsString());
-    batch.Put(meta, kAlertAuditLinksVersionKey,
-              EncodeSequence(kAlertAuditLinksVersion));
+    storage::Batch batch = store->NewBatch();
+    batch.PutNodeMeta(node_meta.SerializeAsString());
+    batch.PutAlertAuditLinksVersion(kAlertAuditLinksVersion);
+    // Written directly, not by Commit(): a store that cannot record its
+    // identity does not open, and says so as an open failure.
     rocksdb::WriteOptions w;
     w.sync = true;
     IBSM_RETURN_IF_ERROR(FromRocks(
-        raw->Write(w, &batch),
+        raw->Write(w, batch.writes_.get()),
         absl::StrCat("cannot write to the data directory ", options.path)));
   } else if (s.ok()) {
     v1::NodeMeta node_meta;
@@ -317,11 +318,9 @@ Store::~Store() {
   (void)db_->Close();
 }
 
-rocksdb::ColumnFamilyHandle* Store::handle(Family family) const {
-  return handles_[static_cast<int>(family)];
-}
-
-absl::Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
+absl::Status Store::Commit(storage::Batch&& batch, Durability durability) {
+  // Consumed whatever happens: a failed batch is rebuilt by its caller.
+  storage::Batch consumed = std::move(batch);
   absl::MutexLock lock(&write_mu_);
   // A background flush or compaction that failed (say, for space) also
   // stops writes; its count tells, so the write can resume first instead
@@ -334,8 +333,8 @@ absl::Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
   }
   if (write_failed_) IBSM_RETURN_IF_ERROR(ResumeLocked());
   rocksdb::WriteOptions options;
-  options.sync = sync;
-  rocksdb::Status s = db_->Write(options, batch);
+  options.sync = durability == Durability::kSynced;
+  rocksdb::Status s = db_->Write(options, consumed.writes_.get());
   if (s.ok()) return absl::OkStatus();
   // A failed write-ahead-log write puts RocksDB into its background-error
   // state, in which it refuses every write until DB::Resume(); so does a

@@ -1,9 +1,10 @@
 // The node's RocksDB database: one DB, one column family per kind of record
 // (docs/storage.md). The Store owns the DB and its handles. It is safe for
-// concurrent use: reads may run on any thread; writes go through Write(), and
-// only the Committer writes (which is what keeps sequences gap-free).
+// concurrent use: reads may run on any thread; writes are storage::Batches
+// (write_batch.h) applied by Commit(), and only the Committer commits while
+// the node runs (which is what keeps sequences gap-free).
 //
-// A full disk is an expected state, not a crash: Write() answers it with
+// A full disk is an expected state, not a crash: Commit() answers it with
 // RESOURCE_EXHAUSTED and, once space returns, brings RocksDB out of its
 // background-error state by itself (docs/running-a-node.md, "Full disk").
 #ifndef IBSM_BROKER_STORAGE_STORE_H_
@@ -21,6 +22,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "storage/key_codec.h"
+#include "storage/write_batch.h"
 
 namespace rocksdb {
 class DB;
@@ -28,7 +30,6 @@ class ColumnFamilyHandle;
 class Env;
 class Logger;
 class Status;
-class WriteBatch;
 }  // namespace rocksdb
 
 namespace ibsm::broker {
@@ -37,18 +38,26 @@ enum class Family {
   kLog = 0,     // sequence -> StoredAlert
   kDedup = 1,   // originator \0 alert id -> sequence, content hash
   kCursor = 2,  // agency \0 durable name -> last acknowledged sequence
-  kMeta = 3,    // name -> value (schema version, node id, last sequence)
-  kAudit = 4,   // reserved for the audit trail
-  kMerkle = 5,  // reserved for the audit Merkle tree
+  kMeta = 3,    // name -> value (node, last sequence, alert-audit links,
+                // checkpoints)
+  kAudit = 4,   // audit index -> AuditRecord
+  kMerkle = 5,  // level, index -> node of the audit Merkle tree
   kOutbox = 6,  // reserved for federation
 };
 inline constexpr int kFamilyCount = 7;
+
+// How far Commit() goes before it returns.
+enum class Durability {
+  kSynced,    // after an fsync: the batch survives a power loss
+  kBuffered,  // written to the OS: survives a crash of the process only
+};
 
 struct StoreOptions {
   std::string path;
   std::string node_id;  // recorded on first open; a mismatch later is refused
   // The RocksDB environment; null means the default one. Not owned; must
-  // outlive the Store. Tests inject file-system faults through it.
+  // outlive the Store. Tests inject file-system faults through it (an Env
+  // built on a rocksdb::FileSystem, see tests/support/fault_env.h).
   rocksdb::Env* env = nullptr;
 };
 
@@ -74,15 +83,19 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  rocksdb::ColumnFamilyHandle* handle(Family family) const;
+  // An empty batch of writes to this store; it must not outlive the Store.
+  storage::Batch NewBatch() const { return storage::Batch(this); }
 
-  // Applies `batch` atomically; with `sync`, returns only after an fsync.
-  // When the file system is full, nothing of `batch` is applied and the
-  // answer is RESOURCE_EXHAUSTED "node N: disk full at DIR, X free ...".
+  // Applies `batch` atomically, as far as `durability` says, and consumes
+  // it. When the file system is full, nothing of `batch` is applied and the
+  // answer is RESOURCE_EXHAUSTED "node N: disk full at DIR, X free ...";
+  // any other failure is INTERNAL, and nothing of `batch` is applied either.
   // After a failed write RocksDB refuses all writes (its background-error
-  // state); the next Write() first calls DB::Resume() once at least
-  // kMinFreeDiskBytes are free, so writing resumes without a restart.
-  absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
+  // state); the next Commit() first calls DB::Resume() once at least
+  // kMinFreeDiskBytes are free, so after a full disk writing resumes
+  // without a restart. (An error RocksDB holds fatal, such as an I/O error
+  // appending to its write-ahead log, lasts until the store is reopened.)
+  absl::Status Commit(storage::Batch&& batch, Durability durability);
 
   // Bytes free for the node (statvfs f_bavail) in the data directory.
   absl::StatusOr<uint64_t> FreeBytes() const;
@@ -126,7 +139,13 @@ class Store {
   absl::Status Flush();
 
  private:
+  friend class storage::Batch;  // puts its writes into the families
+
   Store() = default;
+
+  rocksdb::ColumnFamilyHandle* handle(Family family) const {
+    return handles_[static_cast<int>(family)];
+  }
 
   // RESOURCE_EXHAUSTED naming the node, directory and free space.
   absl::Status DiskFull(absl::StatusOr<uint64_t> free) const;

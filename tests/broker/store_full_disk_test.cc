@@ -3,11 +3,11 @@
 // (tests/fault/full_disk_test.cc is the real-disk test).
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
-#include <rocksdb/write_batch.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <memory>
+#include <utility>
 
 #include "storage/store.h"
 #include "tests/support/test_support.h"
@@ -60,9 +60,9 @@ class FullableFileSystem : public rocksdb::FileSystemWrapper {
 
 // Meta keys, which no other code of the Store reads.
 absl::Status PutMeta(Store* store, const std::string& key) {
-  rocksdb::WriteBatch batch;
-  batch.Put(store->handle(Family::kMeta), key, "value");
-  return store->Write(&batch, /*sync=*/true);
+  storage::Batch batch = store->NewBatch();
+  batch.PutForTesting(Family::kMeta, key, "value");
+  return store->Commit(std::move(batch), Durability::kSynced);
 }
 
 TEST_CASE(

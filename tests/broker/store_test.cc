@@ -4,7 +4,6 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
-#include <rocksdb/write_batch.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ibsm/internal/v1/storage.pb.h"
@@ -35,14 +35,9 @@ std::unique_ptr<Store> MustOpen(const std::string& path,
 
 // Writes log records with the given sequences (value "v<seq>") in one batch.
 void WriteLog(Store& store, const std::vector<uint64_t>& sequences) {
-  rocksdb::WriteBatch batch;
-  for (uint64_t s : sequences) {
-    REQUIRE(batch
-                .Put(store.handle(Family::kLog), EncodeSequence(s),
-                     "v" + std::to_string(s))
-                .ok());
-  }
-  absl::Status written = store.Write(&batch, /*sync=*/true);
+  storage::Batch batch = store.NewBatch();
+  for (uint64_t s : sequences) batch.PutAlert(s, "v" + std::to_string(s));
+  absl::Status written = store.Commit(std::move(batch), Durability::kSynced);
   INFO(written.ToString());
   REQUIRE(written.ok());
 }
@@ -69,13 +64,14 @@ TEST_CASE("Store::Open creates the database with all column families",
   const std::string path = dir.File("data");
   {
     std::unique_ptr<Store> store = MustOpen(path);
-    for (int i = 0; i < kFamilyCount; ++i) {
-      INFO("family " << i);
-      rocksdb::ColumnFamilyHandle* h = store->handle(static_cast<Family>(i));
-      REQUIRE(h != nullptr);
-      CHECK(h->GetName() == kFamilyNames[i]);
-    }
     CHECK(store->recovered_last_sequence() == 0);
+    // One record per Family, to find below in the family of its name.
+    storage::Batch batch = store->NewBatch();
+    for (int i = 0; i < kFamilyCount; ++i) {
+      batch.PutForTesting(static_cast<Family>(i), "family-test",
+                          std::to_string(i));
+    }
+    REQUIRE(store->Commit(std::move(batch), Durability::kSynced).ok());
   }
   std::vector<std::string> names;
   rocksdb::Status s =
@@ -87,6 +83,30 @@ TEST_CASE("Store::Open creates the database with all column families",
     CHECK(std::find(names.begin(), names.end(), want) != names.end());
   }
   CHECK(names.size() == kFamilyNames.size() + 1);  // + "default"
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : names)
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, descriptors,
+                                   &handles, &raw);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (size_t h = 0; h < handles.size(); ++h) {
+    const auto it = std::find(kFamilyNames.begin(), kFamilyNames.end(),
+                              handles[h]->GetName());
+    std::string value;
+    if (it == kFamilyNames.end()) continue;  // "default"
+    INFO("family " << *it);
+    REQUIRE(db->Get(rocksdb::ReadOptions(), handles[h], "family-test", &value)
+                .ok());
+    CHECK(value == std::to_string(it - kFamilyNames.begin()));
+  }
+  for (rocksdb::ColumnFamilyHandle* h : handles) {
+    REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+  }
 }
 
 TEST_CASE("Store: a fresh database is empty", "[store]") {
@@ -235,16 +255,11 @@ TEST_CASE(
     "[store]") {
   TempDir dir;
   std::unique_ptr<Store> store = MustOpen(dir.File("data"));
-  rocksdb::WriteBatch batch;
-  REQUIRE(batch
-              .Put(store->handle(Family::kDedup), DedupKey("CIV/police", "a1"),
-                   EncodeSequence(77))
-              .ok());
-  REQUIRE(batch
-              .Put(store->handle(Family::kCursor),
-                   CursorKey("CIV/police", "watch"), EncodeSequence(300))
-              .ok());
-  REQUIRE(store->Write(&batch, true).ok());
+  storage::Batch batch = store->NewBatch();
+  // An entry without a content hash, as written before hashes were kept.
+  batch.PutDedup(DedupKey("CIV/police", "a1"), 77, /*content_sha256=*/"");
+  batch.PutCursor(CursorKey("CIV/police", "watch"), 300);
+  REQUIRE(store->Commit(std::move(batch), Durability::kSynced).ok());
 
   auto dup = store->FindDuplicate("CIV/police", "a1");
   REQUIRE(dup.ok());
@@ -271,15 +286,10 @@ TEST_CASE(
 TEST_CASE("Store: corrupt index values are reported as DATA_LOSS", "[store]") {
   TempDir dir;
   std::unique_ptr<Store> store = MustOpen(dir.File("data"));
-  rocksdb::WriteBatch batch;
-  REQUIRE(
-      batch.Put(store->handle(Family::kDedup), DedupKey("CIV/p", "x"), "short")
-          .ok());
-  REQUIRE(batch
-              .Put(store->handle(Family::kCursor), CursorKey("CIV/p", "c"),
-                   "123456789")
-              .ok());
-  REQUIRE(store->Write(&batch, true).ok());
+  storage::Batch batch = store->NewBatch();
+  batch.PutForTesting(Family::kDedup, DedupKey("CIV/p", "x"), "short");
+  batch.PutForTesting(Family::kCursor, CursorKey("CIV/p", "c"), "123456789");
+  REQUIRE(store->Commit(std::move(batch), Durability::kSynced).ok());
   CHECK(store->FindDuplicate("CIV/p", "x").status().code() ==
         absl::StatusCode::kDataLoss);
   CHECK(store->GetCursor("CIV/p", "c").status().code() ==
@@ -296,10 +306,9 @@ TEST_CASE(
   SECTION("corrupt node metadata is DATA_LOSS") {
     {
       std::unique_ptr<Store> store = MustOpen(path);
-      rocksdb::WriteBatch batch;
-      REQUIRE(
-          batch.Put(store->handle(Family::kMeta), "node", "\xff\xff\xff").ok());
-      REQUIRE(store->Write(&batch, true).ok());
+      storage::Batch batch = store->NewBatch();
+      batch.PutForTesting(Family::kMeta, kNodeMetaKey, "\xff\xff\xff");
+      REQUIRE(store->Commit(std::move(batch), Durability::kSynced).ok());
     }
     CHECK(Store::Open({path, "CIV"}).status().code() ==
           absl::StatusCode::kDataLoss);
@@ -310,12 +319,9 @@ TEST_CASE(
       v1::NodeMeta meta;
       meta.set_schema_version(99);
       meta.set_node_id("CIV");
-      rocksdb::WriteBatch batch;
-      REQUIRE(batch
-                  .Put(store->handle(Family::kMeta), "node",
-                       meta.SerializeAsString())
-                  .ok());
-      REQUIRE(store->Write(&batch, true).ok());
+      storage::Batch batch = store->NewBatch();
+      batch.PutNodeMeta(meta.SerializeAsString());
+      REQUIRE(store->Commit(std::move(batch), Durability::kSynced).ok());
     }
     absl::StatusOr<std::unique_ptr<Store>> s = Store::Open({path, "CIV"});
     CHECK(s.status().code() == absl::StatusCode::kFailedPrecondition);
@@ -324,14 +330,12 @@ TEST_CASE(
   SECTION("a log key that is not 8 bytes is DATA_LOSS") {
     {
       std::unique_ptr<Store> store = MustOpen(path);
-      rocksdb::WriteBatch batch;
-      REQUIRE(batch
-                  .Put(store->handle(Family::kLog),
-                       "\xff\xff\xff\xff\xff"
-                       "\xff\xff\xff\xff",
-                       "v")
-                  .ok());
-      REQUIRE(store->Write(&batch, true).ok());
+      storage::Batch batch = store->NewBatch();
+      batch.PutForTesting(Family::kLog,
+                          "\xff\xff\xff\xff\xff"
+                          "\xff\xff\xff\xff",
+                          "v");
+      REQUIRE(store->Commit(std::move(batch), Durability::kSynced).ok());
     }
     CHECK(Store::Open({path, "CIV"}).status().code() ==
           absl::StatusCode::kDataLoss);
@@ -344,10 +348,9 @@ TEST_CASE("Store: writes without sync are also durable across a clean close",
   const std::string path = dir.File("data");
   {
     std::unique_ptr<Store> store = MustOpen(path);
-    rocksdb::WriteBatch batch;
-    REQUIRE(
-        batch.Put(store->handle(Family::kLog), EncodeSequence(9), "v9").ok());
-    REQUIRE(store->Write(&batch, /*sync=*/false).ok());
+    storage::Batch batch = store->NewBatch();
+    batch.PutAlert(9, "v9");
+    REQUIRE(store->Commit(std::move(batch), Durability::kBuffered).ok());
   }
   std::unique_ptr<Store> store = MustOpen(path);
   CHECK(store->recovered_last_sequence() == 9);
@@ -389,13 +392,10 @@ TEST_CASE(
   {
     std::unique_ptr<Store> store = MustOpen(path);
     WriteLog(*store, {1, 2, 3});
-    rocksdb::WriteBatch batch;
-    REQUIRE(batch.Delete(store->handle(Family::kLog), EncodeSequence(3)).ok());
-    REQUIRE(batch
-                .Put(store->handle(Family::kMeta), kLastSequenceKey,
-                     EncodeSequence(3))
-                .ok());
-    REQUIRE(store->Write(&batch, true).ok());
+    storage::Batch batch = store->NewBatch();
+    batch.RemoveAlert(3);
+    batch.PutLastSequence(3);
+    REQUIRE(store->Commit(std::move(batch), Durability::kSynced).ok());
   }
   CHECK(MustOpen(path)->recovered_last_sequence() == 3);
 }
@@ -413,12 +413,9 @@ TEST_CASE(
   CHECK(MustOpen(path)->recovered_last_sequence() == 7);
   {
     std::unique_ptr<Store> store = MustOpen(path);
-    rocksdb::WriteBatch batch;
-    REQUIRE(batch
-                .Put(store->handle(Family::kMeta), kLastSequenceKey,
-                     EncodeSequence(5))
-                .ok());
-    REQUIRE(store->Write(&batch, true).ok());
+    storage::Batch batch = store->NewBatch();
+    batch.PutLastSequence(5);
+    REQUIRE(store->Commit(std::move(batch), Durability::kSynced).ok());
   }
   CHECK(MustOpen(path)->recovered_last_sequence() == 7);
 }
@@ -429,10 +426,9 @@ TEST_CASE("Store::Open refuses a corrupt high-water mark with DATA_LOSS",
   const std::string path = dir.File("data");
   {
     std::unique_ptr<Store> store = MustOpen(path);
-    rocksdb::WriteBatch batch;
-    REQUIRE(
-        batch.Put(store->handle(Family::kMeta), kLastSequenceKey, "abc").ok());
-    REQUIRE(store->Write(&batch, true).ok());
+    storage::Batch batch = store->NewBatch();
+    batch.PutForTesting(Family::kMeta, kLastSequenceKey, "abc");
+    REQUIRE(store->Commit(std::move(batch), Durability::kSynced).ok());
   }
   CHECK(Store::Open({path, "CIV"}).status().code() ==
         absl::StatusCode::kDataLoss);

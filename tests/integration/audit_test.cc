@@ -1,7 +1,5 @@
 // The audit trail of a real node: what is recorded, who may read it, proofs
 // against signed checkpoints, and tampering found by offline verification.
-#include <rocksdb/write_batch.h>
-
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -256,7 +254,7 @@ TEST_CASE(
     "detected and located by offline verification") {
   struct Case {
     const char* name;
-    std::function<void(broker::Store&, rocksdb::WriteBatch&, uint64_t size)>
+    std::function<void(broker::Store&, broker::storage::Batch&, uint64_t size)>
         tamper;
     std::optional<uint64_t> located_at;  // nullopt: detected, index unknown
   };
@@ -268,24 +266,23 @@ TEST_CASE(
   };
   std::vector<Case> cases = {
       {"a changed record",
-       [&](broker::Store& store, rocksdb::WriteBatch& b, uint64_t) {
+       [&](broker::Store& store, broker::storage::Batch& b, uint64_t) {
          v1::AuditRecord r;
          REQUIRE(r.ParseFromString(record_at(store, 3)));
          r.set_actor("CIV/someone-else");
-         b.Put(store.handle(broker::Family::kAudit), broker::AuditKey(3),
-               r.SerializeAsString());
+         b.AppendAuditRecord(3, r.SerializeAsString());
        },
        3},
       {"a deleted record",
-       [&](broker::Store& store, rocksdb::WriteBatch& b, uint64_t) {
-         b.Delete(store.handle(broker::Family::kAudit), broker::AuditKey(4));
+       [&](broker::Store&, broker::storage::Batch& b, uint64_t) {
+         b.DeleteForTesting(broker::Family::kAudit, broker::AuditKey(4));
        },
        4},
       {"two records swapped",
-       [&](broker::Store& store, rocksdb::WriteBatch& b, uint64_t) {
+       [&](broker::Store& store, broker::storage::Batch& b, uint64_t) {
          std::string r2 = record_at(store, 2), r5 = record_at(store, 5);
-         b.Put(store.handle(broker::Family::kAudit), broker::AuditKey(2), r5);
-         b.Put(store.handle(broker::Family::kAudit), broker::AuditKey(5), r2);
+         b.AppendAuditRecord(2, r5);
+         b.AppendAuditRecord(5, r2);
        },
        2},
   };
@@ -298,9 +295,10 @@ TEST_CASE(
     {
       auto store = broker::Store::Open({config.data_dir(), "CIV"});
       REQUIRE(store.ok());
-      rocksdb::WriteBatch batch;
+      broker::storage::Batch batch = (*store)->NewBatch();
       c.tamper(**store, batch, size);
-      REQUIRE((*store)->Write(&batch, true).ok());
+      REQUIRE(
+          (*store)->Commit(std::move(batch), broker::Durability::kSynced).ok());
     }
     auto node = Start(config);
     auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
@@ -427,10 +425,9 @@ void EditStoredAlert(const v1::NodeConfig& config, uint64_t sequence,
   v1::StoredAlert stored;
   REQUIRE(stored.ParseFromString(**value));
   edit(stored.mutable_alert());
-  rocksdb::WriteBatch batch;
-  batch.Put((*store)->handle(broker::Family::kLog), key,
-            stored.SerializeAsString());
-  REQUIRE((*store)->Write(&batch, true).ok());
+  broker::storage::Batch batch = (*store)->NewBatch();
+  batch.PutAlert(sequence, stored.SerializeAsString());
+  REQUIRE((*store)->Commit(std::move(batch), broker::Durability::kSynced).ok());
 }
 
 v1::AlertExport ExportAlerts(const std::shared_ptr<grpc::Channel>& auditor) {
@@ -475,10 +472,10 @@ TEST_CASE(
     if (c.remove) {
       auto store = broker::Store::Open({config.data_dir(), "CIV"});
       REQUIRE(store.ok());
-      rocksdb::WriteBatch batch;
-      batch.Delete((*store)->handle(broker::Family::kLog),
-                   broker::EncodeSequence(3));
-      REQUIRE((*store)->Write(&batch, true).ok());
+      broker::storage::Batch batch = (*store)->NewBatch();
+      batch.RemoveAlert(3);
+      REQUIRE(
+          (*store)->Commit(std::move(batch), broker::Durability::kSynced).ok());
     } else {
       EditStoredAlert(config, 3,
                       [](v1::Alert* a) { a->set_payload("a forged payload"); });
@@ -704,11 +701,11 @@ TEST_CASE(
   {
     auto store = broker::Store::Open({config.data_dir(), "CIV"});
     REQUIRE(store.ok());
-    rocksdb::WriteBatch batch;
+    broker::storage::Batch batch = (*store)->NewBatch();
     // 0xff is field 31 with wire type 7, which does not exist.
-    batch.Put((*store)->handle(broker::Family::kAudit), broker::AuditKey(3),
-              std::string("\xff\xff\xff\xff", 4));
-    REQUIRE((*store)->Write(&batch, true).ok());
+    batch.AppendAuditRecord(3, std::string("\xff\xff\xff\xff", 4));
+    REQUIRE(
+        (*store)->Commit(std::move(batch), broker::Durability::kSynced).ok());
   }
   auto node = Start(config);
   auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
@@ -730,12 +727,12 @@ TEST_CASE(
   {
     auto store = broker::Store::Open({config.data_dir(), "CIV"});
     REQUIRE(store.ok());
-    rocksdb::WriteBatch batch;
+    broker::storage::Batch batch = (*store)->NewBatch();
     for (uint64_t i = 7; i < size; ++i) {
-      batch.Delete((*store)->handle(broker::Family::kAudit),
-                   broker::AuditKey(i));
+      batch.DeleteForTesting(broker::Family::kAudit, broker::AuditKey(i));
     }
-    REQUIRE((*store)->Write(&batch, true).ok());
+    REQUIRE(
+        (*store)->Commit(std::move(batch), broker::Durability::kSynced).ok());
   }
   auto node = broker::Node::Start(config);
   REQUIRE_FALSE(node.ok());
@@ -754,7 +751,7 @@ std::map<uint64_t, std::string> RemoveAlertAuditLinks(
   REQUIRE(store.ok());
   const std::string prefix = "alert-audit/";
   std::map<uint64_t, std::string> links;
-  rocksdb::WriteBatch batch;
+  broker::storage::Batch batch = (*store)->NewBatch();
   REQUIRE((*store)
               ->Scan(broker::Family::kMeta, prefix, 1 << 20,
                      [&](absl::string_view key, absl::string_view value) {
@@ -763,8 +760,7 @@ std::map<uint64_t, std::string> RemoveAlertAuditLinks(
                            broker::DecodeSequence(key.substr(prefix.size()));
                        REQUIRE(sequence.has_value());
                        links[*sequence] = std::string(value);
-                       batch.Delete((*store)->handle(broker::Family::kMeta),
-                                    std::string(key));
+                       batch.DeleteForTesting(broker::Family::kMeta, key);
                        return true;
                      })
               .ok());
@@ -772,9 +768,9 @@ std::map<uint64_t, std::string> RemoveAlertAuditLinks(
       (*store)->Get(broker::Family::kMeta, broker::kAlertAuditLinksVersionKey);
   REQUIRE(marker.ok());
   REQUIRE(marker->has_value());  // a store created by this broker has it
-  batch.Delete((*store)->handle(broker::Family::kMeta),
-               broker::kAlertAuditLinksVersionKey);
-  REQUIRE((*store)->Write(&batch, true).ok());
+  batch.DeleteForTesting(broker::Family::kMeta,
+                         broker::kAlertAuditLinksVersionKey);
+  REQUIRE((*store)->Commit(std::move(batch), broker::Durability::kSynced).ok());
   return links;
 }
 
@@ -885,11 +881,13 @@ TEST_CASE(
     // A crash after the first batch: some links, no marker.
     auto store = broker::Store::Open({config.data_dir(), "CIV"});
     REQUIRE(store.ok());
-    rocksdb::WriteBatch batch;
-    auto meta = (*store)->handle(broker::Family::kMeta);
-    batch.Put(meta, broker::AlertAuditLinkKey(1), written.at(1));
-    batch.Put(meta, broker::AlertAuditLinkKey(2), written.at(2));
-    REQUIRE((*store)->Write(&batch, true).ok());
+    broker::storage::Batch batch = (*store)->NewBatch();
+    batch.PutForTesting(broker::Family::kMeta, broker::AlertAuditLinkKey(1),
+                        written.at(1));
+    batch.PutForTesting(broker::Family::kMeta, broker::AlertAuditLinkKey(2),
+                        written.at(2));
+    REQUIRE(
+        (*store)->Commit(std::move(batch), broker::Durability::kSynced).ok());
   }
   {
     auto store = broker::Store::Open({config.data_dir(), "CIV"});
@@ -917,10 +915,10 @@ TEST_CASE(
   {
     auto store = broker::Store::Open({config.data_dir(), "CIV"});
     REQUIRE(store.ok());
-    rocksdb::WriteBatch batch;
-    batch.Put((*store)->handle(broker::Family::kAudit), broker::AuditKey(3),
-              "\xff\xff not a record");
-    REQUIRE((*store)->Write(&batch, true).ok());
+    broker::storage::Batch batch = (*store)->NewBatch();
+    batch.AppendAuditRecord(3, "\xff\xff not a record");
+    REQUIRE(
+        (*store)->Commit(std::move(batch), broker::Durability::kSynced).ok());
   }
   auto node = broker::Node::Start(config);
   REQUIRE_FALSE(node.ok());

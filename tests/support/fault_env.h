@@ -1,7 +1,12 @@
 // A RocksDB Env whose file system can be told to fail reads of table (.sst)
-// files, for tests of what the broker does when a read fails. Pass env() as
-// StoreOptions::env. The FaultEnv must outlive every Store opened with it.
-// Arming and disarming are thread-safe (one atomic flag).
+// files or writes of the write-ahead log, for tests of what the broker does
+// when a read or a write fails. Pass env() as StoreOptions::env. The FaultEnv
+// must outlive every Store opened with it. Arming and disarming are
+// thread-safe (one atomic flag each).
+//
+// It is built on a rocksdb::FileSystem wrapper. To also "drop unsynced data"
+// (a power loss), RocksDB's FaultInjectionTestFS would fit better, but it is
+// in RocksDB's test utilities, which Debian's librocksdb does not ship.
 #ifndef IBSM_TESTS_SUPPORT_FAULT_ENV_H_
 #define IBSM_TESTS_SUPPORT_FAULT_ENV_H_
 
@@ -28,8 +33,14 @@ class FaultEnv {
   // records a test wants unreadable are on disk only (a fresh block cache).
   void FailTableReads(bool fail) { fail_reads_->store(fail); }
 
+  // While set, every append to a write-ahead log (.log) file fails with an
+  // I/O error: a commit fails before anything of it is applied, as on a
+  // failing disk. RocksDB then refuses writes until Store::Commit resumes it.
+  void FailLogWrites(bool fail) { fail_writes_->store(fail); }
+
  private:
   std::shared_ptr<std::atomic<bool>> fail_reads_;
+  std::shared_ptr<std::atomic<bool>> fail_writes_;
   std::unique_ptr<rocksdb::Env> env_;
 };
 
