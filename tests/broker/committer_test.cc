@@ -18,15 +18,15 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "audit/audit_trail.h"
 #include "ibsm/checkpoint.h"
-#include "ibsm/internal/v1/storage.pb.h"
-#include "ibsm/merkle.h"
 #include "storage/key_codec.h"
 #include "storage/log_cache.h"
+#include "ibsm/merkle.h"
 #include "storage/store.h"
+#include "ibsm/internal/v1/storage.pb.h"
+#include "tests/support/eventually.h"
 #include "tests/support/fault_env.h"
 #include "tests/support/test_keys.h"
 #include "tests/support/test_support.h"
@@ -34,6 +34,7 @@
 namespace ibsm::broker {
 namespace {
 
+using ::ibsm::testing::EventuallyValue;
 using ::ibsm::testing::TempDir;
 using GroupFuture = std::future<std::unique_ptr<PublishGroup>>;
 
@@ -454,13 +455,8 @@ TEST_CASE("Committer: a cursor update alone (no publish) is persisted",
           "[committer][cursor]") {
   Node node;
   node.committer().UpdateCursor(CursorKey("CIV/police", "solo"), 9);
-  std::optional<uint64_t> got;
-  absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (absl::Now() < deadline) {
-    got = node.Cursor("CIV/police", "solo");
-    if (got.has_value()) break;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  std::optional<uint64_t> got =
+      EventuallyValue([&] { return node.Cursor("CIV/police", "solo"); });
   CHECK(got == std::optional<uint64_t>(9));
 }
 
@@ -625,7 +621,12 @@ TEST_CASE(
         futures.push_back(Submit(c, MakeGroup(std::move(entries))));
         group_size = group_size % 4 + 1;  // groups of 1, 2, 3, 4, 1, ...
         // Every few groups wait for the answer, as a real stream would.
-        if (futures.size() % 8 == 0) futures.back().wait();
+        if (futures.size() % 8 == 0 &&
+            futures.back().wait_for(std::chrono::seconds(60)) !=
+                std::future_status::ready) {
+          errors[t] = "timeout";
+          return;
+        }
       }
       for (GroupFuture& f : futures) {
         if (f.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
@@ -706,13 +707,18 @@ TEST_CASE(
             c, MakeGroup({MakeEntry("CIV/police", "r" + std::to_string(i))})));
       }
       for (GroupFuture& f : futures) {
-        f.wait();
+        // Stops at a missing answer; the count is checked below.
+        if (f.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+          return;
+        }
         auto g = f.get();
         answers[t].push_back(std::move(g->entries[0]));
       }
     });
   }
   for (std::thread& th : threads) th.join();
+  REQUIRE(answers[0].size() == kIds);
+  REQUIRE(answers[1].size() == kIds);
   std::set<uint64_t> sequences;
   for (int i = 0; i < kIds; ++i) {
     INFO("id r" << i);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ibsm/v1/audit.grpc.pb.h"
+#include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
@@ -40,6 +41,8 @@ TEST_CASE(
         auto channel = Channel(broker.port(), Tls("agency-CIV_police"));
         auto stub = v1::Publisher::NewStub(channel);
         grpc::ClientContext context;
+        // A backstop only: the broker is killed long before.
+        SetTestDeadline(context, kEventuallyDeadline * 2);
         auto stream = stub->PublishStream(&context);
         std::thread reader([&] {
           v1::PublishResponse response;
@@ -64,10 +67,9 @@ TEST_CASE(
       });
     }
     // Kill once a good number of publishes were acknowledged, while the
-    // publishers are still writing.
-    while (answered.load() < 3000) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    // publishers are still writing. (Killed also if that never happens, so
+    // that the publishers end; the count is checked below.)
+    CHECK(Eventually([&] { return answered.load() >= 3000; }));
     broker.Kill(SIGKILL);
     CHECK(broker.Wait() == 128 + SIGKILL);
     for (auto& t : publishers) t.join();
@@ -114,6 +116,7 @@ TEST_CASE(
   query.set_decision(v1::AuditQuery::DECISION_ALLOWED);
   query.set_limit(100000);
   grpc::ClientContext ctx;
+  SetTestDeadline(ctx);
   auto reader = v1::Auditor::NewStub(auditor)->Query(&ctx, query);
   std::map<std::string, uint64_t> recorded;
   v1::AuditQueryResponse page;

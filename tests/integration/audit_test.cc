@@ -7,7 +7,6 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -19,9 +18,8 @@
 #include "ibsm/merkle.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/audit.grpc.pb.h"
-#include "node/node.h"
-#include "storage/key_codec.h"
-#include "storage/store.h"
+#include "ibsm/internal/v1/storage.pb.h"
+#include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
@@ -48,16 +46,19 @@ std::unique_ptr<broker::Node> Start(const v1::NodeConfig& config) {
 v1::SignedCheckpoint WaitForCheckpoint(const std::shared_ptr<grpc::Channel>& ch,
                                        uint64_t at_least) {
   auto stub = v1::Auditor::NewStub(ch);
-  for (int i = 0; i < 200; ++i) {
-    grpc::ClientContext ctx;
-    v1::SignedCheckpoint c;
-    if (stub->GetCheckpoint(&ctx, {}, &c).ok() && c.tree_size() >= at_least) {
-      return c;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  FAIL("no checkpoint of size >= " << at_least);
-  return {};
+  std::optional<v1::SignedCheckpoint> found =
+      EventuallyValue([&]() -> std::optional<v1::SignedCheckpoint> {
+        grpc::ClientContext ctx;
+        SetTestDeadline(ctx);
+        v1::SignedCheckpoint c;
+        if (stub->GetCheckpoint(&ctx, {}, &c).ok() &&
+            c.tree_size() >= at_least) {
+          return c;
+        }
+        return std::nullopt;
+      });
+  if (!found.has_value()) FAIL("no checkpoint of size >= " << at_least);
+  return *found;
 }
 
 Hash ToHash(const std::string& bytes) {
@@ -102,18 +103,16 @@ TEST_CASE(
     return false;
   };
   std::vector<v1::AuditRecord> records;
-  for (int i = 0; i < 100; ++i) {  // acks and closes arrive asynchronously
+  // Acks and closes arrive asynchronously.
+  CHECK(Eventually([&] {
     records = RawAuditQuery(auditor, v1::AuditQuery());
     // Records of asynchronous events (closes, acks, the auditor's own
     // earlier queries) are committed with the next batch.
-    if (has(records, v1::AUDIT_SUBSCRIBE_CLOSE, "CIV/customs", true) &&
-        has(records, v1::AUDIT_CALL_REFUSED, "CIV/police", false) &&
-        has(records, v1::AUDIT_ACK, "CIV/customs", true) &&
-        has(records, v1::AUDIT_AUDITOR_QUERY, "UNODC/audit", true)) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+    return has(records, v1::AUDIT_SUBSCRIBE_CLOSE, "CIV/customs", true) &&
+           has(records, v1::AUDIT_CALL_REFUSED, "CIV/police", false) &&
+           has(records, v1::AUDIT_ACK, "CIV/customs", true) &&
+           has(records, v1::AUDIT_AUDITOR_QUERY, "UNODC/audit", true);
+  }));
   CHECK(has(records, v1::AUDIT_NODE_START, "CIV", true));
   CHECK(has(records, v1::AUDIT_SUBSCRIBE_OPEN, "CIV/customs", true));
   CHECK(has(records, v1::AUDIT_PUBLISH, "CIV/police", true));
@@ -181,6 +180,7 @@ TEST_CASE(
     request.set_index(index);
     v1::InclusionProof proof;
     grpc::ClientContext ctx;
+    SetTestDeadline(ctx);
     REQUIRE(stub->GetInclusionProof(&ctx, request, &proof).ok());
     std::vector<Hash> path;
     for (const auto& h : proof.hashes()) path.push_back(ToHash(h));
@@ -194,6 +194,7 @@ TEST_CASE(
   request.set_to_size(second.tree_size());
   v1::ConsistencyProof proof;
   grpc::ClientContext ctx;
+  SetTestDeadline(ctx);
   REQUIRE(stub->GetConsistencyProof(&ctx, request, &proof).ok());
   std::vector<Hash> hashes;
   for (const auto& h : proof.hashes()) hashes.push_back(ToHash(h));
@@ -210,6 +211,7 @@ v1::AuditExport ExportFrom(const std::shared_ptr<grpc::Channel>& auditor,
   request.set_kept_size(kept_size);
   v1::AuditExport exported;
   grpc::ClientContext ctx;
+  SetTestDeadline(ctx);
   grpc::Status s =
       v1::Auditor::NewStub(auditor)->Export(&ctx, request, &exported);
   INFO(s.error_message());
@@ -369,12 +371,10 @@ TEST_CASE(
   query.set_action(v1::AUDIT_DELIVER);
   query.set_alert_id("batch-3");
   std::vector<v1::AuditRecord> found;
-  for (int i = 0; i < 100 && found.empty(); ++i) {
+  CHECK(Eventually([&] {
     found = RawAuditQuery(auditor, query);
-    if (found.empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
+    return !found.empty();
+  }));
   REQUIRE(found.size() == 1);
   CHECK(found[0].recipient() == "CIV/customs");
   std::set<std::string> listed;
@@ -403,10 +403,10 @@ TEST_CASE("a change of the CRL directory is noticed and recorded") {
   v1::AuditQuery query;
   query.set_action(v1::AUDIT_CERT_RELOAD);
   std::vector<v1::AuditRecord> found;
-  for (int i = 0; i < 100 && found.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(Eventually([&] {
     found = RawAuditQuery(auditor, query);
-  }
+    return !found.empty();
+  }));
   REQUIRE(found.size() == 1);
   CHECK(found[0].allowed());
   CHECK_THAT(found[0].reason(), Catch::Contains("CRL"));
@@ -433,6 +433,7 @@ void EditStoredAlert(const v1::NodeConfig& config, uint64_t sequence,
 v1::AlertExport ExportAlerts(const std::shared_ptr<grpc::Channel>& auditor) {
   v1::AlertExport exported;
   grpc::ClientContext ctx;
+  SetTestDeadline(ctx);
   grpc::Status s = v1::Auditor::NewStub(auditor)->ExportAlerts(
       &ctx, v1::AlertExportRequest(), &exported);
   INFO(s.error_message());
@@ -446,12 +447,11 @@ std::vector<v1::AuditRecord> WaitForRecords(
   v1::AuditQuery query;
   query.set_action(action);
   std::vector<v1::AuditRecord> found;
-  for (int i = 0; i < 100 && found.empty(); ++i) {
+  // Empty after the deadline: the caller's checks then say what is missing.
+  (void)Eventually([&] {
     found = RawAuditQuery(auditor, query);
-    if (found.empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
+    return !found.empty();
+  });
   return found;
 }
 
@@ -501,7 +501,7 @@ TEST_CASE(
     // the refused subscriber.
     std::optional<v1::AuditRecord> refused;
     bool at_start = false;
-    for (int i = 0; i < 100 && !(refused && at_start); ++i) {
+    CHECK(Eventually([&] {
       for (const auto& r :
            WaitForRecords(auditor, v1::AUDIT_INTEGRITY_FAILURE)) {
         CHECK_FALSE(r.allowed());
@@ -509,10 +509,8 @@ TEST_CASE(
         if (r.recipient() == "CIV/customs") refused = r;
         if (r.recipient().empty()) at_start = true;
       }
-      if (!(refused && at_start)) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    }
+      return refused.has_value() && at_start;
+    }));
     REQUIRE(refused.has_value());
     CHECK(at_start);
     CHECK(refused->actor() == "CIV");
@@ -626,7 +624,7 @@ TEST_CASE(
   REQUIRE(new_key.ok());
 
   std::vector<v1::AuditRecord> switched;
-  for (int i = 0; i < 100 && switched.empty(); ++i) {
+  CHECK(Eventually([&] {
     for (const auto& r : RawAuditQuery(auditor, [] {
            v1::AuditQuery q;
            q.set_action(v1::AUDIT_CERT_RELOAD);
@@ -637,26 +635,18 @@ TEST_CASE(
         switched.push_back(r);
       }
     }
-    if (switched.empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
+    return !switched.empty();
+  }));
   REQUIRE(switched.size() == 1);
 
   for (int i = 0; i < 3; ++i) {
     REQUIRE(RawPublish(police, {MakeAlert(absl::StrCat("rot-b", i))}).ok());
   }
   v1::SignedCheckpoint latest;
-  bool signed_with_new = false;
-  for (int i = 0; i < 100 && !signed_with_new; ++i) {
+  REQUIRE(Eventually([&] {
     latest = WaitForCheckpoint(auditor, switched[0].index() + 1);
-    signed_with_new =
-        ibsm::VerifyCheckpoint(latest.note(), "ibsm/CIV", *new_key).ok();
-    if (!signed_with_new) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-  REQUIRE(signed_with_new);
+    return ibsm::VerifyCheckpoint(latest.note(), "ibsm/CIV", *new_key).ok();
+  }));
 
   v1::AuditExport exported = ExportFrom(auditor, latest.tree_size());
   auto report =

@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -16,6 +15,7 @@
 #include "ibsm/checkpoint.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/audit.pb.h"
+#include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
@@ -50,10 +50,11 @@ uint64_t NoteSize(const std::string& note) {
 // than `above` records; returns its note.
 std::string WaitForCheckpoint(int port, uint64_t above) {
   RunResult r{1, ""};
-  for (int i = 0; i < 100; ++i) {
-    r = Auditor(port, {"audit", "checkpoint"});
-    if (r.exit_code == 0 && NoteSize(r.output) > above) return r.output;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (Eventually([&] {
+        r = Auditor(port, {"audit", "checkpoint"});
+        return r.exit_code == 0 && NoteSize(r.output) > above;
+      })) {
+    return r.output;
   }
   INFO(r.output);
   FAIL("no checkpoint of more than " << above << " records");

@@ -12,6 +12,7 @@
 #include "ibsm/publisher.h"
 #include "ibsm/subscriber.h"
 #include "ibsm/v1/broker.pb.h"
+#include "tests/support/eventually.h"
 #include "tests/support/test_support.h"
 
 namespace ibsm::testing {
@@ -143,8 +144,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "client library: a subscriber opens promptly once a node that "
-    "was down comes up") {
+    "client library: a subscriber opens once a node that was down comes "
+    "up, and gets what was published before") {
   TempDir dir;
   v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.set_listen_address("127.0.0.1:0");
@@ -166,23 +167,23 @@ TEST_CASE(
   options.open_timeout = absl::Seconds(30);
   auto subscriber = client->NewSubscriber(options);
   REQUIRE(subscriber.ok());
-  // Opening fails fast (connection refused) and is retried meanwhile.
+  // Opening fails fast (connection refused) and is retried meanwhile. The
+  // timeout only bounds a hang.
   auto next = std::async(std::launch::async, [&] {
-    return (*subscriber)->Next(absl::Seconds(10));
+    return (*subscriber)->Next(kEventuallyDeadline);
   });
+  // Not polling: the node stays down a while, so that opening fails and is
+  // retried before it comes up.
   absl::SleepFor(absl::Seconds(1));
   broker = std::make_unique<BrokerProcess>(config);
-  const absl::Time up = absl::Now();
-  auto delivery = next.get();
   // Nothing but the client drives the reconnection here; it used to advance
-  // only at gRPC's 5-second backup poll (10-20 s for TCP and TLS).
-  const absl::Duration took = absl::Now() - up;
-  INFO("opened " << absl::FormatDuration(took) << " after the node came up, "
-                 << delivery.status().ToString());
+  // only at gRPC's 5-second backup poll (10-20 s for TCP and TLS). How soon
+  // it opens is a latency, not asserted here: timing belongs in tests/bench.
+  auto delivery = next.get();
+  INFO(delivery.status().ToString());
   REQUIRE(delivery.ok());
   REQUIRE(delivery->has_value());
   CHECK((*delivery)->alert().id() == "waiting");
-  CHECK(took < absl::Seconds(3));
 }
 
 TEST_CASE(

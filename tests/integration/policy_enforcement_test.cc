@@ -11,7 +11,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "ibsm/v1/audit.grpc.pb.h"
-#include "node/node.h"
+#include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
@@ -178,6 +178,7 @@ TEST_CASE(
   v1::NodeInfo info;
   {
     grpc::ClientContext ctx;
+    SetTestDeadline(ctx);
     REQUIRE(v1::Node::NewStub(police)->GetInfo(&ctx, {}, &info).ok());
   }
   const std::string first_version = info.policy_version();
@@ -190,6 +191,7 @@ TEST_CASE(
   REQUIRE(RawPublish(police, {MakeAlert("after", "border.incident")}).ok());
   {
     grpc::ClientContext ctx;
+    SetTestDeadline(ctx);
     REQUIRE(v1::Node::NewStub(police)->GetInfo(&ctx, {}, &info).ok());
   }
   CHECK(info.policy_version() != first_version);
@@ -209,6 +211,7 @@ TEST_CASE(
              Catch::Contains(n.policy_path + ":"));
   {
     grpc::ClientContext ctx;
+    SetTestDeadline(ctx);
     REQUIRE(v1::Node::NewStub(police)->GetInfo(&ctx, {}, &info).ok());
   }
   CHECK(info.policy_version() == narrowed_version);
@@ -261,17 +264,13 @@ TEST_CASE("a changed policy file is picked up without a signal") {
   auto version = [&] {
     v1::NodeInfo info;
     grpc::ClientContext ctx;
+    SetTestDeadline(ctx);
     REQUIRE(v1::Node::NewStub(police)->GetInfo(&ctx, {}, &info).ok());
     return info.policy_version();
   };
   const std::string before = version();
   std::ofstream(path, std::ios::app) << "\n# reviewed by the operator\n";
-  std::string after = before;
-  for (int i = 0; i < 100 && after == before; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    after = version();
-  }
-  CHECK(after != before);
+  REQUIRE(Eventually([&] { return version() != before; }));
 }
 
 // ---- Where an agency acts (issue 7, item 2) --------------------------------
@@ -443,11 +442,12 @@ TEST_CASE("an auditor of another node is refused here unless granted") {
   auto auditor = Channel(n.node->port(), Tls("auditor-UNODC_audit"));
   // The node's start record is written with the first batch after start.
   std::vector<v1::AuditRecord> records;
-  for (int attempt = 0; attempt < 200 && records.empty(); ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Stops early on a failed query; checked below.
+  (void)Eventually([&] {
     records = AuditQuery(auditor, query, &status);
-    REQUIRE(status.ok());
-  }
+    return !records.empty() || !status.ok();
+  });
+  REQUIRE(status.ok());
   CHECK_FALSE(records.empty());
 
   // A NodeInfo refusal is in the trail too.
@@ -457,16 +457,20 @@ TEST_CASE("an auditor of another node is refused here unless granted") {
   v1::AuditQuery refusals;
   refusals.set_action(v1::AUDIT_CALL_REFUSED);
   refusals.set_actor("INTERPOL/nccu");
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
   int nudges = 0;
-  do {
+  grpc::Status nudged;
+  // Stops early on a failed publish; checked below.
+  (void)Eventually([&] {
     // Queued records are written with the next commit.
-    REQUIRE(RawPublish(n.As("CIV_police"),
-                       {MakeAlert(absl::StrCat("nudge-", ++nudges),
-                                  "test.marker", "UNCLASSIFIED")})
-                .ok());
+    nudged = RawPublish(n.As("CIV_police"),
+                        {MakeAlert(absl::StrCat("nudge-", ++nudges),
+                                   "test.marker", "UNCLASSIFIED")});
+    if (!nudged.ok()) return true;
     records = AuditQuery(auditor, refusals, &status);
-  } while (records.empty() && absl::Now() < deadline);
+    return !records.empty();
+  });
+  INFO(nudged.error_message());
+  REQUIRE(nudged.ok());
   REQUIRE(records.size() == 1);
   CHECK(records[0].detail() == "Node.GetInfo");
   CHECK_FALSE(records[0].allowed());
@@ -527,6 +531,7 @@ TEST_CASE(
     req.set_index(records[1].index());
     v1::InclusionProof proof;
     grpc::ClientContext ctx;
+    SetTestDeadline(ctx);
     grpc::Status s =
         v1::Auditor::NewStub(auditor)->GetInclusionProof(&ctx, req, &proof);
     CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
@@ -535,23 +540,27 @@ TEST_CASE(
   // An export is whole or refused: wait for a signed checkpoint that covers
   // the SECRET alert's record.
   auto stub = v1::Auditor::NewStub(auditor);
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
   v1::SignedCheckpoint checkpoint;
   int nudges = 0;
-  while (checkpoint.tree_size() <= records[1].index() &&
-         absl::Now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    REQUIRE(RawPublish(police, {MakeAlert(absl::StrCat("tick-", ++nudges),
-                                          "test.marker", "UNCLASSIFIED")})
-                .ok());
+  grpc::Status nudged;
+  // Stops early on a failed publish; checked below.
+  (void)Eventually([&] {
+    nudged = RawPublish(police, {MakeAlert(absl::StrCat("tick-", ++nudges),
+                                           "test.marker", "UNCLASSIFIED")});
+    if (!nudged.ok()) return true;
     grpc::ClientContext ctx;
+    SetTestDeadline(ctx);
     (void)stub->GetCheckpoint(&ctx, {}, &checkpoint);  // none yet: retry
-  }
+    return checkpoint.tree_size() > records[1].index();
+  });
+  INFO(nudged.error_message());
+  REQUIRE(nudged.ok());
   REQUIRE(checkpoint.tree_size() > records[1].index());
   v1::ExportRequest request;
   request.set_to_size(checkpoint.tree_size());
   v1::AuditExport exported;
   grpc::ClientContext ctx;
+  SetTestDeadline(ctx);
   grpc::Status s = stub->Export(&ctx, request, &exported);
   if (metadata) {
     CHECK(s.ok());

@@ -6,8 +6,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "node/node.h"
+#include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
@@ -214,6 +214,7 @@ TEST_CASE("concurrent stream publishers: every alert answered, stored once") {
       auto channel = Channel(node->port(), Tls("agency-CIV_police"));
       auto stub = v1::Publisher::NewStub(channel);
       grpc::ClientContext context;
+      SetTestDeadline(context, kEventuallyDeadline);
       auto stream = stub->PublishStream(&context);
       for (int b = 0; b < kBatches; ++b) {
         v1::PublishRequest request;
@@ -245,13 +246,11 @@ TEST_CASE("concurrent stream publishers: every alert answered, stored once") {
   CHECK(*all.rbegin() == total);
 }
 
-// Waits until the node's hub holds no subscription, or `timeout` passed.
+// Waits until the node's hub holds no subscription, or `timeout` passed;
+// returns how many it holds then.
 size_t AwaitNoSubscriptions(const broker::Node& node,
-                            absl::Duration timeout = absl::Seconds(30)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (node.open_subscriptions() > 0 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+                            absl::Duration timeout = kEventuallyDeadline) {
+  (void)Eventually([&] { return node.open_subscriptions() == 0; }, timeout);
   return node.open_subscriptions();
 }
 

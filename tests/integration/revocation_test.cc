@@ -9,11 +9,10 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "ibsm/tls.h"
+#include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
@@ -87,21 +86,21 @@ v1::NodeConfig RevocationConfig(const TempDir& dir,
 }
 
 // The refusals in the trail whose reason mentions `text`, once at least
-// `want` of them are there (or 30 s passed).
+// `want` of them are there (or the deadline passed: then those there are).
 std::vector<v1::AuditRecord> AwaitRefusalsMentioning(
     const std::shared_ptr<grpc::Channel>& auditor, const std::string& text,
     size_t want) {
   v1::AuditQuery query;
   query.set_action(v1::AUDIT_CALL_REFUSED);
-  absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (true) {
-    std::vector<v1::AuditRecord> found;
+  std::vector<v1::AuditRecord> found;
+  (void)Eventually([&] {
+    found.clear();
     for (const v1::AuditRecord& r : RawAuditQuery(auditor, query)) {
       if (r.reason().find(text) != std::string::npos) found.push_back(r);
     }
-    if (found.size() >= want || absl::Now() > deadline) return found;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+    return found.size() >= want;
+  });
+  return found;
 }
 
 TEST_CASE("a certificate issued under a revoked intermediate CA is refused",

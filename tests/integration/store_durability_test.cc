@@ -12,7 +12,7 @@
 #include "ibsm/client.h"
 #include "ibsm/subscriber.h"
 #include "ibsm/v1/audit.grpc.pb.h"
-#include "node/node.h"
+#include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
@@ -189,26 +189,23 @@ TEST_CASE(
 
   // The refusal is in the trail.
   auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
-  auto stub = v1::Auditor::NewStub(auditor);
   v1::AuditQuery query;
   query.set_alert_id("civ-dup-1");
   query.set_decision(v1::AuditQuery::DECISION_DENIED);
   bool found = false;
-  for (int attempt = 0; attempt < 200 && !found; ++attempt) {
-    grpc::ClientContext ctx;
-    auto reader = stub->Query(&ctx, query);
-    v1::AuditQueryResponse page;
-    while (reader->Read(&page)) {
-      for (const v1::AuditRecord& r : page.records()) {
-        if (r.action() == v1::AUDIT_PUBLISH && !r.allowed() &&
-            r.reason().find("differ") != std::string::npos) {
-          found = true;
-        }
+  grpc::Status status;
+  // Stops early on a failed query; checked below.
+  (void)Eventually([&] {
+    for (const v1::AuditRecord& r : RawAuditQuery(auditor, query, &status)) {
+      if (r.action() == v1::AUDIT_PUBLISH && !r.allowed() &&
+          r.reason().find("differ") != std::string::npos) {
+        found = true;
       }
     }
-    REQUIRE(reader->Finish().ok());
-    if (!found) absl::SleepFor(absl::Milliseconds(50));
-  }
+    return found || !status.ok();
+  });
+  INFO(status.error_message());
+  REQUIRE(status.ok());
   CHECK(found);
 }
 
@@ -230,36 +227,30 @@ TEST_CASE(
   CHECK_FALSE(refused.ok());
 
   auto auditor = Channel(node->port(), Tls("auditor-UNODC_audit"));
-  auto stub = v1::Auditor::NewStub(auditor);
+  v1::AuditQuery query;
+  query.set_decision(v1::AuditQuery::DECISION_DENIED);
   bool saw_subscribe = false;
   bool saw_publish = false;
-  for (int attempt = 0; attempt < 200 && !(saw_subscribe && saw_publish);
-       ++attempt) {
-    grpc::ClientContext ctx;
-    v1::AuditQuery query;
-    query.set_decision(v1::AuditQuery::DECISION_DENIED);
-    auto reader = stub->Query(&ctx, query);
-    v1::AuditQueryResponse page;
-    while (reader->Read(&page)) {
-      for (const v1::AuditRecord& r : page.records()) {
-        CHECK(r.ByteSizeLong() < (64u << 10));
-        if (r.action() == v1::AUDIT_SUBSCRIBE_OPEN) {
-          saw_subscribe = true;
-          CHECK(r.detail().find("truncated") != std::string::npos);
-          CHECK(r.detail().find(std::to_string(huge.size())) !=
-                std::string::npos);
-        }
-        if (r.action() == v1::AUDIT_PUBLISH) {
-          saw_publish = true;
-          CHECK(r.alert_id().find("truncated") != std::string::npos);
-        }
+  grpc::Status status;
+  // Stops early on a failed query; checked below.
+  (void)Eventually([&] {
+    for (const v1::AuditRecord& r : RawAuditQuery(auditor, query, &status)) {
+      CHECK(r.ByteSizeLong() < (64u << 10));
+      if (r.action() == v1::AUDIT_SUBSCRIBE_OPEN) {
+        saw_subscribe = true;
+        CHECK(r.detail().find("truncated") != std::string::npos);
+        CHECK(r.detail().find(std::to_string(huge.size())) !=
+              std::string::npos);
+      }
+      if (r.action() == v1::AUDIT_PUBLISH) {
+        saw_publish = true;
+        CHECK(r.alert_id().find("truncated") != std::string::npos);
       }
     }
-    grpc::Status status = reader->Finish();
-    INFO(status.error_message());
-    REQUIRE(status.ok());
-    if (!(saw_subscribe && saw_publish)) absl::SleepFor(absl::Milliseconds(50));
-  }
+    return (saw_subscribe && saw_publish) || !status.ok();
+  });
+  INFO(status.error_message());
+  REQUIRE(status.ok());
   CHECK(saw_subscribe);
   CHECK(saw_publish);
 }

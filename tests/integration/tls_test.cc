@@ -3,11 +3,10 @@
 
 #include <catch2/catch.hpp>
 #include <set>
-#include <thread>
 
-#include "absl/time/clock.h"
-#include "ibsm/client.h"
 #include "node/node.h"
+#include "ibsm/client.h"
+#include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
 
@@ -109,17 +108,17 @@ TEST_CASE("node certificates and other nodes' agencies may not publish here") {
   }
 }
 
-// Waits up to 30 s until the trail holds refusals (AUDIT_CALL_REFUSED) whose
-// detail is each of `details` and whose reason mentions `reason_mentions`.
+// Waits until the trail holds refusals (AUDIT_CALL_REFUSED) whose detail is
+// each of `details` and whose reason mentions `reason_mentions`; returns
+// those that mention it (after the deadline: those there are).
 std::vector<v1::AuditRecord> AwaitRefusals(
     const std::shared_ptr<grpc::Channel>& auditor,
     const std::vector<std::string>& details,
     const std::string& reason_mentions) {
   v1::AuditQuery query;
   query.set_action(v1::AUDIT_CALL_REFUSED);
-  absl::Time deadline = absl::Now() + absl::Seconds(30);
   std::vector<v1::AuditRecord> found;
-  while (true) {
+  (void)Eventually([&] {
     found.clear();
     for (const v1::AuditRecord& r : RawAuditQuery(auditor, query)) {
       if (r.reason().find(reason_mentions) != std::string::npos) {
@@ -132,9 +131,9 @@ std::vector<v1::AuditRecord> AwaitRefusals(
       for (const v1::AuditRecord& r : found) seen = seen || r.detail() == d;
       all = all && seen;
     }
-    if (all || absl::Now() > deadline) return found;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+    return all;
+  });
+  return found;
 }
 
 v1::NodeConfig PolicyConfig(const TempDir& dir, const std::string& node_id) {

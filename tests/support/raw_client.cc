@@ -8,6 +8,11 @@
 
 namespace ibsm::testing {
 
+void SetTestDeadline(grpc::ClientContext& context, absl::Duration deadline) {
+  context.set_deadline(std::chrono::system_clock::now() +
+                       absl::ToChronoMilliseconds(deadline));
+}
+
 grpc::Status RawPublish(const std::shared_ptr<grpc::Channel>& channel,
                         const std::vector<v1::Alert>& alerts,
                         v1::PublishResponse* response) {

@@ -15,6 +15,11 @@
 
 namespace ibsm::testing {
 
+// Bounds a call that a test makes with its own ClientContext: every wait in
+// tests has a deadline. The deadline bounds a hang; it never asserts speed.
+void SetTestDeadline(grpc::ClientContext& context,
+                     absl::Duration deadline = absl::Seconds(30));
+
 // Unary publish of `alerts`; returns the call status and fills `response`.
 grpc::Status RawPublish(const std::shared_ptr<grpc::Channel>& channel,
                         const std::vector<v1::Alert>& alerts,

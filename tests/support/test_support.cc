@@ -4,20 +4,22 @@
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "tests/support/eventually.h"
 
 namespace ibsm::testing {
 namespace {
@@ -27,11 +29,24 @@ std::string EnvOr(const char* name, const char* fallback) {
   return v != nullptr ? v : fallback;
 }
 
-std::string ReadAll(int fd) {
+// Reads `fd` until end of file or until `deadline`, whichever comes first.
+std::string ReadUntilEnd(int fd, absl::Time deadline) {
   std::string out;
   char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, n);
+  while (true) {
+    const int64_t left_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (left_ms <= 0) break;
+    pollfd readable{fd, POLLIN, 0};
+    const int ready =
+        poll(&readable, 1,
+             static_cast<int>(std::min<int64_t>(left_ms, 24 * 3600 * 1000)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, n);
+  }
   return out;
 }
 
@@ -175,18 +190,22 @@ BrokerProcess::BrokerProcess(v1::NodeConfig config)
           static_cast<char*>(nullptr));
     _exit(127);
   }
-  absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (absl::Now() < deadline) {
+  bool exited = false;
+  const bool serving = Eventually([&] {
     std::ifstream in(port_file);
-    if (in >> port_ && port_ > 0) return;
+    if (in >> port_ && port_ > 0) return true;
     int status;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      FAIL("ibsm-broker exited before serving");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    exited = waitpid(pid_, &status, WNOHANG) == pid_;
+    return exited;
+  });
+  if (exited) {
+    pid_ = -1;
+    FAIL("ibsm-broker exited before serving");
   }
-  FAIL("ibsm-broker did not start serving within 30 s");
+  if (!serving) {
+    FAIL("ibsm-broker did not start serving within "
+         << absl::FormatDuration(kEventuallyDeadline));
+  }
 }
 
 BrokerProcess::~BrokerProcess() {
@@ -201,10 +220,19 @@ void BrokerProcess::Kill(int signal) {
   if (pid_ > 0) kill(pid_, signal);
 }
 
-int BrokerProcess::Wait() {
+int BrokerProcess::Wait(absl::Duration timeout) {
   if (pid_ <= 0) return -1;
   int status = 0;
-  waitpid(pid_, &status, 0);
+  const bool exited = Eventually(
+      [&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
+  if (!exited) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    FAIL_CHECK("ibsm-broker did not exit within "
+               << absl::FormatDuration(timeout) << "; killed it");
+    return -1;
+  }
   pid_ = -1;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + WTERMSIG(status);
@@ -244,22 +272,18 @@ RunResult RunBinary(const std::string& binary,
     _exit(127);
   }
   close(pipe_fds[1]);
-  // Read until the child closes its end, then reap it; a watchdog thread
-  // kills a child that overruns `timeout`.
-  std::atomic<bool> finished{false};
-  std::thread watchdog([&] {
-    absl::Time deadline = absl::Now() + timeout;
-    while (!finished.load() && absl::Now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (!finished.load()) kill(pid, SIGKILL);
-  });
-  std::string output = ReadAll(pipe_fds[0]);
+  // Read until the child closes its end, then reap it; a child that overruns
+  // `timeout` is killed. Both the read and the reaping are bounded, also
+  // when a grandchild keeps the pipe open or the child closes it early.
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string output = ReadUntilEnd(pipe_fds[0], deadline);
   close(pipe_fds[0]);
   int status = 0;
-  waitpid(pid, &status, 0);
-  finished.store(true);
-  watchdog.join();
+  if (!Eventually([&] { return waitpid(pid, &status, WNOHANG) == pid; },
+                  deadline - absl::Now())) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return {code, output};
 }

@@ -77,8 +77,10 @@ class BrokerProcess {
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   void Kill(int signal);
-  // Waits for exit; returns the exit code, or 128+signal.
-  int Wait();
+  // Waits up to `timeout` for exit; returns the exit code, or 128+signal.
+  // A broker still running then is SIGKILLed, the test fails and -1 is
+  // returned.
+  int Wait(absl::Duration timeout = absl::Seconds(60));
 
  private:
   v1::NodeConfig config_;
@@ -92,7 +94,9 @@ std::string CliBinary();
 std::vector<std::string> CliArgs(int port, const std::string& entity,
                                  std::vector<std::string> args);
 
-// Runs ibsm-broker with `args` to completion; returns exit code and stderr.
+// Runs `binary` with `args` to completion; returns its exit code and its
+// stdout and stderr together. A child still running after `timeout` is
+// SIGKILLed (exit code 128+9) with the output read so far.
 struct RunResult {
   int exit_code;
   std::string output;
