@@ -1,6 +1,5 @@
 #include "broker/log_integrity.h"
 
-#include <openssl/sha.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "broker/audit_trail.h"
+#include "broker/crypto.h"
 #include "broker/event_log.h"
 #include "broker/key_codec.h"
 #include "broker/log_cache.h"
@@ -85,10 +85,7 @@ std::string AlertAuditLinkKey(uint64_t sequence) {
 }
 
 std::string PayloadDigest(absl::string_view payload) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(payload.data()), payload.size(),
-         digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+  return std::string(crypto::HashView(crypto::Sha256(payload)));
 }
 
 void PutAlertAuditLinks(const Store& store,
