@@ -16,6 +16,7 @@
 #include "broker/audit_trail.h"
 #include "broker/audit_verify.h"
 #include "broker/checkpoint.h"
+#include "broker/crypto.h"
 #include "broker/key_codec.h"
 #include "broker/log_integrity.h"
 #include "broker/merkle.h"
@@ -62,11 +63,10 @@ v1::SignedCheckpoint WaitForCheckpoint(const std::shared_ptr<grpc::Channel>& ch,
   return {};
 }
 
-Hash ToHash(const std::string& bytes) {
-  Hash h{};
-  REQUIRE(bytes.size() == h.size());
-  std::copy(bytes.begin(), bytes.end(), h.begin());
-  return h;
+Hash RequireHash(const std::string& bytes) {
+  std::optional<Hash> h = crypto::HashFromBytes(bytes);
+  REQUIRE(h.has_value());
+  return *h;
 }
 
 TEST_CASE(
@@ -185,10 +185,10 @@ TEST_CASE(
     grpc::ClientContext ctx;
     REQUIRE(stub->GetInclusionProof(&ctx, request, &proof).ok());
     std::vector<Hash> path;
-    for (const auto& h : proof.hashes()) path.push_back(ToHash(h));
+    for (const auto& h : proof.hashes()) path.push_back(RequireHash(h));
     CHECK(broker::VerifyInclusion(broker::LeafHash(proof.record()), index,
                                   proof.tree_size(), path,
-                                  ToHash(second.root_hash()))
+                                  RequireHash(second.root_hash()))
               .ok());
   }
   v1::ConsistencyProofRequest request;
@@ -198,10 +198,10 @@ TEST_CASE(
   grpc::ClientContext ctx;
   REQUIRE(stub->GetConsistencyProof(&ctx, request, &proof).ok());
   std::vector<Hash> hashes;
-  for (const auto& h : proof.hashes()) hashes.push_back(ToHash(h));
+  for (const auto& h : proof.hashes()) hashes.push_back(RequireHash(h));
   CHECK(broker::VerifyConsistency(first.tree_size(), second.tree_size(),
-                                  ToHash(first.root_hash()),
-                                  ToHash(second.root_hash()), hashes)
+                                  RequireHash(first.root_hash()),
+                                  RequireHash(second.root_hash()), hashes)
             .ok());
 }
 
