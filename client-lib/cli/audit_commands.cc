@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -21,10 +20,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "alert_format.h"
 #include "broker/audit_verify.h"
@@ -33,8 +30,6 @@
 #include "broker/merkle.h"
 #include "broker/node_certificate.h"
 #include "google/protobuf/stubs/logging.h"
-#include "ibsm/client.h"
-#include "ibsm/grpc_status.h"
 #include "ibsm/status_macros.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/audit.grpc.pb.h"
