@@ -1,6 +1,6 @@
 #include "audit/log_integrity.h"
 
-#include <openssl/sha.h>
+#include <rocksdb/write_batch.h>
 
 #include <algorithm>
 #include <optional>
@@ -11,7 +11,12 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "audit/audit_trail.h"
+#include "ibsm/crypto.h"
+#include "logging/event_log.h"
+#include "storage/key_codec.h"
+#include "storage/log_cache.h"
 #include "ibsm/merkle.h"
+#include "storage/store.h"
 #include "ibsm/status_macros.h"
 #include "ibsm/v1/audit.pb.h"
 #include "logging/event_log.h"
@@ -78,10 +83,7 @@ absl::StatusOr<v1::AuditRecord> LinkedRecord(const Store& store,
 }  // namespace
 
 std::string PayloadDigest(absl::string_view payload) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(payload.data()), payload.size(),
-         digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+  return std::string(crypto::HashView(crypto::Sha256(payload)));
 }
 
 void PutAlertAuditLinks(const std::vector<v1::AuditRecord>& records,

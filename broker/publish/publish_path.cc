@@ -4,9 +4,9 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/repeated_ptr_field.h>
 #include <google/protobuf/util/time_util.h>
-#include <openssl/sha.h>
 
 #include "absl/strings/str_cat.h"
+#include "ibsm/crypto.h"
 #include "context/node_context.h"
 #include "ibsm/alert_rules.h"
 #include "ibsm/v1/broker.pb.h"
@@ -19,10 +19,7 @@ namespace {
 
 // The audit trail records the payload's hash, never the payload.
 std::string PayloadSha256(const std::string& payload) {
-  std::string digest(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(payload.data()), payload.size(),
-         reinterpret_cast<unsigned char*>(digest.data()));
-  return digest;
+  return std::string(crypto::HashView(crypto::Sha256(payload)));
 }
 
 }  // namespace

@@ -1,8 +1,6 @@
 #include "services/peer_verifier.h"
 
 #include <grpcpp/security/tls_certificate_verifier.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -17,6 +15,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "audit/audit_trail.h"
+#include "ibsm/crypto.h"
+#include "logging/event_log.h"
 #include "ibsm/status_macros.h"
 #include "logging/event_log.h"
 
@@ -31,58 +31,16 @@ constexpr absl::Duration kCacheFor = absl::Minutes(1);
 constexpr size_t kMaxCrlFiles = 10000;
 constexpr size_t kMaxCrlFileBytes = 64 << 20;
 
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct CrlFree {
-  void operator()(X509_CRL* c) const { X509_CRL_free(c); }
-};
-struct StoreFree {
-  void operator()(X509_STORE* s) const { X509_STORE_free(s); }
-};
-struct CtxFree {
-  void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
-};
-struct StackFree {
-  void operator()(STACK_OF(X509) * s) const { sk_X509_pop_free(s, X509_free); }
-};
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using CrlPtr = std::unique_ptr<X509_CRL, CrlFree>;
-using StorePtr = std::unique_ptr<X509_STORE, StoreFree>;
+using crypto::X509Ptr;
+using CrlPtr = crypto::X509CrlPtr;
 
+// Untrusted PEM, bounded: at most kMaxChainCerts + 1 certificates.
 std::vector<X509Ptr> ParseCerts(absl::string_view pem) {
-  std::vector<X509Ptr> certs;
-  std::unique_ptr<BIO, BioFree> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  while (certs.size() <= kMaxChainCerts) {
-    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (!cert) break;
-    certs.push_back(std::move(cert));
-  }
-  return certs;
-}
-
-std::string Subject(X509* cert) {
-  if (cert == nullptr) return "?";
-  char buf[256];
-  X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
-  return buf;
+  return crypto::ParseCertificates(pem, kMaxChainCerts + 1);
 }
 
 std::string ChainKey(absl::string_view leaf, absl::string_view chain) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  EVP_DigestUpdate(ctx, leaf.data(), leaf.size());
-  EVP_DigestUpdate(ctx, "|", 1);
-  EVP_DigestUpdate(ctx, chain.data(), chain.size());
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  return std::string(reinterpret_cast<char*>(md), len);
+  return std::string(crypto::HashView(crypto::Sha256({leaf, "|", chain})));
 }
 
 // The peer's leaf, for logs and audit records: its URI SAN when it parses
@@ -93,7 +51,7 @@ std::string PeerName(absl::string_view leaf_pem, absl::string_view chain_pem) {
   if (uri.ok()) return uri->substr(0, 160);
   std::vector<X509Ptr> certs = ParseCerts(leaf_pem);
   return certs.empty() ? "unreadable certificate"
-                       : Subject(certs[0].get()).substr(0, 160);
+                       : crypto::SubjectLine(certs[0].get()).substr(0, 160);
 }
 
 class Handshake final : public grpc::experimental::ExternalCertificateVerifier {
@@ -138,8 +96,10 @@ class Handshake final : public grpc::experimental::ExternalCertificateVerifier {
 // Roots and CRLs of one generation; immutable once built, so checks share
 // it without a lock (OpenSSL locks an X509_STORE internally).
 struct PeerVerifier::Snapshot {
-  StorePtr store;
+  crypto::X509StorePtr store;
   size_t crls = 0;
+  // With a crl_dir: every certificate of a chain needs a CRL (fail closed).
+  bool crl_check_all = false;
 };
 
 PeerVerifier::PeerVerifier(std::string ca_file, std::string crl_dir)
@@ -158,17 +118,16 @@ absl::StatusOr<std::shared_ptr<PeerVerifier>> PeerVerifier::Create(
 absl::StatusOr<std::shared_ptr<const PeerVerifier::Snapshot>>
 PeerVerifier::Load() const {
   auto snapshot = std::make_shared<Snapshot>();
-  snapshot->store.reset(X509_STORE_new());
   IBSM_ASSIGN_OR_RETURN(std::string roots, ReadFileToString(ca_file_));
   std::vector<X509Ptr> certs = ParseCerts(roots);
   if (certs.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat(ca_file_, ": no PEM certificate could be read"));
   }
-  for (X509Ptr& cert : certs) {
-    X509_STORE_add_cert(snapshot->store.get(), cert.get());
+  if (crl_dir_.empty()) {
+    snapshot->store = crypto::MakeTrustStore(certs, {});
+    return snapshot;
   }
-  if (crl_dir_.empty()) return snapshot;
 
   std::error_code ec;
   std::vector<std::filesystem::path> files;
@@ -202,13 +161,8 @@ PeerVerifier::Load() const {
                        pem.status().message()));
       continue;
     }
-    std::unique_ptr<BIO, BioFree> bio(
-        BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size())));
-    size_t in_file = 0;
-    while (true) {
-      CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
-      if (!crl) break;
-      ++in_file;
+    std::vector<CrlPtr> in_file = crypto::ParseCrls(*pem);
+    for (CrlPtr& crl : in_file) {
       unsigned char* der = nullptr;
       int len = i2d_X509_NAME(X509_CRL_get_issuer(crl.get()), &der);
       if (len <= 0) continue;
@@ -221,17 +175,16 @@ PeerVerifier::Load() const {
         newest[issuer] = std::move(crl);
       }
     }
-    if (in_file == 0) {
+    if (in_file.empty()) {
       LogEvent(absl::StrCat("CRL file ", path.string(),
                             " holds no PEM CRL: ignored"));
     }
   }
-  for (auto& [issuer, crl] : newest) {
-    X509_STORE_add_crl(snapshot->store.get(), crl.get());
-  }
-  snapshot->crls = newest.size();
-  X509_STORE_set_flags(snapshot->store.get(),
-                       X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  std::vector<CrlPtr> crls;
+  for (auto& [issuer, crl] : newest) crls.push_back(std::move(crl));
+  snapshot->store = crypto::MakeTrustStore(certs, crls);
+  snapshot->crls = crls.size();
+  snapshot->crl_check_all = true;
   return snapshot;
 }
 
@@ -269,30 +222,27 @@ absl::Status PeerVerifier::CheckChain(absl::string_view leaf_pem,
   if (leaf.empty()) {
     return absl::UnauthenticatedError("the peer presented no certificate");
   }
-  std::unique_ptr<STACK_OF(X509), StackFree> untrusted(sk_X509_new_null());
-  for (X509Ptr& cert : rest) sk_X509_push(untrusted.get(), cert.release());
   std::shared_ptr<const Snapshot> snap = snapshot();
-  std::unique_ptr<X509_STORE_CTX, CtxFree> ctx(X509_STORE_CTX_new());
-  if (!ctx || X509_STORE_CTX_init(ctx.get(), snap->store.get(), leaf[0].get(),
-                                  untrusted.get()) != 1) {
-    // Fail closed: a check that cannot run refuses.
-    return absl::UnauthenticatedError(
-        "the certificate chain check could not run");
+  crypto::ChainOptions options;
+  options.crl_check_all = snap->crl_check_all;
+  options.purpose = X509_PURPOSE_SSL_CLIENT;
+  crypto::ChainRejection rejected;
+  absl::StatusOr<std::vector<X509Ptr>> verified =
+      crypto::VerifyChain(*leaf[0], rest, *snap->store, options, &rejected);
+  if (verified.ok()) return absl::OkStatus();
+  // Fail closed: a check that cannot run refuses.
+  if (!absl::IsPermissionDenied(verified.status())) {
+    return absl::UnauthenticatedError(verified.status().message());
   }
-  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
-  if (X509_verify_cert(ctx.get()) == 1) return absl::OkStatus();
-  int err = X509_STORE_CTX_get_error(ctx.get());
-  int depth = X509_STORE_CTX_get_error_depth(ctx.get());
-  std::string cert = Subject(X509_STORE_CTX_get_current_cert(ctx.get()));
-  if (err == X509_V_ERR_UNABLE_TO_GET_CRL) {
+  if (rejected.missing_crl()) {
     return absl::UnauthenticatedError(absl::StrCat(
-        "no CRL in ", crl_dir_, " for the CA that issued '", cert,
-        "' (chain depth ", depth,
+        "no CRL in ", crl_dir_, " for the CA that issued '", rejected.subject,
+        "' (chain depth ", rejected.depth,
         "): with a crl_dir, every CA of the chain needs a current CRL"));
   }
-  return absl::UnauthenticatedError(
-      absl::StrCat("certificate '", cert, "' (chain depth ", depth,
-                   ") refused: ", X509_verify_cert_error_string(err)));
+  // VerifyChain's message: "certificate '<subject>' (chain depth <d>)
+  // refused: <reason>".
+  return absl::UnauthenticatedError(verified.status().message());
 }
 
 absl::StatusOr<Identity> PeerVerifier::Authenticate(

@@ -44,9 +44,6 @@ absl::StatusOr<std::string> ReceiptJson(const PublishReceipt& receipt);
 std::string FormatDelivery(const v1::Delivery& delivery);
 std::string FormatNodeInfo(const v1::NodeInfo& info);
 
-// `s` as a JSON string literal, quotes included.
-std::string JsonString(absl::string_view s);
-
 }  // namespace ibsm::cli
 
 #endif  // IBSM_CLIENT_LIB_CLI_ALERT_FORMAT_H_

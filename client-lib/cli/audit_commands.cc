@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -21,17 +20,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "alert_format.h"
 #include "google/protobuf/stubs/logging.h"
 #include "ibsm/audit_verify.h"
 #include "ibsm/checkpoint.h"
-#include "ibsm/client.h"
-#include "ibsm/grpc_status.h"
 #include "ibsm/merkle.h"
 #include "ibsm/node_certificate.h"
 #include "ibsm/spiffe_id.h"
@@ -39,6 +34,9 @@
 #include "ibsm/tls.h"
 #include "ibsm/v1/audit.grpc.pb.h"
 #include "ibsm/v1/audit.pb.h"
+#include "json_writer.h"
+#include "rpc_call.h"
+#include "table.h"
 
 namespace ibsm::cli {
 namespace {
@@ -184,59 +182,66 @@ std::string TrustedLine(const ibsm::TrustedNodeCertificate& t,
 
 std::string TrustedJson(const ibsm::TrustedNodeCertificate& t,
                         int64_t at_unix) {
-  return absl::StrCat(
-      "{\"id\":", JsonString(absl::StrCat("spiffe://ibsm/", t.node)),
-      ",\"subject\":", JsonString(t.subject),
-      ",\"issuer\":", JsonString(t.issuer),
-      ",\"sha256\":", JsonString(t.sha256_fingerprint),
-      ",\"checked_at\":", JsonString(Rfc3339(at_unix)),
-      ",\"revocation_checked\":", t.revocation_checked ? "true" : "false", "}");
+  return JsonObject()
+      .String("id", absl::StrCat("spiffe://ibsm/", t.node))
+      .String("subject", t.subject)
+      .String("issuer", t.issuer)
+      .String("sha256", t.sha256_fingerprint)
+      .String("checked_at", Rfc3339(at_unix))
+      .Bool("revocation_checked", t.revocation_checked)
+      .Close();
 }
 
 void PrintVerifyJson(const ibsm::VerifyReport& r, const std::string& node,
                      const std::string& file, const std::string& trusted_json,
-                     const std::optional<ibsm::AlertsReport>& alerts, Io& io) {
-  auto uint_or_null = [](const std::optional<uint64_t>& v) {
-    return v.has_value() ? absl::StrCat(*v) : std::string("null");
-  };
+                     const std::optional<ibsm::AlertsReport>& alerts,
+                     Io& io) {
   const bool ok = r.ok && (!alerts.has_value() || alerts->ok);
-  io.out << "{\"result\":" << JsonString(ok ? "OK" : "TAMPERED")
-         << ",\"ok\":" << (ok ? "true" : "false")
-         << ",\"file\":" << JsonString(file) << ",\"node\":" << JsonString(node)
-         << ",\"trusted\":" << trusted_json
-         << ",\"records_checked\":" << r.records_checked
-         << ",\"first_index\":" << r.first_index;
+  JsonObject json;
+  json.String("result", ok ? "OK" : "TAMPERED")
+      .Bool("ok", ok)
+      .String("file", file)
+      .String("node", node)
+      .Raw("trusted", trusted_json)
+      .Number("records_checked", r.records_checked)
+      .Number("first_index", r.first_index);
   if (r.checkpoint_verified) {
-    io.out << ",\"tree_size\":" << r.tree_size
-           << ",\"root\":" << JsonString(ibsm::HexEncode(r.root))
-           << ",\"time\":" << JsonString(Rfc3339(r.time_unix));
+    json.Number("tree_size", r.tree_size)
+        .String("root", ibsm::HexEncode(r.root))
+        .String("time", Rfc3339(r.time_unix));
   } else {
-    io.out << ",\"tree_size\":null,\"root\":null,\"time\":null";
+    json.Null("tree_size").Null("root").Null("time");
   }
-  io.out << ",\"first_bad_index\":" << uint_or_null(r.first_bad_index)
-         << ",\"problem\":" << (r.ok ? "null" : JsonString(r.problem))
-         << ",\"kept_checkpoint\":";
+  json.OptionalNumber("first_bad_index", r.first_bad_index)
+      .OptionalString("problem", r.ok ? std::nullopt
+                                      : std::optional<std::string>(r.problem));
   if (r.kept_tree_size.has_value()) {
-    io.out << "{\"tree_size\":" << *r.kept_tree_size
-           << ",\"time\":" << JsonString(Rfc3339(r.kept_time_unix))
-           << ",\"consistent\":"
-           << (r.earlier_checkpoint_consistent ? "true" : "false") << "}";
+    json.Raw("kept_checkpoint",
+             JsonObject()
+                 .Number("tree_size", *r.kept_tree_size)
+                 .String("time", Rfc3339(r.kept_time_unix))
+                 .Bool("consistent", r.earlier_checkpoint_consistent)
+                 .Close());
   } else {
-    io.out << "null";
+    json.Null("kept_checkpoint");
   }
-  io.out << ",\"alerts\":";
   if (alerts.has_value()) {
-    io.out << "{\"ok\":" << (alerts->ok ? "true" : "false")
-           << ",\"checked\":" << alerts->alerts_checked
-           << ",\"removed_by_retention\":" << alerts->removed_by_retention
-           << ",\"not_covered\":" << alerts->not_covered
-           << ",\"first_bad_sequence\":"
-           << uint_or_null(alerts->first_bad_sequence) << ",\"problem\":"
-           << (alerts->ok ? "null" : JsonString(alerts->problem)) << "}";
+    json.Raw(
+        "alerts",
+        JsonObject()
+            .Bool("ok", alerts->ok)
+            .Number("checked", alerts->alerts_checked)
+            .Number("removed_by_retention", alerts->removed_by_retention)
+            .Number("not_covered", alerts->not_covered)
+            .OptionalNumber("first_bad_sequence", alerts->first_bad_sequence)
+            .OptionalString("problem", alerts->ok ? std::nullopt
+                                                  : std::optional<std::string>(
+                                                        alerts->problem))
+            .Close());
   } else {
-    io.out << "null";
+    json.Null("alerts");
   }
-  io.out << "}\n";
+  io.out << json.Close() << "\n";
 }
 
 int RunVerify(const ParsedFlags& flags, Io& io) {
@@ -393,49 +398,10 @@ const Command& AuditCommand(const std::string& name) {
   std::abort();
 }
 
-// A connection to the node's Auditor service.
-struct AuditorConnection {
-  std::unique_ptr<Client> client;  // owns the channel the stub uses
-  std::unique_ptr<v1::Auditor::Stub> stub;
-};
-
-// The connection, or the exit code after the error was printed.
-std::variant<AuditorConnection, int> ConnectAuditor(const ParsedFlags& flags,
-                                                    const std::string& command,
-                                                    Io& io) {
-  std::variant<std::unique_ptr<Client>, int> connected =
-      Connect(flags, AuditCommand(command), io);
-  if (int* code = std::get_if<int>(&connected)) return *code;
-  AuditorConnection c;
-  c.client = std::move(std::get<std::unique_ptr<Client>>(connected));
-  c.stub = v1::Auditor::NewStub(c.client->channel());
-  return c;
-}
-
-// Deadline of one Auditor call: --timeout when given, else `fallback`.
-std::chrono::system_clock::time_point Deadline(const ParsedFlags& flags,
-                                               absl::Duration fallback) {
-  absl::Duration d = fallback;
-  if (flags.Has("timeout")) {
-    // Connect has already rejected a bad value.
-    if (absl::StatusOr<absl::Duration> t =
-            ParseDurationValue("timeout", flags.Get("timeout"));
-        t.ok()) {
-      d = *t;
-    }
-  }
-  return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(d);
-}
-
-int AuditCallError(Io& io, absl::string_view what, const grpc::Status& status) {
-  absl::Status s = FromGrpcStatus(status);
-  if (s.code() == absl::StatusCode::kResourceExhausted) {
-    s = absl::ResourceExhaustedError(
-        absl::StrCat(s.message(),
-                     " (the answer is too large: export a smaller range "
-                     "with --from)"));
-  }
-  return CallError(io, what, s);
+// An Auditor call named `what` ("audit export"), with its default deadline.
+RpcSpec AuditRpc(absl::string_view what, absl::Duration default_timeout) {
+  return RpcSpec{what, default_timeout,
+                 "the answer is too large: export a smaller range with --from"};
 }
 
 absl::Time ToTime(const google::protobuf::Timestamp& t) {
@@ -453,11 +419,12 @@ std::string HexBytes(absl::string_view bytes) {
   return absl::BytesToHexString(bytes);
 }
 
-std::optional<ibsm::Hash> ToHash(absl::string_view bytes) {
-  if (bytes.size() != sizeof(ibsm::Hash)) return std::nullopt;
-  ibsm::Hash h;
-  std::memcpy(h.data(), bytes.data(), h.size());
-  return h;
+std::vector<std::string> HexList(
+    const google::protobuf::RepeatedPtrField<std::string>& hashes) {
+  std::vector<std::string> out;
+  out.reserve(hashes.size());
+  for (const std::string& h : hashes) out.push_back(HexBytes(h));
+  return out;
 }
 
 // Writes `data` to `path` through a temporary file in the same directory
@@ -513,28 +480,14 @@ int WriteOrFail(Io& io, const std::string& path, absl::string_view data) {
 // node's certificate.
 absl::StatusOr<uint64_t> NoteTreeSize(absl::string_view note,
                                       absl::string_view file) {
-  std::vector<absl::string_view> lines = absl::StrSplit(note, '\n');
-  uint64_t size = 0;
-  if (lines.size() < 3 || lines[1].empty() || lines[1].size() > 20 ||
-      (lines[1].size() > 1 && lines[1][0] == '0') ||
-      !std::all_of(lines[1].begin(), lines[1].end(),
-                   [](char c) { return c >= '0' && c <= '9'; }) ||
-      !absl::SimpleAtoi(lines[1], &size)) {
+  std::optional<uint64_t> size = ibsm::PeekTreeSize(note);
+  if (!size.has_value()) {
     return absl::InvalidArgumentError(absl::StrCat(
         file,
         " is not a signed checkpoint note (its second line must be the "
         "tree size)"));
   }
-  return size;
-}
-
-// The root hash on the third line of a checkpoint note.
-std::optional<ibsm::Hash> NoteRoot(absl::string_view note) {
-  std::vector<absl::string_view> lines = absl::StrSplit(note, '\n');
-  if (lines.size() < 3) return std::nullopt;
-  std::string raw;
-  if (!absl::Base64Unescape(lines[2], &raw)) return std::nullopt;
-  return ToHash(raw);
+  return *size;
 }
 
 // ---- ibsm audit query ------------------------------------------------------
@@ -652,11 +605,14 @@ std::string OrDash(absl::string_view s) {
 // Index, time, actor, action, decision, alert id, topic, classification,
 // sequence, reason: aligned columns, the reason last and unpadded.
 std::string FormatRecordTable(const std::vector<v1::AuditRecord>& records) {
-  std::vector<std::vector<std::string>> rows;
-  rows.push_back({"INDEX", "TIME", "ACTOR", "ACTION", "DECISION", "ALERT-ID",
-                  "TOPIC", "CLASSIFICATION", "SEQUENCE", "REASON"});
+  using Align = Table::Align;
+  Table table({"INDEX", "TIME", "ACTOR", "ACTION", "DECISION", "ALERT-ID",
+               "TOPIC", "CLASSIFICATION", "SEQUENCE", "REASON"},
+              {Align::kRight, Align::kLeft, Align::kLeft, Align::kLeft,
+               Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft,
+               Align::kRight});  // numbers right-aligned
   for (const v1::AuditRecord& r : records) {
-    rows.push_back({
+    table.AddRow({
         absl::StrCat(r.index()),
         r.has_time() ? absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ",
                                         ToTime(r.time()), absl::UTCTimeZone())
@@ -671,42 +627,19 @@ std::string FormatRecordTable(const std::vector<v1::AuditRecord>& records) {
         OrDash(r.reason()),
     });
   }
-  std::vector<size_t> width(rows[0].size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) {
-      width[i] = std::max(width[i], row[i].size());
-    }
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      if (i + 1 == row.size()) {
-        absl::StrAppend(&line, row[i]);
-      } else if (i == 0 || i == 8) {  // numbers: right-aligned
-        absl::StrAppend(&line, std::string(width[i] - row[i].size(), ' '),
-                        row[i], "  ");
-      } else {
-        absl::StrAppend(&line, row[i],
-                        std::string(width[i] - row[i].size() + 2, ' '));
-      }
-    }
-    absl::StrAppend(&out, line, "\n");
-  }
-  return out;
+  return table.Format();
 }
 
 int RunQuery(const ParsedFlags& flags, Io& io) {
   absl::StatusOr<v1::AuditQuery> query = QueryFromFlags(flags);
   if (!query.ok()) return Usage(io, "query", query.status().message());
-  std::variant<AuditorConnection, int> connected =
-      ConnectAuditor(flags, "query", io);
-  if (int* code = std::get_if<int>(&connected)) return *code;
-  v1::Auditor::Stub& stub = *std::get<AuditorConnection>(connected).stub;
-  grpc::ClientContext context;
-  context.set_deadline(Deadline(flags, absl::Seconds(60)));
+  const RpcSpec spec = AuditRpc("audit query", absl::Seconds(60));
+  std::variant<RpcCall<v1::Auditor>, int> started =
+      RpcCall<v1::Auditor>::Start(flags, AuditCommand("query"), spec, io);
+  if (int* code = std::get_if<int>(&started)) return *code;
+  RpcCall<v1::Auditor>& call = std::get<RpcCall<v1::Auditor>>(started);
   std::unique_ptr<grpc::ClientReader<v1::AuditQueryResponse>> reader =
-      stub.Query(&context, *query);
+      call.stub().Query(call.context(), *query);
   const bool json = flags.Bool("json");
   std::vector<v1::AuditRecord> records;
   v1::AuditQueryResponse response;
@@ -730,7 +663,7 @@ int RunQuery(const ParsedFlags& flags, Io& io) {
     next_index = response.next_index();
   }
   grpc::Status status = reader->Finish();
-  if (!status.ok()) return AuditCallError(io, "audit query", status);
+  if (!status.ok()) return RpcFailed(io, spec, status);
   if (!json) {
     if (records.empty()) {
       io.err << "no matching records\n";
@@ -774,15 +707,14 @@ int RunExport(const ParsedFlags& flags, Io& io) {
     request.set_kept_size(*size);
   }
 
-  std::variant<AuditorConnection, int> connected =
-      ConnectAuditor(flags, "export", io);
-  if (int* code = std::get_if<int>(&connected)) return *code;
-  v1::Auditor::Stub& stub = *std::get<AuditorConnection>(connected).stub;
-  grpc::ClientContext context;
-  context.set_deadline(Deadline(flags, absl::Seconds(120)));
   v1::AuditExport exported;
-  grpc::Status status = stub.Export(&context, request, &exported);
-  if (!status.ok()) return AuditCallError(io, "audit export", status);
+  if (int code = CallUnary<v1::Auditor>(
+          flags, AuditCommand("export"),
+          AuditRpc("audit export", absl::Seconds(120)),
+          &v1::Auditor::Stub::Export, request, &exported, io);
+      code != kExitOk) {
+    return code;
+  }
 
   std::string bytes;
   if (!exported.SerializeToString(&bytes)) {
@@ -799,13 +731,15 @@ int RunExport(const ParsedFlags& flags, Io& io) {
     }
   }
   if (flags.Bool("json")) {
-    io.out << "{\"file\":" << JsonString(file)
-           << ",\"node\":" << JsonString(exported.node_id())
-           << ",\"records\":" << exported.records_size()
-           << ",\"first_index\":" << exported.first_index()
-           << ",\"tree_size\":" << size << ",\"kept_size\":"
-           << (kept_size.has_value() ? absl::StrCat(*kept_size) : "null")
-           << "}\n";
+    io.out << JsonObject()
+                  .String("file", file)
+                  .String("node", exported.node_id())
+                  .Number("records", exported.records_size())
+                  .Number("first_index", exported.first_index())
+                  .Number("tree_size", size)
+                  .OptionalNumber("kept_size", kept_size)
+                  .Close()
+           << "\n";
   } else {
     io.out << "exported " << exported.records_size() << " records ["
            << exported.first_index() << ", " << size
@@ -823,16 +757,15 @@ int RunExport(const ParsedFlags& flags, Io& io) {
 // ---- ibsm audit checkpoint -------------------------------------------------
 
 int RunCheckpoint(const ParsedFlags& flags, Io& io) {
-  std::variant<AuditorConnection, int> connected =
-      ConnectAuditor(flags, "checkpoint", io);
-  if (int* code = std::get_if<int>(&connected)) return *code;
-  v1::Auditor::Stub& stub = *std::get<AuditorConnection>(connected).stub;
-  grpc::ClientContext context;
-  context.set_deadline(Deadline(flags, absl::Seconds(30)));
   v1::SignedCheckpoint checkpoint;
-  grpc::Status status =
-      stub.GetCheckpoint(&context, v1::CheckpointRequest(), &checkpoint);
-  if (!status.ok()) return AuditCallError(io, "audit checkpoint", status);
+  if (int code = CallUnary<v1::Auditor>(
+          flags, AuditCommand("checkpoint"),
+          AuditRpc("audit checkpoint", absl::Seconds(30)),
+          &v1::Auditor::Stub::GetCheckpoint, v1::CheckpointRequest(),
+          &checkpoint, io);
+      code != kExitOk) {
+    return code;
+  }
   if (flags.Has("output")) {
     const std::string file = flags.Get("output");
     if (int code = WriteOrFail(io, file, checkpoint.note()); code != kExitOk) {
@@ -844,10 +777,13 @@ int RunCheckpoint(const ParsedFlags& flags, Io& io) {
     return kExitOk;
   }
   if (flags.Bool("json")) {
-    io.out << "{\"tree_size\":" << checkpoint.tree_size()
-           << ",\"root\":" << JsonString(HexBytes(checkpoint.root_hash()))
-           << ",\"time\":" << JsonString(Rfc3339(checkpoint.time().seconds()))
-           << ",\"note\":" << JsonString(checkpoint.note()) << "}\n";
+    io.out << JsonObject()
+                  .Number("tree_size", checkpoint.tree_size())
+                  .String("root", HexBytes(checkpoint.root_hash()))
+                  .String("time", Rfc3339(checkpoint.time().seconds()))
+                  .String("note", checkpoint.note())
+                  .Close()
+           << "\n";
     return kExitOk;
   }
   io.out << checkpoint.note();
@@ -877,15 +813,14 @@ int RunExportAlerts(const ParsedFlags& flags, Io& io) {
     }
     request.set_limit(static_cast<uint32_t>(*n));
   }
-  std::variant<AuditorConnection, int> connected =
-      ConnectAuditor(flags, "export-alerts", io);
-  if (int* code = std::get_if<int>(&connected)) return *code;
-  v1::Auditor::Stub& stub = *std::get<AuditorConnection>(connected).stub;
-  grpc::ClientContext context;
-  context.set_deadline(Deadline(flags, absl::Seconds(120)));
   v1::AlertExport exported;
-  grpc::Status status = stub.ExportAlerts(&context, request, &exported);
-  if (!status.ok()) return AuditCallError(io, "audit export-alerts", status);
+  if (int code = CallUnary<v1::Auditor>(
+          flags, AuditCommand("export-alerts"),
+          AuditRpc("audit export-alerts", absl::Seconds(120)),
+          &v1::Auditor::Stub::ExportAlerts, request, &exported, io);
+      code != kExitOk) {
+    return code;
+  }
   std::string bytes;
   if (!exported.SerializeToString(&bytes)) {
     io.err << "ibsm: cannot serialize the alert export\n";
@@ -893,10 +828,13 @@ int RunExportAlerts(const ParsedFlags& flags, Io& io) {
   }
   if (int code = WriteOrFail(io, file, bytes); code != kExitOk) return code;
   if (flags.Bool("json")) {
-    io.out << "{\"file\":" << JsonString(file)
-           << ",\"node\":" << JsonString(exported.node_id())
-           << ",\"from_sequence\":" << exported.from_sequence()
-           << ",\"to_sequence\":" << exported.to_sequence() << "}\n";
+    io.out << JsonObject()
+                  .String("file", file)
+                  .String("node", exported.node_id())
+                  .Number("from_sequence", exported.from_sequence())
+                  .Number("to_sequence", exported.to_sequence())
+                  .Close()
+           << "\n";
   } else {
     io.out << "exported the digests of sequences [" << exported.from_sequence()
            << ", " << exported.to_sequence() << "] to " << file << "\n";
@@ -906,11 +844,23 @@ int RunExportAlerts(const ParsedFlags& flags, Io& io) {
 
 // ---- ibsm audit proof ------------------------------------------------------
 
-int RunInclusionProof(const ParsedFlags& flags, Io& io) {
+// What `ibsm audit proof --index` asks for, from its flags.
+struct InclusionProofArgs {
   v1::InclusionProofRequest request;
+  // With --node-cert the checkpoint's signature is checked too, by a
+  // certificate trusted through the IBSM root of --ca.
+  std::optional<NodeCertFile> signer;
+  std::string origin;  // "ibsm/<NODE>" of the signer
+  std::optional<TrustAnchors> anchors;
+};
+
+// The arguments, or the exit code after the usage message.
+std::variant<InclusionProofArgs, int> InclusionProofFromFlags(
+    const ParsedFlags& flags, Io& io) {
+  InclusionProofArgs args;
   absl::StatusOr<uint64_t> index = ParseUintValue("index", flags.Get("index"));
   if (!index.ok()) return Usage(io, "proof", index.status().message());
-  request.set_index(*index);
+  args.request.set_index(*index);
   if (flags.Has("tree-size")) {
     absl::StatusOr<uint64_t> n =
         ParseUintValue("tree-size", flags.Get("tree-size"));
@@ -918,168 +868,149 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
     if (*n <= *index) {
       return Usage(io, "proof", "--tree-size must be greater than --index");
     }
-    request.set_tree_size(*n);
+    args.request.set_tree_size(*n);
   }
-  // With --node-cert the checkpoint's signature is checked too, by a
-  // certificate trusted through the IBSM root of --ca.
-  std::optional<ibsm::VerifyingKey> key;
-  std::string origin;
-  std::string cert_pem;
-  std::optional<TrustAnchors> anchors;
   if (flags.Has("node-cert")) {
     std::string node;
     absl::StatusOr<std::vector<NodeCertFile>> certs =
         ReadNodeCerts({flags.Get("node-cert")}, &node);
     if (!certs.ok()) return Usage(io, "proof", certs.status().message());
-    absl::StatusOr<TrustAnchors> a = ReadTrustAnchors(flags);
-    if (!a.ok()) return Usage(io, "proof", a.status().message());
-    anchors = *std::move(a);
-    cert_pem = certs->front().pem;
-    key.emplace(std::move(certs->front().key));
-    origin = absl::StrCat("ibsm/", node);
+    absl::StatusOr<TrustAnchors> anchors = ReadTrustAnchors(flags);
+    if (!anchors.ok()) return Usage(io, "proof", anchors.status().message());
+    args.anchors = *std::move(anchors);
+    args.signer.emplace(std::move(certs->front()));
+    args.origin = absl::StrCat("ibsm/", node);
   }
+  return args;
+}
 
-  std::variant<AuditorConnection, int> connected =
-      ConnectAuditor(flags, "proof", io);
-  if (int* code = std::get_if<int>(&connected)) return *code;
-  v1::Auditor::Stub& stub = *std::get<AuditorConnection>(connected).stub;
-  grpc::ClientContext context;
-  context.set_deadline(Deadline(flags, absl::Seconds(30)));
-  v1::InclusionProof proof;
-  grpc::Status status = stub.GetInclusionProof(&context, request, &proof);
-  if (!status.ok()) return AuditCallError(io, "audit proof", status);
-
-  // Check the proof locally against the checkpoint the node returned.
-  const ibsm::Hash leaf = ibsm::LeafHash(proof.record());
-  std::vector<ibsm::Hash> path;
-  bool path_ok = true;
-  for (const std::string& h : proof.hashes()) {
-    std::optional<ibsm::Hash> hash = ToHash(h);
-    if (!hash.has_value()) {
-      path_ok = false;
-      break;
-    }
-    path.push_back(*hash);
-  }
-  google::protobuf::LogSilencer quiet;
-  v1::AuditRecord record;
-  const bool parsed = record.ParseFromString(proof.record());
-  std::string result;  // VERIFIED, FAILED or UNVERIFIED
+// The verdict line: VERIFIED, UNVERIFIED or FAILED, and why.
+struct ProofOutcome {
+  std::string result;
   std::string why;
-  std::string trusted_line;
-  std::optional<ibsm::Hash> root;
-  if (!proof.has_checkpoint()) {
-    result = "UNVERIFIED";
-    why = absl::StrCat("the node has no signed checkpoint of tree size ",
-                       proof.tree_size(),
-                       "; give --tree-size of a checkpoint to verify");
+};
+
+ProofOutcome DescribeInclusion(const ibsm::InclusionReport& report,
+                               const v1::InclusionProof& proof,
+                               const std::string& trusted_line) {
+  using ibsm::InclusionVerdict;
+  switch (report.verdict) {
+    case InclusionVerdict::kVerified:
+      return {
+          "VERIFIED",
+          absl::StrCat("record ", proof.index(), " is in the tree of size ",
+                       proof.tree_size(), " with root ",
+                       ibsm::HexEncode(*report.root),
+                       " (checkpoint signature checked; ", trusted_line, ")")};
+    case InclusionVerdict::kUnsigned:
+      return {"UNVERIFIED",
+              absl::StrCat(
+                  "the audit path of record ", proof.index(), " leads to root ",
+                  ibsm::HexEncode(*report.root),
+                  " of the checkpoint the node returned (tree size ",
+                  proof.tree_size(),
+                  "), but that checkpoint's signature was not checked: give "
+                  "--node-cert (trusted through --ca), or use 'ibsm audit "
+                  "verify'")};
+    case InclusionVerdict::kNoCheckpoint:
+      return {"UNVERIFIED",
+              absl::StrCat("the node has no signed checkpoint of tree size ",
+                           proof.tree_size(),
+                           "; give --tree-size of a checkpoint to verify")};
+    case InclusionVerdict::kBadSignature:
+      return {"FAILED",
+              absl::StrCat("the checkpoint does not verify with --node-cert: ",
+                           report.problem)};
+    case InclusionVerdict::kFailed:
+      break;
+  }
+  return {"FAILED", report.problem};
+}
+
+void PrintInclusionProof(const v1::InclusionProof& proof,
+                         const ibsm::InclusionReport& report,
+                         const ProofOutcome& outcome, bool json, Io& io) {
+  if (json) {
+    absl::StatusOr<std::string> record_json =
+        report.record_parsed ? ToJsonLine(report.record)
+                             : absl::StatusOr<std::string>("null");
+    io.out << JsonObject()
+                  .Number("index", proof.index())
+                  .Number("tree_size", proof.tree_size())
+                  .Raw("record", record_json.ok() ? *record_json : "null")
+                  .String("leaf_hash", ibsm::HexEncode(report.leaf_hash))
+                  .Raw("path", JsonStringArray(HexList(proof.hashes())))
+                  .OptionalString("root",
+                                  report.root.has_value()
+                                      ? std::optional<std::string>(
+                                            ibsm::HexEncode(*report.root))
+                                      : std::nullopt)
+                  .String("result", outcome.result)
+                  .String("detail", outcome.why)
+                  .Close()
+           << "\n";
+    return;
+  }
+  io.out << "record " << proof.index() << " of tree size " << proof.tree_size()
+         << ":\n";
+  if (report.record_parsed) {
+    absl::StatusOr<std::string> line = ToJsonLine(report.record);
+    io.out << "  " << (line.ok() ? *line : report.record.ShortDebugString())
+           << "\n";
   } else {
-    const v1::SignedCheckpoint& c = proof.checkpoint();
-    root = NoteRoot(c.note());
-    if (key.has_value()) {
-      absl::StatusOr<ibsm::Checkpoint> verified =
-          ibsm::VerifyCheckpoint(c.note(), origin, *key);
-      if (!verified.ok()) {
-        result = "FAILED";
-        why = absl::StrCat("the checkpoint does not verify with --node-cert: ",
-                           verified.status().message());
-      } else {
-        root = verified->root;
-        absl::StatusOr<ibsm::TrustedNodeCertificate> trusted =
-            ibsm::TrustNodeCertificate(cert_pem, anchors->roots_pem,
-                                       anchors->crl_pems, verified->time_unix);
-        if (!trusted.ok()) {
-          result = "FAILED";
-          why = absl::StrCat("--node-cert: ", trusted.status().message());
-        } else if (verified->tree_size != proof.tree_size()) {
-          result = "FAILED";
-          why = absl::StrCat("the checkpoint is of tree size ",
-                             verified->tree_size, ", not ", proof.tree_size());
-        } else {
-          trusted_line = TrustedLine(*trusted, *anchors, verified->time_unix);
-        }
-      }
-    }
-    if (result.empty()) {
-      if (!root.has_value() || ToHash(c.root_hash()) != root ||
-          NoteTreeSize(c.note(), "the checkpoint").value_or(0) !=
-              proof.tree_size()) {
-        result = "FAILED";
-        why = "the checkpoint's note does not match its tree size and root";
-      } else if (!path_ok) {
-        result = "FAILED";
-        why = "a hash of the audit path is not 32 bytes";
-      } else if (!parsed || record.index() != proof.index()) {
-        result = "FAILED";
-        why =
-            absl::StrCat("the record does not parse as record ", proof.index());
-      } else if (absl::Status s = ibsm::VerifyInclusion(
-                     leaf, proof.index(), proof.tree_size(), path, *root);
-                 !s.ok()) {
-        result = "FAILED";
-        why = std::string(s.message());
-      } else if (key.has_value()) {
-        result = "VERIFIED";
-        why = absl::StrCat(
-            "record ", proof.index(), " is in the tree of size ",
-            proof.tree_size(), " with root ", ibsm::HexEncode(*root),
-            " (checkpoint signature checked; ", trusted_line, ")");
-      } else {
-        // An unsigned root proves nothing about the node: the path only
-        // matches a root the same answer supplied.
-        result = "UNVERIFIED";
-        why = absl::StrCat(
-            "the audit path of record ", proof.index(), " leads to root ",
-            ibsm::HexEncode(*root),
-            " of the checkpoint the node returned (tree size ",
-            proof.tree_size(),
-            "), but that checkpoint's signature was not checked: give "
-            "--node-cert (trusted through --ca), or use 'ibsm audit verify'");
-      }
-    }
+    io.out << "  (does not parse as an audit record) "
+           << HexBytes(proof.record()) << "\n";
+  }
+  io.out << "leaf hash: " << ibsm::HexEncode(report.leaf_hash) << "\n";
+  io.out << "audit path (" << proof.hashes_size()
+         << " hashes, the leaf's sibling first):\n";
+  for (const std::string& h : proof.hashes()) {
+    io.out << "  " << HexBytes(h) << "\n";
+  }
+  if (proof.has_checkpoint()) {
+    io.out << "checkpoint: tree size " << proof.checkpoint().tree_size()
+           << ", root " << HexBytes(proof.checkpoint().root_hash()) << ", time "
+           << Rfc3339(proof.checkpoint().time().seconds()) << "\n";
+  }
+  io.out << outcome.result << ": " << outcome.why << "\n";
+}
+
+int RunInclusionProof(const ParsedFlags& flags, Io& io) {
+  std::variant<InclusionProofArgs, int> parsed =
+      InclusionProofFromFlags(flags, io);
+  if (int* code = std::get_if<int>(&parsed)) return *code;
+  const InclusionProofArgs& args = std::get<InclusionProofArgs>(parsed);
+
+  v1::InclusionProof proof;
+  if (int code = CallUnary<v1::Auditor>(
+          flags, AuditCommand("proof"),
+          AuditRpc("audit proof", absl::Seconds(30)),
+          &v1::Auditor::Stub::GetInclusionProof, args.request, &proof, io);
+      code != kExitOk) {
+    return code;
   }
 
-  if (flags.Bool("json")) {
-    std::vector<std::string> hashes;
-    for (const std::string& h : proof.hashes()) {
-      hashes.push_back(JsonString(HexBytes(h)));
+  // Check the proof locally against the checkpoint the node returned; the
+  // signer's certificate must be trusted as of the checkpoint's time.
+  std::string trusted_line;
+  auto trust_signer = [&](const ibsm::Checkpoint& cp) -> absl::Status {
+    absl::StatusOr<ibsm::TrustedNodeCertificate> trusted =
+        ibsm::TrustNodeCertificate(args.signer->pem, args.anchors->roots_pem,
+                                     args.anchors->crl_pems, cp.time_unix);
+    if (!trusted.ok()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("--node-cert: ", trusted.status().message()));
     }
-    absl::StatusOr<std::string> record_json =
-        parsed ? ToJsonLine(record) : absl::StatusOr<std::string>("null");
-    io.out << "{\"index\":" << proof.index()
-           << ",\"tree_size\":" << proof.tree_size()
-           << ",\"record\":" << (record_json.ok() ? *record_json : "null")
-           << ",\"leaf_hash\":" << JsonString(ibsm::HexEncode(leaf))
-           << ",\"path\":[" << absl::StrJoin(hashes, ",") << "]"
-           << ",\"root\":"
-           << (root.has_value() ? JsonString(ibsm::HexEncode(*root)) : "null")
-           << ",\"result\":" << JsonString(result)
-           << ",\"detail\":" << JsonString(why) << "}\n";
-  } else {
-    io.out << "record " << proof.index() << " of tree size "
-           << proof.tree_size() << ":\n";
-    if (parsed) {
-      absl::StatusOr<std::string> line = ToJsonLine(record);
-      io.out << "  " << (line.ok() ? *line : record.ShortDebugString()) << "\n";
-    } else {
-      io.out << "  (does not parse as an audit record) "
-             << HexBytes(proof.record()) << "\n";
-    }
-    io.out << "leaf hash: " << ibsm::HexEncode(leaf) << "\n";
-    io.out << "audit path (" << proof.hashes_size()
-           << " hashes, the leaf's sibling first):\n";
-    for (const std::string& h : proof.hashes()) {
-      io.out << "  " << HexBytes(h) << "\n";
-    }
-    if (proof.has_checkpoint()) {
-      io.out << "checkpoint: tree size " << proof.checkpoint().tree_size()
-             << ", root " << HexBytes(proof.checkpoint().root_hash())
-             << ", time " << Rfc3339(proof.checkpoint().time().seconds())
-             << "\n";
-    }
-    io.out << result << ": " << why << "\n";
-  }
-  return result == "FAILED" ? kExitFailed : kExitOk;
+    trusted_line = TrustedLine(*trusted, *args.anchors, cp.time_unix);
+    return absl::OkStatus();
+  };
+  google::protobuf::LogSilencer quiet;  // a damaged record logs on parsing
+  const ibsm::InclusionReport report = ibsm::VerifyInclusionProof(
+      proof, args.signer.has_value() ? &args.signer->key : nullptr, args.origin,
+      trust_signer);
+  const ProofOutcome outcome = DescribeInclusion(report, proof, trusted_line);
+  PrintInclusionProof(proof, report, outcome, flags.Bool("json"), io);
+  return outcome.result == "FAILED" ? kExitFailed : kExitOk;
 }
 
 int RunConsistencyProof(const ParsedFlags& flags, Io& io) {
@@ -1100,23 +1031,21 @@ int RunConsistencyProof(const ParsedFlags& flags, Io& io) {
     }
     request.set_to_size(*to);
   }
-  std::variant<AuditorConnection, int> connected =
-      ConnectAuditor(flags, "proof", io);
-  if (int* code = std::get_if<int>(&connected)) return *code;
-  v1::Auditor::Stub& stub = *std::get<AuditorConnection>(connected).stub;
-  grpc::ClientContext context;
-  context.set_deadline(Deadline(flags, absl::Seconds(30)));
   v1::ConsistencyProof proof;
-  grpc::Status status = stub.GetConsistencyProof(&context, request, &proof);
-  if (!status.ok()) return AuditCallError(io, "audit proof", status);
+  if (int code = CallUnary<v1::Auditor>(
+          flags, AuditCommand("proof"),
+          AuditRpc("audit proof", absl::Seconds(30)),
+          &v1::Auditor::Stub::GetConsistencyProof, request, &proof, io);
+      code != kExitOk) {
+    return code;
+  }
   if (flags.Bool("json")) {
-    std::vector<std::string> hashes;
-    for (const std::string& h : proof.hashes()) {
-      hashes.push_back(JsonString(HexBytes(h)));
-    }
-    io.out << "{\"from_size\":" << proof.from_size()
-           << ",\"to_size\":" << proof.to_size() << ",\"hashes\":["
-           << absl::StrJoin(hashes, ",") << "]}\n";
+    io.out << JsonObject()
+                  .Number("from_size", proof.from_size())
+                  .Number("to_size", proof.to_size())
+                  .Raw("hashes", JsonStringArray(HexList(proof.hashes())))
+                  .Close()
+           << "\n";
     return kExitOk;
   }
   io.out << "consistency proof from tree size " << proof.from_size()

@@ -14,6 +14,8 @@
 #include "ibsm/internal/v1/policy.pb.h"
 #include "ibsm/policy.h"
 #include "ibsm/topic.h"
+#include "json_writer.h"
+#include "table.h"
 
 namespace ibsm::cli {
 namespace {
@@ -346,28 +348,12 @@ int RunMatrix(const ParsedFlags& flags, Io& io) {
     }
     return kExitOk;
   }
-  const MatrixRow header{"RULE",       "TOPIC", "CLASSIFICATION",
-                         "ORIGINATOR", "NODES", "AGENCIES"};
-  size_t w[5] = {0, 0, 0, 0, 0};
-  auto widen = [&](const MatrixRow& r) {
-    w[0] = std::max(w[0], r.rule.size());
-    w[1] = std::max(w[1], r.topic.size());
-    w[2] = std::max(w[2], r.level.size());
-    w[3] = std::max(w[3], r.originator.size());
-    w[4] = std::max(w[4], r.nodes.size());
-  };
-  widen(header);
-  for (const MatrixRow& r : rows) widen(r);
-  auto pad = [](const std::string& s, size_t width) {
-    return s + std::string(width - s.size() + 2, ' ');
-  };
-  auto print = [&](const MatrixRow& r) {
-    io.out << pad(r.rule, w[0]) << pad(r.topic, w[1]) << pad(r.level, w[2])
-           << pad(r.originator, w[3]) << pad(r.nodes, w[4]) << r.agencies
-           << "\n";
-  };
-  print(header);
-  for (const MatrixRow& r : rows) print(r);
+  Table table(
+      {"RULE", "TOPIC", "CLASSIFICATION", "ORIGINATOR", "NODES", "AGENCIES"});
+  for (const MatrixRow& r : rows) {
+    table.AddRow({r.rule, r.topic, r.level, r.originator, r.nodes, r.agencies});
+  }
+  io.out << table.Format();
   io.out << "(version " << policy->version()
          << "; NODES: peer nodes the alert is shared with, besides the "
             "originator's)\n";

@@ -11,11 +11,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "audit/audit_trail.h"
-#include "audit/log_integrity.h"
 #include "ibsm/audit_verify.h"
 #include "ibsm/checkpoint.h"
-#include "ibsm/internal/v1/storage.pb.h"
+#include "ibsm/crypto.h"
+#include "storage/key_codec.h"
+#include "audit/log_integrity.h"
 #include "ibsm/merkle.h"
+#include "node/node.h"
+#include "storage/store.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/audit.grpc.pb.h"
 #include "ibsm/internal/v1/storage.pb.h"
@@ -61,11 +64,10 @@ v1::SignedCheckpoint WaitForCheckpoint(const std::shared_ptr<grpc::Channel>& ch,
   return *found;
 }
 
-Hash ToHash(const std::string& bytes) {
-  Hash h{};
-  REQUIRE(bytes.size() == h.size());
-  std::copy(bytes.begin(), bytes.end(), h.begin());
-  return h;
+Hash RequireHash(const std::string& bytes) {
+  std::optional<Hash> h = crypto::HashFromBytes(bytes);
+  REQUIRE(h.has_value());
+  return *h;
 }
 
 TEST_CASE(
@@ -183,10 +185,10 @@ TEST_CASE(
     SetTestDeadline(ctx);
     REQUIRE(stub->GetInclusionProof(&ctx, request, &proof).ok());
     std::vector<Hash> path;
-    for (const auto& h : proof.hashes()) path.push_back(ToHash(h));
+    for (const auto& h : proof.hashes()) path.push_back(RequireHash(h));
     CHECK(ibsm::VerifyInclusion(ibsm::LeafHash(proof.record()), index,
-                                proof.tree_size(), path,
-                                ToHash(second.root_hash()))
+                                  proof.tree_size(), path,
+                                  RequireHash(second.root_hash()))
               .ok());
   }
   v1::ConsistencyProofRequest request;
@@ -197,10 +199,10 @@ TEST_CASE(
   SetTestDeadline(ctx);
   REQUIRE(stub->GetConsistencyProof(&ctx, request, &proof).ok());
   std::vector<Hash> hashes;
-  for (const auto& h : proof.hashes()) hashes.push_back(ToHash(h));
+  for (const auto& h : proof.hashes()) hashes.push_back(RequireHash(h));
   CHECK(ibsm::VerifyConsistency(first.tree_size(), second.tree_size(),
-                                ToHash(first.root_hash()),
-                                ToHash(second.root_hash()), hashes)
+                                  RequireHash(first.root_hash()),
+                                  RequireHash(second.root_hash()), hashes)
             .ok());
 }
 

@@ -748,5 +748,101 @@ TEST_CASE(
   CHECK_FALSE(VerifyAlerts(trail, other).ok);
 }
 
+// ---- VerifyInclusionProof ----
+
+// What the node's Auditor service answers for record `index` of the tree of
+// `size`: the record, its audit path and the signed checkpoint.
+v1::InclusionProof MakeProof(const Trail& trail, uint64_t index,
+                             uint64_t size) {
+  v1::InclusionProof p;
+  p.set_index(index);
+  p.set_tree_size(size);
+  p.set_record(trail.records[index]);
+  absl::StatusOr<std::vector<Hash>> path =
+      InclusionProof(trail.storage, index, size);
+  REQUIRE(path.ok());
+  for (const Hash& h : *path) p.add_hashes(Bytes(h));
+  *p.mutable_checkpoint() = Signed(trail.At(size), NodeKey());
+  return p;
+}
+
+TEST_CASE("VerifyInclusionProof accepts a good proof, signed or not") {
+  const Trail trail(13);
+  const v1::InclusionProof proof = MakeProof(trail, 5, 13);
+  const VerifyingKey key = Verifier(NodeKey());
+  int trusted_calls = 0;
+  InclusionReport r =
+      VerifyInclusionProof(proof, &key, kOrigin, [&](const Checkpoint& cp) {
+        ++trusted_calls;
+        CHECK(cp.tree_size == 13);
+        return absl::OkStatus();
+      });
+  INFO(r.problem);
+  CHECK(r.verdict == InclusionVerdict::kVerified);
+  CHECK(trusted_calls == 1);
+  REQUIRE(r.root.has_value());
+  CHECK(*r.root == trail.At(13).root);
+  CHECK(r.record_parsed);
+  CHECK(r.record.index() == 5);
+  CHECK(r.leaf_hash == LeafHash(trail.records[5]));
+  REQUIRE(r.signed_checkpoint.has_value());
+
+  // Without a key the same proof only matches the root it came with.
+  CHECK(VerifyInclusionProof(proof, nullptr, kOrigin).verdict ==
+        InclusionVerdict::kUnsigned);
+}
+
+TEST_CASE("VerifyInclusionProof fails an altered leaf") {
+  const Trail trail(13);
+  v1::InclusionProof proof = MakeProof(trail, 5, 13);
+  v1::AuditRecord altered = MakeRecord(5, kNode);
+  altered.set_reason("rewritten");
+  proof.set_record(Serialize(altered));
+  const VerifyingKey key = Verifier(NodeKey());
+  InclusionReport r = VerifyInclusionProof(proof, &key, kOrigin);
+  CHECK(r.verdict == InclusionVerdict::kFailed);
+  CHECK_FALSE(r.problem.empty());
+  // Unsigned or not, a path that does not hold is a failure.
+  CHECK(VerifyInclusionProof(proof, nullptr, kOrigin).verdict ==
+        InclusionVerdict::kFailed);
+}
+
+TEST_CASE("VerifyInclusionProof fails a proof for another index") {
+  const Trail trail(13);
+  const VerifyingKey key = Verifier(NodeKey());
+  SECTION("the record claims another index than the proof") {
+    v1::InclusionProof proof = MakeProof(trail, 5, 13);
+    proof.set_index(6);
+    InclusionReport r = VerifyInclusionProof(proof, &key, kOrigin);
+    CHECK(r.verdict == InclusionVerdict::kFailed);
+    CHECK(r.problem == "the record does not parse as record 6");
+  }
+  SECTION("the path of another index, with this record") {
+    v1::InclusionProof proof = MakeProof(trail, 6, 13);
+    proof.set_index(5);
+    proof.set_record(trail.records[5]);
+    InclusionReport r = VerifyInclusionProof(proof, &key, kOrigin);
+    CHECK(r.verdict == InclusionVerdict::kFailed);
+  }
+}
+
+TEST_CASE("VerifyInclusionProof: signature, signer and tree size come first") {
+  const Trail trail(13);
+  const VerifyingKey other = Verifier(OtherKey());
+  const VerifyingKey key = Verifier(NodeKey());
+  v1::InclusionProof proof = MakeProof(trail, 5, 13);
+  CHECK(VerifyInclusionProof(proof, &other, kOrigin).verdict ==
+        InclusionVerdict::kBadSignature);
+  InclusionReport refused =
+      VerifyInclusionProof(proof, &key, kOrigin, [](const Checkpoint&) {
+        return absl::PermissionDeniedError("not trusted");
+      });
+  CHECK(refused.verdict == InclusionVerdict::kFailed);
+  CHECK(refused.problem == "not trusted");
+  proof.clear_checkpoint();
+  CHECK(VerifyInclusionProof(proof, &key, kOrigin).verdict ==
+        InclusionVerdict::kNoCheckpoint);
+}
+
 }  // namespace
 }  // namespace ibsm::broker

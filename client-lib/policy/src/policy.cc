@@ -1,6 +1,5 @@
 #include "ibsm/policy.h"
 
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -16,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "ibsm/crypto.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
@@ -112,9 +112,7 @@ class SyntaxErrors : public google::protobuf::io::ErrorCollector {
 };
 
 std::string Sha256Prefix(absl::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(),
-         digest);
+  const crypto::Hash digest = crypto::Sha256(text);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (int i = 0; i < 8; ++i) {

@@ -7,9 +7,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include <climits>
-#include <cstring>
 #include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -33,39 +32,12 @@ constexpr size_t kMaxNoteBytes =
 constexpr size_t kMaxSignatures = 100;
 constexpr int kMinRsaBits = 2048;
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
-
-// Empties this thread's OpenSSL error queue (so stale errors cannot confuse
-// later TLS calls on the thread) and returns its first entry as text.
-std::string TakeOpensslErrors() {
-  unsigned long first = ERR_get_error();
-  ERR_clear_error();
-  if (first == 0) return "no OpenSSL error reported";
-  char buf[256];
-  ERR_error_string_n(first, buf, sizeof(buf));
-  return buf;
-}
-
-absl::StatusOr<BioPtr> MemBio(absl::string_view data) {
-  if (data.size() > static_cast<size_t>(INT_MAX)) {
-    return absl::InvalidArgumentError("PEM input is too large");
-  }
-  BioPtr bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
-  IBSM_CHECK(bio != nullptr);  // allocation failure only
-  return bio;
-}
+using crypto::BioPtr;
+using crypto::MemBio;
+using crypto::TakeOpensslErrors;
+using MdCtxPtr = crypto::EvpMdCtxPtr;
+using PkeyPtr = crypto::EvpPkeyPtr;
+using X509Ptr = crypto::X509Ptr;
 
 // A PEM passphrase callback that refuses, so that an encrypted key fails
 // instead of prompting on the terminal.
@@ -97,11 +69,8 @@ absl::StatusOr<std::string> CheckKeyAndEncodeSpki(EVP_PKEY* key) {
 }
 
 uint32_t ComputeKeyId(absl::string_view key_name, absl::string_view spki) {
-  const std::string input = absl::StrCat(key_name, "\n", kSignatureType, spki);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  IBSM_CHECK(EVP_Digest(input.data(), input.size(), digest, &len, EVP_sha256(),
-                        nullptr) == 1);
+  const crypto::Hash digest =
+      crypto::Sha256({key_name, "\n", kSignatureType, spki});
   return (uint32_t{digest[0]} << 24) | (uint32_t{digest[1]} << 16) |
          (uint32_t{digest[2]} << 8) | uint32_t{digest[3]};
 }
@@ -249,11 +218,12 @@ absl::StatusOr<Checkpoint> ParseBody(absl::string_view text,
   if (!DecodeCanonicalBase64(lines[2], &root)) {
     return Malformed("root hash line is not canonical base64");
   }
-  if (root.size() != checkpoint.root.size()) {
+  std::optional<Hash> root_hash = crypto::HashFromBytes(root);
+  if (!root_hash.has_value()) {
     return Malformed(
         absl::StrCat("root hash has ", root.size(), " bytes, expected 32"));
   }
-  std::memcpy(checkpoint.root.data(), root.data(), root.size());
+  checkpoint.root = *root_hash;
   uint64_t time = 0;
   if (lines[3].substr(0, kTimePrefix.size()) != kTimePrefix ||
       !ParseDecimal(lines[3].substr(kTimePrefix.size()),
@@ -267,8 +237,6 @@ absl::StatusOr<Checkpoint> ParseBody(absl::string_view text,
 }
 
 }  // namespace
-
-void EvpPkeyDeleter::operator()(evp_pkey_st* key) const { EVP_PKEY_free(key); }
 
 std::string CheckpointBody(const Checkpoint& checkpoint) {
   const absl::string_view root(
@@ -468,6 +436,24 @@ absl::StatusOr<Checkpoint> VerifyCheckpoint(absl::string_view signed_note,
                      "): the checkpoint was not signed by the expected key"));
   }
   return ParseBody(text, origin);
+}
+
+std::optional<uint64_t> PeekTreeSize(absl::string_view note) {
+  std::vector<absl::string_view> lines = absl::StrSplit(note, '\n');
+  uint64_t size = 0;
+  if (lines.size() < 3 ||
+      !ParseDecimal(lines[1], std::numeric_limits<uint64_t>::max(), &size)) {
+    return std::nullopt;
+  }
+  return size;
+}
+
+std::optional<Hash> PeekRoot(absl::string_view note) {
+  std::vector<absl::string_view> lines = absl::StrSplit(note, '\n');
+  if (lines.size() < 3) return std::nullopt;
+  std::string raw;
+  if (!absl::Base64Unescape(lines[2], &raw)) return std::nullopt;
+  return crypto::HashFromBytes(raw);
 }
 
 CheckpointSigner::CheckpointSigner(SigningKey key)

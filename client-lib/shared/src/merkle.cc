@@ -1,10 +1,7 @@
 #include "ibsm/merkle.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <bit>
-#include <initializer_list>
 #include <limits>
 #include <utility>
 
@@ -17,31 +14,7 @@ namespace {
 
 constexpr int kMaxLevels = 64;  // a uint64_t tree size has at most 64 levels
 
-absl::string_view View(const Hash& hash) {
-  return absl::string_view(reinterpret_cast<const char*>(hash.data()),
-                           hash.size());
-}
-
-// SHA-256 of the concatenation of `parts`: the one hashing helper.
-Hash Sha256(std::initializer_list<absl::string_view> parts) {
-  // Fetched once: implicit fetches in EVP_DigestInit_ex cost a lookup per call.
-  // Deliberately never freed.
-  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  IBSM_CHECK(kSha256 != nullptr);
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  IBSM_CHECK(ctx != nullptr);
-  bool ok = EVP_DigestInit_ex(ctx, kSha256, nullptr) == 1;
-  for (absl::string_view part : parts) {
-    ok = ok && EVP_DigestUpdate(ctx, part.data(), part.size()) == 1;
-  }
-  Hash out;
-  unsigned int out_len = 0;
-  ok = ok && EVP_DigestFinal_ex(ctx, out.data(), &out_len) == 1;
-  EVP_MD_CTX_free(ctx);
-  // Only allocation failure makes SHA-256 fail.
-  IBSM_CHECK(ok && out_len == out.size());
-  return out;
-}
+using crypto::Sha256;
 
 absl::StatusOr<Hash> ReadNode(const MerkleStorage& storage, int level,
                               uint64_t index) {
@@ -118,13 +91,14 @@ Hash LeafHash(absl::string_view record) {
 
 Hash NodeHash(const Hash& left, const Hash& right) {
   static constexpr char kNodePrefix[1] = {0x01};
-  return Sha256({absl::string_view(kNodePrefix, 1), View(left), View(right)});
+  return Sha256({absl::string_view(kNodePrefix, 1), crypto::HashView(left),
+                 crypto::HashView(right)});
 }
 
-Hash EmptyRootHash() { return Sha256({}); }
+Hash EmptyRootHash() { return Sha256(absl::string_view()); }
 
 std::string HexEncode(const Hash& hash) {
-  return absl::BytesToHexString(View(hash));
+  return absl::BytesToHexString(crypto::HashView(hash));
 }
 
 absl::StatusOr<std::vector<MerkleWrite>> AppendLeaves(

@@ -1,61 +1,29 @@
 #include "ibsm/node_certificate.h"
 
-#include <openssl/bio.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include <ctime>
-#include <memory>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "ibsm/crypto.h"
 
 namespace ibsm {
 namespace {
 
 constexpr absl::string_view kSpiffePrefix = "spiffe://ibsm/";
 
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct CrlFree {
-  void operator()(X509_CRL* x) const { X509_CRL_free(x); }
-};
-struct StoreFree {
-  void operator()(X509_STORE* x) const { X509_STORE_free(x); }
-};
-struct CtxFree {
-  void operator()(X509_STORE_CTX* x) const { X509_STORE_CTX_free(x); }
-};
-struct StackFree {
-  void operator()(STACK_OF(X509) * x) const { sk_X509_pop_free(x, X509_free); }
-};
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-
-std::unique_ptr<BIO, BioFree> MemBio(absl::string_view pem) {
-  return std::unique_ptr<BIO, BioFree>(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-}
-
-std::vector<X509Ptr> ReadCertificates(absl::string_view pem) {
-  std::vector<X509Ptr> out;
-  auto bio = MemBio(pem);
-  while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-    out.emplace_back(x);
-  }
-  return out;
-}
+using crypto::X509Ptr;
 
 std::string Name(const X509_NAME* name) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  crypto::BioPtr bio(BIO_new(BIO_s_mem()));
   X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
   char* data = nullptr;
   long n = BIO_get_mem_data(bio.get(), &data);
@@ -94,59 +62,44 @@ absl::Status Untrusted(absl::string_view why) {
 absl::StatusOr<TrustedNodeCertificate> TrustNodeCertificate(
     absl::string_view chain_pem, absl::string_view roots_pem,
     const std::vector<std::string>& crl_pems, int64_t at_unix) {
-  std::vector<X509Ptr> chain = ReadCertificates(chain_pem);
+  std::vector<X509Ptr> chain = crypto::ParseCertificates(chain_pem);
   if (chain.empty()) {
     return absl::InvalidArgumentError("no PEM certificate in the node's file");
   }
-  std::vector<X509Ptr> roots = ReadCertificates(roots_pem);
+  std::vector<X509Ptr> roots = crypto::ParseCertificates(roots_pem);
   if (roots.empty()) {
     return absl::InvalidArgumentError("no PEM certificate in the root CA file");
   }
-  std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
-  for (const X509Ptr& root : roots)
-    X509_STORE_add_cert(store.get(), root.get());
-  size_t crls = 0;
+  std::vector<crypto::X509CrlPtr> crls;
   for (const std::string& pem : crl_pems) {
-    auto bio = MemBio(pem);
-    while (X509_CRL* crl =
-               PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)) {
-      std::unique_ptr<X509_CRL, CrlFree> owned(crl);
-      X509_STORE_add_crl(store.get(), crl);
-      ++crls;
+    for (crypto::X509CrlPtr& crl : crypto::ParseCrls(pem)) {
+      crls.push_back(std::move(crl));
     }
   }
-  if (!crl_pems.empty() && crls == 0) {
+  if (!crl_pems.empty() && crls.empty()) {
     return absl::InvalidArgumentError("the CRL files hold no PEM CRL");
   }
-  std::unique_ptr<STACK_OF(X509), StackFree> untrusted(sk_X509_new_null());
-  for (size_t i = 1; i < chain.size(); ++i) {
-    X509_up_ref(chain[i].get());
-    sk_X509_push(untrusted.get(), chain[i].get());
-  }
-  std::unique_ptr<X509_STORE_CTX, CtxFree> ctx(X509_STORE_CTX_new());
-  if (X509_STORE_CTX_init(ctx.get(), store.get(), chain[0].get(),
-                          untrusted.get()) != 1) {
+  crypto::X509StorePtr store = crypto::MakeTrustStore(roots, crls);
+  crypto::ChainOptions options;
+  options.at_unix = at_unix;
+  options.crl_check_all = !crls.empty();
+  crypto::ChainRejection rejected;
+  absl::StatusOr<std::vector<X509Ptr>> verified =
+      crypto::VerifyChain(*chain[0], absl::MakeConstSpan(chain).subspan(1),
+                          *store, options, &rejected);
+  if (absl::IsInternal(verified.status())) {
     return absl::InternalError("cannot set up certificate verification");
   }
-  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
-  X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(at_unix));
-  if (crls > 0) {
-    X509_VERIFY_PARAM_set_flags(
-        param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
-  }
-  const std::string when =
-      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(at_unix),
-                       absl::UTCTimeZone());
-  if (X509_verify_cert(ctx.get()) != 1) {
-    const int err = X509_STORE_CTX_get_error(ctx.get());
+  if (!verified.ok()) {
+    const std::string when =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(at_unix),
+                         absl::UTCTimeZone());
     return Untrusted(absl::StrCat(
-        X509_verify_cert_error_string(err), " (certificate at depth ",
-        X509_STORE_CTX_get_error_depth(ctx.get()), " of the chain, as of ",
-        when, crls > 0 ? ", CRLs checked for the whole chain)" : ")"));
+        rejected.reason, " (certificate at depth ", rejected.depth,
+        " of the chain, as of ", when,
+        options.crl_check_all ? ", CRLs checked for the whole chain)" : ")"));
   }
-  std::unique_ptr<STACK_OF(X509), StackFree> verified(
-      X509_STORE_CTX_get1_chain(ctx.get()));
-  X509* leaf = sk_X509_value(verified.get(), 0);
+  X509* leaf = (*verified)[0].get();
 
   std::vector<std::string> uris = UriSans(leaf);
   if (uris.size() != 1 || !absl::StartsWith(uris[0], kSpiffePrefix)) {
@@ -160,13 +113,13 @@ absl::StatusOr<TrustedNodeCertificate> TrustNodeCertificate(
                                   " is not a node identity (an agency's "
                                   "certificate cannot sign a node's trail)"));
   }
-  if (sk_X509_num(verified.get()) < 3) {
+  if (verified->size() < 3) {
     return Untrusted(absl::StrCat(
         "node ", node,
         "'s certificate is issued directly by the root, not by the node's "
         "intermediate CA"));
   }
-  X509* issuer = sk_X509_value(verified.get(), 1);
+  X509* issuer = (*verified)[1].get();
   const std::string bound = absl::StrCat(kSpiffePrefix, node);
   std::vector<std::string> issuer_uris = UriSans(issuer);
   bool is_bound = false;
@@ -190,7 +143,7 @@ absl::StatusOr<TrustedNodeCertificate> TrustNodeCertificate(
       absl::string_view(reinterpret_cast<const char*>(md), md_len));
   out.not_before_unix = UnixTime(X509_get0_notBefore(leaf));
   out.not_after_unix = UnixTime(X509_get0_notAfter(leaf));
-  out.revocation_checked = crls > 0;
+  out.revocation_checked = options.crl_check_all;
   return out;
 }
 

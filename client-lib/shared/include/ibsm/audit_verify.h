@@ -1,6 +1,8 @@
 // Offline verification of an audit trail export (ibsm.v1.AuditExport, see
 // proto/ibsm/v1/audit.proto): what `ibsm audit verify FILE --node-cert CERT`
-// runs. Pure code, no I/O; thread-safe.
+// runs, the check of a single inclusion proof (`ibsm audit proof --index`),
+// and of an export of the stored log against the trail. Pure code, no I/O;
+// thread-safe.
 //
 // What a successful verification proves: every record of
 // [first_index, tree_size) is, byte for byte and in this order, the record
@@ -41,9 +43,11 @@
 #define IBSM_AUDIT_VERIFY_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "ibsm/checkpoint.h"
@@ -84,6 +88,51 @@ absl::StatusOr<VerifyReport> VerifyExport(
     const v1::AuditExport& exported, const VerifyingKey& node_key,
     absl::string_view origin, const std::string* kept_checkpoint_note,
     const VerifyingKey* kept_key = nullptr);
+
+// What an inclusion proof (ibsm.v1.InclusionProof, as the node's Auditor
+// service returns it) shows.
+enum class InclusionVerdict {
+  // The audit path leads from the record to the root of a checkpoint signed
+  // by the node key (and trusted by trust_signer, when given).
+  kVerified,
+  // The path leads to the root of the checkpoint the node returned, but no
+  // key was given to check its signature: proves nothing about the node.
+  kUnsigned,
+  // The node returned no signed checkpoint of the proof's tree size.
+  kNoCheckpoint,
+  // The checkpoint does not verify with the node key; `problem` says why.
+  kBadSignature,
+  // The proof does not hold, or trust_signer refused; `problem` says why.
+  kFailed,
+};
+
+struct InclusionReport {
+  InclusionVerdict verdict = InclusionVerdict::kFailed;
+  std::string problem;  // for kBadSignature and kFailed
+  Hash leaf_hash{};     // LeafHash of the proof's record bytes
+  // The checkpoint's root: the signed one once its signature verified, else
+  // the one its note names (unset when there is no checkpoint, or its note
+  // names none).
+  std::optional<Hash> root;
+  bool record_parsed = false;
+  v1::AuditRecord record;  // when record_parsed
+  // Set once the checkpoint's signature verified.
+  std::optional<Checkpoint> signed_checkpoint;
+};
+
+// Checks `proof` locally. With `node_key`, the checkpoint must be signed by
+// it under `origin` ("ibsm/<NODE>"), then `trust_signer` (when not empty)
+// decides whether the key's certificate is trusted as of the checkpoint
+// (its non-OK status fails the proof with that message), then the
+// checkpoint must be of the proof's tree size. Then, in this order: the
+// checkpoint's note, root_hash and tree size agree; every path hash is 32
+// bytes; the record parses and claims the proof's index; and the RFC 9162
+// path leads from its leaf to the root. Never fails on untrusted input:
+// every problem is a verdict.
+InclusionReport VerifyInclusionProof(
+    const v1::InclusionProof& proof, const VerifyingKey* node_key,
+    absl::string_view origin,
+    const std::function<absl::Status(const Checkpoint&)>& trust_signer = {});
 
 // The result of checking an export of the stored log (ibsm.v1.AlertExport)
 // against an audit export.

@@ -36,6 +36,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -43,9 +44,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "ibsm/crypto.h"
 #include "ibsm/merkle.h"
-
-struct evp_pkey_st;  // OpenSSL's EVP_PKEY
 
 namespace ibsm {
 
@@ -61,11 +61,6 @@ struct Checkpoint {
 // The note text that is signed: four lines, each ending in a newline. Does
 // not validate; SignCheckpoint does.
 std::string CheckpointBody(const Checkpoint& checkpoint);
-
-// Frees an EVP_PKEY; defined in checkpoint.cc so callers need no OpenSSL.
-struct EvpPkeyDeleter {
-  void operator()(evp_pkey_st* key) const;
-};
 
 // The node's private key (EC, e.g. P-256, or RSA of at least 2048 bits).
 // Movable, not copyable. Safe for concurrent use.
@@ -86,10 +81,9 @@ class SigningKey {
   const std::string& spki_der() const { return spki_der_; }
 
  private:
-  SigningKey(std::unique_ptr<evp_pkey_st, EvpPkeyDeleter> key,
-             std::string spki_der);
+  SigningKey(crypto::EvpPkeyPtr key, std::string spki_der);
 
-  std::unique_ptr<evp_pkey_st, EvpPkeyDeleter> key_;
+  crypto::EvpPkeyPtr key_;
   std::string spki_der_;  // DER SubjectPublicKeyInfo of the public half
 };
 
@@ -116,10 +110,9 @@ class VerifyingKey {
   const std::string& spki_der() const { return spki_der_; }
 
  private:
-  VerifyingKey(std::unique_ptr<evp_pkey_st, EvpPkeyDeleter> key,
-               std::string spki_der);
+  VerifyingKey(crypto::EvpPkeyPtr key, std::string spki_der);
 
-  std::unique_ptr<evp_pkey_st, EvpPkeyDeleter> key_;
+  crypto::EvpPkeyPtr key_;
   std::string spki_der_;
 };
 
@@ -160,6 +153,14 @@ class CheckpointSigner {
 absl::StatusOr<Checkpoint> VerifyCheckpoint(absl::string_view signed_note,
                                             absl::string_view origin,
                                             const VerifyingKey& key);
+
+// The tree size (second line) and root (third line, base64) of a checkpoint
+// note, read without checking its signature or the rest of its syntax: for
+// commands that show or request what a note names before (or without)
+// verifying it. nullopt when the line is missing or malformed (a size with
+// leading zeros or beyond uint64_t, a root that is not 32 bytes).
+std::optional<uint64_t> PeekTreeSize(absl::string_view note);
+std::optional<Hash> PeekRoot(absl::string_view note);
 
 }  // namespace ibsm
 

@@ -38,10 +38,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "ibsm/crypto.h"
 
 namespace ibsm {
 
-using Hash = std::array<uint8_t, 32>;
+using Hash = crypto::Hash;  // SHA-256
 
 // Read access to the stored complete subtrees. Implementations are backed by
 // RocksDB in the broker and by a map in tests; they must be safe for
