@@ -1,7 +1,5 @@
 #include "publish/publish_path.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/repeated_ptr_field.h>
 #include <google/protobuf/util/time_util.h>
 
@@ -9,6 +7,7 @@
 #include "ibsm/crypto.h"
 #include "context/node_context.h"
 #include "ibsm/alert_rules.h"
+#include "ibsm/canonical_alert.h"
 #include "ibsm/v1/broker.pb.h"
 
 namespace ibsm::broker {
@@ -25,22 +24,7 @@ std::string PayloadSha256(const std::string& payload) {
 }  // namespace
 
 std::string AlertContentSha256(const v1::Alert& alert) {
-  if (alert.has_created_at()) {
-    v1::Alert copy = alert;
-    copy.clear_created_at();
-    return AlertContentSha256(copy);
-  }
-  // Deterministic: map entries (attributes) in key order, so equal content
-  // gives equal bytes within this build.
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream out(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&out);
-    coded.SetSerializationDeterministic(true);
-    // Serializing an in-memory message to a string cannot fail.
-    (void)alert.SerializeToCodedStream(&coded);
-  }
-  return PayloadSha256(bytes);
+  return PayloadSha256(CanonicalAlertBytes(alert));
 }
 
 absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(

@@ -34,11 +34,10 @@ absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
     const NodeContext& node, const Identity& caller,
     google::protobuf::RepeatedPtrField<v1::Alert>* alerts);
 
-// SHA-256 of the alert's content: its deterministic serialization with
-// `originator` set and without `created_at` (a client that rebuilds an alert
-// to retry it stamps a new time; every other field is content). Two
-// publishes of one (originator, id) are the same alert exactly when these
-// are equal (docs/storage.md).
+// SHA-256 of the alert's content: of its canonical bytes
+// (ibsm/canonical_alert.h), with `originator` set. Two publishes of one
+// (originator, id) are the same alert exactly when these are equal
+// (docs/storage.md).
 std::string AlertContentSha256(const v1::Alert& alert);
 
 // Appends one result per entry to `response`.

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -345,59 +346,96 @@ class SubscriptionImpl final
     ScheduleLocked();
   }
 
+  // What one fill may cover, taken under mu_ when it starts.
+  struct FillWindow {
+    uint64_t from = 0;  // the next sequence due
+    uint64_t last = 0;  // the last committed sequence
+    size_t budget = 0;  // deliveries it may queue: credit, at most a response
+  };
+
   // Reads the next due alerts and queues them for writing. Runs on a worker;
   // at most one Fill per subscription runs at a time (scheduled_).
   void Fill() {
-    uint64_t from;
-    uint64_t last;
-    size_t budget;
-    {
-      absl::MutexLock lock(&mu_);
-      last = node_->committer()->last_sequence();
-      budget = std::min<size_t>(credit_, kMaxDeliveriesPerResponse);
-      from = next_sequence_;
-      if (finishing_ || has_pending_ || budget == 0 || from > last) {
-        scheduled_ = false;
-        return;
-      }
-    }
-    const size_t scan = std::min<uint64_t>(last - from + 1, kMaxScanPerFill);
+    std::optional<FillWindow> window = BeginFill();
+    if (!window) return;
     std::vector<std::shared_ptr<const LogRecord>> records;
-    // How far [from, last] is examined once every record read is: retention
-    // leaves holes in the log, so a read from RocksDB may return fewer
-    // records than the sequences it covers.
-    uint64_t examined_to;
-    if (node_->cache()->Read(from, scan, &records)) {
-      examined_to = from + records.size() - 1;
-    } else {
-      // Read back from RocksDB: checked against the audit trail first.
-      const uint64_t to = from + scan - 1;
-      uint64_t bad = 0;
-      absl::Status read =
-          ReadVerifiedLog(*node_->store(), from, to, &records, &bad);
-      examined_to = to;
-      if (!read.ok()) {
-        if (read.code() != absl::StatusCode::kDataLoss) {
-          End(absl::InternalError(
-              absl::StrCat("reading the log: ", read.message())));
-          return;
-        }
-        // Deliver the good alerts before it; the next fill starts at the
-        // bad one and ends the stream.
-        if (records.empty()) {
-          node_->committer()->Audit(IntegrityFailureRecord(
-              node_->config().node_id(), who_.id(), bad, read));
-          End(read);
-          return;
-        }
-        examined_to = bad - 1;
-      }
-    }
-
+    std::optional<uint64_t> examined_to = ReadDue(*window, &records);
+    if (!examined_to) return;  // the read failed and ended the stream
     std::shared_ptr<const Authorizer> authorizer = node_->authorizer();
-    const absl::Time now = absl::Now();
     v1::SubscribeResponse response;
-    uint64_t scanned_to = examined_to;
+    const uint64_t scanned_to = BuildDeliveries(
+        records, *authorizer, window->budget, *examined_to, &response);
+    if (response.deliveries_size() > 0) AuditDeliveries(response, *authorizer);
+    FinishFill(scanned_to, &response);
+  }
+
+  // The window of this fill, or nothing (and no fill scheduled) when the
+  // subscription is ending, still writing, out of credit or caught up.
+  std::optional<FillWindow> BeginFill() {
+    absl::MutexLock lock(&mu_);
+    FillWindow window;
+    window.last = node_->committer()->last_sequence();
+    window.budget = std::min<size_t>(credit_, kMaxDeliveriesPerResponse);
+    window.from = next_sequence_;
+    if (finishing_ || has_pending_ || window.budget == 0 ||
+        window.from > window.last) {
+      scheduled_ = false;
+      return std::nullopt;
+    }
+    return window;
+  }
+
+  // Reads up to kMaxScanPerFill records from window.from on, from the cache
+  // or else from the store. Returns how far the log is examined once every
+  // record read is: retention leaves holes in the log, so a read from
+  // RocksDB may return fewer records than the sequences it covers. Nothing
+  // when the read failed, after ending the stream.
+  std::optional<uint64_t> ReadDue(
+      const FillWindow& window,
+      std::vector<std::shared_ptr<const LogRecord>>* records) {
+    const uint64_t from = window.from;
+    const size_t scan =
+        std::min<uint64_t>(window.last - from + 1, kMaxScanPerFill);
+    if (node_->cache()->Read(from, scan, records)) {
+      return from + records->size() - 1;
+    }
+    return ReadVerified(from, from + scan - 1, records);
+  }
+
+  // Reads [from, to] back from RocksDB, checked against the audit trail
+  // first. A record that fails the check ends the stream, but only once the
+  // good alerts before it are delivered: then the next fill starts at the bad
+  // one.
+  std::optional<uint64_t> ReadVerified(
+      uint64_t from, uint64_t to,
+      std::vector<std::shared_ptr<const LogRecord>>* records) {
+    uint64_t bad = 0;
+    absl::Status read =
+        ReadVerifiedLog(*node_->store(), from, to, records, &bad);
+    if (read.ok()) return to;
+    if (read.code() != absl::StatusCode::kDataLoss) {
+      End(absl::InternalError(
+          absl::StrCat("reading the log: ", read.message())));
+      return std::nullopt;
+    }
+    if (records->empty()) {
+      node_->committer()->Audit(IntegrityFailureRecord(
+          node_->config().node_id(), who_.id(), bad, read));
+      End(read);
+      return std::nullopt;
+    }
+    return bad - 1;
+  }
+
+  // Adds a delivery to `response` for each record the subscriber may have,
+  // up to `budget` deliveries and kMaxResponseBytes. Returns the last
+  // sequence the fill has dealt with: `examined_to`, or the last delivered
+  // one when a bound stopped it early.
+  uint64_t BuildDeliveries(
+      const std::vector<std::shared_ptr<const LogRecord>>& records,
+      const Authorizer& authorizer, size_t budget, uint64_t examined_to,
+      v1::SubscribeResponse* response) const {
+    const absl::Time now = absl::Now();
     size_t count = 0;
     size_t bytes = 0;
     for (const auto& record : records) {
@@ -405,54 +443,61 @@ class SubscriptionImpl final
       if (!MatchesAny(patterns_, alert.topic())) continue;
       // The subscriber does not learn of alerts it may not receive, nor of
       // expired ones that retention has not removed yet.
-      if (!authorizer->MayReceive(who_, alert).allowed) continue;
-      if (IsExpired(record->stored, *authorizer, now)) continue;
-      v1::Delivery* delivery = response.add_deliveries();
+      if (!authorizer.MayReceive(who_, alert).allowed) continue;
+      if (IsExpired(record->stored, authorizer, now)) continue;
+      v1::Delivery* delivery = response->add_deliveries();
       delivery->set_sequence(record->sequence);
       *delivery->mutable_alert() = alert;
       *delivery->mutable_received_at() = record->stored.received_at();
       bytes += record->bytes;
       if (++count == budget || bytes >= kMaxResponseBytes) {
-        scanned_to = record->sequence;
-        break;
+        return record->sequence;
       }
     }
+    return examined_to;
+  }
 
-    if (count > 0) {
-      // One record per response lists every alert delivered in it.
-      v1::AuditRecord record =
-          AuditEvent(v1::AUDIT_DELIVER, who_.id(), true, "delivered");
-      for (const v1::Delivery& d : response.deliveries()) {
-        v1::AuditedAlert* audited = record.add_alerts();
-        audited->set_alert_id(d.alert().id());
-        audited->set_originator(d.alert().originator());
-        audited->set_topic(d.alert().topic());
-        audited->set_classification(d.alert().classification());
-        audited->set_sequence(d.sequence());
-      }
-      if (count == 1) {
-        DescribeAlert(response.deliveries(0).alert(), &record);
-        record.set_sequence(response.deliveries(0).sequence());
-      } else {
-        record.set_detail(absl::StrCat(
-            count, " alerts, sequences ", response.deliveries(0).sequence(),
-            "..", response.deliveries(count - 1).sequence()));
-      }
-      record.set_recipient(who_.id());
-      record.set_policy_version(authorizer->version());
-      node_->committer()->Audit(std::move(record));
+  // One record per response lists every alert delivered in it.
+  void AuditDeliveries(const v1::SubscribeResponse& response,
+                       const Authorizer& authorizer) {
+    const int count = response.deliveries_size();
+    v1::AuditRecord record =
+        AuditEvent(v1::AUDIT_DELIVER, who_.id(), true, "delivered");
+    for (const v1::Delivery& d : response.deliveries()) {
+      v1::AuditedAlert* audited = record.add_alerts();
+      audited->set_alert_id(d.alert().id());
+      audited->set_originator(d.alert().originator());
+      audited->set_topic(d.alert().topic());
+      audited->set_classification(d.alert().classification());
+      audited->set_sequence(d.sequence());
     }
+    if (count == 1) {
+      DescribeAlert(response.deliveries(0).alert(), &record);
+      record.set_sequence(response.deliveries(0).sequence());
+    } else {
+      record.set_detail(absl::StrCat(
+          count, " alerts, sequences ", response.deliveries(0).sequence(), "..",
+          response.deliveries(count - 1).sequence()));
+    }
+    record.set_recipient(who_.id());
+    record.set_policy_version(authorizer.version());
+    node_->committer()->Audit(std::move(record));
+  }
 
+  // Moves the position past `scanned_to`, spends credit on the deliveries
+  // and queues them for writing, then schedules the next fill.
+  void FinishFill(uint64_t scanned_to, v1::SubscribeResponse* response) {
     absl::MutexLock lock(&mu_);
     if (finishing_) {
       scheduled_ = false;
       return;
     }
     next_sequence_ = scanned_to + 1;
+    const int count = response->deliveries_size();
     if (count > 0) {
       credit_ -= static_cast<uint32_t>(count);
-      delivered_max_ = response.deliveries(count - 1).sequence();
-      pending_.Swap(&response);
+      delivered_max_ = response->deliveries(count - 1).sequence();
+      pending_.Swap(response);
       has_pending_ = true;
       if (!writing_) {
         has_pending_ = false;

@@ -178,6 +178,26 @@ struct CompiledAgency {
   IndexSet remote_publisher, remote_subscriber, remote_auditor, remote_admin;
   bool audit_metadata_above_clearance = false;
   int line = 1;
+
+  // The flag that says the agency holds `role`, and the other nodes where it
+  // may exercise it; both null for a role the schema does not know.
+  std::pair<bool*, IndexSet*> RoleSlots(v1::Role role) {
+    switch (role) {
+      case v1::ROLE_PUBLISHER:
+        return {&publisher, &remote_publisher};
+      case v1::ROLE_SUBSCRIBER:
+        return {&subscriber, &remote_subscriber};
+      case v1::ROLE_AUDITOR:
+        return {&auditor, &remote_auditor};
+      case v1::ROLE_ADMIN:
+        return {&admin, &remote_admin};
+      default:
+        return {nullptr, nullptr};
+    }
+  }
+  std::pair<const bool*, const IndexSet*> RoleSlots(v1::Role role) const {
+    return const_cast<CompiledAgency*>(this)->RoleSlots(role);
+  }
 };
 
 namespace {
@@ -302,11 +322,55 @@ class CompiledPolicy {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ":", line, ": ", reason));
   }
-  absl::Status ResolvePrincipal(const std::string& principal, int line,
-                                absl::string_view where, IndexSet* out) const;
+  // The rank of level `value`, which `what` names (at `line`), or the error
+  // that it is missing or not a level.
+  absl::StatusOr<int> KnownLevel(const std::string& value, int line,
+                                 absl::string_view what) const;
+
+  // The steps of Compile, in the order they run: each step may use what the
+  // ones before it compiled.
+  absl::Status CompileLevels(const Lines& root);
+  absl::Status CompileNodes(const Lines& root);
+  absl::StatusOr<CompiledNode> CompileNode(const v1::NodeSpec& spec,
+                                           const Lines& lines) const;
+  absl::Status CompileGroups(const Lines& root);
+  void IndexTargets();
+  absl::Status CompileAgencies(const Lines& root);
+  absl::StatusOr<CompiledAgency> CompileAgency(const v1::AgencySpec& spec,
+                                               const Lines& lines) const;
+  absl::Status CompileRoles(const v1::AgencySpec& spec, const Lines& lines,
+                            CompiledAgency* agency) const;
   absl::Status CompileRemoteAccess(const v1::AgencySpec& spec,
                                    const Lines& lines,
                                    CompiledAgency* agency) const;
+  absl::StatusOr<IndexSet> GrantedNodes(const v1::RemoteAccess& grant,
+                                        const Lines& grant_lines,
+                                        absl::string_view where) const;
+  absl::Status GrantRemoteRoles(const v1::RemoteAccess& grant,
+                                const Lines& grant_lines,
+                                absl::string_view where, const IndexSet& at,
+                                CompiledAgency* agency) const;
+  absl::Status CheckLocalNode() const;
+  absl::Status CompileRules(const Lines& root);
+  absl::StatusOr<CompiledRule> CompileRule(const v1::TopicRule& spec,
+                                           const Lines& lines) const;
+  absl::Status CompileTopics(const v1::TopicRule& spec, const Lines& lines,
+                             CompiledRule* rule) const;
+  absl::Status CompilePrincipals(const v1::TopicRule& spec, const Lines& lines,
+                                 CompiledRule* rule) const;
+  absl::Status CompileShare(const v1::TopicRule& spec, int index,
+                            const Lines& lines, CompiledRule* rule) const;
+  absl::Status CompileRetention(const v1::TopicRule& spec, const Lines& lines,
+                                CompiledRule* rule) const;
+  void IndexCandidates();
+  absl::Status ResolvePrincipal(const std::string& principal, int line,
+                                absl::string_view where, IndexSet* out) const;
+
+  // The checks of Lint, each appending its warnings to `out`.
+  std::string Warning(int line, absl::string_view what) const;
+  void LintShadowedRules(std::vector<std::string>* out) const;
+  void LintAgencies(std::vector<std::string>* out) const;
+  void LintUnusedRules(std::vector<std::string>* out) const;
 };
 
 absl::Status CompiledPolicy::CompileRemoteAccess(const v1::AgencySpec& spec,
@@ -335,54 +399,55 @@ absl::Status CompiledPolicy::CompileRemoteAccess(const v1::AgencySpec& spec,
     if (grant.roles().empty()) {
       return Error(grant_lines.line(), absl::StrCat(where, " grants no role"));
     }
-    IndexSet at(nodes.size());
-    for (int n = 0; n < grant.nodes_size(); ++n) {
-      const std::string& entry = grant.nodes(n);
-      if (entry == "*") {
-        for (size_t i = 0; i < nodes.size(); ++i) at.Add(static_cast<int>(i));
-        continue;
-      }
-      auto it = targets.find(entry);
-      if (it == targets.end()) {
-        return Error(grant_lines.Of("nodes", n),
-                     absl::StrCat(where, " '", entry,
-                                  "' is not a node, a group or '*'"));
-      }
-      at.Union(it->second);
+    IBSM_ASSIGN_OR_RETURN(IndexSet at, GrantedNodes(grant, grant_lines, where));
+    IBSM_RETURN_IF_ERROR(GrantRemoteRoles(grant, grant_lines, where, at, agency));
+  }
+  return absl::OkStatus();
+}
+
+// The nodes a remote_access grant names: node ids, groups or '*'.
+absl::StatusOr<IndexSet> CompiledPolicy::GrantedNodes(
+    const v1::RemoteAccess& grant, const Lines& grant_lines,
+    absl::string_view where) const {
+  IndexSet at(nodes.size());
+  for (int n = 0; n < grant.nodes_size(); ++n) {
+    const std::string& entry = grant.nodes(n);
+    if (entry == "*") {
+      for (size_t i = 0; i < nodes.size(); ++i) at.Add(static_cast<int>(i));
+      continue;
     }
-    for (int k = 0; k < grant.roles_size(); ++k) {
-      const v1::Role role = static_cast<v1::Role>(grant.roles(k));
-      IndexSet* target = nullptr;
-      bool held = false;
-      switch (role) {
-        case v1::ROLE_PUBLISHER:
-          target = &agency->remote_publisher;
-          held = agency->publisher;
-          break;
-        case v1::ROLE_SUBSCRIBER:
-          target = &agency->remote_subscriber;
-          held = agency->subscriber;
-          break;
-        case v1::ROLE_AUDITOR:
-          target = &agency->remote_auditor;
-          held = agency->auditor;
-          break;
-        case v1::ROLE_ADMIN:
-          target = &agency->remote_admin;
-          held = agency->admin;
-          break;
-        default:
-          return Error(
-              grant_lines.Of("roles", k),
-              absl::StrCat(where, ": unknown role (", grant.roles(k), ")"));
-      }
-      if (!held) {
-        return Error(grant_lines.Of("roles", k),
-                     absl::StrCat(where, " grants ", RoleName(role),
-                                  ", which the agency does not have"));
-      }
-      target->Union(at);
+    auto it = targets.find(entry);
+    if (it == targets.end()) {
+      return Error(
+          grant_lines.Of("nodes", n),
+          absl::StrCat(where, " '", entry, "' is not a node, a group or '*'"));
     }
+    at.Union(it->second);
+  }
+  return at;
+}
+
+// Adds the nodes `at` to the agency's remote set of every role the grant
+// names; a grant may only extend a role the agency holds.
+absl::Status CompiledPolicy::GrantRemoteRoles(const v1::RemoteAccess& grant,
+                                              const Lines& grant_lines,
+                                              absl::string_view where,
+                                              const IndexSet& at,
+                                              CompiledAgency* agency) const {
+  for (int k = 0; k < grant.roles_size(); ++k) {
+    const v1::Role role = static_cast<v1::Role>(grant.roles(k));
+    auto [held, remote] = agency->RoleSlots(role);
+    if (held == nullptr) {
+      return Error(
+          grant_lines.Of("roles", k),
+          absl::StrCat(where, ": unknown role (", grant.roles(k), ")"));
+    }
+    if (!*held) {
+      return Error(grant_lines.Of("roles", k),
+                   absl::StrCat(where, " grants ", RoleName(role),
+                                ", which the agency does not have"));
+    }
+    remote->Union(at);
   }
   return absl::OkStatus();
 }
@@ -444,8 +509,35 @@ absl::Status CompiledPolicy::ResolvePrincipal(const std::string& principal,
 
 absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
   Lines root(tree, v1::Policy::descriptor(), 1);
+  IBSM_RETURN_IF_ERROR(CompileLevels(root));
+  IBSM_RETURN_IF_ERROR(CompileNodes(root));
+  IBSM_RETURN_IF_ERROR(CompileGroups(root));
+  IndexTargets();
+  IBSM_RETURN_IF_ERROR(CompileAgencies(root));
+  IBSM_RETURN_IF_ERROR(CheckLocalNode());
+  IBSM_RETURN_IF_ERROR(CompileRules(root));
+  IndexCandidates();
+  return absl::OkStatus();
+}
 
-  // Levels.
+absl::StatusOr<int> CompiledPolicy::KnownLevel(const std::string& value,
+                                               int line,
+                                               absl::string_view what) const {
+  if (value.empty()) {
+    return Error(line, absl::StrCat(what, " is missing; one of: ",
+                                    absl::StrJoin(levels, ", ")));
+  }
+  int rank = Level(value);
+  if (rank < 0) {
+    return Error(line, absl::StrCat(what, " '", value,
+                                    "' is not a classification level (",
+                                    absl::StrJoin(levels, ", "), ")"));
+  }
+  return rank;
+}
+
+// Levels, lowest first.
+absl::Status CompiledPolicy::CompileLevels(const Lines& root) {
   if (proto.classification_levels().empty()) {
     return Error(1, "no classification_levels: list the levels, lowest first");
   }
@@ -459,49 +551,44 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
     }
     levels.push_back(level);
   }
-  auto level_list = absl::StrJoin(levels, ", ");
-  auto known_level = [&](const std::string& value, int line,
-                         absl::string_view what) -> absl::StatusOr<int> {
-    if (value.empty()) {
-      return Error(line,
-                   absl::StrCat(what, " is missing; one of: ", level_list));
-    }
-    int rank = Level(value);
-    if (rank < 0) {
-      return Error(line, absl::StrCat(what, " '", value,
-                                      "' is not a classification level (",
-                                      level_list, ")"));
-    }
-    return rank;
-  };
+  return absl::OkStatus();
+}
 
-  // Nodes and groups.
+// Nodes (their groups come next, once every node id is known).
+absl::Status CompiledPolicy::CompileNodes(const Lines& root) {
   for (int i = 0; i < proto.nodes_size(); ++i) {
-    const v1::NodeSpec& spec = proto.nodes(i);
-    Lines lines = root.Nested("nodes", i);
-    CompiledNode node;
-    node.id = spec.id();
-    node.line = lines.line();
-    node.hub = spec.hub();
-    if (node.id.empty()) return Error(lines.line(), "node without an id");
-    if (node.id.find_first_of("/*@>., ") != std::string::npos) {
-      return Error(lines.Of("id"),
-                   absl::StrCat("node id '", node.id,
-                                "' may not contain '/', '*', "
-                                "'@', '>', '.', ',' or spaces"));
-    }
-    if (node_index.contains(node.id)) {
-      return Error(lines.Of("id"),
-                   absl::StrCat("duplicate node id '", node.id, "'"));
-    }
-    absl::StatusOr<int> clearance =
-        known_level(spec.clearance(), lines.Of("clearance"),
-                    absl::StrCat("clearance of node ", node.id));
-    if (!clearance.ok()) return clearance.status();
-    node.clearance = *clearance;
+    IBSM_ASSIGN_OR_RETURN(CompiledNode node,
+                     CompileNode(proto.nodes(i), root.Nested("nodes", i)));
     node_index.emplace(node.id, static_cast<int>(nodes.size()));
     nodes.push_back(std::move(node));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CompiledNode> CompiledPolicy::CompileNode(
+    const v1::NodeSpec& spec, const Lines& lines) const {
+  CompiledNode node;
+  node.id = spec.id();
+  node.line = lines.line();
+  node.hub = spec.hub();
+  if (node.id.empty()) return Error(lines.line(), "node without an id");
+  if (node.id.find_first_of("/*@>., ") != std::string::npos) {
+    return Error(lines.Of("id"), absl::StrCat("node id '", node.id,
+                                              "' may not contain '/', '*', "
+                                              "'@', '>', '.', ',' or spaces"));
+  }
+  if (node_index.contains(node.id)) {
+    return Error(lines.Of("id"),
+                 absl::StrCat("duplicate node id '", node.id, "'"));
+  }
+  IBSM_ASSIGN_OR_RETURN(node.clearance,
+                   KnownLevel(spec.clearance(), lines.Of("clearance"),
+                              absl::StrCat("clearance of node ", node.id)));
+  return node;
+}
+
+// Groups of nodes; a group may not have the name of a node.
+absl::Status CompiledPolicy::CompileGroups(const Lines& root) {
   for (int i = 0; i < proto.nodes_size(); ++i) {
     Lines lines = root.Nested("nodes", i);
     for (int g = 0; g < proto.nodes(i).groups_size(); ++g) {
@@ -520,188 +607,249 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
       nodes[i].groups.push_back(group);
     }
   }
+  return absl::OkStatus();
+}
+
+// Every name that stands for nodes (a node id or a group) and its nodes.
+void CompiledPolicy::IndexTargets() {
   for (size_t i = 0; i < nodes.size(); ++i) {
     IndexSet one(nodes.size());
     one.Add(static_cast<int>(i));
     targets.emplace(nodes[i].id, std::move(one));
   }
   for (const auto& [name, set] : groups) targets.emplace(name, set);
+}
 
-  // Agencies.
+// Agencies, with their roles and remote access.
+absl::Status CompiledPolicy::CompileAgencies(const Lines& root) {
   for (int i = 0; i < proto.agencies_size(); ++i) {
-    const v1::AgencySpec& spec = proto.agencies(i);
-    Lines lines = root.Nested("agencies", i);
-    int id_line = lines.Of("id");
-    CompiledAgency agency;
-    agency.id = spec.id();
-    agency.line = lines.line();
-    std::vector<std::string> parts = absl::StrSplit(agency.id, '/');
-    if (parts.size() != 2 || parts[0].empty() || parts[1].empty() ||
-        agency.id.find_first_of("*@>, ") != std::string::npos) {
-      return Error(id_line, absl::StrCat("agency id '", agency.id,
-                                         "' is not NODE/name"));
-    }
-    agency.node = Node(parts[0]);
-    if (agency.node < 0) {
-      return Error(id_line,
-                   absl::StrCat("agency '", agency.id,
-                                "' belongs to unknown node '", parts[0], "'"));
-    }
-    agency.name = parts[1];
-    if (agency_index.contains(agency.id)) {
-      return Error(id_line,
-                   absl::StrCat("duplicate agency id '", agency.id, "'"));
-    }
-    absl::StatusOr<int> clearance =
-        known_level(spec.clearance(), lines.Of("clearance"),
-                    absl::StrCat("clearance of agency ", agency.id));
-    if (!clearance.ok()) return clearance.status();
-    agency.clearance = *clearance;
-    for (int r = 0; r < spec.roles_size(); ++r) {
-      switch (spec.roles(r)) {
-        case v1::ROLE_PUBLISHER:
-          agency.publisher = true;
-          break;
-        case v1::ROLE_SUBSCRIBER:
-          agency.subscriber = true;
-          break;
-        case v1::ROLE_AUDITOR:
-          agency.auditor = true;
-          break;
-        case v1::ROLE_ADMIN:
-          agency.admin = true;
-          break;
-        default:
-          return Error(
-              lines.Of("roles", r),
-              absl::StrCat("agency ", agency.id, ": unknown role (",
-                           spec.roles(r),
-                           "); use ROLE_PUBLISHER, "
-                           "ROLE_SUBSCRIBER, ROLE_AUDITOR or ROLE_ADMIN"));
-      }
-    }
-    IBSM_RETURN_IF_ERROR(CompileRemoteAccess(spec, lines, &agency));
+    IBSM_ASSIGN_OR_RETURN(
+        CompiledAgency agency,
+        CompileAgency(proto.agencies(i), root.Nested("agencies", i)));
     agency_index.emplace(agency.id, static_cast<int>(agencies.size()));
     agencies.push_back(std::move(agency));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CompiledAgency> CompiledPolicy::CompileAgency(
+    const v1::AgencySpec& spec, const Lines& lines) const {
+  int id_line = lines.Of("id");
+  CompiledAgency agency;
+  agency.id = spec.id();
+  agency.line = lines.line();
+  std::vector<std::string> parts = absl::StrSplit(agency.id, '/');
+  if (parts.size() != 2 || parts[0].empty() || parts[1].empty() ||
+      agency.id.find_first_of("*@>, ") != std::string::npos) {
+    return Error(id_line,
+                 absl::StrCat("agency id '", agency.id, "' is not NODE/name"));
+  }
+  agency.node = Node(parts[0]);
+  if (agency.node < 0) {
+    return Error(id_line,
+                 absl::StrCat("agency '", agency.id,
+                              "' belongs to unknown node '", parts[0], "'"));
+  }
+  agency.name = parts[1];
+  if (agency_index.contains(agency.id)) {
+    return Error(id_line,
+                 absl::StrCat("duplicate agency id '", agency.id, "'"));
+  }
+  IBSM_ASSIGN_OR_RETURN(agency.clearance,
+                   KnownLevel(spec.clearance(), lines.Of("clearance"),
+                              absl::StrCat("clearance of agency ", agency.id)));
+  IBSM_RETURN_IF_ERROR(CompileRoles(spec, lines, &agency));
+  IBSM_RETURN_IF_ERROR(CompileRemoteAccess(spec, lines, &agency));
+  return agency;
+}
+
+absl::Status CompiledPolicy::CompileRoles(const v1::AgencySpec& spec,
+                                          const Lines& lines,
+                                          CompiledAgency* agency) const {
+  for (int r = 0; r < spec.roles_size(); ++r) {
+    bool* held = agency->RoleSlots(static_cast<v1::Role>(spec.roles(r))).first;
+    if (held == nullptr) {
+      return Error(
+          lines.Of("roles", r),
+          absl::StrCat("agency ", agency->id, ": unknown role (", spec.roles(r),
+                       "); use ROLE_PUBLISHER, "
+                       "ROLE_SUBSCRIBER, ROLE_AUDITOR or ROLE_ADMIN"));
+    }
+    *held = true;
+  }
+  return absl::OkStatus();
+}
+
+// The node the policy is loaded for must be one of its nodes.
+absl::Status CompiledPolicy::CheckLocalNode() const {
   if (!local_node.empty() && Node(local_node) < 0) {
     return Error(1, absl::StrCat("this node, ", local_node,
                                  ", is not a node of the policy; add a "
                                  "nodes { id: \"",
                                  local_node, "\" } entry"));
   }
+  return absl::OkStatus();
+}
 
-  // Topic rules.
+// Topic rules, named uniquely.
+absl::Status CompiledPolicy::CompileRules(const Lines& root) {
   absl::flat_hash_set<std::string> rule_names;
-  std::vector<PatternRef> refs;
   for (int i = 0; i < proto.topic_rules_size(); ++i) {
     const v1::TopicRule& spec = proto.topic_rules(i);
     Lines lines = root.Nested("topic_rules", i);
-    CompiledRule rule;
-    rule.name = spec.name();
-    rule.line = lines.line();
-    if (rule.name.empty())
+    if (spec.name().empty()) {
       return Error(lines.line(), "topic rule without a name");
-    if (!rule_names.insert(rule.name).second) {
-      return Error(lines.Of("name"),
-                   absl::StrCat("duplicate topic rule name '", rule.name, "'"));
     }
-    const std::string in_rule = absl::StrCat(" (rule ", rule.name, ")");
-    if (spec.topics().empty()) {
-      return Error(lines.line(),
-                   absl::StrCat("rule '", rule.name,
-                                "' has no topics and can never match"));
+    if (!rule_names.insert(spec.name()).second) {
+      return Error(lines.Of("name"), absl::StrCat("duplicate topic rule name '",
+                                                  spec.name(), "'"));
     }
-    for (int t = 0; t < spec.topics_size(); ++t) {
-      int line = lines.Of("topics", t);
-      absl::StatusOr<TopicPattern> pattern =
-          TopicPattern::Parse(spec.topics(t));
-      if (!pattern.ok()) {
-        return Error(line, absl::StrCat(pattern.status().message(), in_rule));
-      }
-      rule.patterns.push_back(*std::move(pattern));
-      rule.pattern_segments.push_back(Segments(spec.topics(t)));
-      rule.pattern_lines.push_back(line);
+    IBSM_ASSIGN_OR_RETURN(CompiledRule rule, CompileRule(spec, lines));
+    rules.push_back(std::move(rule));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CompiledRule> CompiledPolicy::CompileRule(
+    const v1::TopicRule& spec, const Lines& lines) const {
+  CompiledRule rule;
+  rule.name = spec.name();
+  rule.line = lines.line();
+  IBSM_RETURN_IF_ERROR(CompileTopics(spec, lines, &rule));
+  if (spec.publishers().empty() && spec.subscribers().empty() &&
+      spec.share().empty()) {
+    return Error(lines.line(),
+                 absl::StrCat("rule '", rule.name,
+                              "' has no publishers, subscribers nor share "
+                              "and can never take effect"));
+  }
+  IBSM_RETURN_IF_ERROR(CompilePrincipals(spec, lines, &rule));
+  IBSM_ASSIGN_OR_RETURN(
+      rule.max_level,
+      KnownLevel(spec.max_classification(), lines.Of("max_classification"),
+                 absl::StrCat("max_classification of rule ", rule.name)));
+  rule.share_level.assign(nodes.size(), -1);
+  for (int s = 0; s < spec.share_size(); ++s) {
+    IBSM_RETURN_IF_ERROR(CompileShare(spec, s, lines, &rule));
+  }
+  IBSM_RETURN_IF_ERROR(CompileRetention(spec, lines, &rule));
+  return rule;
+}
+
+// The rule's topic patterns; a rule without any could never match.
+absl::Status CompiledPolicy::CompileTopics(const v1::TopicRule& spec,
+                                           const Lines& lines,
+                                           CompiledRule* rule) const {
+  if (spec.topics().empty()) {
+    return Error(lines.line(),
+                 absl::StrCat("rule '", rule->name,
+                              "' has no topics and can never match"));
+  }
+  for (int t = 0; t < spec.topics_size(); ++t) {
+    int line = lines.Of("topics", t);
+    absl::StatusOr<TopicPattern> pattern = TopicPattern::Parse(spec.topics(t));
+    if (!pattern.ok()) {
+      return Error(line, absl::StrCat(pattern.status().message(), " (rule ",
+                                      rule->name, ")"));
     }
-    if (spec.publishers().empty() && spec.subscribers().empty() &&
-        spec.share().empty()) {
-      return Error(lines.line(),
-                   absl::StrCat("rule '", rule.name,
-                                "' has no publishers, subscribers nor share "
-                                "and can never take effect"));
-    }
-    rule.publishers = IndexSet(agencies.size());
-    rule.subscribers = IndexSet(agencies.size());
-    for (int p = 0; p < spec.publishers_size(); ++p) {
-      IBSM_RETURN_IF_ERROR(ResolvePrincipal(
-          spec.publishers(p), lines.Of("publishers", p),
-          absl::StrCat("rule ", rule.name, ": publisher"), &rule.publishers));
-    }
-    for (int s = 0; s < spec.subscribers_size(); ++s) {
-      IBSM_RETURN_IF_ERROR(ResolvePrincipal(
-          spec.subscribers(s), lines.Of("subscribers", s),
-          absl::StrCat("rule ", rule.name, ": subscriber"), &rule.subscribers));
-    }
-    rule.publishers_text = absl::StrJoin(spec.publishers(), ", ");
-    rule.subscribers_text = absl::StrJoin(spec.subscribers(), ", ");
-    absl::StatusOr<int> ceiling =
-        known_level(spec.max_classification(), lines.Of("max_classification"),
-                    absl::StrCat("max_classification of rule ", rule.name));
-    if (!ceiling.ok()) return ceiling.status();
-    rule.max_level = *ceiling;
-    rule.share_level.assign(nodes.size(), -1);
-    for (int s = 0; s < spec.share_size(); ++s) {
-      const v1::Share& share = spec.share(s);
-      Lines share_lines = lines.Nested("share", s);
-      if (share.to().empty()) {
-        return Error(
-            share_lines.line(),
-            absl::StrCat("share entry of rule ", rule.name, " names no node"));
-      }
-      absl::StatusOr<int> level = known_level(
+    rule->patterns.push_back(*std::move(pattern));
+    rule->pattern_segments.push_back(Segments(spec.topics(t)));
+    rule->pattern_lines.push_back(line);
+  }
+  return absl::OkStatus();
+}
+
+// Publishers and subscribers: principals resolved to sets of agencies.
+absl::Status CompiledPolicy::CompilePrincipals(const v1::TopicRule& spec,
+                                               const Lines& lines,
+                                               CompiledRule* rule) const {
+  rule->publishers = IndexSet(agencies.size());
+  rule->subscribers = IndexSet(agencies.size());
+  for (int p = 0; p < spec.publishers_size(); ++p) {
+    IBSM_RETURN_IF_ERROR(ResolvePrincipal(
+        spec.publishers(p), lines.Of("publishers", p),
+        absl::StrCat("rule ", rule->name, ": publisher"), &rule->publishers));
+  }
+  for (int s = 0; s < spec.subscribers_size(); ++s) {
+    IBSM_RETURN_IF_ERROR(ResolvePrincipal(
+        spec.subscribers(s), lines.Of("subscribers", s),
+        absl::StrCat("rule ", rule->name, ": subscriber"), &rule->subscribers));
+  }
+  rule->publishers_text = absl::StrJoin(spec.publishers(), ", ");
+  rule->subscribers_text = absl::StrJoin(spec.subscribers(), ", ");
+  return absl::OkStatus();
+}
+
+// Share entry `index` of the rule: raises the level shared with each node it
+// names, up to the rule's own ceiling.
+absl::Status CompiledPolicy::CompileShare(const v1::TopicRule& spec, int index,
+                                          const Lines& lines,
+                                          CompiledRule* rule) const {
+  const v1::Share& share = spec.share(index);
+  Lines share_lines = lines.Nested("share", index);
+  const std::string in_rule = absl::StrCat(" (rule ", rule->name, ")");
+  if (share.to().empty()) {
+    return Error(
+        share_lines.line(),
+        absl::StrCat("share entry of rule ", rule->name, " names no node"));
+  }
+  IBSM_ASSIGN_OR_RETURN(
+      int level,
+      KnownLevel(
           share.max_classification(), share_lines.Of("max_classification"),
-          absl::StrCat("share max_classification of rule ", rule.name));
-      if (!level.ok()) return level.status();
-      if (*level > rule.max_level) {
-        return Error(share_lines.Of("max_classification"),
-                     absl::StrCat("share max_classification ",
-                                  share.max_classification(),
-                                  " is above the rule's max_classification ",
-                                  spec.max_classification(), in_rule));
-      }
-      for (int t = 0; t < share.to_size(); ++t) {
-        const std::string& to = share.to(t);
-        auto it = targets.find(to);
-        if (it == targets.end()) {
-          return Error(
-              share_lines.Of("to", t),
-              absl::StrCat("share.to '", to, "' is not a node or group",
-                           absl::StartsWith(to, "@")
-                               ? " (write groups without '@' here)"
-                               : "",
-                           in_rule));
-        }
-        for (size_t n = 0; n < nodes.size(); ++n) {
-          if (it->second.Has(static_cast<int>(n))) {
-            rule.share_level[n] = std::max(rule.share_level[n], *level);
-          }
-        }
-      }
-      rule.has_share = true;
+          absl::StrCat("share max_classification of rule ", rule->name)));
+  if (level > rule->max_level) {
+    return Error(
+        share_lines.Of("max_classification"),
+        absl::StrCat("share max_classification ", share.max_classification(),
+                     " is above the rule's max_classification ",
+                     spec.max_classification(), in_rule));
+  }
+  for (int t = 0; t < share.to_size(); ++t) {
+    const std::string& to = share.to(t);
+    auto it = targets.find(to);
+    if (it == targets.end()) {
+      return Error(share_lines.Of("to", t),
+                   absl::StrCat("share.to '", to, "' is not a node or group",
+                                absl::StartsWith(to, "@")
+                                    ? " (write groups without '@' here)"
+                                    : "",
+                                in_rule));
     }
-    if (spec.has_retention()) {
-      const auto& r = spec.retention();
-      if (r.seconds() < 0 || r.nanos() < 0 || r.nanos() >= 1000000000) {
-        return Error(lines.Of("retention"),
-                     absl::StrCat("retention must not be negative", in_rule));
+    for (size_t n = 0; n < nodes.size(); ++n) {
+      if (it->second.Has(static_cast<int>(n))) {
+        rule->share_level[n] = std::max(rule->share_level[n], level);
       }
-      rule.has_retention = true;
-      rule.retention =
-          absl::Seconds(r.seconds()) + absl::Nanoseconds(r.nanos());
     }
+  }
+  rule->has_share = true;
+  return absl::OkStatus();
+}
+
+absl::Status CompiledPolicy::CompileRetention(const v1::TopicRule& spec,
+                                              const Lines& lines,
+                                              CompiledRule* rule) const {
+  if (!spec.has_retention()) return absl::OkStatus();
+  const auto& r = spec.retention();
+  if (r.seconds() < 0 || r.nanos() < 0 || r.nanos() >= 1000000000) {
+    return Error(
+        lines.Of("retention"),
+        absl::StrCat("retention must not be negative (rule ", rule->name, ")"));
+  }
+  rule->has_retention = true;
+  rule->retention = absl::Seconds(r.seconds()) + absl::Nanoseconds(r.nanos());
+  return absl::OkStatus();
+}
+
+// The candidate index Match() searches: every pattern of every rule, best
+// first, by literal first segment and for wildcard-first patterns alone.
+void CompiledPolicy::IndexCandidates() {
+  std::vector<PatternRef> refs;
+  for (size_t r = 0; r < rules.size(); ++r) {
+    const CompiledRule& rule = rules[r];
     for (size_t p = 0; p < rule.pattern_segments.size(); ++p) {
       PatternRef ref;
-      ref.rule = i;
+      ref.rule = static_cast<int>(r);
       ref.pattern = static_cast<int>(p);
       for (const std::string& seg : rule.pattern_segments[p]) {
         if (seg == ">") {
@@ -713,10 +861,7 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
       ref.segments = static_cast<int>(rule.pattern_segments[p].size());
       refs.push_back(ref);
     }
-    rules.push_back(std::move(rule));
   }
-
-  // The candidate index.
   std::sort(
       refs.begin(), refs.end(),
       [](const PatternRef& a, const PatternRef& b) { return a.Before(b); });
@@ -734,15 +879,22 @@ absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
       if (f == first || f == "*" || f == ">") list.push_back(ref);
     }
   }
-  return absl::OkStatus();
 }
 
 std::vector<std::string> CompiledPolicy::Lint() const {
   std::vector<std::string> out;
-  auto warn = [&](int line, absl::string_view what) {
-    out.push_back(absl::StrCat(source, ":", line, ": warning: ", what));
-  };
-  // Shadowed rules: every pattern also appears in an earlier rule.
+  LintShadowedRules(&out);
+  LintAgencies(&out);
+  LintUnusedRules(&out);
+  return out;
+}
+
+std::string CompiledPolicy::Warning(int line, absl::string_view what) const {
+  return absl::StrCat(source, ":", line, ": warning: ", what);
+}
+
+// Shadowed rules: every pattern also appears in an earlier rule.
+void CompiledPolicy::LintShadowedRules(std::vector<std::string>* out) const {
   absl::flat_hash_map<std::string, int> first_rule;  // pattern -> rule
   for (size_t r = 0; r < rules.size(); ++r) {
     const CompiledRule& rule = rules[r];
@@ -755,16 +907,21 @@ std::vector<std::string> CompiledPolicy::Lint() const {
       }
     }
     if (by.size() == rule.patterns.size()) {
-      warn(rule.line, absl::StrCat("rule '", rule.name,
-                                   "' is shadowed and never decides: every "
-                                   "pattern is already in an earlier rule: ",
-                                   absl::StrJoin(by, ", ")));
+      out->push_back(
+          Warning(rule.line, absl::StrCat("rule '", rule.name,
+                                          "' is shadowed and never decides: "
+                                          "every pattern is already in an "
+                                          "earlier rule: ",
+                                          absl::StrJoin(by, ", "))));
     }
     for (const TopicPattern& p : rule.patterns) {
       first_rule.try_emplace(p.text(), static_cast<int>(r));
     }
   }
-  // Agencies with no rights.
+}
+
+// Agencies with no rights, and agencies cleared above their node.
+void CompiledPolicy::LintAgencies(std::vector<std::string>* out) const {
   for (size_t a = 0; a < agencies.size(); ++a) {
     const CompiledAgency& agency = agencies[a];
     if (agency.auditor || agency.admin) continue;
@@ -777,20 +934,25 @@ std::vector<std::string> CompiledPolicy::Lint() const {
       }
     }
     if (!rights) {
-      warn(agency.line,
-           absl::StrCat("agency ", agency.id,
-                        " has no rights: no rule lets it publish or subscribe "
-                        "(check its roles and the rules' principals)"));
+      out->push_back(Warning(
+          agency.line,
+          absl::StrCat("agency ", agency.id,
+                       " has no rights: no rule lets it publish or subscribe "
+                       "(check its roles and the rules' principals)")));
     }
     if (agency.clearance > nodes[agency.node].clearance) {
-      warn(agency.line, absl::StrCat("agency ", agency.id, " clearance ",
-                                     levels[agency.clearance],
-                                     " is above its node's clearance ",
-                                     levels[nodes[agency.node].clearance],
-                                     "; it receives at most the node's level"));
+      out->push_back(Warning(
+          agency.line, absl::StrCat("agency ", agency.id, " clearance ",
+                                    levels[agency.clearance],
+                                    " is above its node's clearance ",
+                                    levels[nodes[agency.node].clearance],
+                                    "; it receives at most the node's level")));
     }
   }
-  // Topics nobody may receive, rules nobody may publish on.
+}
+
+// Topics nobody may receive, rules nobody may publish on.
+void CompiledPolicy::LintUnusedRules(std::vector<std::string>* out) const {
   for (const CompiledRule& rule : rules) {
     bool receiver = false, publisher = false;
     for (size_t a = 0; a < agencies.size(); ++a) {
@@ -799,19 +961,20 @@ std::vector<std::string> CompiledPolicy::Lint() const {
       publisher |= agencies[a].publisher && rule.publishers.Has(ai);
     }
     if (!receiver && !rule.has_share) {
-      warn(rule.line,
-           absl::StrCat("nobody may receive topics of rule '", rule.name,
-                        "': no subscriber principal matches an "
-                        "agency with ROLE_SUBSCRIBER and it is not "
-                        "shared"));
+      out->push_back(
+          Warning(rule.line,
+                  absl::StrCat("nobody may receive topics of rule '", rule.name,
+                               "': no subscriber principal matches an "
+                               "agency with ROLE_SUBSCRIBER and it is not "
+                               "shared")));
     }
     if (!publisher) {
-      warn(rule.line, absl::StrCat("nobody may publish on rule '", rule.name,
-                                   "': no publisher principal matches an "
-                                   "agency with ROLE_PUBLISHER"));
+      out->push_back(Warning(
+          rule.line, absl::StrCat("nobody may publish on rule '", rule.name,
+                                  "': no publisher principal matches an "
+                                  "agency with ROLE_PUBLISHER")));
     }
   }
-  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -930,6 +1093,158 @@ std::variant<LevelAndRule, Decision> Classify(const CompiledPolicy& p,
   return LevelAndRule{level, rule};
 }
 
+// One delivery decision of Policy::Decide once the recipient is resolved and
+// the alert classified: its steps, in the order they run. A step returns the
+// final decision when it makes one (nearly always a denial), and nothing
+// when the next step decides.
+class DeliveryCheck {
+ public:
+  // `agency` is the recipient agency's index, -1 for a node recipient;
+  // `node` the recipient node (an agency's own node).
+  DeliveryCheck(const CompiledPolicy& p, const AlertFacts& alert,
+                const Recipient& recipient, int agency, int node,
+                LevelAndRule classified)
+      : p_(p),
+        alert_(alert),
+        recipient_(recipient),
+        agency_(agency),
+        node_(node),
+        level_(classified.level),
+        rule_(*classified.rule),
+        in_rule_(absl::StrCat(" (rule ", rule_.name, ")")),
+        origin_(p.Node(NodeOf(alert.originator))),
+        controlled_(IsOriginatorControlled(alert)) {}
+
+  Decision Run() const {
+    if (std::optional<Decision> d = TopicCeiling()) return *d;
+    if (std::optional<Decision> d =
+            agency_ >= 0 ? AgencyRecipient() : NodeRecipient()) {
+      return *d;
+    }
+    if (std::optional<Decision> d = NodeClearance()) return *d;
+    if (node_ != origin_) {
+      if (std::optional<Decision> d = Sharing()) return *d;
+    }
+    return Allowed();
+  }
+
+ private:
+  Decision Deny(absl::string_view reason) const {
+    return Decision::Deny(rule_.name, absl::StrCat(reason, in_rule_),
+                          p_.version);
+  }
+
+  std::optional<Decision> TopicCeiling() const {
+    if (level_ <= rule_.max_level) return std::nullopt;
+    return Deny(absl::StrCat("alert classification ", alert_.classification,
+                             " is above the topic ceiling ",
+                             p_.levels[rule_.max_level]));
+  }
+
+  // A node: whether it may relay; the originator's node gets its own alerts.
+  std::optional<Decision> NodeRecipient() const {
+    const std::string& who = recipient_.id;
+    if (recipient_.relay) {
+      if (controlled_) {
+        return Deny(absl::StrCat(ControlLabel(alert_), " alert: node ", who,
+                                 " may not relay it to other nodes"));
+      }
+      if (!p_.nodes[node_].hub) {
+        return Deny(
+            absl::StrCat("node ", who, " is not a hub and may not relay"));
+      }
+    }
+    if (node_ == origin_) {
+      return Decision::Allow(
+          "origin", absl::StrCat("node ", who, " is the originator's node"),
+          p_.version);
+    }
+    return std::nullopt;
+  }
+
+  // An agency: among the rule's subscribers, and cleared for the alert.
+  std::optional<Decision> AgencyRecipient() const {
+    const std::string& who = recipient_.id;
+    if (!rule_.subscribers.Has(agency_)) {
+      return Deny(absl::StrCat(who, " is not among the subscribers [",
+                               rule_.subscribers_text, "]"));
+    }
+    const CompiledAgency& agency = p_.agencies[agency_];
+    if (agency.clearance < level_) {
+      return Deny(absl::StrCat(who, " clearance ", p_.levels[agency.clearance],
+                               " < alert classification ",
+                               alert_.classification));
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Decision> NodeClearance() const {
+    const CompiledNode& node = p_.nodes[node_];
+    if (node.clearance >= level_) return std::nullopt;
+    return Deny(
+        absl::StrCat("node ", node.id, " clearance ", p_.levels[node.clearance],
+                     " < alert classification ", alert_.classification));
+  }
+
+  // Leaving the originator's node: releasability, the topic's share with
+  // the node, and originator control.
+  std::optional<Decision> Sharing() const {
+    const CompiledNode& node = p_.nodes[node_];
+    if (!alert_.releasable_to.empty() && !p_.Released(alert_, node_)) {
+      return Deny(absl::StrCat("node ", node.id,
+                               " is not in the alert's releasability [",
+                               absl::StrJoin(alert_.releasable_to, ", "), "]"));
+    }
+    int shared = rule_.share_level[node_];
+    if (shared < 0) {
+      return Deny(absl::StrCat("the topic is not shared with node ", node.id));
+    }
+    if (shared < level_) {
+      return Deny(absl::StrCat("the topic is shared with node ", node.id,
+                               " only up to ", p_.levels[shared],
+                               " < alert classification ",
+                               alert_.classification));
+    }
+    if (controlled_ && !p_.NamedExplicitly(alert_, node_)) {
+      return Deny(absl::StrCat(
+          ControlLabel(alert_), " alert: node ", node.id,
+          " is not named explicitly in releasable_to (groups do not count)"));
+    }
+    return std::nullopt;
+  }
+
+  Decision Allowed() const {
+    const std::string& who = recipient_.id;
+    if (agency_ >= 0) {
+      return Decision::Allow(
+          rule_.name,
+          absl::StrCat(who, " may receive ", alert_.classification,
+                       " alerts on ", alert_.topic,
+                       node_ == origin_ ? " (originator's node)"
+                                        : " (shared with its node)",
+                       in_rule_),
+          p_.version);
+    }
+    return Decision::Allow(
+        rule_.name,
+        absl::StrCat("topic shared with node ", who, " up to ",
+                     p_.levels[rule_.share_level[node_]],
+                     recipient_.relay ? "; hub relay allowed" : "", in_rule_),
+        p_.version);
+  }
+
+  const CompiledPolicy& p_;
+  const AlertFacts& alert_;
+  const Recipient& recipient_;
+  const int agency_;
+  const int node_;
+  const int level_;
+  const CompiledRule& rule_;
+  const std::string in_rule_;
+  const int origin_;
+  const bool controlled_;
+};
+
 }  // namespace
 
 Decision Policy::DecideAccess(const std::string& agency_id, v1::Role role,
@@ -944,29 +1259,8 @@ Decision Policy::DecideAccess(const std::string& agency_id, v1::Role role,
                 absl::StrCat("agency '", agency_id, "' is not in the policy"));
   }
   const CompiledAgency& agency = p.agencies[a];
-  bool held = false;
-  const IndexSet* remote = nullptr;
-  switch (role) {
-    case v1::ROLE_PUBLISHER:
-      held = agency.publisher;
-      remote = &agency.remote_publisher;
-      break;
-    case v1::ROLE_SUBSCRIBER:
-      held = agency.subscriber;
-      remote = &agency.remote_subscriber;
-      break;
-    case v1::ROLE_AUDITOR:
-      held = agency.auditor;
-      remote = &agency.remote_auditor;
-      break;
-    case v1::ROLE_ADMIN:
-      held = agency.admin;
-      remote = &agency.remote_admin;
-      break;
-    default:
-      break;
-  }
-  if (!held) {
+  auto [held, remote] = agency.RoleSlots(role);
+  if (held == nullptr || !*held) {
     return deny("role",
                 absl::StrCat(agency_id, " does not have ", RoleName(role)));
   }
@@ -1051,10 +1345,9 @@ Decision Policy::Decide(const AlertFacts& alert,
   auto deny = [&](std::string rule, std::string reason) {
     return Decision::Deny(std::move(rule), std::move(reason), p.version);
   };
-  const bool is_agency = recipient.kind == Recipient::Kind::kAgency;
   const std::string& who = recipient.id;
   int a = -1, n = -1;
-  if (is_agency) {
+  if (recipient.kind == Recipient::Kind::kAgency) {
     a = p.Agency(who);
     if (a < 0) {
       return deny("unknown-agency",
@@ -1074,94 +1367,11 @@ Decision Policy::Decide(const AlertFacts& alert,
                   absl::StrCat("node '", who, "' is not in the policy"));
     }
   }
-  const CompiledNode& node = p.nodes[n];
   std::variant<LevelAndRule, Decision> classified = Classify(p, alert);
   if (Decision* denied = std::get_if<Decision>(&classified)) return *denied;
-  const int level = std::get<LevelAndRule>(classified).level;
-  const CompiledRule* rule = std::get<LevelAndRule>(classified).rule;
-  const std::string in_rule = absl::StrCat(" (rule ", rule->name, ")");
-  auto deny_rule = [&](std::string reason) {
-    return Decision::Deny(rule->name, absl::StrCat(reason, in_rule), p.version);
-  };
-  if (level > rule->max_level) {
-    return deny_rule(absl::StrCat("alert classification ", alert.classification,
-                                  " is above the topic ceiling ",
-                                  p.levels[rule->max_level]));
-  }
-  const int origin = p.Node(NodeOf(alert.originator));
-  const bool controlled = IsOriginatorControlled(alert);
-
-  if (!is_agency) {
-    if (recipient.relay) {
-      if (controlled) {
-        return deny_rule(absl::StrCat(ControlLabel(alert), " alert: node ", who,
-                                      " may not relay it to other nodes"));
-      }
-      if (!node.hub) {
-        return deny_rule(
-            absl::StrCat("node ", who, " is not a hub and may not relay"));
-      }
-    }
-    if (n == origin) {
-      return Decision::Allow(
-          "origin", absl::StrCat("node ", who, " is the originator's node"),
-          p.version);
-    }
-  } else {
-    if (!rule->subscribers.Has(a)) {
-      return deny_rule(absl::StrCat(who, " is not among the subscribers [",
-                                    rule->subscribers_text, "]"));
-    }
-    const CompiledAgency& agency = p.agencies[a];
-    if (agency.clearance < level) {
-      return deny_rule(
-          absl::StrCat(who, " clearance ", p.levels[agency.clearance],
-                       " < alert classification ", alert.classification));
-    }
-  }
-  if (node.clearance < level) {
-    return deny_rule(
-        absl::StrCat("node ", node.id, " clearance ", p.levels[node.clearance],
-                     " < alert classification ", alert.classification));
-  }
-  if (n != origin) {
-    if (!alert.releasable_to.empty() && !p.Released(alert, n)) {
-      return deny_rule(absl::StrCat(
-          "node ", node.id, " is not in the alert's releasability [",
-          absl::StrJoin(alert.releasable_to, ", "), "]"));
-    }
-    int shared = rule->share_level[n];
-    if (shared < 0) {
-      return deny_rule(
-          absl::StrCat("the topic is not shared with node ", node.id));
-    }
-    if (shared < level) {
-      return deny_rule(absl::StrCat(
-          "the topic is shared with node ", node.id, " only up to ",
-          p.levels[shared], " < alert classification ", alert.classification));
-    }
-    if (controlled && !p.NamedExplicitly(alert, n)) {
-      return deny_rule(absl::StrCat(
-          ControlLabel(alert), " alert: node ", node.id,
-          " is not named explicitly in releasable_to (groups do not count)"));
-    }
-  }
-  if (is_agency) {
-    return Decision::Allow(
-        rule->name,
-        absl::StrCat(
-            who, " may receive ", alert.classification, " alerts on ",
-            alert.topic,
-            n == origin ? " (originator's node)" : " (shared with its node)",
-            in_rule),
-        p.version);
-  }
-  return Decision::Allow(
-      rule->name,
-      absl::StrCat("topic shared with node ", who, " up to ",
-                   p.levels[rule->share_level[n]],
-                   recipient.relay ? "; hub relay allowed" : "", in_rule),
-      p.version);
+  return DeliveryCheck(p, alert, recipient, a, n,
+                       std::get<LevelAndRule>(classified))
+      .Run();
 }
 
 namespace {

@@ -67,8 +67,10 @@ class Authorizer {
   }
 };
 
-// Until the sharing policy lands: every authenticated agency of this node may
-// publish and receive everything; node certificates may do neither.
+// The development-mode authorizer of a node without a policy_file (Node
+// logs a warning when it uses it): every authenticated agency of this node
+// may publish and receive everything; node certificates may do neither. A
+// configured sharing policy is a Policy (broker/policy.h) instead.
 class AllowAuthenticated final : public Authorizer {
  public:
   explicit AllowAuthenticated(std::string node_id);

@@ -1,0 +1,29 @@
+#include "ibsm/canonical_alert.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include "ibsm/v1/alert.pb.h"
+
+namespace ibsm {
+
+std::string CanonicalAlertBytes(const v1::Alert& alert) {
+  if (alert.has_created_at()) {
+    // A copy only when there is something to leave out; the broker's hot
+    // path hands in an alert without created_at (PreparePublish).
+    v1::Alert content = alert;
+    content.clear_created_at();
+    return CanonicalAlertBytes(content);
+  }
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream out(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    // Serializing an in-memory message to a string cannot fail.
+    (void)alert.SerializeToCodedStream(&coded);
+  }  // the CodedOutputStream flushes into `bytes` here
+  return bytes;
+}
+
+}  // namespace ibsm
