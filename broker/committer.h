@@ -30,6 +30,7 @@
 #include "absl/time/time.h"
 #include "broker/key_codec.h"
 #include "broker/log_cache.h"
+#include "ibsm/clock.h"
 #include "ibsm/v1/audit.pb.h"
 
 namespace rocksdb {
@@ -77,6 +78,9 @@ struct CommitterOptions {
   // are never dropped; at this many, publishes are refused UNAVAILABLE
   // until the backlog is written (docs/audit.md).
   size_t max_pending_audit_records = 100000;
+  // Tells when a time-based audit checkpoint is due (the AuditTrail's
+  // clock); must outlive the Committer.
+  Clock* clock = RealClock();
 };
 
 class Committer {

@@ -393,7 +393,7 @@ class SubscriptionImpl final
     }
 
     std::shared_ptr<const Authorizer> authorizer = node_->authorizer();
-    const absl::Time now = absl::Now();
+    const absl::Time now = node_->clock()->Now();
     v1::SubscribeResponse response;
     uint64_t scanned_to = examined_to;
     size_t count = 0;
