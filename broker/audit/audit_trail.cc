@@ -126,7 +126,7 @@ absl::StatusOr<std::unique_ptr<AuditTrail>> AuditTrail::Open(
         "restore it from a backup and have the auditors verify it"));
   }
   if (trail->size_ > trail->checkpointed_size_) {
-    trail->first_uncheckpointed_ = absl::Now();
+    trail->first_uncheckpointed_ = trail->options_.clock->Now();
   }
   return trail;
 }
@@ -167,7 +167,7 @@ absl::Status AuditTrail::Append(std::vector<v1::AuditRecord>* records,
 
 void AuditTrail::Committed() {
   if (pending_ > 0 && size_ == checkpointed_size_) {
-    first_uncheckpointed_ = absl::Now();
+    first_uncheckpointed_ = options_.clock->Now();
   }
   size_ += pending_;
   pending_ = 0;

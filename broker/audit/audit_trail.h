@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "ibsm/checkpoint.h"
+#include "ibsm/clock.h"
 #include "ibsm/merkle.h"
 #include "ibsm/v1/audit.pb.h"
 #include "storage/key_codec.h"
@@ -41,6 +42,8 @@ struct AuditOptions {
   // last one, or this long after the first record that it does not cover.
   uint64_t checkpoint_every_records = 1000;
   absl::Duration checkpoint_every = absl::Seconds(10);
+  // Measures `checkpoint_every`; must outlive the trail.
+  Clock* clock = RealClock();
 };
 
 class AuditTrail {

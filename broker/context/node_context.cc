@@ -7,13 +7,15 @@ namespace ibsm::broker {
 NodeContext::NodeContext(const v1::NodeConfig& config, Store* store,
                          LogCache* cache, Committer* committer,
                          SubscriptionHub* hub, WorkerPool* workers,
-                         std::shared_ptr<const Authorizer> authorizer)
+                         std::shared_ptr<const Authorizer> authorizer,
+                         Clock* clock)
     : config_(config),
       store_(store),
       cache_(cache),
       committer_(committer),
       hub_(hub),
       workers_(workers),
+      clock_(clock),
       authorizer_(std::move(authorizer)) {}
 
 std::shared_ptr<const Authorizer> NodeContext::authorizer() const {

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "ibsm/authorizer.h"
+#include "ibsm/clock.h"
 #include "ibsm/internal/v1/config.pb.h"
 
 namespace ibsm::broker {
@@ -26,7 +27,8 @@ class NodeContext {
  public:
   NodeContext(const v1::NodeConfig& config, Store* store, LogCache* cache,
               Committer* committer, SubscriptionHub* hub, WorkerPool* workers,
-              std::shared_ptr<const Authorizer> authorizer);
+              std::shared_ptr<const Authorizer> authorizer,
+              Clock* clock = RealClock());
 
   const v1::NodeConfig& config() const { return config_; }
   Store* store() const { return store_; }
@@ -35,6 +37,8 @@ class NodeContext {
   SubscriptionHub* hub() const { return hub_; }
   WorkerPool* workers() const { return workers_; }
   absl::Time started_at() const { return started_at_; }
+  // The node's time for expiry and retention (tests inject a FakeClock).
+  Clock* clock() const { return clock_; }
 
   // The policy in force. Callers keep the returned pointer for the whole of
   // one decision so that a concurrent reload cannot mix two policies.
@@ -58,6 +62,7 @@ class NodeContext {
   Committer* const committer_;
   SubscriptionHub* const hub_;
   WorkerPool* const workers_;
+  Clock* const clock_;
   const absl::Time started_at_ = absl::Now();
 
   mutable absl::Mutex mu_;

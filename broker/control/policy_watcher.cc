@@ -10,18 +10,11 @@
 namespace ibsm::broker {
 
 PolicyWatcher::PolicyWatcher(std::string path, absl::Duration interval,
-                             NodeContext* node)
-    : path_(std::move(path)), interval_(interval), node_(node) {
-  thread_ = std::thread([this] { Run(); });
-}
-
-PolicyWatcher::~PolicyWatcher() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  thread_.join();
-}
+                             NodeContext* node, Clock* clock)
+    : path_(std::move(path)),
+      node_(node),
+      // The outcome is logged inside Reload; nothing more to do with it.
+      task_(interval, clock, [this] { (void)Reload(); }) {}
 
 absl::Status PolicyWatcher::Reload() {
   absl::MutexLock lock(&reload_mu_);
@@ -53,20 +46,6 @@ absl::Status PolicyWatcher::Reload() {
   node_->committer()->Audit(std::move(record));
   node_->SetAuthorizer(*std::move(loaded));
   return absl::OkStatus();
-}
-
-void PolicyWatcher::Run() {
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_;
-      };
-      if (mu_.AwaitWithTimeout(absl::Condition(&stopping), interval_)) return;
-    }
-    // The outcome is logged inside Reload; nothing more to do with it here.
-    (void)Reload();
-  }
 }
 
 }  // namespace ibsm::broker

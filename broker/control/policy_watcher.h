@@ -3,17 +3,18 @@
 // changed and it validates, the new Policy is swapped into the NodeContext
 // atomically; when it does not validate, the refusal is logged with
 // file:line and the running policy stays. Reload() and the background
-// thread are serialized; safe to call from any thread.
-#ifndef IBSM_BROKER_CONTROL_POLICY_WATCHER_H_
-#define IBSM_BROKER_CONTROL_POLICY_WATCHER_H_
+// check (a PeriodicTask) are serialized; safe to call from any thread.
+#ifndef IBSM_BROKER_POLICY_WATCHER_H_
+#define IBSM_BROKER_POLICY_WATCHER_H_
 
 #include <string>
-#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "control/periodic_task.h"
+#include "ibsm/clock.h"
 
 namespace ibsm::broker {
 
@@ -21,27 +22,24 @@ class NodeContext;
 
 class PolicyWatcher {
  public:
-  // `node` must outlive the watcher. Starts the background check.
-  PolicyWatcher(std::string path, absl::Duration interval, NodeContext* node);
-  ~PolicyWatcher();  // stops the background check
+  // `node` and `clock` must outlive the watcher. Starts the background
+  // check, every `interval` of `clock`'s time.
+  PolicyWatcher(std::string path, absl::Duration interval, NodeContext* node,
+                Clock* clock = RealClock());
+  ~PolicyWatcher() = default;  // stops the background check (task_ first)
 
   // Reads the file now. OK when the policy in force is the file's (changed
   // or not); the validation error otherwise (the old policy stays).
   absl::Status Reload();
 
  private:
-  void Run();
-
   const std::string path_;
-  const absl::Duration interval_;
   NodeContext* const node_;
 
   absl::Mutex reload_mu_;  // one reload at a time
   std::string last_refusal_ ABSL_GUARDED_BY(reload_mu_);
 
-  absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  PeriodicTask task_;  // last: stopped before the members it uses go
 };
 
 }  // namespace ibsm::broker

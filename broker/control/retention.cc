@@ -35,18 +35,11 @@ bool IsExpired(const v1::StoredAlert& stored, const Authorizer& policy,
          ToTime(stored.received_at()) + keep <= now;
 }
 
-RetentionTask::RetentionTask(NodeContext* node, absl::Duration interval)
-    : node_(node), interval_(interval) {
-  thread_ = std::thread([this] { Run(); });
-}
-
-RetentionTask::~RetentionTask() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  thread_.join();
-}
+RetentionTask::RetentionTask(NodeContext* node, absl::Duration interval,
+                             Clock* clock)
+    : node_(node),
+      clock_(clock),
+      task_(interval, clock, [this] { RunAndLog(); }) {}
 
 absl::StatusOr<size_t> RetentionTask::RunOnce(absl::Time now) {
   absl::MutexLock pass(&pass_mu_);
@@ -96,22 +89,13 @@ absl::StatusOr<size_t> RetentionTask::RunOnce(absl::Time now) {
   return removed;
 }
 
-void RetentionTask::Run() {
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_;
-      };
-      if (mu_.AwaitWithTimeout(absl::Condition(&stopping), interval_)) return;
-    }
-    absl::StatusOr<size_t> removed = RunOnce(absl::Now());
-    if (!removed.ok()) {
-      LogEvent(
-          absl::StrCat("retention pass failed: ", removed.status().message()));
-    } else if (*removed > 0) {
-      LogEvent(absl::StrCat("retention removed ", *removed, " expired alerts"));
-    }
+void RetentionTask::RunAndLog() {
+  absl::StatusOr<size_t> removed = RunOnce(clock_->Now());
+  if (!removed.ok()) {
+    LogEvent(
+        absl::StrCat("retention pass failed: ", removed.status().message()));
+  } else if (*removed > 0) {
+    LogEvent(absl::StrCat("retention removed ", *removed, " expired alerts"));
   }
 }
 

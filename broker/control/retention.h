@@ -1,6 +1,7 @@
 // Retention: removes alerts past their own expiry or past their topic's
 // retention (from the policy in force) from the log and the idempotency
-// index. Runs on its own thread every `interval`, reads the log in chunks and
+// index. Runs on its own thread (a PeriodicTask) every `interval` of the
+// node's clock, reads the log in chunks and
 // hands removals to the Committer, so publishing is never stalled by it.
 // Subscriptions skip expired alerts at delivery time too, so an alert is not
 // delivered after its expiry even before the next pass. The audit trail is
@@ -11,12 +12,12 @@
 #define IBSM_BROKER_CONTROL_RETENTION_H_
 
 #include <cstddef>
-#include <thread>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "control/periodic_task.h"
+#include "ibsm/clock.h"
 
 namespace ibsm::v1 {
 class StoredAlert;
@@ -36,22 +37,23 @@ bool IsExpired(const v1::StoredAlert& stored, const Authorizer& policy,
 
 class RetentionTask {
  public:
-  // `node` must outlive the task. Starts the background passes.
-  RetentionTask(NodeContext* node, absl::Duration interval);
-  ~RetentionTask();
+  // `node` and `clock` must outlive the task. Starts the background
+  // passes, each at `clock`'s time.
+  RetentionTask(NodeContext* node, absl::Duration interval,
+                Clock* clock = RealClock());
+  ~RetentionTask() = default;  // stops the passes (task_ first)
 
   // One pass over the log; returns how many alerts it handed for removal.
   absl::StatusOr<size_t> RunOnce(absl::Time now);
 
  private:
-  void Run();
+  // The background pass: RunOnce at the clock's time, outcome logged.
+  void RunAndLog();
 
   NodeContext* const node_;
-  const absl::Duration interval_;
+  Clock* const clock_;
   absl::Mutex pass_mu_;  // one pass at a time
-  absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  PeriodicTask task_;    // last: stopped before the members it uses go
 };
 
 }  // namespace ibsm::broker

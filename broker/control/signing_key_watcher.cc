@@ -37,35 +37,12 @@ SigningKeyWatcher::SigningKeyWatcher(std::string cert_file,
                                      std::string key_file,
                                      absl::Duration interval,
                                      std::shared_ptr<CheckpointSigner> signer,
-                                     Committer* committer)
+                                     Committer* committer, Clock* clock)
     : cert_file_(std::move(cert_file)),
       key_file_(std::move(key_file)),
-      interval_(interval),
       signer_(std::move(signer)),
-      committer_(committer) {
-  thread_ = std::thread([this] { Run(); });
-}
-
-SigningKeyWatcher::~SigningKeyWatcher() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  thread_.join();
-}
-
-void SigningKeyWatcher::Run() {
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_;
-      };
-      if (mu_.AwaitWithTimeout(absl::Condition(&stopping), interval_)) return;
-    }
-    CheckOnce();
-  }
-}
+      committer_(committer),
+      task_(interval, clock, [this] { CheckOnce(); }) {}
 
 void SigningKeyWatcher::CheckOnce() {
   // Unreadable or unparseable files are transient while an operator

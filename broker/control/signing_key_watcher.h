@@ -7,17 +7,17 @@
 // the checkpoints after it. A key that does not match its certificate (files
 // caught mid-replacement, or a wrong pair) is not used: checkpoints stay
 // signed with the previous key, and the mismatch is logged and recorded once.
-// Own thread; construction and destruction only.
-#ifndef IBSM_BROKER_CONTROL_SIGNING_KEY_WATCHER_H_
-#define IBSM_BROKER_CONTROL_SIGNING_KEY_WATCHER_H_
+// The check runs on its own thread (a PeriodicTask); construction and
+// destruction only.
+#ifndef IBSM_BROKER_SIGNING_KEY_WATCHER_H_
+#define IBSM_BROKER_SIGNING_KEY_WATCHER_H_
 
 #include <memory>
 #include <string>
-#include <thread>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "control/periodic_task.h"
+#include "ibsm/clock.h"
 
 namespace ibsm {
 class CheckpointSigner;
@@ -29,30 +29,26 @@ class Committer;
 
 class SigningKeyWatcher {
  public:
-  // Checks `cert_file` and `key_file` every `interval`. `committer` must
-  // outlive the watcher.
+  // Checks `cert_file` and `key_file` every `interval` of `clock`'s time.
+  // `committer` and `clock` must outlive the watcher.
   SigningKeyWatcher(std::string cert_file, std::string key_file,
                     absl::Duration interval,
                     std::shared_ptr<CheckpointSigner> signer,
-                    Committer* committer);
-  ~SigningKeyWatcher();
+                    Committer* committer, Clock* clock = RealClock());
+  ~SigningKeyWatcher() = default;  // stops the check (task_ first)
   SigningKeyWatcher(const SigningKeyWatcher&) = delete;
   SigningKeyWatcher& operator=(const SigningKeyWatcher&) = delete;
 
  private:
-  void Run();
   // Replaces the key if the files hold a new, matching pair.
   void CheckOnce();
 
   const std::string cert_file_;
   const std::string key_file_;
-  const absl::Duration interval_;
   const std::shared_ptr<CheckpointSigner> signer_;
   Committer* const committer_;
-  std::string reported_mismatch_;  // Run's thread only
-  absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  std::string reported_mismatch_;  // the task's thread only
+  PeriodicTask task_;  // last: stopped before the members it uses go
 };
 
 }  // namespace ibsm::broker

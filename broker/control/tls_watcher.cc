@@ -24,26 +24,14 @@ void AppendFile(const std::filesystem::path& path, std::string* out) {
 }  // namespace
 
 TlsWatcher::TlsWatcher(TlsFiles files, absl::Duration interval,
-                       NodeContext* node, std::function<void()> on_change)
+                       NodeContext* node, std::function<void()> on_change,
+                       Clock* clock)
     : files_(std::move(files)),
       interval_(interval),
       node_(node),
-      on_change_(std::move(on_change)) {
-  // The files as they are when the node starts, taken here rather than on
-  // the thread: a change made right after the start must not be missed
-  // because the thread ran late.
-  std::string seen = Fingerprint();
-  thread_ = std::thread(
-      [this, seen = std::move(seen)]() mutable { Run(std::move(seen)); });
-}
-
-TlsWatcher::~TlsWatcher() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  thread_.join();
-}
+      on_change_(std::move(on_change)),
+      seen_(Fingerprint()),
+      task_(interval, clock, [this] { CheckOnce(); }) {}
 
 std::string TlsWatcher::Fingerprint() const {
   std::string out;
@@ -64,30 +52,21 @@ std::string TlsWatcher::Fingerprint() const {
   return out;
 }
 
-void TlsWatcher::Run(std::string seen) {
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_;
-      };
-      if (mu_.AwaitWithTimeout(absl::Condition(&stopping), interval_)) return;
-    }
-    std::string now = Fingerprint();
-    if (now == seen) continue;
-    seen = now;
-    std::string reason = absl::StrCat(
-        "certificate, key, CA or CRL files changed on disk; the CA file and "
-        "CRLs apply now to new handshakes, new calls and live streams, the "
-        "node's own certificate and key within ",
-        absl::FormatDuration(interval_));
-    LogEvent(reason);
-    v1::AuditRecord record =
-        AuditEvent(v1::AUDIT_CERT_RELOAD, "operator", true, reason);
-    record.set_detail(absl::StrCat(files_.cert_file, " ", files_.crl_dir));
-    node_->committer()->Audit(std::move(record));
-    if (on_change_) on_change_();
-  }
+void TlsWatcher::CheckOnce() {
+  std::string now = Fingerprint();
+  if (now == seen_) return;
+  seen_ = std::move(now);
+  std::string reason = absl::StrCat(
+      "certificate, key, CA or CRL files changed on disk; the CA file and "
+      "CRLs apply now to new handshakes, new calls and live streams, the "
+      "node's own certificate and key within ",
+      absl::FormatDuration(interval_));
+  LogEvent(reason);
+  v1::AuditRecord record =
+      AuditEvent(v1::AUDIT_CERT_RELOAD, "operator", true, reason);
+  record.set_detail(absl::StrCat(files_.cert_file, " ", files_.crl_dir));
+  node_->committer()->Audit(std::move(record));
+  if (on_change_) on_change_();
 }
 
 }  // namespace ibsm::broker

@@ -35,6 +35,7 @@ namespace ibsm::broker {
 // Members in construction order; destroyed in reverse.
 struct Node::Parts {
   v1::NodeConfig config;
+  Clock* clock = nullptr;  // not owned (NodeOptions::clock)
   // Outlive the server and every call (see NodeContext::SetPeerSecurity).
   std::shared_ptr<PeerVerifier> verifier;
   std::unique_ptr<LiveCalls> live_calls;
@@ -63,19 +64,14 @@ int Node::port() const { return parts_->port; }
 
 size_t Node::open_subscriptions() const { return parts_->hub->size(); }
 
-absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given) {
-  v1::NodeConfig config = given;
-  ApplyDefaults(&config);
-  TlsFiles files{config.tls().cert_file(), config.tls().key_file(),
-                 config.tls().ca_file(), config.tls().crl_dir()};
-  IBSM_RETURN_IF_ERROR(CheckNodeTlsFiles(config.node_id(), files));
-  IBSM_ASSIGN_OR_RETURN(std::shared_ptr<PeerVerifier> verifier,
-                        PeerVerifier::Create(files.ca_file, files.crl_dir));
-  IBSM_ASSIGN_OR_RETURN(
-      std::shared_ptr<grpc::ServerCredentials> credentials,
-      MakeServerCredentials(files, config.tls().reload_interval_seconds(),
-                            verifier->HandshakeVerifier()));
+namespace {
 
+TlsFiles NodeTlsFiles(const v1::NodeConfig& config) {
+  return {config.tls().cert_file(), config.tls().key_file(),
+          config.tls().ca_file(), config.tls().crl_dir()};
+}
+
+absl::Status CreateDataDirectory(const v1::NodeConfig& config) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir(), ec);
   if (ec) {
@@ -83,142 +79,234 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given) {
         absl::StrCat("cannot create the data directory ", config.data_dir(),
                      ": ", ec.message()));
   }
+  return absl::OkStatus();
+}
 
-  auto parts = std::make_unique<Parts>();
-  parts->config = config;
-  parts->verifier = std::move(verifier);
-  parts->live_calls = std::make_unique<LiveCalls>();
-  IBSM_ASSIGN_OR_RETURN(parts->store,
-                        Store::Open({config.data_dir(), config.node_id()}));
-  const v1::Limits& limits = config.limits();
-  parts->cache =
-      std::make_unique<LogCache>(size_t{limits.log_cache_mib()} << 20,
-                                 parts->store->recovered_last_sequence() + 1);
-  parts->hub = std::make_unique<SubscriptionHub>(limits.max_subscriptions());
-  parts->workers = std::make_unique<WorkerPool>(2);
-  CommitterOptions commit_options;
-  commit_options.sync = config.durability() != v1::DURABILITY_ASYNC;
-  commit_options.max_group_alerts = limits.max_commit_group();
-  // Checkpoints of the audit trail are signed with the node's TLS key, so
-  // auditors verify them with the node's certificate alone.
-  IBSM_ASSIGN_OR_RETURN(std::string key_pem,
-                        ReadFileToString(config.tls().key_file()));
-  IBSM_ASSIGN_OR_RETURN(SigningKey signing_key, SigningKey::FromPem(key_pem));
-  AuditOptions audit_options;
-  audit_options.node_id = config.node_id();
-  audit_options.checkpoint_every_records =
-      config.audit().checkpoint_every_records();
-  audit_options.checkpoint_every =
-      absl::Seconds(config.audit().checkpoint_every_seconds());
-  IBSM_ASSIGN_OR_RETURN(
-      parts->audit, AuditTrail::Open(parts->store.get(), std::move(signing_key),
-                                     audit_options));
-  // A data directory of a broker from before alerts were linked to their
-  // audit records gets its links once, before anything checks them (the
-  // trail is not the Committer's yet). A trail that cannot be read stops
-  // the start.
-  IBSM_RETURN_IF_ERROR(MigrateAlertAuditLinks(parts->store.get(),
-                                              parts->audit.get(),
-                                              config.node_id())
-                           .status());
-  SubscriptionHub* hub = parts->hub.get();
-  parts->committer = std::make_unique<Committer>(
-      parts->store.get(), parts->cache.get(), parts->audit.get(),
-      commit_options, [hub](uint64_t last) { hub->OnCommitted(last); });
-  std::shared_ptr<const Authorizer> authorizer;
+// The node's policy file, or, without one, every authenticated agency of
+// the node allowed everything (development only).
+absl::StatusOr<std::shared_ptr<const Authorizer>> LoadPolicy(
+    const v1::NodeConfig& config) {
   if (config.policy_file().empty()) {
     LogEvent(
         "no policy_file configured: every authenticated agency of this "
         "node may publish and receive everything (development only)");
-    authorizer = std::make_shared<AllowAuthenticated>(config.node_id());
-  } else {
-    absl::StatusOr<std::shared_ptr<const Policy>> policy =
-        Policy::Load(config.policy_file(), config.node_id());
-    if (!policy.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("invalid policy: ", policy.status().message()));
-    }
-    authorizer = *std::move(policy);
+    return std::make_shared<AllowAuthenticated>(config.node_id());
   }
-  parts->committer->Audit(
-      AuditEvent(v1::AUDIT_NODE_START, config.node_id(), true,
-                 absl::StrCat("node started, policy ", authorizer->version())));
-  // Tampering with the newest stored alerts is reported now, not only when
-  // a subscriber reaches them (deliveries check every alert they read).
-  IBSM_RETURN_IF_ERROR(
-      CheckLogTail(*parts->store, parts->committer->last_sequence(),
-                   config.audit().verify_tail_alerts(),
-                   [&](uint64_t sequence, const absl::Status& failure) {
-                     LogEvent(failure.message());
-                     parts->committer->Audit(IntegrityFailureRecord(
-                         config.node_id(), "", sequence, failure));
-                   }));
-  parts->context = std::make_unique<NodeContext>(
-      config, parts->store.get(), parts->cache.get(), parts->committer.get(),
-      parts->hub.get(), parts->workers.get(), std::move(authorizer));
-  parts->context->SetPeerSecurity(parts->verifier.get(),
-                                  parts->live_calls.get());
-  Committer* committer = parts->committer.get();
-  parts->verifier->SetAuditSink([committer](v1::AuditRecord record) {
-    committer->Audit(std::move(record));
-  });
-  if (!config.policy_file().empty()) {
-    parts->policy_watcher = std::make_unique<PolicyWatcher>(
-        config.policy_file(), absl::Seconds(config.policy_check_seconds()),
-        parts->context.get());
-  }
-  NodeContext* context = parts->context.get();
-  parts->tls_watcher = std::make_unique<TlsWatcher>(
-      files, absl::Seconds(config.tls().reload_interval_seconds()),
-      parts->context.get(), [context] { ApplyCertificateChange(context); });
-  parts->signing_key_watcher = std::make_unique<SigningKeyWatcher>(
-      config.tls().cert_file(), config.tls().key_file(),
-      absl::Seconds(config.tls().reload_interval_seconds()),
-      parts->audit->signer(), parts->committer.get());
-  parts->retention = std::make_unique<RetentionTask>(
-      parts->context.get(), absl::Seconds(config.retention_interval_seconds()));
-
-  parts->services.push_back(MakePublisherService(parts->context.get()));
-  parts->services.push_back(MakeSubscriberService(parts->context.get()));
-  parts->services.push_back(MakeNodeService(parts->context.get()));
-  parts->services.push_back(MakeAuditorService(parts->context.get()));
-
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen_address(), credentials, &parts->port);
-  for (auto& service : parts->services) builder.RegisterService(service.get());
-  // An alert may be up to max_alert_bytes, a request up to max_batch_alerts
-  // of them; the per-alert limit is enforced with a clear message, so the
-  // transport limit only guards against absurd messages.
-  builder.SetMaxReceiveMessageSize(64 << 20);
-  // Receive window: publishers stream batches of hundreds of KiB; gRPC's
-  // 64 KiB default makes every batch wait for window updates.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(
-      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
-  parts->server = builder.BuildAndStart();
-  if (!parts->server || parts->port == 0) {
+  absl::StatusOr<std::shared_ptr<const Policy>> policy =
+      Policy::Load(config.policy_file(), config.node_id());
+  if (!policy.ok()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot listen on ", config.listen_address(),
-                     " (address in use or not available)"));
+        absl::StrCat("invalid policy: ", policy.status().message()));
   }
-  if (!config.port_file().empty()) {
-    std::string tmp = config.port_file() + ".tmp";
-    {
-      std::ofstream out(tmp);
-      out << parts->port << "\n";
-      if (!out) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("cannot write the port file ", tmp));
-      }
-    }
-    std::filesystem::rename(tmp, config.port_file(), ec);
-    if (ec) {
+  return std::shared_ptr<const Authorizer>(*std::move(policy));
+}
+
+// Written through a temporary file, so a reader never sees half a number.
+absl::Status WritePortFile(const std::string& path, int port) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << port << "\n";
+    if (!out) {
       return absl::FailedPreconditionError(
-          absl::StrCat("cannot write the port file ", config.port_file(), ": ",
-                       ec.message()));
+          absl::StrCat("cannot write the port file ", tmp));
     }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write the port file ", path, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// Each step of Start, in the order Start runs them (see node.h).
+struct Node::Steps {
+  // Checks the node's TLS files; makes the peer verifier and returns the
+  // server credentials that use it.
+  static absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> SetUpSecurity(
+      Parts* parts) {
+    const v1::NodeConfig& config = parts->config;
+    TlsFiles files = NodeTlsFiles(config);
+    IBSM_RETURN_IF_ERROR(CheckNodeTlsFiles(config.node_id(), files));
+    IBSM_ASSIGN_OR_RETURN(parts->verifier,
+                          PeerVerifier::Create(files.ca_file, files.crl_dir));
+    return MakeServerCredentials(files, config.tls().reload_interval_seconds(),
+                                 parts->verifier->HandshakeVerifier());
+  }
+
+  static absl::Status OpenStore(Parts* parts) {
+    const v1::NodeConfig& config = parts->config;
+    IBSM_ASSIGN_OR_RETURN(parts->store,
+                          Store::Open({config.data_dir(), config.node_id()}));
+    parts->cache = std::make_unique<LogCache>(
+        size_t{config.limits().log_cache_mib()} << 20,
+        parts->store->recovered_last_sequence() + 1);
+    return absl::OkStatus();
+  }
+
+  static void MakeDelivery(Parts* parts) {
+    parts->hub = std::make_unique<SubscriptionHub>(
+        parts->config.limits().max_subscriptions());
+    parts->workers = std::make_unique<WorkerPool>(2);
+  }
+
+  static absl::Status OpenAuditTrail(Parts* parts) {
+    const v1::NodeConfig& config = parts->config;
+    // Checkpoints of the audit trail are signed with the node's TLS key, so
+    // auditors verify them with the node's certificate alone.
+    IBSM_ASSIGN_OR_RETURN(std::string key_pem,
+                          ReadFileToString(config.tls().key_file()));
+    IBSM_ASSIGN_OR_RETURN(SigningKey signing_key, SigningKey::FromPem(key_pem));
+    AuditOptions audit_options;
+    audit_options.node_id = config.node_id();
+    audit_options.checkpoint_every_records =
+        config.audit().checkpoint_every_records();
+    audit_options.checkpoint_every =
+        absl::Seconds(config.audit().checkpoint_every_seconds());
+    audit_options.clock = parts->clock;
+    IBSM_ASSIGN_OR_RETURN(
+        parts->audit, AuditTrail::Open(parts->store.get(),
+                                       std::move(signing_key), audit_options));
+    // A data directory of a broker from before alerts were linked to their
+    // audit records gets its links once, before anything checks them (the
+    // trail is not the Committer's yet). A trail that cannot be read stops
+    // the start.
+    return MigrateAlertAuditLinks(parts->store.get(), parts->audit.get(),
+                                  config.node_id())
+        .status();
+  }
+
+  static void StartCommitter(Parts* parts) {
+    CommitterOptions options;
+    options.sync = parts->config.durability() != v1::DURABILITY_ASYNC;
+    options.max_group_alerts = parts->config.limits().max_commit_group();
+    options.clock = parts->clock;
+    SubscriptionHub* hub = parts->hub.get();
+    parts->committer = std::make_unique<Committer>(
+        parts->store.get(), parts->cache.get(), parts->audit.get(), options,
+        [hub](uint64_t last) { hub->OnCommitted(last); });
+  }
+
+  // The start record, then the newest stored alerts checked: tampering with
+  // them is reported now, not only when a subscriber reaches them
+  // (deliveries check every alert they read).
+  static absl::Status RecordStartAndCheckLogTail(Parts* parts,
+                                                 const Authorizer& authorizer) {
+    const v1::NodeConfig& config = parts->config;
+    Committer* committer = parts->committer.get();
+    committer->Audit(AuditEvent(
+        v1::AUDIT_NODE_START, config.node_id(), true,
+        absl::StrCat("node started, policy ", authorizer.version())));
+    return CheckLogTail(*parts->store, committer->last_sequence(),
+                        config.audit().verify_tail_alerts(),
+                        [&](uint64_t sequence, const absl::Status& failure) {
+                          LogEvent(failure.message());
+                          committer->Audit(IntegrityFailureRecord(
+                              config.node_id(), "", sequence, failure));
+                        });
+  }
+
+  // What the services share, with peer security and the verifier's
+  // refusals going to the audit trail.
+  static void MakeContext(Parts* parts,
+                          std::shared_ptr<const Authorizer> authorizer) {
+    parts->context = std::make_unique<NodeContext>(
+        parts->config, parts->store.get(), parts->cache.get(),
+        parts->committer.get(), parts->hub.get(), parts->workers.get(),
+        std::move(authorizer), parts->clock);
+    parts->context->SetPeerSecurity(parts->verifier.get(),
+                                    parts->live_calls.get());
+    Committer* committer = parts->committer.get();
+    parts->verifier->SetAuditSink([committer](v1::AuditRecord record) {
+      committer->Audit(std::move(record));
+    });
+  }
+
+  static void StartControlLoops(Parts* parts) {
+    const v1::NodeConfig& config = parts->config;
+    NodeContext* context = parts->context.get();
+    const absl::Duration tls_interval =
+        absl::Seconds(config.tls().reload_interval_seconds());
+    if (!config.policy_file().empty()) {
+      parts->policy_watcher = std::make_unique<PolicyWatcher>(
+          config.policy_file(), absl::Seconds(config.policy_check_seconds()),
+          context, parts->clock);
+    }
+    parts->tls_watcher = std::make_unique<TlsWatcher>(
+        NodeTlsFiles(config), tls_interval, context,
+        [context] { ApplyCertificateChange(context); }, parts->clock);
+    parts->signing_key_watcher = std::make_unique<SigningKeyWatcher>(
+        config.tls().cert_file(), config.tls().key_file(), tls_interval,
+        parts->audit->signer(), parts->committer.get(), parts->clock);
+    parts->retention = std::make_unique<RetentionTask>(
+        context, absl::Seconds(config.retention_interval_seconds()),
+        parts->clock);
+  }
+
+  static absl::Status StartServer(
+      Parts* parts, std::shared_ptr<grpc::ServerCredentials> credentials) {
+    NodeContext* context = parts->context.get();
+    parts->services.push_back(MakePublisherService(context));
+    parts->services.push_back(MakeSubscriberService(context));
+    parts->services.push_back(MakeNodeService(context));
+    parts->services.push_back(MakeAuditorService(context));
+
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(parts->config.listen_address(), credentials,
+                             &parts->port);
+    for (auto& service : parts->services) {
+      builder.RegisterService(service.get());
+    }
+    // An alert may be up to max_alert_bytes, a request up to
+    // max_batch_alerts of them; the per-alert limit is enforced with a clear
+    // message, so the transport limit only guards against absurd messages.
+    builder.SetMaxReceiveMessageSize(64 << 20);
+    // Receive window: publishers stream batches of hundreds of KiB; gRPC's
+    // 64 KiB default makes every batch wait for window updates.
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(
+        GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+    parts->server = builder.BuildAndStart();
+    if (!parts->server || parts->port == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot listen on ", parts->config.listen_address(),
+                       " (address in use or not available)"));
+    }
+    return absl::OkStatus();
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given,
+                                                  const NodeOptions& options) {
+  auto parts = std::make_unique<Parts>();
+  parts->config = given;
+  ApplyDefaults(&parts->config);
+  parts->clock = options.clock;
+  const v1::NodeConfig& config = parts->config;
+
+  IBSM_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                        Steps::SetUpSecurity(parts.get()));
+  IBSM_RETURN_IF_ERROR(CreateDataDirectory(config));
+  parts->live_calls = std::make_unique<LiveCalls>();
+  IBSM_RETURN_IF_ERROR(Steps::OpenStore(parts.get()));
+  Steps::MakeDelivery(parts.get());
+  IBSM_RETURN_IF_ERROR(Steps::OpenAuditTrail(parts.get()));
+  Steps::StartCommitter(parts.get());
+  IBSM_ASSIGN_OR_RETURN(std::shared_ptr<const Authorizer> authorizer,
+                        LoadPolicy(config));
+  IBSM_RETURN_IF_ERROR(
+      Steps::RecordStartAndCheckLogTail(parts.get(), *authorizer));
+  Steps::MakeContext(parts.get(), std::move(authorizer));
+  Steps::StartControlLoops(parts.get());
+  IBSM_RETURN_IF_ERROR(Steps::StartServer(parts.get(), std::move(credentials)));
+  if (!config.port_file().empty()) {
+    IBSM_RETURN_IF_ERROR(WritePortFile(config.port_file(), parts->port));
   }
   return std::unique_ptr<Node>(new Node(std::move(parts)));
 }

@@ -2,16 +2,38 @@
 // subscription hub and workers, and serves the gRPC services over mutual TLS.
 // Node owns all of them. Start/Shutdown/Wait are meant for one controlling
 // thread (main or a test); the services inside are concurrent.
-#ifndef IBSM_BROKER_NODE_NODE_H_
-#define IBSM_BROKER_NODE_NODE_H_
+//
+// Start order (node.cc, one step each): check the TLS files and make the
+// peer verifier and server credentials; create the data directory; open the
+// store and log cache; make the subscription hub and workers; open the audit
+// trail (signed with the node's TLS key) and migrate old alert links; start
+// the Committer; load the policy; record the start and check the log's
+// tail; make the NodeContext and connect peer security and its audit sink;
+// start the control loops (policy watcher, TLS watcher, signing-key
+// watcher, retention); build and start the gRPC server; write the port
+// file. Shutdown order: control loops (retention, TLS watcher, signing-key
+// watcher, policy watcher); subscriptions; the server (with grace); the
+// verifier's audit sink; the stop record; the Committer; the workers; a
+// store flush. The members of Node::Parts are destroyed in reverse order of
+// construction.
+#ifndef IBSM_BROKER_NODE_H_
+#define IBSM_BROKER_NODE_H_
 
 #include <memory>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "ibsm/clock.h"
 #include "ibsm/internal/v1/config.pb.h"
 
 namespace ibsm::broker {
+
+// What an in-process node takes besides its config (tests).
+struct NodeOptions {
+  // The time of expiry, retention, audit checkpoints and the control loops'
+  // intervals. Must outlive the node.
+  Clock* clock = RealClock();
+};
 
 class Node {
  public:
@@ -19,7 +41,7 @@ class Node {
   // FAILED_PRECONDITION / NOT_FOUND / PERMISSION_DENIED with one clear
   // message when something the config names is unusable.
   static absl::StatusOr<std::unique_ptr<Node>> Start(
-      const v1::NodeConfig& config);
+      const v1::NodeConfig& config, const NodeOptions& options = {});
   ~Node();  // Shutdown()s
 
   int port() const;
@@ -48,6 +70,7 @@ class Node {
 
  private:
   struct Parts;
+  struct Steps;  // the steps of Start, with access to Parts
   explicit Node(std::unique_ptr<Parts> parts);
   std::unique_ptr<Parts> parts_;
 };

@@ -206,7 +206,8 @@ void Committer::Run() {
           audit_ != nullptr
               ? std::max(audit_->next_checkpoint_due(), checkpoint_retry_at_)
               : absl::InfiniteFuture();
-      if (!mu_.AwaitWithDeadline(absl::Condition(&has_work), due)) {
+      if (!options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&has_work),
+                                             due)) {
         next = Next::kCheckpoint;
       } else if (queue_.empty() && cursors_.empty() && removals_.empty() &&
                  audit_records_.empty() && cursor_creations_.empty()) {
@@ -268,7 +269,7 @@ void Committer::Run() {
 
 void Committer::CheckpointIfDue(bool force) {
   if (audit_ == nullptr) return;
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   if (!force && now < checkpoint_retry_at_) return;
   absl::Status signed_checkpoint = audit_->MaybeCheckpoint(now, force);
   if (!signed_checkpoint.ok()) {

@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "ibsm/clock.h"
 #include "ibsm/v1/audit.pb.h"
 #include "storage/key_codec.h"
 #include "storage/log_cache.h"
@@ -80,6 +81,9 @@ struct CommitterOptions {
   // are never dropped; at this many, publishes are refused UNAVAILABLE
   // until the backlog is written (docs/audit.md).
   size_t max_pending_audit_records = 100000;
+  // Tells when a time-based audit checkpoint is due (the AuditTrail's
+  // clock); must outlive the Committer.
+  Clock* clock = RealClock();
 };
 
 class Committer {

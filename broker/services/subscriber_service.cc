@@ -435,7 +435,7 @@ class SubscriptionImpl final
       const std::vector<std::shared_ptr<const LogRecord>>& records,
       const Authorizer& authorizer, size_t budget, uint64_t examined_to,
       v1::SubscribeResponse* response) const {
-    const absl::Time now = absl::Now();
+    const absl::Time now = node_->clock()->Now();
     size_t count = 0;
     size_t bytes = 0;
     for (const auto& record : records) {

@@ -31,19 +31,22 @@ bool IsRetryable(const absl::Status& status) {
   return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);
 }
 
-void WaitForRetry(grpc::Channel& channel, absl::Time until,
-                  const std::function<bool()>& stop) {
+void Backoff::Wait(grpc::Channel& channel, absl::Duration wait,
+                   const std::function<bool()>& stop) const {
   constexpr absl::Duration kSlice = absl::Milliseconds(100);
+  const Clock& clock = *options_.clock;
+  const absl::Time until = clock.Now() + wait;
   grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
   const bool was_ready = state == GRPC_CHANNEL_READY;
   while (true) {
     if (stop && stop()) return;
-    const absl::Time now = absl::Now();
-    if (now >= until) return;
+    const absl::Duration left = until - clock.Now();
+    if (left <= absl::ZeroDuration()) return;
     if (!was_ready && state == GRPC_CHANNEL_READY) return;
-    // Polls gRPC until the state changes or the slice ends.
+    // Polls gRPC until the state changes or the slice ends. gRPC's deadline
+    // is real time; the clock is asked again after each slice.
     if (channel.WaitForStateChange(
-            state, absl::ToChronoTime(std::min(until, now + kSlice)))) {
+            state, absl::ToChronoTime(absl::Now() + std::min(left, kSlice)))) {
       state = channel.GetState(/*try_to_connect=*/true);
     }
   }

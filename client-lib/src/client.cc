@@ -122,7 +122,7 @@ absl::StatusOr<v1::NodeInfo> Client::NodeInfo() {
     if (!internal::IsRetryable(status) || absl::Now() + wait >= give_up) {
       return status;
     }
-    internal::WaitForRetry(*channel_, absl::Now() + wait);
+    backoff.Wait(*channel_, wait);
   }
 }
 

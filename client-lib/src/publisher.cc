@@ -167,7 +167,7 @@ struct Publisher::Impl {
                             absl::StrCat(status.message(), " (gave up after ",
                                          backoff.attempt(), " attempts)"));
       }
-      internal::WaitForRetry(*channel, absl::Now() + wait);
+      backoff.Wait(*channel, wait);
     }
   }
 
@@ -315,7 +315,7 @@ struct Publisher::Impl {
       }
       Complete(expired);
       if (wait) {
-        internal::WaitForRetry(*channel, absl::Now() + backoff.Next(), [this] {
+        backoff.Wait(*channel, backoff.Next(), [this] {
           absl::MutexLock lock(&mu);
           return shutting_down;
         });

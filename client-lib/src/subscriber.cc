@@ -268,7 +268,7 @@ struct Subscriber::Impl {
       }
       // Not a plain sleep: waiting this way also drives the channel's
       // reconnection, and ends early once the node is reachable again.
-      internal::WaitForRetry(*channel, absl::Now() + wait, [this] {
+      backoff.Wait(*channel, wait, [this] {
         absl::MutexLock lock(&mu);
         return stop_requested || hard_stop;
       });

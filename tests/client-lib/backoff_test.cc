@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/status/status.h"
+#include "ibsm/clock.h"
 
 using ibsm::BackoffOptions;
 using ibsm::internal::Backoff;
@@ -56,21 +57,45 @@ TEST_CASE("Only UNAVAILABLE and DEADLINE_EXCEEDED are retried as is") {
   CHECK_FALSE(ibsm::internal::IsRetryable(absl::OkStatus()));
 }
 
-TEST_CASE("WaitForRetry waits until the deadline or until told to stop") {
-  // Nothing listens on port 1: the channel stays out of READY.
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials());
-  absl::Time start = absl::Now();
-  ibsm::internal::WaitForRetry(*channel, start + absl::Milliseconds(300));
-  absl::Duration waited = absl::Now() - start;
-  CHECK(waited >= absl::Milliseconds(300));
-  CHECK(waited < absl::Seconds(2));
+// A channel that stays out of READY: nothing listens on port 1.
+std::shared_ptr<grpc::Channel> UnreachableChannel() {
+  return grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials());
+}
 
+TEST_CASE("Backoff::Wait returns once its clock passes the wait, not before") {
+  ibsm::FakeClock clock;
+  BackoffOptions o;
+  o.clock = &clock;
+  const Backoff b(o, 1);
+  std::shared_ptr<grpc::Channel> channel = UnreachableChannel();
+  // Wait asks `stop` before each look at the clock: the test moves the fake
+  // time from there, half the wait first, the rest two looks later.
+  int checks = 0;
+  b.Wait(*channel, absl::Seconds(30), [&] {
+    ++checks;
+    if (checks == 1 || checks == 3) clock.Advance(absl::Seconds(15));
+    return false;
+  });
+  CHECK(checks == 3);  // still waiting after the first half
+}
+
+TEST_CASE("Backoff::Wait returns when told to stop, whatever the clock") {
+  ibsm::FakeClock clock;
+  BackoffOptions o;
+  o.clock = &clock;
+  const Backoff b(o, 1);
+  std::shared_ptr<grpc::Channel> channel = UnreachableChannel();
   std::atomic<int> checks{0};
-  start = absl::Now();
-  ibsm::internal::WaitForRetry(*channel, start + absl::Seconds(30),
-                               [&] { return ++checks > 2; });
-  waited = absl::Now() - start;
+  b.Wait(*channel, absl::Hours(1), [&] { return ++checks > 2; });
   CHECK(checks == 3);
-  CHECK(waited < absl::Seconds(2));
+}
+
+TEST_CASE("Backoff::Wait with no time to wait returns at once") {
+  ibsm::FakeClock clock;
+  BackoffOptions o;
+  o.clock = &clock;
+  const Backoff b(o, 1);
+  std::shared_ptr<grpc::Channel> channel = UnreachableChannel();
+  b.Wait(*channel, absl::ZeroDuration());
+  b.Wait(*channel, -absl::Seconds(1));
 }

@@ -10,7 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "ibsm/clock.h"
 #include "ibsm/v1/audit.grpc.pb.h"
+#include "node/node.h"
 #include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
@@ -65,13 +67,17 @@ struct PolicyNode {
   std::string policy_path = dir.File("policy.textproto");
   std::unique_ptr<broker::Node> node;
 
-  explicit PolicyNode(const std::string& policy = kPolicy) {
+  // `clock` (if set) is the node's time and must outlive it.
+  explicit PolicyNode(const std::string& policy = kPolicy,
+                      Clock* clock = RealClock()) {
     std::ofstream(policy_path) << policy;
     v1::NodeConfig config = NodeConfigFor(dir.File("data"));
     config.set_policy_file(policy_path);
     config.set_policy_check_seconds(3600);  // tests reload explicitly
     config.set_retention_interval_seconds(3600);
-    auto started = broker::Node::Start(config);
+    broker::NodeOptions options;
+    options.clock = clock;
+    auto started = broker::Node::Start(config, options);
     INFO(started.status().ToString());
     REQUIRE(started.ok());
     node = *std::move(started);
@@ -222,31 +228,34 @@ TEST_CASE(
 TEST_CASE(
     "retention removes alerts past their topic's retention or their own "
     "expiry, and they are not delivered after it") {
-  PolicyNode n;
+  // The node's time stands still until the test moves it, so the first
+  // delivery comes before either alert lapses however slow the machine is.
+  FakeClock clock;
+  PolicyNode n(kPolicy, &clock);
   auto police = n.As("CIV_police");
   v1::Alert drill = MakeAlert("drill-1", "exercise.drill", "UNCLASSIFIED");
   v1::Alert expiring = MakeAlert("expiring", "border.incident", "RESTRICTED");
   *expiring.mutable_expires_at() =
-      google::protobuf::util::TimeUtil::GetCurrentTime() +
-      google::protobuf::util::TimeUtil::MillisecondsToDuration(4000);
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+          absl::ToUnixNanos(clock.Now() + absl::Seconds(4)));
   v1::Alert kept = MakeAlert("kept", "border.incident", "RESTRICTED");
   REQUIRE(RawPublish(police, {drill, expiring, kept}).ok());
   CHECK(Receive(n, "CIV_police", ">") ==
         std::vector<std::string>{"drill-1", "expiring", "kept"});
 
-  // Margins of seconds: the first delivery must come before either lapses,
-  // also on a loaded machine. (A clock the test controls replaces this with
-  // the injectable-clock work.)
-  std::this_thread::sleep_for(std::chrono::milliseconds(4100));
+  // Past both the expiry and the drill's 4 s retention (counted from its
+  // real receipt time), short of the node's hourly retention pass, which
+  // would race with the pass below.
+  clock.Advance(absl::Minutes(10));
   // Not delivered once expired, even before a retention pass removes them.
   CHECK(Receive(n, "CIV_police", ">") == std::vector<std::string>{"kept"});
-  auto removed = n.node->RunRetention(absl::Now());
+  auto removed = n.node->RunRetention(clock.Now());
   REQUIRE(removed.ok());
   CHECK(*removed == 2);
   REQUIRE(RawPublish(police, {MakeAlert("later", "border.incident")}).ok());
   CHECK(Receive(n, "CIV_police", ">") ==
         std::vector<std::string>{"kept", "later"});
-  auto again = n.node->RunRetention(absl::Now());
+  auto again = n.node->RunRetention(clock.Now());
   REQUIRE(again.ok());
   CHECK(*again == 0);
 }

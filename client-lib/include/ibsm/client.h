@@ -26,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "ibsm/clock.h"
 
 namespace grpc {
 class Channel;
@@ -50,6 +51,9 @@ struct BackoffOptions {
   absl::Duration max = absl::Seconds(30);
   double multiplier = 2.0;
   double jitter = 0.2;
+  // Measures the waits (tests pass a FakeClock); must outlive every Client,
+  // Publisher and Subscriber using these options.
+  Clock* clock = RealClock();
 };
 
 struct ClientOptions {
