@@ -156,10 +156,7 @@ absl::Status AuditTrail::Append(std::vector<v1::AuditRecord>* records,
   IBSM_ASSIGN_OR_RETURN(std::vector<MerkleWrite> writes,
                         AppendLeaves(StoredMerkleTree(store_), first, leaves));
   for (const MerkleWrite& w : writes) {
-    batch->PutMerkleNode(
-        w.level, w.index,
-        absl::string_view(reinterpret_cast<const char*>(w.hash.data()),
-                          w.hash.size()));
+    batch->PutMerkleNode(w.level, w.index, crypto::HashView(w.hash));
   }
   pending_ += records->size();
   return absl::OkStatus();

@@ -12,23 +12,12 @@
 #include "publish/committer.h"
 #include "storage/log_cache.h"
 #include "storage/store.h"
+#include "tests/support/eventually.h"
 #include "tests/support/test_keys.h"
 #include "tests/support/test_support.h"
 
 namespace ibsm::broker {
 namespace {
-
-// Waits up to 30 s of real time (only reached when the code is broken) for
-// `done`; true if it came true.
-bool WaitUntil(const std::function<bool()>& done) {
-  // TODO(eventually): replace with Eventually from tests/support/eventually.h.
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (!done()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return true;
-}
 
 TEST_CASE(
     "a time-based audit checkpoint is signed once the committer's clock "
@@ -56,7 +45,7 @@ TEST_CASE(
       store->get(), &cache, trail->get(), options, [](uint64_t) {});
 
   committer->Audit(AuditEvent(v1::AUDIT_NODE_START, "CIV", true, "test"));
-  REQUIRE(WaitUntil([&] {
+  REQUIRE(::ibsm::testing::Eventually([&] {
     auto size = AuditSize(**store);
     return size.ok() && *size == 1;
   }));
@@ -65,7 +54,8 @@ TEST_CASE(
 
   clock.Advance(absl::Seconds(9));
   clock.Advance(absl::Seconds(1));
-  REQUIRE(WaitUntil([&] { return LatestCheckpoint(**store).ok(); }));
+  REQUIRE(::ibsm::testing::Eventually(
+      [&] { return LatestCheckpoint(**store).ok(); }));
   auto latest = LatestCheckpoint(**store);
   REQUIRE(latest.ok());
   CHECK(latest->tree_size() == 1);

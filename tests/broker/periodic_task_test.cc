@@ -9,23 +9,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "ibsm/clock.h"
+#include "tests/support/eventually.h"
 
 namespace ibsm::broker {
 namespace {
 
-// Generous: only reached when the code under test is broken.
-constexpr absl::Duration kDeadline = absl::Seconds(30);
-
-// Waits (up to kDeadline of real time) until `task` has completed `runs`
-// runs; true if it has.
+// Waits until `task` has completed `runs` runs; true if it has.
 bool WaitForRuns(const PeriodicTask& task, int runs) {
-  // TODO(eventually): replace with Eventually from tests/support/eventually.h.
-  const absl::Time deadline = absl::Now() + kDeadline;
-  while (task.runs() < runs) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
+  return ::ibsm::testing::Eventually([&] { return task.runs() >= runs; });
 }
 
 TEST_CASE("a periodic task runs each time its clock passes the interval") {
@@ -84,11 +75,13 @@ TEST_CASE(
   bool finished = false;  // written by the task's thread before it is joined
   PeriodicTask task(absl::Hours(1), &clock, [&] {
     entered.Notify();
-    REQUIRE(release.WaitForNotificationWithTimeout(kDeadline));
+    REQUIRE(release.WaitForNotificationWithTimeout(
+        ::ibsm::testing::kEventuallyDeadline));
     finished = true;
   });
   task.RunNow();
-  REQUIRE(entered.WaitForNotificationWithTimeout(kDeadline));
+  REQUIRE(entered.WaitForNotificationWithTimeout(
+      ::ibsm::testing::kEventuallyDeadline));
   release.Notify();
   task.Stop();  // the wait for the next hour is cut short
   CHECK(finished);

@@ -9,14 +9,14 @@
 //
 // Who owns what: the caller owns the storage. These functions only read it
 // through MerkleStorage; AppendLeaves returns the writes, and the caller puts
-// them into the same atomic batch as the records they hash. Typical use in
-// the committer:
+// them into the same atomic batch as the records they hash. Typical use, as
+// in the broker's AuditTrail::Append (broker/audit/audit_trail.cc):
 //
 //   std::vector<Hash> leaves;  // LeafHash(record) of each record in the batch
 //   IBSM_ASSIGN_OR_RETURN(std::vector<MerkleWrite> writes,
-//                    AppendLeaves(storage, tree_size, leaves));
+//                         AppendLeaves(storage, tree_size, leaves));
 //   for (const MerkleWrite& w : writes) {
-//     batch.Put(merkle_family, NodeKey(w.level, w.index), w.hash);
+//     batch.PutMerkleNode(w.level, w.index, crypto::HashView(w.hash));
 //   }
 //   // Commit the batch; the tree size is now tree_size + leaves.size().
 //
