@@ -97,14 +97,16 @@ int RunCheck(const ParsedFlags& flags, Io& io) {
   std::vector<std::string> warnings = policy->Lint();
   const auto& p = policy->proto();
   if (flags.Bool("json")) {
-    std::vector<std::string> quoted;
-    for (const std::string& w : warnings) quoted.push_back(JsonString(w));
-    io.out << "{\"valid\":true,\"file\":" << JsonString(flags.Get("file"))
-           << ",\"version\":" << JsonString(policy->version())
-           << ",\"nodes\":" << p.nodes_size()
-           << ",\"agencies\":" << p.agencies_size()
-           << ",\"rules\":" << p.topic_rules_size() << ",\"warnings\":["
-           << absl::StrJoin(quoted, ",") << "]}\n";
+    io.out << JsonObject()
+                  .Bool("valid", true)
+                  .String("file", flags.Get("file"))
+                  .String("version", policy->version())
+                  .Number("nodes", p.nodes_size())
+                  .Number("agencies", p.agencies_size())
+                  .Number("rules", p.topic_rules_size())
+                  .Raw("warnings", JsonStringArray(warnings))
+                  .Close()
+           << "\n";
     return kExitOk;
   }
   for (const std::string& w : warnings) io.out << w << "\n";
@@ -175,17 +177,20 @@ int RunExplain(const ParsedFlags& flags, Io& io) {
       policy->Decide(alert, agency ? Recipient::Agency(who, at)
                                    : Recipient::Node(who, flags.Bool("relay")));
   if (flags.Bool("json")) {
-    io.out << "{\"decision\":" << JsonString(d.allowed ? "ALLOW" : "DENY")
-           << ",\"allowed\":" << (d.allowed ? "true" : "false")
-           << ",\"rule\":" << JsonString(d.rule)
-           << ",\"reason\":" << JsonString(d.reason)
-           << ",\"policy_version\":" << JsonString(d.policy_version)
-           << ",\"recipient\":" << JsonString(who)
-           << ",\"recipient_kind\":" << JsonString(agency ? "agency" : "node")
-           << ",\"originator\":" << JsonString(alert.originator)
-           << ",\"originator_assumed\":" << (assumed ? "true" : "false")
-           << ",\"publish_allowed\":" << (publish.allowed ? "true" : "false")
-           << ",\"publish_reason\":" << JsonString(publish.reason) << "}\n";
+    io.out << JsonObject()
+                  .String("decision", d.allowed ? "ALLOW" : "DENY")
+                  .Bool("allowed", d.allowed)
+                  .String("rule", d.rule)
+                  .String("reason", d.reason)
+                  .String("policy_version", d.policy_version)
+                  .String("recipient", who)
+                  .String("recipient_kind", agency ? "agency" : "node")
+                  .String("originator", alert.originator)
+                  .Bool("originator_assumed", assumed)
+                  .Bool("publish_allowed", publish.allowed)
+                  .String("publish_reason", publish.reason)
+                  .Close()
+           << "\n";
     return kExitOk;
   }
   io.out << (d.allowed ? "ALLOW" : "DENY") << "\n"
@@ -330,12 +335,15 @@ int RunMatrix(const ParsedFlags& flags, Io& io) {
 
   if (flags.Bool("json")) {
     for (const MatrixRow& r : rows) {
-      io.out << "{\"rule\":" << JsonString(r.rule)
-             << ",\"topic\":" << JsonString(r.topic)
-             << ",\"classification\":" << JsonString(r.level)
-             << ",\"originator\":" << JsonString(r.originator)
-             << ",\"nodes\":" << JsonString(r.nodes)
-             << ",\"agencies\":" << JsonString(r.agencies) << "}\n";
+      io.out << JsonObject()
+                    .String("rule", r.rule)
+                    .String("topic", r.topic)
+                    .String("classification", r.level)
+                    .String("originator", r.originator)
+                    .String("nodes", r.nodes)
+                    .String("agencies", r.agencies)
+                    .Close()
+             << "\n";
     }
     return kExitOk;
   }
