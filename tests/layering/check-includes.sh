@@ -2,6 +2,8 @@
 # Checks the include direction inside broker/ and across the repository
 # (docs/architecture.md, "Layers"): a broker component includes only itself
 # and the components below it; nothing includes through "broker/" or "../".
+# gRPC is included only by the components that serve it (services, node, and
+# later federation and metrics), so only they can build a grpc::Status.
 # Between the client layers and the broker the compiler enforces it already
 # (each target exposes only its own include root; see the layering probes).
 # Usage: check-includes.sh [ROOT]   (default: the repository). Exit 1 and one
@@ -14,6 +16,7 @@ order=(logging storage audit context publish delivery control federation
        services metrics node)
 declare -A rank
 for i in "${!order[@]}"; do rank[${order[$i]}]=$i; done
+declare -A may_use_grpc=([services]=1 [node]=1 [federation]=1 [metrics]=1)
 
 violations=0
 report() {
@@ -39,6 +42,10 @@ while IFS= read -r file; do
       report "$rel" "includes \"$target\": $component may not depend on $first (above it)"
     fi
   done < <(grep -E '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$file" || true)
+  if [[ -z ${may_use_grpc[$component]:-} ]] &&
+     grep -qE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](grpc|grpcpp)/|\.grpc\.pb\.h"' "$file"; then
+    report "$rel" "includes gRPC: only services/ and node/ talk gRPC"
+  fi
 done < <(find "$root/broker" -type f \( -name '*.h' -o -name '*.cc' \) | sort)
 
 while IFS= read -r hit; do
