@@ -4,10 +4,10 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_cat.h"
-#include "ibsm/crypto.h"
 #include "context/node_context.h"
 #include "ibsm/alert_rules.h"
 #include "ibsm/canonical_alert.h"
+#include "ibsm/crypto.h"
 #include "ibsm/v1/broker.pb.h"
 
 namespace ibsm::broker {

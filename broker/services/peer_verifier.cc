@@ -16,7 +16,6 @@
 #include "absl/strings/str_cat.h"
 #include "audit/audit_trail.h"
 #include "ibsm/crypto.h"
-#include "logging/event_log.h"
 #include "ibsm/status_macros.h"
 #include "logging/event_log.h"
 

@@ -194,8 +194,7 @@ std::string TrustedJson(const ibsm::TrustedNodeCertificate& t,
 
 void PrintVerifyJson(const ibsm::VerifyReport& r, const std::string& node,
                      const std::string& file, const std::string& trusted_json,
-                     const std::optional<ibsm::AlertsReport>& alerts,
-                     Io& io) {
+                     const std::optional<ibsm::AlertsReport>& alerts, Io& io) {
   const bool ok = r.ok && (!alerts.has_value() || alerts->ok);
   JsonObject json;
   json.String("result", ok ? "OK" : "TAMPERED")
@@ -996,7 +995,7 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
   auto trust_signer = [&](const ibsm::Checkpoint& cp) -> absl::Status {
     absl::StatusOr<ibsm::TrustedNodeCertificate> trusted =
         ibsm::TrustNodeCertificate(args.signer->pem, args.anchors->roots_pem,
-                                     args.anchors->crl_pems, cp.time_unix);
+                                   args.anchors->crl_pems, cp.time_unix);
     if (!trusted.ok()) {
       return absl::PermissionDeniedError(
           absl::StrCat("--node-cert: ", trusted.status().message()));

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "audit/audit_trail.h"
-#include "ibsm/v1/audit.pb.h"
 #include "ibsm/internal/v1/storage.pb.h"
+#include "ibsm/v1/audit.pb.h"
 #include "storage/key_codec.h"
 #include "storage/store.h"
 #include "tests/support/fault_env.h"

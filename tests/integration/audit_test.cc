@@ -11,17 +11,17 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "audit/audit_trail.h"
+#include "audit/log_integrity.h"
 #include "ibsm/audit_verify.h"
 #include "ibsm/checkpoint.h"
 #include "ibsm/crypto.h"
-#include "storage/key_codec.h"
-#include "audit/log_integrity.h"
+#include "ibsm/internal/v1/storage.pb.h"
 #include "ibsm/merkle.h"
-#include "node/node.h"
-#include "storage/store.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/audit.grpc.pb.h"
-#include "ibsm/internal/v1/storage.pb.h"
+#include "node/node.h"
+#include "storage/key_codec.h"
+#include "storage/store.h"
 #include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
@@ -187,8 +187,8 @@ TEST_CASE(
     std::vector<Hash> path;
     for (const auto& h : proof.hashes()) path.push_back(RequireHash(h));
     CHECK(ibsm::VerifyInclusion(ibsm::LeafHash(proof.record()), index,
-                                  proof.tree_size(), path,
-                                  RequireHash(second.root_hash()))
+                                proof.tree_size(), path,
+                                RequireHash(second.root_hash()))
               .ok());
   }
   v1::ConsistencyProofRequest request;
@@ -201,8 +201,8 @@ TEST_CASE(
   std::vector<Hash> hashes;
   for (const auto& h : proof.hashes()) hashes.push_back(RequireHash(h));
   CHECK(ibsm::VerifyConsistency(first.tree_size(), second.tree_size(),
-                                  RequireHash(first.root_hash()),
-                                  RequireHash(second.root_hash()), hashes)
+                                RequireHash(first.root_hash()),
+                                RequireHash(second.root_hash()), hashes)
             .ok());
 }
 

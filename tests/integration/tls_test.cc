@@ -4,8 +4,8 @@
 #include <catch2/catch.hpp>
 #include <set>
 
-#include "node/node.h"
 #include "ibsm/client.h"
+#include "node/node.h"
 #include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"

@@ -1,10 +1,10 @@
 // Tests of client-lib/shared/include/ibsm/spiffe_id.h: SPIFFE id parsing and
 // Identity::id().
+#include "ibsm/spiffe_id.h"
+
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
-
-#include "ibsm/spiffe_id.h"
 
 namespace ibsm::broker {
 namespace {

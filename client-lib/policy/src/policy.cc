@@ -1,6 +1,5 @@
 #include "ibsm/policy.h"
 
-
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
@@ -15,10 +14,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "ibsm/crypto.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
+#include "ibsm/crypto.h"
 #include "ibsm/internal/v1/policy.pb.h"
 #include "ibsm/status_macros.h"
 #include "ibsm/topic.h"
@@ -400,7 +399,8 @@ absl::Status CompiledPolicy::CompileRemoteAccess(const v1::AgencySpec& spec,
       return Error(grant_lines.line(), absl::StrCat(where, " grants no role"));
     }
     IBSM_ASSIGN_OR_RETURN(IndexSet at, GrantedNodes(grant, grant_lines, where));
-    IBSM_RETURN_IF_ERROR(GrantRemoteRoles(grant, grant_lines, where, at, agency));
+    IBSM_RETURN_IF_ERROR(
+        GrantRemoteRoles(grant, grant_lines, where, at, agency));
   }
   return absl::OkStatus();
 }
@@ -558,7 +558,7 @@ absl::Status CompiledPolicy::CompileLevels(const Lines& root) {
 absl::Status CompiledPolicy::CompileNodes(const Lines& root) {
   for (int i = 0; i < proto.nodes_size(); ++i) {
     IBSM_ASSIGN_OR_RETURN(CompiledNode node,
-                     CompileNode(proto.nodes(i), root.Nested("nodes", i)));
+                          CompileNode(proto.nodes(i), root.Nested("nodes", i)));
     node_index.emplace(node.id, static_cast<int>(nodes.size()));
     nodes.push_back(std::move(node));
   }
@@ -581,9 +581,9 @@ absl::StatusOr<CompiledNode> CompiledPolicy::CompileNode(
     return Error(lines.Of("id"),
                  absl::StrCat("duplicate node id '", node.id, "'"));
   }
-  IBSM_ASSIGN_OR_RETURN(node.clearance,
-                   KnownLevel(spec.clearance(), lines.Of("clearance"),
-                              absl::StrCat("clearance of node ", node.id)));
+  IBSM_ASSIGN_OR_RETURN(
+      node.clearance, KnownLevel(spec.clearance(), lines.Of("clearance"),
+                                 absl::StrCat("clearance of node ", node.id)));
   return node;
 }
 
@@ -655,9 +655,10 @@ absl::StatusOr<CompiledAgency> CompiledPolicy::CompileAgency(
     return Error(id_line,
                  absl::StrCat("duplicate agency id '", agency.id, "'"));
   }
-  IBSM_ASSIGN_OR_RETURN(agency.clearance,
-                   KnownLevel(spec.clearance(), lines.Of("clearance"),
-                              absl::StrCat("clearance of agency ", agency.id)));
+  IBSM_ASSIGN_OR_RETURN(
+      agency.clearance,
+      KnownLevel(spec.clearance(), lines.Of("clearance"),
+                 absl::StrCat("clearance of agency ", agency.id)));
   IBSM_RETURN_IF_ERROR(CompileRoles(spec, lines, &agency));
   IBSM_RETURN_IF_ERROR(CompileRemoteAccess(spec, lines, &agency));
   return agency;

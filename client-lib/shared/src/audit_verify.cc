@@ -455,8 +455,9 @@ absl::StatusOr<VerifyReport> VerifyExport(
 
   // 4. Consistency with the checkpoint the auditor kept.
   if (kept.has_value()) {
-    IBSM_ASSIGN_OR_RETURN(std::optional<Problem> p,
-                     CheckKeptConsistency(exported, left, leaves, *cp, *kept));
+    IBSM_ASSIGN_OR_RETURN(
+        std::optional<Problem> p,
+        CheckKeptConsistency(exported, left, leaves, *cp, *kept));
     if (p.has_value()) return Fail(std::move(report), *std::move(p));
     report.earlier_checkpoint_consistent = true;
   }
