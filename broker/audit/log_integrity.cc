@@ -195,7 +195,7 @@ absl::StatusOr<AlertAuditLinkMigration> MigrateAlertAuditLinks(
 }
 
 absl::Status CheckStoredAlert(const Store& store, uint64_t sequence,
-                              const v1::StoredAlert& stored) {
+                              const internal::v1::StoredAlert& stored) {
   IBSM_ASSIGN_OR_RETURN(v1::AuditRecord record, LinkedRecord(store, sequence));
   if (record.action() == v1::AUDIT_RETENTION_REMOVE) {
     return Loss(sequence,
@@ -339,7 +339,7 @@ absl::Status AppendAlertDigests(const Store& store, uint64_t from, uint64_t to,
                       expected = sequence + 1;
                       v1::StoredAlertDigest* d = out->add_alerts();
                       d->set_sequence(sequence);
-                      v1::StoredAlert stored;
+                      internal::v1::StoredAlert stored;
                       if (!stored.ParseFromArray(
                               value.data(), static_cast<int>(value.size()))) {
                         d->set_unparseable(true);

@@ -27,9 +27,11 @@
 
 namespace ibsm::v1 {
 class AuditRecord;
-class StoredAlert;
 class AlertExport;
 }  // namespace ibsm::v1
+namespace ibsm::internal::v1 {
+class StoredAlert;
+}  // namespace ibsm::internal::v1
 
 namespace ibsm::broker {
 
@@ -84,7 +86,7 @@ absl::StatusOr<AlertAuditLinkMigration> MigrateAlertAuditLinks(
 // naming the sequence and what differs otherwise; a failed read is
 // UNAVAILABLE (a check that cannot run does not pass).
 absl::Status CheckStoredAlert(const Store& store, uint64_t sequence,
-                              const v1::StoredAlert& stored);
+                              const internal::v1::StoredAlert& stored);
 
 // OK iff the log has no alert under `sequence` because retention removed it
 // (the link names a retention removal of that sequence). DATA_LOSS for a

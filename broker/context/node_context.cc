@@ -4,7 +4,7 @@
 
 namespace ibsm::broker {
 
-NodeContext::NodeContext(const v1::NodeConfig& config, Store* store,
+NodeContext::NodeContext(const internal::v1::NodeConfig& config, Store* store,
                          LogCache* cache, Committer* committer,
                          SubscriptionHub* hub, WorkerPool* workers,
                          std::shared_ptr<const Authorizer> authorizer,

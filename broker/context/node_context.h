@@ -25,12 +25,12 @@ class WorkerPool;
 
 class NodeContext {
  public:
-  NodeContext(const v1::NodeConfig& config, Store* store, LogCache* cache,
-              Committer* committer, SubscriptionHub* hub, WorkerPool* workers,
-              std::shared_ptr<const Authorizer> authorizer,
+  NodeContext(const internal::v1::NodeConfig& config, Store* store,
+              LogCache* cache, Committer* committer, SubscriptionHub* hub,
+              WorkerPool* workers, std::shared_ptr<const Authorizer> authorizer,
               Clock* clock = RealClock());
 
-  const v1::NodeConfig& config() const { return config_; }
+  const internal::v1::NodeConfig& config() const { return config_; }
   Store* store() const { return store_; }
   LogCache* cache() const { return cache_; }
   Committer* committer() const { return committer_; }
@@ -56,7 +56,7 @@ class NodeContext {
   PeerVerifier* peer_verifier_ = nullptr;
   LiveCalls* live_calls_ = nullptr;
 
-  const v1::NodeConfig config_;
+  const internal::v1::NodeConfig config_;
   Store* const store_;
   LogCache* const cache_;
   Committer* const committer_;

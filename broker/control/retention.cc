@@ -26,8 +26,8 @@ constexpr size_t kChunk = 4096;
 
 }  // namespace
 
-bool IsExpired(const v1::StoredAlert& stored, const Authorizer& policy,
-               absl::Time now) {
+bool IsExpired(const internal::v1::StoredAlert& stored,
+               const Authorizer& policy, absl::Time now) {
   const v1::Alert& alert = stored.alert();
   if (alert.has_expires_at() && ToTime(alert.expires_at()) <= now) return true;
   absl::Duration keep = policy.RetentionFor(alert.topic());
@@ -58,7 +58,7 @@ absl::StatusOr<size_t> RetentionTask::RunOnce(absl::Time now) {
           if (seq > last) return false;
           next = seq + 1;
           ++seen;
-          v1::StoredAlert stored;
+          internal::v1::StoredAlert stored;
           if (!stored.ParseFromArray(value.data(),
                                      static_cast<int>(value.size()))) {
             return true;  // not ours to judge; delivery reports corruption

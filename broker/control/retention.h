@@ -19,7 +19,7 @@
 #include "control/periodic_task.h"
 #include "ibsm/clock.h"
 
-namespace ibsm::v1 {
+namespace ibsm::internal::v1 {
 class StoredAlert;
 }
 
@@ -32,8 +32,8 @@ namespace ibsm::broker {
 class NodeContext;
 
 // True when `stored` must no longer be delivered or kept at `now`.
-bool IsExpired(const v1::StoredAlert& stored, const Authorizer& policy,
-               absl::Time now);
+bool IsExpired(const internal::v1::StoredAlert& stored,
+               const Authorizer& policy, absl::Time now);
 
 class RetentionTask {
  public:

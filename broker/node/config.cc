@@ -34,9 +34,9 @@ absl::Status Missing(absl::string_view source, absl::string_view field) {
 
 }  // namespace
 
-absl::StatusOr<v1::NodeConfig> ParseConfig(absl::string_view text,
-                                           absl::string_view source) {
-  v1::NodeConfig config;
+absl::StatusOr<internal::v1::NodeConfig> ParseConfig(absl::string_view text,
+                                                     absl::string_view source) {
+  internal::v1::NodeConfig config;
   google::protobuf::TextFormat::Parser parser;
   FirstErrorCollector errors(source);
   parser.RecordErrorsTo(&errors);
@@ -56,8 +56,8 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(absl::string_view text,
   return config;
 }
 
-void ApplyDefaults(v1::NodeConfig* config) {
-  v1::Limits* limits = config->mutable_limits();
+void ApplyDefaults(internal::v1::NodeConfig* config) {
+  internal::v1::Limits* limits = config->mutable_limits();
   auto set_default = [](uint32_t value, uint32_t fallback) {
     return value == 0 ? fallback : value;
   };
@@ -73,13 +73,13 @@ void ApplyDefaults(v1::NodeConfig* config) {
   limits->set_log_cache_mib(set_default(limits->log_cache_mib(), 64));
   limits->set_max_subscribe_patterns(
       set_default(limits->max_subscribe_patterns(), 64));
-  if (config->durability() == v1::DURABILITY_UNSPECIFIED) {
-    config->set_durability(v1::DURABILITY_SYNC);
+  if (config->durability() == internal::v1::DURABILITY_UNSPECIFIED) {
+    config->set_durability(internal::v1::DURABILITY_SYNC);
   }
   if (config->shutdown_grace_seconds() == 0)
     config->set_shutdown_grace_seconds(5);
   if (config->policy_check_seconds() == 0) config->set_policy_check_seconds(5);
-  v1::AuditConfig* audit = config->mutable_audit();
+  internal::v1::AuditConfig* audit = config->mutable_audit();
   if (audit->checkpoint_every_records() == 0) {
     audit->set_checkpoint_every_records(1000);
   }
@@ -95,7 +95,7 @@ void ApplyDefaults(v1::NodeConfig* config) {
   }
 }
 
-absl::StatusOr<v1::NodeConfig> LoadConfig(const std::string& path) {
+absl::StatusOr<internal::v1::NodeConfig> LoadConfig(const std::string& path) {
   IBSM_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
   return ParseConfig(text, path);
 }

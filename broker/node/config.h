@@ -15,12 +15,12 @@ namespace ibsm::broker {
 // Parses `text` (named `source` in messages), refusing unknown fields and
 // reporting "source:line:column: reason"; fills defaults for zero limits and
 // checks required fields.
-absl::StatusOr<v1::NodeConfig> ParseConfig(absl::string_view text,
-                                           absl::string_view source);
-absl::StatusOr<v1::NodeConfig> LoadConfig(const std::string& path);
+absl::StatusOr<internal::v1::NodeConfig> ParseConfig(absl::string_view text,
+                                                     absl::string_view source);
+absl::StatusOr<internal::v1::NodeConfig> LoadConfig(const std::string& path);
 
 // Replaces zero limits and intervals by their documented defaults.
-void ApplyDefaults(v1::NodeConfig* config);
+void ApplyDefaults(internal::v1::NodeConfig* config);
 
 }  // namespace ibsm::broker
 

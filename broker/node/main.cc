@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  absl::StatusOr<ibsm::v1::NodeConfig> config =
+  absl::StatusOr<ibsm::internal::v1::NodeConfig> config =
       ibsm::broker::LoadConfig(config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "ibsm-broker: bad config: %s\n",
@@ -73,10 +73,11 @@ int main(int argc, char** argv) {
                  std::string(node.status().message()).c_str());
     return kExitBadSetup;
   }
-  LogEvent(absl::StrCat("node ", config->node_id(), " serving on port ",
-                        (*node)->port(), " (durability ",
-                        ibsm::v1::Durability_Name(config->durability()),
-                        ", data ", config->data_dir(), ")"));
+  LogEvent(
+      absl::StrCat("node ", config->node_id(), " serving on port ",
+                   (*node)->port(), " (durability ",
+                   ibsm::internal::v1::Durability_Name(config->durability()),
+                   ", data ", config->data_dir(), ")"));
 
   while (true) {
     int sig = 0;

@@ -34,7 +34,7 @@ namespace ibsm::broker {
 
 // Members in construction order; destroyed in reverse.
 struct Node::Parts {
-  v1::NodeConfig config;
+  internal::v1::NodeConfig config;
   Clock* clock = nullptr;  // not owned (NodeOptions::clock)
   // Outlive the server and every call (see NodeContext::SetPeerSecurity).
   std::shared_ptr<PeerVerifier> verifier;
@@ -66,12 +66,12 @@ size_t Node::open_subscriptions() const { return parts_->hub->size(); }
 
 namespace {
 
-TlsFiles NodeTlsFiles(const v1::NodeConfig& config) {
+TlsFiles NodeTlsFiles(const internal::v1::NodeConfig& config) {
   return {config.tls().cert_file(), config.tls().key_file(),
           config.tls().ca_file(), config.tls().crl_dir()};
 }
 
-absl::Status CreateDataDirectory(const v1::NodeConfig& config) {
+absl::Status CreateDataDirectory(const internal::v1::NodeConfig& config) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir(), ec);
   if (ec) {
@@ -85,7 +85,7 @@ absl::Status CreateDataDirectory(const v1::NodeConfig& config) {
 // The node's policy file, or, without one, every authenticated agency of
 // the node allowed everything (development only).
 absl::StatusOr<std::shared_ptr<const Authorizer>> LoadPolicy(
-    const v1::NodeConfig& config) {
+    const internal::v1::NodeConfig& config) {
   if (config.policy_file().empty()) {
     LogEvent(
         "no policy_file configured: every authenticated agency of this "
@@ -129,7 +129,7 @@ struct Node::Steps {
   // server credentials that use it.
   static absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> SetUpSecurity(
       Parts* parts) {
-    const v1::NodeConfig& config = parts->config;
+    const internal::v1::NodeConfig& config = parts->config;
     TlsFiles files = NodeTlsFiles(config);
     IBSM_RETURN_IF_ERROR(CheckNodeTlsFiles(config.node_id(), files));
     IBSM_ASSIGN_OR_RETURN(parts->verifier,
@@ -139,7 +139,7 @@ struct Node::Steps {
   }
 
   static absl::Status OpenStore(Parts* parts) {
-    const v1::NodeConfig& config = parts->config;
+    const internal::v1::NodeConfig& config = parts->config;
     IBSM_ASSIGN_OR_RETURN(parts->store,
                           Store::Open({config.data_dir(), config.node_id()}));
     parts->cache = std::make_unique<LogCache>(
@@ -155,7 +155,7 @@ struct Node::Steps {
   }
 
   static absl::Status OpenAuditTrail(Parts* parts) {
-    const v1::NodeConfig& config = parts->config;
+    const internal::v1::NodeConfig& config = parts->config;
     // Checkpoints of the audit trail are signed with the node's TLS key, so
     // auditors verify them with the node's certificate alone.
     IBSM_ASSIGN_OR_RETURN(std::string key_pem,
@@ -182,7 +182,7 @@ struct Node::Steps {
 
   static void StartCommitter(Parts* parts) {
     CommitterOptions options;
-    options.sync = parts->config.durability() != v1::DURABILITY_ASYNC;
+    options.sync = parts->config.durability() != internal::v1::DURABILITY_ASYNC;
     options.max_group_alerts = parts->config.limits().max_commit_group();
     options.clock = parts->clock;
     SubscriptionHub* hub = parts->hub.get();
@@ -196,7 +196,7 @@ struct Node::Steps {
   // (deliveries check every alert they read).
   static absl::Status RecordStartAndCheckLogTail(Parts* parts,
                                                  const Authorizer& authorizer) {
-    const v1::NodeConfig& config = parts->config;
+    const internal::v1::NodeConfig& config = parts->config;
     Committer* committer = parts->committer.get();
     committer->Audit(AuditEvent(
         v1::AUDIT_NODE_START, config.node_id(), true,
@@ -227,7 +227,7 @@ struct Node::Steps {
   }
 
   static void StartControlLoops(Parts* parts) {
-    const v1::NodeConfig& config = parts->config;
+    const internal::v1::NodeConfig& config = parts->config;
     NodeContext* context = parts->context.get();
     const absl::Duration tls_interval =
         absl::Seconds(config.tls().reload_interval_seconds());
@@ -282,13 +282,13 @@ struct Node::Steps {
   }
 };
 
-absl::StatusOr<std::unique_ptr<Node>> Node::Start(const v1::NodeConfig& given,
-                                                  const NodeOptions& options) {
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(
+    const internal::v1::NodeConfig& given, const NodeOptions& options) {
   auto parts = std::make_unique<Parts>();
   parts->config = given;
   ApplyDefaults(&parts->config);
   parts->clock = options.clock;
-  const v1::NodeConfig& config = parts->config;
+  const internal::v1::NodeConfig& config = parts->config;
 
   IBSM_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                         Steps::SetUpSecurity(parts.get()));

@@ -41,7 +41,7 @@ class Node {
   // FAILED_PRECONDITION / NOT_FOUND / PERMISSION_DENIED with one clear
   // message when something the config names is unusable.
   static absl::StatusOr<std::unique_ptr<Node>> Start(
-      const v1::NodeConfig& config, const NodeOptions& options = {});
+      const internal::v1::NodeConfig& config, const NodeOptions& options = {});
   ~Node();  // Shutdown()s
 
   int port() const;

@@ -306,7 +306,7 @@ absl::StatusOr<bool> Committer::SameContent(const PublishEntry& e,
         "the idempotency entry of alert '", e.record->stored.alert().id(),
         "' points at sequence ", dedup.sequence, ", which is not in the log"));
   }
-  v1::StoredAlert stored;
+  internal::v1::StoredAlert stored;
   if (!stored.ParseFromString(*value)) {
     return absl::DataLossError(absl::StrCat(
         "the stored alert at sequence ", dedup.sequence, " cannot be parsed"));

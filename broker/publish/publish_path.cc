@@ -30,7 +30,7 @@ std::string AlertContentSha256(const v1::Alert& alert) {
 absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
     const NodeContext& node, const Identity& caller,
     google::protobuf::RepeatedPtrField<v1::Alert>* alerts) {
-  const v1::Limits& limits = node.config().limits();
+  const internal::v1::Limits& limits = node.config().limits();
   if (alerts->empty()) {
     return absl::InvalidArgumentError("the publish request has no alerts");
   }
@@ -53,7 +53,7 @@ absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
     PublishEntry& entry = group->entries[i];
     entry.actor = originator;
     entry.record = std::make_shared<LogRecord>();
-    v1::StoredAlert& stored = entry.record->stored;
+    internal::v1::StoredAlert& stored = entry.record->stored;
     stored.mutable_alert()->Swap(alerts->Mutable(i));
     v1::Alert& alert = *stored.mutable_alert();
     if (!alert.originator().empty() && alert.originator() != originator) {

@@ -66,7 +66,8 @@ class NodeService final
     info->set_version(IBSM_VERSION);
     info->set_caller(caller->id());
     if (counts) info->set_last_sequence(node_->committer()->last_sequence());
-    info->set_durability(v1::Durability_Name(node_->config().durability()));
+    info->set_durability(
+        internal::v1::Durability_Name(node_->config().durability()));
     info->set_policy_version(authorizer->version());
     int64_t started = absl::ToUnixSeconds(node_->started_at());
     info->mutable_started_at()->set_seconds(started);

@@ -19,7 +19,7 @@ namespace ibsm::broker {
 // One committed alert. Immutable once shared.
 struct LogRecord {
   uint64_t sequence = 0;
-  v1::StoredAlert stored;
+  internal::v1::StoredAlert stored;
   size_t bytes = 0;  // serialized size, for the cache budget
 };
 

@@ -240,7 +240,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   rocksdb::ColumnFamilyHandle* meta = store->handle(Family::kMeta);
   s = raw->Get(rocksdb::ReadOptions(), meta, kNodeMetaKey, &value);
   if (s.IsNotFound()) {
-    v1::NodeMeta node_meta;
+    internal::v1::NodeMeta node_meta;
     node_meta.set_schema_version(kSchemaVersion);
     node_meta.set_node_id(options.node_id);
     // A new store links every alert to its audit record from the start:
@@ -256,7 +256,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
         raw->Write(w, batch.writes_.get()),
         absl::StrCat("cannot write to the data directory ", options.path)));
   } else if (s.ok()) {
-    v1::NodeMeta node_meta;
+    internal::v1::NodeMeta node_meta;
     if (!node_meta.ParseFromString(value)) {
       return absl::DataLossError(
           absl::StrCat(options.path, ": node metadata is corrupt"));

@@ -126,12 +126,12 @@ class Node {
   }
 
   // Log records as (sequence, parsed StoredAlert).
-  std::vector<std::pair<uint64_t, v1::StoredAlert>> Log() {
-    std::vector<std::pair<uint64_t, v1::StoredAlert>> out;
+  std::vector<std::pair<uint64_t, internal::v1::StoredAlert>> Log() {
+    std::vector<std::pair<uint64_t, internal::v1::StoredAlert>> out;
     absl::Status s =
         store_->ScanLog(0, std::numeric_limits<size_t>::max(),
                         [&](uint64_t seq, absl::string_view value) {
-                          v1::StoredAlert stored;
+                          internal::v1::StoredAlert stored;
                           REQUIRE(stored.ParseFromArray(
                               value.data(), static_cast<int>(value.size())));
                           out.emplace_back(seq, std::move(stored));

@@ -61,7 +61,7 @@ tls {
 )pb";
 
 TEST_CASE("ParseConfig reads every field of a full valid config", "[config]") {
-  absl::StatusOr<v1::NodeConfig> config = ParseConfig(kFullConfig, "full.txtpb");
+  absl::StatusOr<internal::v1::NodeConfig> config = ParseConfig(kFullConfig, "full.txtpb");
   INFO(config.status().ToString());
   REQUIRE(config.ok());
   CHECK(config->node_id() == "CIV");
@@ -72,7 +72,7 @@ TEST_CASE("ParseConfig reads every field of a full valid config", "[config]") {
   CHECK(config->tls().ca_file() == "/etc/ibsm/ca.pem");
   CHECK(config->tls().crl_dir() == "/etc/ibsm/crl");
   CHECK(config->tls().reload_interval_seconds() == 30);
-  CHECK(config->durability() == v1::DURABILITY_ASYNC);
+  CHECK(config->durability() == internal::v1::DURABILITY_ASYNC);
   // Explicit non-zero limits are kept, not replaced by defaults.
   CHECK(config->limits().max_alert_bytes() == 65536);
   CHECK(config->limits().max_batch_alerts() == 100);
@@ -86,7 +86,7 @@ TEST_CASE("ParseConfig reads every field of a full valid config", "[config]") {
 }
 
 TEST_CASE("ParseConfig fills defaults for zero/absent values", "[config]") {
-  absl::StatusOr<v1::NodeConfig> config =
+  absl::StatusOr<internal::v1::NodeConfig> config =
       ParseConfig(kMinimalConfig, "minimal.txtpb");
   INFO(config.status().ToString());
   REQUIRE(config.ok());
@@ -98,7 +98,7 @@ TEST_CASE("ParseConfig fills defaults for zero/absent values", "[config]") {
   CHECK(config->limits().max_commit_group() == 8192);
   CHECK(config->limits().max_subscriptions() == 10000);
   CHECK(config->limits().log_cache_mib() == 64);
-  CHECK(config->durability() == v1::DURABILITY_SYNC);
+  CHECK(config->durability() == internal::v1::DURABILITY_SYNC);
   CHECK(config->shutdown_grace_seconds() == 5);
   CHECK(config->tls().reload_interval_seconds() == 60);
   CHECK(config->tls().crl_dir().empty());
@@ -113,10 +113,10 @@ durability: DURABILITY_UNSPECIFIED
 limits { max_alert_bytes: 0 max_credit: 7 }
 shutdown_grace_seconds: 0
 )pb");
-  absl::StatusOr<v1::NodeConfig> config = ParseConfig(text, "zeros.txtpb");
+  absl::StatusOr<internal::v1::NodeConfig> config = ParseConfig(text, "zeros.txtpb");
   INFO(config.status().ToString());
   REQUIRE(config.ok());
-  CHECK(config->durability() == v1::DURABILITY_SYNC);
+  CHECK(config->durability() == internal::v1::DURABILITY_SYNC);
   CHECK(config->limits().max_alert_bytes() == 1048576);
   CHECK(config->limits().max_credit() == 7);
   CHECK(config->limits().max_batch_alerts() == 1024);
@@ -168,7 +168,7 @@ TEST_CASE("ParseConfig refuses an unknown field, reporting source:line:col",
   };
   for (const Case& c : cases) {
     INFO("case: " << c.name);
-    absl::StatusOr<v1::NodeConfig> config = ParseConfig(c.text, "node.txtpb");
+    absl::StatusOr<internal::v1::NodeConfig> config = ParseConfig(c.text, "node.txtpb");
     INFO("status: " << config.status().ToString());
     REQUIRE(config.status().code() == absl::StatusCode::kInvalidArgument);
     const std::string message(config.status().message());
@@ -189,7 +189,7 @@ TEST_CASE("ParseConfig refuses an unknown field, reporting source:line:col",
 }
 
 TEST_CASE("ParseConfig: unknown field message names the field", "[config]") {
-  absl::StatusOr<v1::NodeConfig> config =
+  absl::StatusOr<internal::v1::NodeConfig> config =
       ParseConfig(absl::StrCat(kMinimalConfig, "frobnicate: true\n"), "f.txtpb");
   REQUIRE(config.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK_THAT(std::string(config.status().message()),
@@ -218,7 +218,7 @@ TEST_CASE("ParseConfig names each missing required field", "[config]") {
     lines.erase(std::remove(lines.begin(), lines.end(), c.line_to_drop),
                 lines.end());
     REQUIRE(lines.size() == before - 1);  // the table matches the config
-    absl::StatusOr<v1::NodeConfig> config =
+    absl::StatusOr<internal::v1::NodeConfig> config =
         ParseConfig(absl::StrJoin(lines, "\n"), "req.txtpb");
     INFO("status: " << config.status().ToString());
     CHECK(config.status().code() == absl::StatusCode::kInvalidArgument);
@@ -232,7 +232,7 @@ TEST_CASE("ParseConfig names each missing required field", "[config]") {
 TEST_CASE("ParseConfig: a missing tls block names tls.cert_file; an empty "
           "text names node_id",
           "[config]") {
-  absl::StatusOr<v1::NodeConfig> config = ParseConfig(
+  absl::StatusOr<internal::v1::NodeConfig> config = ParseConfig(
       "node_id: \"A\"\nlisten_address: \"x:1\"\ndata_dir: \"/d\"\n", "t");
   CHECK(config.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK_THAT(std::string(config.status().message()),
@@ -267,7 +267,7 @@ TEST_CASE("ParseConfig reports the line of a syntax error", "[config]") {
   };
   for (const Case& c : cases) {
     INFO("case: " << c.name);
-    absl::StatusOr<v1::NodeConfig> config = ParseConfig(c.text, "s.txtpb");
+    absl::StatusOr<internal::v1::NodeConfig> config = ParseConfig(c.text, "s.txtpb");
     INFO("status: " << config.status().ToString());
     REQUIRE(config.status().code() == absl::StatusCode::kInvalidArgument);
     CHECK(PositionIn(std::string(config.status().message()), "s.txtpb").line ==
@@ -287,7 +287,7 @@ TEST_CASE("LoadConfig reads a file and uses its path as the source name",
   std::ofstream(good) << kMinimalConfig;
   std::ofstream(bad) << "node_id: \"CIV\"\nnope: 1\n";
 
-  absl::StatusOr<v1::NodeConfig> config = LoadConfig(good);
+  absl::StatusOr<internal::v1::NodeConfig> config = LoadConfig(good);
   INFO(config.status().ToString());
   CHECK(config.ok());
 

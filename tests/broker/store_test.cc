@@ -316,7 +316,7 @@ TEST_CASE(
   SECTION("a newer schema version is FAILED_PRECONDITION") {
     {
       std::unique_ptr<Store> store = MustOpen(path);
-      v1::NodeMeta meta;
+      internal::v1::NodeMeta meta;
       meta.set_schema_version(99);
       meta.set_node_id("CIV");
       storage::Batch batch = store->NewBatch();

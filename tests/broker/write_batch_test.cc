@@ -152,7 +152,7 @@ TEST_CASE(
   storage::Batch removal = store->NewBatch();
   removal.RemoveAlert(1);
   removal.RemoveDedup(r.dedup_key);
-  v1::NodeMeta node;
+  internal::v1::NodeMeta node;
   node.set_schema_version(1);
   node.set_node_id("CIV");
   removal.PutNodeMeta(node.SerializeAsString());

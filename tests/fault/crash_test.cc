@@ -20,12 +20,12 @@ TEST_CASE(
     "SIGKILL mid-burst: every acknowledged alert survives exactly once, "
     "in order") {
   TempDir dir;
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   // ASYNC leaves the write-ahead log to the OS page cache: that survives a
   // killed process too (not a power loss, which this test cannot make).
-  const v1::Durability durability =
-      GENERATE(v1::DURABILITY_SYNC, v1::DURABILITY_ASYNC);
-  INFO(v1::Durability_Name(durability));
+  const internal::v1::Durability durability =
+      GENERATE(internal::v1::DURABILITY_SYNC, internal::v1::DURABILITY_ASYNC);
+  INFO(internal::v1::Durability_Name(durability));
   config.set_durability(durability);
   // With the IBSM policy, so that an auditor can read the trail afterwards.
   config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");

@@ -142,8 +142,8 @@ void CheckAuditVerifies(int port, const TempDir& dir) {
   CHECK_THAT(verified.output, Catch::StartsWith("OK:"));
 }
 
-v1::NodeConfig FullDiskConfig(const std::string& data_dir) {
-  v1::NodeConfig config = NodeConfigFor(data_dir);
+internal::v1::NodeConfig FullDiskConfig(const std::string& data_dir) {
+  internal::v1::NodeConfig config = NodeConfigFor(data_dir);
   config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
   // Checkpoints fall due while the disk is full, so their failure is
   // exercised as well.
@@ -164,7 +164,7 @@ TEST_CASE(
                                                 << "); full-disk test not run");
     return;
   }
-  v1::NodeConfig config = FullDiskConfig(dir.File("mnt/data"));
+  internal::v1::NodeConfig config = FullDiskConfig(dir.File("mnt/data"));
   std::map<std::string, uint64_t> acked;
   {
     BrokerProcess broker(config);
@@ -248,7 +248,7 @@ TEST_CASE(
                                                 << "); full-disk test not run");
     return;
   }
-  v1::NodeConfig config = FullDiskConfig(dir.File("mnt/data"));
+  internal::v1::NodeConfig config = FullDiskConfig(dir.File("mnt/data"));
   const std::string filler = dir.File("mnt/filler");
   std::map<std::string, uint64_t> acked;
   {
@@ -270,7 +270,7 @@ TEST_CASE(
   // The disk is still full: one clear line, exit 2, no abort. (Closing the
   // store gave back what RocksDB had preallocated, so fill again.)
   FillDisk(filler);
-  v1::NodeConfig again = config;
+  internal::v1::NodeConfig again = config;
   again.set_port_file(dir.File("again.port"));
   std::string text;
   REQUIRE(google::protobuf::TextFormat::PrintToString(again, &text));

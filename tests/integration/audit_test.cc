@@ -31,15 +31,15 @@ namespace {
 
 using ibsm::Hash;
 
-v1::NodeConfig AuditedConfig(const TempDir& dir) {
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+internal::v1::NodeConfig AuditedConfig(const TempDir& dir) {
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
   config.mutable_audit()->set_checkpoint_every_records(5);
   config.mutable_audit()->set_checkpoint_every_seconds(1);
   return config;
 }
 
-std::unique_ptr<broker::Node> Start(const v1::NodeConfig& config) {
+std::unique_ptr<broker::Node> Start(const internal::v1::NodeConfig& config) {
   auto node = broker::Node::Start(config);
   INFO(node.status().ToString());
   REQUIRE(node.ok());
@@ -234,7 +234,7 @@ ibsm::VerifyReport Verify(const v1::AuditExport& exported,
 
 // Runs a node, publishes, stops it (which signs a final checkpoint) and
 // returns that checkpoint's size.
-uint64_t RunAndStop(const v1::NodeConfig& config, int alerts,
+uint64_t RunAndStop(const internal::v1::NodeConfig& config, int alerts,
                     const std::string& prefix) {
   auto node = Start(config);
   auto police = Channel(node->port(), Tls("agency-CIV_police"));
@@ -293,7 +293,7 @@ TEST_CASE(
   for (const Case& c : cases) {
     INFO(c.name);
     TempDir dir;
-    v1::NodeConfig config = AuditedConfig(dir);
+    internal::v1::NodeConfig config = AuditedConfig(dir);
     const uint64_t size = RunAndStop(config, 10, "t");
     REQUIRE(size >= 12);  // node start, 10 publishes, node stop
     {
@@ -321,7 +321,7 @@ TEST_CASE(
     "an untouched trail verifies, and a rolled-back database is caught "
     "by the checkpoint the auditor kept") {
   TempDir dir;
-  v1::NodeConfig config = AuditedConfig(dir);
+  internal::v1::NodeConfig config = AuditedConfig(dir);
   RunAndStop(config, 5, "old");
   std::filesystem::copy(config.data_dir(), dir.File("old-copy"),
                         std::filesystem::copy_options::recursive);
@@ -393,7 +393,7 @@ TEST_CASE(
 
 TEST_CASE("a change of the CRL directory is noticed and recorded") {
   TempDir dir;
-  v1::NodeConfig config = AuditedConfig(dir);
+  internal::v1::NodeConfig config = AuditedConfig(dir);
   std::filesystem::copy(PkiDir() + "/crl", dir.File("crl"));
   config.mutable_tls()->set_crl_dir(dir.File("crl"));
   config.mutable_tls()->set_reload_interval_seconds(1);
@@ -416,7 +416,7 @@ TEST_CASE("a change of the CRL directory is noticed and recorded") {
 
 // Edits the stored alert at `sequence` of a stopped node's data directory,
 // as someone with the files could.
-void EditStoredAlert(const v1::NodeConfig& config, uint64_t sequence,
+void EditStoredAlert(const internal::v1::NodeConfig& config, uint64_t sequence,
                      const std::function<void(v1::Alert*)>& edit) {
   auto store = broker::Store::Open({config.data_dir(), "CIV"});
   REQUIRE(store.ok());
@@ -424,7 +424,7 @@ void EditStoredAlert(const v1::NodeConfig& config, uint64_t sequence,
   auto value = (*store)->Get(broker::Family::kLog, key);
   REQUIRE(value.ok());
   REQUIRE(value->has_value());
-  v1::StoredAlert stored;
+  internal::v1::StoredAlert stored;
   REQUIRE(stored.ParseFromString(**value));
   edit(stored.mutable_alert());
   broker::storage::Batch batch = (*store)->NewBatch();
@@ -469,7 +469,7 @@ TEST_CASE(
        {Case{"an edited payload", false}, Case{"a deleted alert", true}}) {
     INFO(c.name);
     TempDir dir;
-    v1::NodeConfig config = AuditedConfig(dir);
+    internal::v1::NodeConfig config = AuditedConfig(dir);
     const uint64_t size = RunAndStop(config, 5, "tamper-");
     if (c.remove) {
       auto store = broker::Store::Open({config.data_dir(), "CIV"});
@@ -534,7 +534,7 @@ TEST_CASE(
 TEST_CASE(
     "the start-up check of the newest stored alerts records an edited one") {
   TempDir dir;
-  v1::NodeConfig config = AuditedConfig(dir);
+  internal::v1::NodeConfig config = AuditedConfig(dir);
   RunAndStop(config, 5, "tail-");
   EditStoredAlert(config, 5,
                   [](v1::Alert* a) { a->set_topic("border.other"); });
@@ -552,7 +552,7 @@ TEST_CASE(
     "alerts removed by retention leave an accounted gap: catch-up after a "
     "restart delivers the rest and the alert export verifies") {
   TempDir dir;
-  v1::NodeConfig config = AuditedConfig(dir);
+  internal::v1::NodeConfig config = AuditedConfig(dir);
   uint64_t size = 0;
   {
     auto node = Start(config);
@@ -597,7 +597,7 @@ TEST_CASE(
     "are signed with the new key, the switch is recorded, and a trail "
     "spanning the rotation verifies with each checkpoint's own key") {
   TempDir dir;
-  v1::NodeConfig config = AuditedConfig(dir);
+  internal::v1::NodeConfig config = AuditedConfig(dir);
   std::filesystem::copy_file(config.tls().cert_file(), dir.File("node.pem"));
   std::filesystem::copy_file(config.tls().key_file(), dir.File("node.key"));
   config.mutable_tls()->set_cert_file(dir.File("node.pem"));
@@ -688,7 +688,7 @@ TEST_CASE(
     "a stored audit record that does not parse is DATA_LOSS naming its "
     "index, not skipped by a query") {
   TempDir dir;
-  v1::NodeConfig config = AuditedConfig(dir);
+  internal::v1::NodeConfig config = AuditedConfig(dir);
   RunAndStop(config, 5, "q");
   {
     auto store = broker::Store::Open({config.data_dir(), "CIV"});
@@ -714,7 +714,7 @@ TEST_CASE(
     "a node whose audit trail was truncated below its last checkpoint "
     "refuses to start instead of overwriting the evidence") {
   TempDir dir;
-  v1::NodeConfig config = AuditedConfig(dir);
+  internal::v1::NodeConfig config = AuditedConfig(dir);
   const uint64_t size = RunAndStop(config, 10, "t");
   {
     auto store = broker::Store::Open({config.data_dir(), "CIV"});
@@ -738,7 +738,7 @@ TEST_CASE(
 // before alerts were linked to their audit records: no link keys and no
 // links marker in `meta`. Returns the links it removed, by sequence.
 std::map<uint64_t, std::string> RemoveAlertAuditLinks(
-    const v1::NodeConfig& config) {
+    const internal::v1::NodeConfig& config) {
   auto store = broker::Store::Open({config.data_dir(), "CIV"});
   REQUIRE(store.ok());
   const std::string prefix = "alert-audit/";
@@ -788,7 +788,7 @@ TEST_CASE(
     "is migrated once at start: catch-up delivers every stored alert, the "
     "start-up check passes, and the migration is recorded") {
   TempDir dir;
-  v1::NodeConfig config = AuditedConfig(dir);
+  internal::v1::NodeConfig config = AuditedConfig(dir);
   {
     auto node = Start(config);
     auto police = Channel(node->port(), Tls("agency-CIV_police"));
@@ -854,7 +854,7 @@ TEST_CASE(
     "a migration interrupted by a crash reruns from scratch to the same "
     "links, in bounded batches; a record that does not parse stops it") {
   TempDir dir;
-  v1::NodeConfig config = AuditedConfig(dir);
+  internal::v1::NodeConfig config = AuditedConfig(dir);
   RunAndStop(config, 7, "crash-");
   const std::map<uint64_t, std::string> written = RemoveAlertAuditLinks(config);
   REQUIRE(written.size() == 7);
@@ -924,7 +924,7 @@ TEST_CASE(
     "whose payload was edited is still refused: links come from the audit "
     "records, not from the log") {
   TempDir dir;
-  v1::NodeConfig config = AuditedConfig(dir);
+  internal::v1::NodeConfig config = AuditedConfig(dir);
   RunAndStop(config, 5, "edited-");
   RemoveAlertAuditLinks(config);
   EditStoredAlert(config, 3,

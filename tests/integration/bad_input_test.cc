@@ -17,7 +17,7 @@ namespace {
 
 TEST_CASE("invalid alerts are refused with INVALID_ARGUMENT and not stored") {
   TempDir dir;
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.mutable_limits()->set_max_alert_bytes(64 * 1024);
   auto node = broker::Node::Start(config);
   REQUIRE(node.ok());
@@ -107,7 +107,7 @@ TEST_CASE("the stream answers each bad alert and stores the good ones") {
 
 TEST_CASE("an empty or oversized batch is refused as a whole") {
   TempDir dir;
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.mutable_limits()->set_max_batch_alerts(3);
   auto node = broker::Node::Start(config);
   REQUIRE(node.ok());
@@ -296,7 +296,7 @@ TEST_CASE(
     "INVALID_ARGUMENT, are audited once as refused, and log no protobuf "
     "error") {
   TempDir dir;
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   // A policy that gives UNODC/audit the AUDITOR role, to read the trail.
   config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
   auto node = broker::Node::Start(config);

@@ -110,7 +110,7 @@ TEST_CASE("the broker refuses to start on bad setup with one line, exit 2") {
 
 TEST_CASE("SIGTERM drains and exits 0; the data is there after restart") {
   TempDir dir;
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   {
     BrokerProcess broker(config);
     auto police = Channel(broker.port(), Tls("agency-CIV_police"));
@@ -137,7 +137,7 @@ TEST_CASE("SIGHUP reloads the policy file; the version is reported") {
       SourceDir() + "/policies/ibsm-west-africa.textproto";
   std::string copy = dir.File("policy.textproto");
   std::filesystem::copy_file(policy_path, copy);
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.set_policy_file(copy);
   config.set_policy_check_seconds(3600);  // only SIGHUP reloads here
   BrokerProcess broker(config);

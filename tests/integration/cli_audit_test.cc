@@ -65,7 +65,7 @@ TEST_CASE(
     "ibsm audit: query, export, verify, proof and checkpoint as an "
     "auditor; a non-auditor is refused") {
   TempDir dir;
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
   config.mutable_audit()->set_checkpoint_every_records(5);
   config.mutable_audit()->set_checkpoint_every_seconds(1);
@@ -356,7 +356,7 @@ TEST_CASE(
     "ibsm audit verify trusts only a node certificate that chains to the "
     "root, is bound to its node's CA and has the CRLs of its whole chain") {
   TempDir dir;
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
   config.mutable_audit()->set_checkpoint_every_records(5);
   config.mutable_audit()->set_checkpoint_every_seconds(1);

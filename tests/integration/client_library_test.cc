@@ -80,7 +80,7 @@ TEST_CASE(
     "client library: a durable subscriber survives a broker restart "
     "and the application sees each alert once") {
   TempDir dir;
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.set_listen_address("127.0.0.1:0");
   auto broker = std::make_unique<BrokerProcess>(config);
   const int port = broker->port();
@@ -147,7 +147,7 @@ TEST_CASE(
     "client library: a subscriber opens once a node that was down comes "
     "up, and gets what was published before") {
   TempDir dir;
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.set_listen_address("127.0.0.1:0");
   auto broker = std::make_unique<BrokerProcess>(config);
   const int port = broker->port();

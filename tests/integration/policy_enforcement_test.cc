@@ -71,7 +71,7 @@ struct PolicyNode {
   explicit PolicyNode(const std::string& policy = kPolicy,
                       Clock* clock = RealClock()) {
     std::ofstream(policy_path) << policy;
-    v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+    internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
     config.set_policy_file(policy_path);
     config.set_policy_check_seconds(3600);  // tests reload explicitly
     config.set_retention_interval_seconds(3600);
@@ -264,7 +264,7 @@ TEST_CASE("a changed policy file is picked up without a signal") {
   TempDir dir;
   std::string path = dir.File("policy.textproto");
   std::ofstream(path) << kPolicy;
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.set_policy_file(path);
   config.set_policy_check_seconds(1);
   auto node = broker::Node::Start(config);

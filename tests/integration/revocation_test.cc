@@ -76,9 +76,9 @@ void Revoke(const TempDir& dir, const std::string& crl_dir,
   }
 }
 
-v1::NodeConfig RevocationConfig(const TempDir& dir,
-                                const std::string& crl_dir) {
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+internal::v1::NodeConfig RevocationConfig(const TempDir& dir,
+                                          const std::string& crl_dir) {
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
   config.mutable_tls()->set_crl_dir(crl_dir);
   config.mutable_tls()->set_reload_interval_seconds(1);
@@ -209,7 +209,7 @@ TEST_CASE(
 TEST_CASE("SIGHUP applies a replaced CRL at once", "[revocation]") {
   TempDir dir;
   std::string crl_dir = CopyCrlDir(dir);
-  v1::NodeConfig config = RevocationConfig(dir, crl_dir);
+  internal::v1::NodeConfig config = RevocationConfig(dir, crl_dir);
   // The watcher would not look again during this test.
   config.mutable_tls()->set_reload_interval_seconds(3600);
   BrokerProcess broker(config);

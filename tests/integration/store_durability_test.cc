@@ -22,7 +22,8 @@ namespace {
 using google::protobuf::util::TimeUtil;
 using Open = v1::SubscribeRequest::Open;
 
-std::unique_ptr<broker::Node> StartNode(const v1::NodeConfig& config) {
+std::unique_ptr<broker::Node> StartNode(
+    const internal::v1::NodeConfig& config) {
   auto node = broker::Node::Start(config);
   INFO(node.status().ToString());
   REQUIRE(node.ok());
@@ -49,7 +50,7 @@ void Publish(const std::shared_ptr<grpc::Channel>& channel,
 
 // A node keeps one port across restarts so clients reconnect to it.
 struct RestartableNode {
-  explicit RestartableNode(v1::NodeConfig c) : config(std::move(c)) {
+  explicit RestartableNode(internal::v1::NodeConfig c) : config(std::move(c)) {
     config.set_listen_address("127.0.0.1:0");
     node = StartNode(config);
     config.set_listen_address(absl::StrCat("127.0.0.1:", node->port()));
@@ -60,7 +61,7 @@ struct RestartableNode {
     node = StartNode(config);
   }
   int port() const { return node->port(); }
-  v1::NodeConfig config;
+  internal::v1::NodeConfig config;
   std::unique_ptr<broker::Node> node;
 };
 
@@ -158,7 +159,7 @@ TEST_CASE(
     "ALREADY_EXISTS and audited; a true retry gets the original sequence",
     "[dedup]") {
   TempDir dir;
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
   auto node = StartNode(config);
   auto police = Channel(node->port(), Tls("agency-CIV_police"));
@@ -214,7 +215,7 @@ TEST_CASE(
     "that queries read",
     "[audit][bounds]") {
   TempDir dir;
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
   config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
   auto node = StartNode(config);
   const std::string huge(60 << 20, 'x');

@@ -136,8 +136,9 @@ std::vector<v1::AuditRecord> AwaitRefusals(
   return found;
 }
 
-v1::NodeConfig PolicyConfig(const TempDir& dir, const std::string& node_id) {
-  v1::NodeConfig config = NodeConfigFor(dir.File("data"), node_id);
+internal::v1::NodeConfig PolicyConfig(const TempDir& dir,
+                                      const std::string& node_id) {
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"), node_id);
   config.set_policy_file(SourceDir() + "/policies/ibsm-west-africa.textproto");
   return config;
 }

@@ -492,12 +492,12 @@ TEST_CASE("An agency publishes, subscribes and receives only at its own node unl
   CHECK((*granted)->DecidePublish(Facts("migration.flows", "RESTRICTED"),
                                   "INTERPOL/nccb", "CIV").allowed);
   // A remote grant of subscription is not one of publication.
-  CHECK((*granted)->DecideAccess("MLI/police", v1::ROLE_PUBLISHER, "CIV").rule ==
+  CHECK((*granted)->DecideAccess("MLI/police", internal::v1::ROLE_PUBLISHER, "CIV").rule ==
         "role");
-  d = (*granted)->DecideAccess("INTERPOL/nccb", v1::ROLE_SUBSCRIBER, "CIV");
+  d = (*granted)->DecideAccess("INTERPOL/nccb", internal::v1::ROLE_SUBSCRIBER, "CIV");
   CHECK_FALSE(d.allowed);
   CHECK(d.rule == "own-node");
-  d = (*granted)->DecideAccess("INTERPOL/nccb", v1::ROLE_PUBLISHER, "CIV");
+  d = (*granted)->DecideAccess("INTERPOL/nccb", internal::v1::ROLE_PUBLISHER, "CIV");
   CHECK(d.allowed);
   CHECK(d.rule == "remote-access");
 

@@ -26,7 +26,7 @@ const std::vector<std::string> kTlps = {"",      "CLEAR",        "GREEN",
                                         "AMBER", "AMBER+STRICT", "RED"};
 
 struct Generated {
-  v1::Policy proto;
+  internal::v1::Policy proto;
   std::vector<std::string> node_ids;
   std::vector<std::string> groups;  // declared by some node
   std::vector<std::string> agency_ids;
@@ -65,14 +65,14 @@ std::string Principal(std::mt19937& rng, const Generated& g) {
 
 Generated GeneratePolicy(std::mt19937& rng, bool with_rules) {
   Generated g;
-  v1::Policy& p = g.proto;
+  internal::v1::Policy& p = g.proto;
   int levels = Int(rng, 2, 5);
   for (int i = 0; i < levels; ++i)
     p.add_classification_levels("L" + std::to_string(i));
   auto level = [&](int max) { return "L" + std::to_string(Int(rng, 0, max)); };
   int nodes = Int(rng, 2, 6);
   for (int n = 0; n < nodes; ++n) {
-    v1::NodeSpec* node = p.add_nodes();
+    internal::v1::NodeSpec* node = p.add_nodes();
     node->set_id("N" + std::to_string(n));
     g.node_ids.push_back(node->id());
     for (const std::string& group : kGroups) {
@@ -88,19 +88,19 @@ Generated GeneratePolicy(std::mt19937& rng, bool with_rules) {
     node->set_hub(Coin(rng, 0.3));
     int agencies = Int(rng, 1, 3);
     for (int a = 0; a < agencies; ++a) {
-      v1::AgencySpec* agency = p.add_agencies();
+      internal::v1::AgencySpec* agency = p.add_agencies();
       agency->set_id(node->id() + "/" + kNames[a]);
       g.agency_ids.push_back(agency->id());
-      if (Coin(rng, 0.7)) agency->add_roles(v1::ROLE_PUBLISHER);
-      if (Coin(rng, 0.8)) agency->add_roles(v1::ROLE_SUBSCRIBER);
-      if (Coin(rng, 0.1)) agency->add_roles(v1::ROLE_AUDITOR);
+      if (Coin(rng, 0.7)) agency->add_roles(internal::v1::ROLE_PUBLISHER);
+      if (Coin(rng, 0.8)) agency->add_roles(internal::v1::ROLE_SUBSCRIBER);
+      if (Coin(rng, 0.1)) agency->add_roles(internal::v1::ROLE_AUDITOR);
       agency->set_clearance(level(levels - 1));
     }
   }
   if (!with_rules) return g;
   int rules = Int(rng, 1, 7);
   for (int r = 0; r < rules; ++r) {
-    v1::TopicRule* rule = p.add_topic_rules();
+    internal::v1::TopicRule* rule = p.add_topic_rules();
     rule->set_name("rule" + std::to_string(r));
     int topics = Int(rng, 1, 2);
     for (int t = 0; t < topics; ++t) rule->add_topics(Pick(rng, kPatterns));
@@ -111,7 +111,7 @@ Generated GeneratePolicy(std::mt19937& rng, bool with_rules) {
     rule->set_max_classification("L" + std::to_string(max));
     int shares = Int(rng, 0, 2);
     for (int s = 0; s < shares; ++s) {
-      v1::Share* share = rule->add_share();
+      internal::v1::Share* share = rule->add_share();
       int to = Int(rng, 1, 2);
       for (int i = 0; i < to; ++i) {
         if (!g.groups.empty() && Coin(rng)) {

@@ -125,10 +125,10 @@ void IssueCertificate(const std::string& ca_base, const std::string& spiffe_id,
       << *ReadFileToString(out_base + ".pem") << *ReadFileToString(ca + ".pem");
 }
 
-v1::NodeConfig NodeConfigFor(const std::string& data_dir,
-                             const std::string& node_id) {
+internal::v1::NodeConfig NodeConfigFor(const std::string& data_dir,
+                                       const std::string& node_id) {
   TlsFiles node = Tls("node-" + node_id);
-  v1::NodeConfig config;
+  internal::v1::NodeConfig config;
   config.set_node_id(node_id);
   config.set_listen_address("127.0.0.1:0");
   config.set_data_dir(data_dir);
@@ -136,7 +136,7 @@ v1::NodeConfig NodeConfigFor(const std::string& data_dir,
   config.mutable_tls()->set_key_file(node.key_file);
   config.mutable_tls()->set_ca_file(node.ca_file);
   config.mutable_tls()->set_crl_dir(PkiDir() + "/crl");
-  config.set_durability(v1::DURABILITY_SYNC);
+  config.set_durability(internal::v1::DURABILITY_SYNC);
   config.set_shutdown_grace_seconds(2);
   // Everything else keeps the defaults that Node::Start fills in.
   return config;
@@ -169,7 +169,7 @@ v1::Alert MakeAlert(const std::string& id, const std::string& topic,
   return alert;
 }
 
-BrokerProcess::BrokerProcess(v1::NodeConfig config)
+BrokerProcess::BrokerProcess(internal::v1::NodeConfig config)
     : config_(std::move(config)) {
   std::filesystem::create_directories(config_.data_dir());
   std::string port_file = config_.data_dir() + ".port";

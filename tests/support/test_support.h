@@ -55,8 +55,8 @@ void IssueCertificate(const std::string& ca_base, const std::string& spiffe_id,
                       const std::string& out_base);
 
 // A config for node `node_id` on 127.0.0.1:0 with its PKI files.
-v1::NodeConfig NodeConfigFor(const std::string& data_dir,
-                             const std::string& node_id = "CIV");
+internal::v1::NodeConfig NodeConfigFor(const std::string& data_dir,
+                                       const std::string& node_id = "CIV");
 
 // An mTLS channel to 127.0.0.1:port presenting `client` (raw gRPC SSL
 // credentials: no client-side checks, so tests can present bad certificates).
@@ -72,7 +72,7 @@ class BrokerProcess {
  public:
   // Writes `config` (with port_file set) next to its data dir, starts the
   // broker and waits until it serves. Fails the test if it does not.
-  explicit BrokerProcess(v1::NodeConfig config);
+  explicit BrokerProcess(internal::v1::NodeConfig config);
   ~BrokerProcess();  // SIGKILLs if still running
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
@@ -83,7 +83,7 @@ class BrokerProcess {
   int Wait(absl::Duration timeout = absl::Seconds(60));
 
  private:
-  v1::NodeConfig config_;
+  internal::v1::NodeConfig config_;
   pid_t pid_ = -1;
   int port_ = 0;
 };

@@ -180,21 +180,22 @@ struct CompiledAgency {
 
   // The flag that says the agency holds `role`, and the other nodes where it
   // may exercise it; both null for a role the schema does not know.
-  std::pair<bool*, IndexSet*> RoleSlots(v1::Role role) {
+  std::pair<bool*, IndexSet*> RoleSlots(internal::v1::Role role) {
     switch (role) {
-      case v1::ROLE_PUBLISHER:
+      case internal::v1::ROLE_PUBLISHER:
         return {&publisher, &remote_publisher};
-      case v1::ROLE_SUBSCRIBER:
+      case internal::v1::ROLE_SUBSCRIBER:
         return {&subscriber, &remote_subscriber};
-      case v1::ROLE_AUDITOR:
+      case internal::v1::ROLE_AUDITOR:
         return {&auditor, &remote_auditor};
-      case v1::ROLE_ADMIN:
+      case internal::v1::ROLE_ADMIN:
         return {&admin, &remote_admin};
       default:
         return {nullptr, nullptr};
     }
   }
-  std::pair<const bool*, const IndexSet*> RoleSlots(v1::Role role) const {
+  std::pair<const bool*, const IndexSet*> RoleSlots(
+      internal::v1::Role role) const {
     return const_cast<CompiledAgency*>(this)->RoleSlots(role);
   }
 };
@@ -202,15 +203,15 @@ struct CompiledAgency {
 namespace {
 
 // The role names of the schema, for reasons.
-absl::string_view RoleName(v1::Role role) {
+absl::string_view RoleName(internal::v1::Role role) {
   switch (role) {
-    case v1::ROLE_PUBLISHER:
+    case internal::v1::ROLE_PUBLISHER:
       return "ROLE_PUBLISHER";
-    case v1::ROLE_SUBSCRIBER:
+    case internal::v1::ROLE_SUBSCRIBER:
       return "ROLE_SUBSCRIBER";
-    case v1::ROLE_AUDITOR:
+    case internal::v1::ROLE_AUDITOR:
       return "ROLE_AUDITOR";
-    case v1::ROLE_ADMIN:
+    case internal::v1::ROLE_ADMIN:
       return "ROLE_ADMIN";
     default:
       return "ROLE_UNSPECIFIED";
@@ -254,7 +255,7 @@ struct PatternRef {
 
 class CompiledPolicy {
  public:
-  v1::Policy proto;
+  internal::v1::Policy proto;
   std::string source;
   std::string version;
   // The node this policy is enforced at; empty for a policy read by tools.
@@ -330,37 +331,37 @@ class CompiledPolicy {
   // ones before it compiled.
   absl::Status CompileLevels(const Lines& root);
   absl::Status CompileNodes(const Lines& root);
-  absl::StatusOr<CompiledNode> CompileNode(const v1::NodeSpec& spec,
+  absl::StatusOr<CompiledNode> CompileNode(const internal::v1::NodeSpec& spec,
                                            const Lines& lines) const;
   absl::Status CompileGroups(const Lines& root);
   void IndexTargets();
   absl::Status CompileAgencies(const Lines& root);
-  absl::StatusOr<CompiledAgency> CompileAgency(const v1::AgencySpec& spec,
-                                               const Lines& lines) const;
-  absl::Status CompileRoles(const v1::AgencySpec& spec, const Lines& lines,
-                            CompiledAgency* agency) const;
-  absl::Status CompileRemoteAccess(const v1::AgencySpec& spec,
+  absl::StatusOr<CompiledAgency> CompileAgency(
+      const internal::v1::AgencySpec& spec, const Lines& lines) const;
+  absl::Status CompileRoles(const internal::v1::AgencySpec& spec,
+                            const Lines& lines, CompiledAgency* agency) const;
+  absl::Status CompileRemoteAccess(const internal::v1::AgencySpec& spec,
                                    const Lines& lines,
                                    CompiledAgency* agency) const;
-  absl::StatusOr<IndexSet> GrantedNodes(const v1::RemoteAccess& grant,
+  absl::StatusOr<IndexSet> GrantedNodes(const internal::v1::RemoteAccess& grant,
                                         const Lines& grant_lines,
                                         absl::string_view where) const;
-  absl::Status GrantRemoteRoles(const v1::RemoteAccess& grant,
+  absl::Status GrantRemoteRoles(const internal::v1::RemoteAccess& grant,
                                 const Lines& grant_lines,
                                 absl::string_view where, const IndexSet& at,
                                 CompiledAgency* agency) const;
   absl::Status CheckLocalNode() const;
   absl::Status CompileRules(const Lines& root);
-  absl::StatusOr<CompiledRule> CompileRule(const v1::TopicRule& spec,
+  absl::StatusOr<CompiledRule> CompileRule(const internal::v1::TopicRule& spec,
                                            const Lines& lines) const;
-  absl::Status CompileTopics(const v1::TopicRule& spec, const Lines& lines,
-                             CompiledRule* rule) const;
-  absl::Status CompilePrincipals(const v1::TopicRule& spec, const Lines& lines,
-                                 CompiledRule* rule) const;
-  absl::Status CompileShare(const v1::TopicRule& spec, int index,
+  absl::Status CompileTopics(const internal::v1::TopicRule& spec,
+                             const Lines& lines, CompiledRule* rule) const;
+  absl::Status CompilePrincipals(const internal::v1::TopicRule& spec,
+                                 const Lines& lines, CompiledRule* rule) const;
+  absl::Status CompileShare(const internal::v1::TopicRule& spec, int index,
                             const Lines& lines, CompiledRule* rule) const;
-  absl::Status CompileRetention(const v1::TopicRule& spec, const Lines& lines,
-                                CompiledRule* rule) const;
+  absl::Status CompileRetention(const internal::v1::TopicRule& spec,
+                                const Lines& lines, CompiledRule* rule) const;
   void IndexCandidates();
   absl::Status ResolvePrincipal(const std::string& principal, int line,
                                 absl::string_view where, IndexSet* out) const;
@@ -372,9 +373,9 @@ class CompiledPolicy {
   void LintUnusedRules(std::vector<std::string>* out) const;
 };
 
-absl::Status CompiledPolicy::CompileRemoteAccess(const v1::AgencySpec& spec,
-                                                 const Lines& lines,
-                                                 CompiledAgency* agency) const {
+absl::Status CompiledPolicy::CompileRemoteAccess(
+    const internal::v1::AgencySpec& spec, const Lines& lines,
+    CompiledAgency* agency) const {
   agency->remote_publisher = IndexSet(nodes.size());
   agency->remote_subscriber = IndexSet(nodes.size());
   agency->remote_auditor = IndexSet(nodes.size());
@@ -388,7 +389,7 @@ absl::Status CompiledPolicy::CompileRemoteAccess(const v1::AgencySpec& spec,
                               "ROLE_AUDITOR"));
   }
   for (int r = 0; r < spec.remote_access_size(); ++r) {
-    const v1::RemoteAccess& grant = spec.remote_access(r);
+    const internal::v1::RemoteAccess& grant = spec.remote_access(r);
     Lines grant_lines = lines.Nested("remote_access", r);
     const std::string where =
         absl::StrCat("agency ", agency->id, ": remote_access");
@@ -407,7 +408,7 @@ absl::Status CompiledPolicy::CompileRemoteAccess(const v1::AgencySpec& spec,
 
 // The nodes a remote_access grant names: node ids, groups or '*'.
 absl::StatusOr<IndexSet> CompiledPolicy::GrantedNodes(
-    const v1::RemoteAccess& grant, const Lines& grant_lines,
+    const internal::v1::RemoteAccess& grant, const Lines& grant_lines,
     absl::string_view where) const {
   IndexSet at(nodes.size());
   for (int n = 0; n < grant.nodes_size(); ++n) {
@@ -429,13 +430,12 @@ absl::StatusOr<IndexSet> CompiledPolicy::GrantedNodes(
 
 // Adds the nodes `at` to the agency's remote set of every role the grant
 // names; a grant may only extend a role the agency holds.
-absl::Status CompiledPolicy::GrantRemoteRoles(const v1::RemoteAccess& grant,
-                                              const Lines& grant_lines,
-                                              absl::string_view where,
-                                              const IndexSet& at,
-                                              CompiledAgency* agency) const {
+absl::Status CompiledPolicy::GrantRemoteRoles(
+    const internal::v1::RemoteAccess& grant, const Lines& grant_lines,
+    absl::string_view where, const IndexSet& at, CompiledAgency* agency) const {
   for (int k = 0; k < grant.roles_size(); ++k) {
-    const v1::Role role = static_cast<v1::Role>(grant.roles(k));
+    const internal::v1::Role role =
+        static_cast<internal::v1::Role>(grant.roles(k));
     auto [held, remote] = agency->RoleSlots(role);
     if (held == nullptr) {
       return Error(
@@ -508,7 +508,7 @@ absl::Status CompiledPolicy::ResolvePrincipal(const std::string& principal,
 }
 
 absl::Status CompiledPolicy::Compile(const TextFormat::ParseInfoTree* tree) {
-  Lines root(tree, v1::Policy::descriptor(), 1);
+  Lines root(tree, internal::v1::Policy::descriptor(), 1);
   IBSM_RETURN_IF_ERROR(CompileLevels(root));
   IBSM_RETURN_IF_ERROR(CompileNodes(root));
   IBSM_RETURN_IF_ERROR(CompileGroups(root));
@@ -566,7 +566,7 @@ absl::Status CompiledPolicy::CompileNodes(const Lines& root) {
 }
 
 absl::StatusOr<CompiledNode> CompiledPolicy::CompileNode(
-    const v1::NodeSpec& spec, const Lines& lines) const {
+    const internal::v1::NodeSpec& spec, const Lines& lines) const {
   CompiledNode node;
   node.id = spec.id();
   node.line = lines.line();
@@ -633,7 +633,7 @@ absl::Status CompiledPolicy::CompileAgencies(const Lines& root) {
 }
 
 absl::StatusOr<CompiledAgency> CompiledPolicy::CompileAgency(
-    const v1::AgencySpec& spec, const Lines& lines) const {
+    const internal::v1::AgencySpec& spec, const Lines& lines) const {
   int id_line = lines.Of("id");
   CompiledAgency agency;
   agency.id = spec.id();
@@ -664,11 +664,12 @@ absl::StatusOr<CompiledAgency> CompiledPolicy::CompileAgency(
   return agency;
 }
 
-absl::Status CompiledPolicy::CompileRoles(const v1::AgencySpec& spec,
+absl::Status CompiledPolicy::CompileRoles(const internal::v1::AgencySpec& spec,
                                           const Lines& lines,
                                           CompiledAgency* agency) const {
   for (int r = 0; r < spec.roles_size(); ++r) {
-    bool* held = agency->RoleSlots(static_cast<v1::Role>(spec.roles(r))).first;
+    bool* held =
+        agency->RoleSlots(static_cast<internal::v1::Role>(spec.roles(r))).first;
     if (held == nullptr) {
       return Error(
           lines.Of("roles", r),
@@ -696,7 +697,7 @@ absl::Status CompiledPolicy::CheckLocalNode() const {
 absl::Status CompiledPolicy::CompileRules(const Lines& root) {
   absl::flat_hash_set<std::string> rule_names;
   for (int i = 0; i < proto.topic_rules_size(); ++i) {
-    const v1::TopicRule& spec = proto.topic_rules(i);
+    const internal::v1::TopicRule& spec = proto.topic_rules(i);
     Lines lines = root.Nested("topic_rules", i);
     if (spec.name().empty()) {
       return Error(lines.line(), "topic rule without a name");
@@ -712,7 +713,7 @@ absl::Status CompiledPolicy::CompileRules(const Lines& root) {
 }
 
 absl::StatusOr<CompiledRule> CompiledPolicy::CompileRule(
-    const v1::TopicRule& spec, const Lines& lines) const {
+    const internal::v1::TopicRule& spec, const Lines& lines) const {
   CompiledRule rule;
   rule.name = spec.name();
   rule.line = lines.line();
@@ -738,7 +739,7 @@ absl::StatusOr<CompiledRule> CompiledPolicy::CompileRule(
 }
 
 // The rule's topic patterns; a rule without any could never match.
-absl::Status CompiledPolicy::CompileTopics(const v1::TopicRule& spec,
+absl::Status CompiledPolicy::CompileTopics(const internal::v1::TopicRule& spec,
                                            const Lines& lines,
                                            CompiledRule* rule) const {
   if (spec.topics().empty()) {
@@ -761,9 +762,9 @@ absl::Status CompiledPolicy::CompileTopics(const v1::TopicRule& spec,
 }
 
 // Publishers and subscribers: principals resolved to sets of agencies.
-absl::Status CompiledPolicy::CompilePrincipals(const v1::TopicRule& spec,
-                                               const Lines& lines,
-                                               CompiledRule* rule) const {
+absl::Status CompiledPolicy::CompilePrincipals(
+    const internal::v1::TopicRule& spec, const Lines& lines,
+    CompiledRule* rule) const {
   rule->publishers = IndexSet(agencies.size());
   rule->subscribers = IndexSet(agencies.size());
   for (int p = 0; p < spec.publishers_size(); ++p) {
@@ -783,10 +784,10 @@ absl::Status CompiledPolicy::CompilePrincipals(const v1::TopicRule& spec,
 
 // Share entry `index` of the rule: raises the level shared with each node it
 // names, up to the rule's own ceiling.
-absl::Status CompiledPolicy::CompileShare(const v1::TopicRule& spec, int index,
-                                          const Lines& lines,
+absl::Status CompiledPolicy::CompileShare(const internal::v1::TopicRule& spec,
+                                          int index, const Lines& lines,
                                           CompiledRule* rule) const {
-  const v1::Share& share = spec.share(index);
+  const internal::v1::Share& share = spec.share(index);
   Lines share_lines = lines.Nested("share", index);
   const std::string in_rule = absl::StrCat(" (rule ", rule->name, ")");
   if (share.to().empty()) {
@@ -827,9 +828,9 @@ absl::Status CompiledPolicy::CompileShare(const v1::TopicRule& spec, int index,
   return absl::OkStatus();
 }
 
-absl::Status CompiledPolicy::CompileRetention(const v1::TopicRule& spec,
-                                              const Lines& lines,
-                                              CompiledRule* rule) const {
+absl::Status CompiledPolicy::CompileRetention(
+    const internal::v1::TopicRule& spec, const Lines& lines,
+    CompiledRule* rule) const {
   if (!spec.has_retention()) return absl::OkStatus();
   const auto& r = spec.retention();
   if (r.seconds() < 0 || r.nanos() < 0 || r.nanos() >= 1000000000) {
@@ -1052,7 +1053,7 @@ const std::vector<std::string>& Policy::classification_levels() const {
   return compiled_->levels;
 }
 
-const v1::Policy& Policy::proto() const { return compiled_->proto; }
+const internal::v1::Policy& Policy::proto() const { return compiled_->proto; }
 
 const std::string& Policy::local_node() const { return compiled_->local_node; }
 
@@ -1248,7 +1249,8 @@ class DeliveryCheck {
 
 }  // namespace
 
-Decision Policy::DecideAccess(const std::string& agency_id, v1::Role role,
+Decision Policy::DecideAccess(const std::string& agency_id,
+                              internal::v1::Role role,
                               absl::string_view at_node) const {
   const CompiledPolicy& p = *compiled_;
   auto deny = [&](std::string rule, std::string reason) {
@@ -1306,7 +1308,8 @@ Decision Policy::DecidePublish(const AlertFacts& alert,
                 absl::StrCat("agency '", publisher, "' is not in the policy"));
   }
   const CompiledAgency& agency = p.agencies[a];
-  if (Decision venue = DecideAccess(publisher, v1::ROLE_PUBLISHER, at_node);
+  if (Decision venue =
+          DecideAccess(publisher, internal::v1::ROLE_PUBLISHER, at_node);
       !venue.allowed) {
     return venue;
   }
@@ -1356,7 +1359,8 @@ Decision Policy::Decide(const AlertFacts& alert,
     }
     // Where it is served changes whether it may receive there at all, never
     // what it receives: below, it gets what its own node could get.
-    if (Decision venue = DecideAccess(who, v1::ROLE_SUBSCRIBER, recipient.at);
+    if (Decision venue =
+            DecideAccess(who, internal::v1::ROLE_SUBSCRIBER, recipient.at);
         !venue.allowed) {
       return venue;
     }
@@ -1415,7 +1419,7 @@ Decision Policy::MayAudit(const Identity& auditor) const {
         "unknown-agency",
         absl::StrCat("'", who, "' is not an agency of the policy"), p.version);
   }
-  return DecideAccess(who, v1::ROLE_AUDITOR, p.local_node);
+  return DecideAccess(who, internal::v1::ROLE_AUDITOR, p.local_node);
 }
 
 Decision Policy::MaySeeAuditMetadata(const Identity& auditor,
@@ -1477,8 +1481,9 @@ Decision Policy::MayGetNodeInfo(const Identity& caller) const {
   }
   // An agency that may not act here at all learns nothing of this node.
   bool holds_a_role = false;
-  for (v1::Role role : {v1::ROLE_PUBLISHER, v1::ROLE_SUBSCRIBER,
-                        v1::ROLE_AUDITOR, v1::ROLE_ADMIN}) {
+  for (internal::v1::Role role :
+       {internal::v1::ROLE_PUBLISHER, internal::v1::ROLE_SUBSCRIBER,
+        internal::v1::ROLE_AUDITOR, internal::v1::ROLE_ADMIN}) {
     Decision d = DecideAccess(who, role, p.local_node);
     if (d.allowed) return d;
     holds_a_role |= d.rule != "role";
@@ -1498,7 +1503,8 @@ Decision Policy::MaySeeNodeCounts(const Identity& caller) const {
   if (auto refused = Unbound(p.local_node, p.version)) return *refused;
   const std::string who = caller.id();
   if (caller.is_agency() && p.Agency(who) >= 0) {
-    for (v1::Role role : {v1::ROLE_ADMIN, v1::ROLE_AUDITOR}) {
+    for (internal::v1::Role role :
+         {internal::v1::ROLE_ADMIN, internal::v1::ROLE_AUDITOR}) {
       if (Decision d = DecideAccess(who, role, p.local_node); d.allowed) {
         return d;
       }
@@ -1524,7 +1530,8 @@ Decision Policy::MaySubscribe(const Identity& subscriber,
                           p.version);
   }
   int a = p.Agency(who);
-  if (Decision venue = DecideAccess(who, v1::ROLE_SUBSCRIBER, p.local_node);
+  if (Decision venue =
+          DecideAccess(who, internal::v1::ROLE_SUBSCRIBER, p.local_node);
       !venue.allowed) {
     return venue;
   }

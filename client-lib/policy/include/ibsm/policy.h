@@ -23,9 +23,11 @@
 
 namespace ibsm::v1 {
 class Alert;
+}  // namespace ibsm::v1
+namespace ibsm::internal::v1 {
 class Policy;
 enum Role : int;  // policy.proto
-}  // namespace ibsm::v1
+}  // namespace ibsm::internal::v1
 
 namespace ibsm {
 
@@ -96,7 +98,7 @@ class Policy final : public Authorizer {
   // DecideAccess: an agency exercises a role at its own node only, unless a
   // remote_access grant names the node (rule "own-node" or
   // "remote-access"). `at_node` empty means the agency's own node.
-  Decision DecideAccess(const std::string& agency, v1::Role role,
+  Decision DecideAccess(const std::string& agency, internal::v1::Role role,
                         absl::string_view at_node) const;
   Decision DecidePublish(const AlertFacts& alert, const std::string& publisher,
                          absl::string_view at_node = {}) const;
@@ -110,7 +112,7 @@ class Policy final : public Authorizer {
   // with no rights, topics nobody may receive, ...
   std::vector<std::string> Lint() const;
 
-  const v1::Policy& proto() const;
+  const internal::v1::Policy& proto() const;
   // The node given to Parse/Load; empty for a tool's policy.
   const std::string& local_node() const;
 
