@@ -172,99 +172,116 @@ void Committer::Stop() {
 }
 
 void Committer::Run() {
-  enum class Next { kCommit, kCheckpoint, kStop };
   while (true) {
     std::vector<QueuedGroup> groups;
     Housekeeping housekeeping;
-    Next next = Next::kCommit;
-    {
-      absl::MutexLock lock(&mu_);
-      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !queue_.empty() || !cursors_.empty() || !removals_.empty() ||
-               !audit_records_.empty() || !cursor_creations_.empty() ||
-               stopping_;
-      };
-      if (last_failed_) {
-        // After a failed batch, what it carried is retried with the next
-        // publish, or after a pause; not in a busy loop against a store
-        // that keeps failing.
-        auto new_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return !queue_.empty() || stopping_;
-        };
-        mu_.AwaitWithTimeout(absl::Condition(&new_work), retry_backoff_);
-        if (stopping_ && queue_.empty()) {
-          // The store still fails and the node stops: say what could not
-          // be written rather than retry for ever.
-          LogEvent(absl::StrCat("stopping with ", audit_records_.size(),
-                                " audit records and ", cursors_.size(),
-                                " cursor updates that could not be written"));
-          return;
-        }
-      }
-      // Wake for work, or when a time-based checkpoint falls due.
-      absl::Time due =
-          audit_ != nullptr
-              ? std::max(audit_->next_checkpoint_due(), checkpoint_retry_at_)
-              : absl::InfiniteFuture();
-      if (!options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&has_work),
-                                             due)) {
-        next = Next::kCheckpoint;
-      } else if (queue_.empty() && cursors_.empty() && removals_.empty() &&
-                 audit_records_.empty() && cursor_creations_.empty()) {
-        next = Next::kStop;  // stopping, drained
-      } else {
-        // Take whole groups up to the size limit; a single oversized group
-        // is still taken alone.
-        size_t taken_alerts = 0;
-        size_t n = 0;
-        while (n < queue_.size() &&
-               (n == 0 || taken_alerts + queue_[n].group->entries.size() <=
-                              options_.max_group_alerts)) {
-          taken_alerts += queue_[n].group->entries.size();
-          ++n;
-        }
-        groups.assign(std::make_move_iterator(queue_.begin()),
-                      std::make_move_iterator(queue_.begin() + n));
-        queue_.erase(queue_.begin(), queue_.begin() + n);
-        queued_alerts_ -= taken_alerts;
-        // Records submitted after a group that stays queued wait for it, so
-        // that the trail's order is the order of submission.
-        const uint64_t cutoff =
-            queue_.empty() ? UINT64_MAX : queue_.front().ticket;
-        while (!audit_records_.empty() &&
-               audit_records_.front().ticket < cutoff) {
-          housekeeping.audit_records.push_back(
-              std::move(audit_records_.front()));
-          audit_records_.pop_front();
-        }
-        housekeeping.cursors.swap(cursors_);
-        housekeeping.removals.swap(removals_);
-        housekeeping.removed_dedup_keys.swap(removed_dedup_keys_);
-        housekeeping.cursor_creations.swap(cursor_creations_);
-      }
-    }
-    switch (next) {
+    switch (TakeWork(&groups, &housekeeping)) {
       case Next::kCheckpoint:
         CheckpointIfDue(/*force=*/false);
         break;
       case Next::kStop:
         CheckpointIfDue(/*force=*/true);  // the last records are covered
         return;
+      case Next::kGiveUp:
+        return;
       case Next::kCommit: {
         const bool ok = CommitOnce(std::move(groups), std::move(housekeeping));
-        {
-          absl::MutexLock lock(&mu_);
-          last_failed_ = !ok;
-          retry_backoff_ =
-              ok ? absl::Milliseconds(20)
-                 : std::min(absl::Seconds(1), std::max(absl::Milliseconds(20),
-                                                       retry_backoff_ * 2));
-        }
+        SetRetryPause(ok);
         if (ok) CheckpointIfDue(/*force=*/false);
         break;
       }
     }
   }
+}
+
+Committer::Next Committer::TakeWork(std::vector<QueuedGroup>* groups,
+                                    Housekeeping* housekeeping) {
+  absl::MutexLock lock(&mu_);
+  if (last_failed_ && !PauseAfterFailureLocked()) return Next::kGiveUp;
+  if (!AwaitWorkLocked()) return Next::kCheckpoint;
+  if (!HasQueuedWorkLocked()) return Next::kStop;  // stopping, drained
+  *groups = TakeGroupsLocked();
+  *housekeeping = TakeHousekeepingLocked();
+  return Next::kCommit;
+}
+
+bool Committer::HasQueuedWorkLocked() const {
+  return !queue_.empty() || !cursors_.empty() || !removals_.empty() ||
+         !audit_records_.empty() || !cursor_creations_.empty();
+}
+
+bool Committer::PauseAfterFailureLocked() {
+  // After a failed batch, what it carried is retried with the next
+  // publish, or after a pause; not in a busy loop against a store
+  // that keeps failing.
+  auto new_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !queue_.empty() || stopping_;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&new_work), retry_backoff_);
+  if (stopping_ && queue_.empty()) {
+    // The store still fails and the node stops: say what could not
+    // be written rather than retry for ever.
+    LogEvent(absl::StrCat("stopping with ", audit_records_.size(),
+                          " audit records and ", cursors_.size(),
+                          " cursor updates that could not be written"));
+    return false;
+  }
+  return true;
+}
+
+bool Committer::AwaitWorkLocked() {
+  auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return HasQueuedWorkLocked() || stopping_;
+  };
+  // Wake for work, or when a time-based checkpoint falls due.
+  absl::Time due = audit_ != nullptr ? std::max(audit_->next_checkpoint_due(),
+                                                checkpoint_retry_at_)
+                                     : absl::InfiniteFuture();
+  return options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&has_work),
+                                           due);
+}
+
+std::vector<Committer::QueuedGroup> Committer::TakeGroupsLocked() {
+  // Take whole groups up to the size limit; a single oversized group
+  // is still taken alone.
+  size_t taken_alerts = 0;
+  size_t n = 0;
+  while (n < queue_.size() &&
+         (n == 0 || taken_alerts + queue_[n].group->entries.size() <=
+                        options_.max_group_alerts)) {
+    taken_alerts += queue_[n].group->entries.size();
+    ++n;
+  }
+  std::vector<QueuedGroup> groups(std::make_move_iterator(queue_.begin()),
+                                  std::make_move_iterator(queue_.begin() + n));
+  queue_.erase(queue_.begin(), queue_.begin() + n);
+  queued_alerts_ -= taken_alerts;
+  return groups;
+}
+
+Committer::Housekeeping Committer::TakeHousekeepingLocked() {
+  Housekeeping housekeeping;
+  // Records submitted after a group that stays queued wait for it, so
+  // that the trail's order is the order of submission.
+  const uint64_t cutoff = queue_.empty() ? UINT64_MAX : queue_.front().ticket;
+  while (!audit_records_.empty() && audit_records_.front().ticket < cutoff) {
+    housekeeping.audit_records.push_back(std::move(audit_records_.front()));
+    audit_records_.pop_front();
+  }
+  housekeeping.cursors.swap(cursors_);
+  housekeeping.removals.swap(removals_);
+  housekeeping.removed_dedup_keys.swap(removed_dedup_keys_);
+  housekeeping.cursor_creations.swap(cursor_creations_);
+  return housekeeping;
+}
+
+void Committer::SetRetryPause(bool committed) {
+  absl::MutexLock lock(&mu_);
+  last_failed_ = !committed;
+  retry_backoff_ =
+      committed ? absl::Milliseconds(20)
+                : std::min(absl::Seconds(1), std::max(absl::Milliseconds(20),
+                                                      retry_backoff_ * 2));
 }
 
 void Committer::CheckpointIfDue(bool force) {

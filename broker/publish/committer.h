@@ -179,6 +179,25 @@ class Committer {
     std::vector<QueuedRecord> audit_records;  // in ticket order
     std::vector<CursorCreation> cursor_creations;
   };
+  // Run's steps. What the thread does after taking its work: commit it,
+  // sign a checkpoint that fell due, or stop (after a last checkpoint, or
+  // at once when a failing store still holds what it could not write).
+  enum class Next { kCommit, kCheckpoint, kStop, kGiveUp };
+  // Waits for work (after a failed batch, first the retry pause) and takes
+  // it from the queues into `*groups` and `*housekeeping` for kCommit.
+  Next TakeWork(std::vector<QueuedGroup>* groups, Housekeeping* housekeeping)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  bool HasQueuedWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The pause after a failed batch; false when the node stops meanwhile
+  // and nothing new came to carry the failed batch's work.
+  bool PauseAfterFailureLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // False when a time-based checkpoint fell due before any work came.
+  bool AwaitWorkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<QueuedGroup> TakeGroupsLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Housekeeping TakeHousekeepingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a batch: the next retry pause (reset, or doubled up to a second).
+  void SetRetryPause(bool committed) ABSL_LOCKS_EXCLUDED(mu_);
   // The batch CommitOnce's steps build, and what they found out that is
   // needed to answer once it is written (or not).
   struct PendingCommit {

@@ -243,111 +243,137 @@ void PrintVerifyJson(const ibsm::VerifyReport& r, const std::string& node,
   io.out << json.Close() << "\n";
 }
 
-int RunVerify(const ParsedFlags& flags, Io& io) {
-  if (!flags.Has("file")) return Usage(io, "verify", "missing the export FILE");
-  if (!flags.Has("node-cert"))
-    return Usage(io, "verify", "missing --node-cert");
-  const std::string file = flags.Get("file");
-  absl::StatusOr<TrustAnchors> anchors = ReadTrustAnchors(flags);
-  if (!anchors.ok()) return Usage(io, "verify", anchors.status().message());
-
-  absl::StatusOr<std::string> data = ReadFileToString(file);
-  if (!data.ok()) return Usage(io, "verify", data.status().message());
-  if (data->empty()) {
-    return Usage(io, "verify", absl::StrCat(file, " is empty"));
-  }
-  std::string node;
-  absl::StatusOr<std::vector<NodeCertFile>> certs =
-      ReadNodeCerts(flags.GetAll("node-cert"), &node);
-  if (!certs.ok()) return Usage(io, "verify", certs.status().message());
-  const std::string origin = absl::StrCat("ibsm/", node);
-  std::string kept;
-  if (flags.Has("kept-checkpoint")) {
-    absl::StatusOr<std::string> k =
-        ReadFileToString(flags.Get("kept-checkpoint"));
-    if (!k.ok()) return Usage(io, "verify", k.status().message());
-    kept = *std::move(k);
-  }
-
-  // Damaged strings in an export make protobuf log on parsing; the verdict
-  // below says what is wrong instead.
-  google::protobuf::LogSilencer quiet;
+// What `ibsm audit verify` checks, read from its flags and files.
+struct VerifyInputs {
+  std::string file;  // the export
+  TrustAnchors anchors;
+  std::string node;    // of the --node-cert certificates
+  std::string origin;  // "ibsm/<NODE>", the checkpoints' origin line
+  std::vector<NodeCertFile> certs;
+  std::optional<std::string> kept;  // the note of --kept-checkpoint
   v1::AuditExport exported;
-  if (!exported.ParseFromString(*data)) {
-    io.err << "ibsm: " << file
+  std::optional<v1::AlertExport> alert_export;  // with --alerts
+};
+
+// Parses `data` (the bytes of `inputs->file`) and --alerts into `*inputs`;
+// kExitOk, or the exit code after the message.
+int ParseVerifyExports(const ParsedFlags& flags, const std::string& data,
+                       VerifyInputs* inputs, Io& io) {
+  if (!inputs->exported.ParseFromString(data)) {
+    io.err << "ibsm: " << inputs->file
            << " does not parse as an audit export (ibsm.v1.AuditExport): it "
               "is damaged or not an export\n";
     return kExitFailed;
   }
-  if (exported.node_id() != node) {
-    return Usage(io, "verify",
-                 absl::StrCat("the export is of node '", exported.node_id(),
-                              "' but --node-cert is the certificate of node '",
-                              node, "'"));
+  if (inputs->exported.node_id() != inputs->node) {
+    return Usage(
+        io, "verify",
+        absl::StrCat("the export is of node '", inputs->exported.node_id(),
+                     "' but --node-cert is the certificate of node '",
+                     inputs->node, "'"));
   }
-  std::optional<v1::AlertExport> alert_export;
   if (flags.Has("alerts")) {
     absl::StatusOr<std::string> a = ReadFileToString(flags.Get("alerts"));
     if (!a.ok()) return Usage(io, "verify", a.status().message());
-    alert_export.emplace();
-    if (!alert_export->ParseFromString(*a)) {
+    inputs->alert_export.emplace();
+    if (!inputs->alert_export->ParseFromString(*a)) {
       io.err << "ibsm: " << flags.Get("alerts")
              << " does not parse as an alert export (ibsm.v1.AlertExport)\n";
       return kExitFailed;
     }
   }
+  return kExitOk;
+}
 
+// The inputs, or the exit code after the message.
+std::variant<VerifyInputs, int> VerifyInputsFromFlags(const ParsedFlags& flags,
+                                                      Io& io) {
+  if (!flags.Has("file")) return Usage(io, "verify", "missing the export FILE");
+  if (!flags.Has("node-cert"))
+    return Usage(io, "verify", "missing --node-cert");
+  VerifyInputs inputs;
+  inputs.file = flags.Get("file");
+  absl::StatusOr<TrustAnchors> anchors = ReadTrustAnchors(flags);
+  if (!anchors.ok()) return Usage(io, "verify", anchors.status().message());
+  inputs.anchors = *std::move(anchors);
+
+  absl::StatusOr<std::string> data = ReadFileToString(inputs.file);
+  if (!data.ok()) return Usage(io, "verify", data.status().message());
+  if (data->empty()) {
+    return Usage(io, "verify", absl::StrCat(inputs.file, " is empty"));
+  }
+  absl::StatusOr<std::vector<NodeCertFile>> certs =
+      ReadNodeCerts(flags.GetAll("node-cert"), &inputs.node);
+  if (!certs.ok()) return Usage(io, "verify", certs.status().message());
+  inputs.certs = *std::move(certs);
+  inputs.origin = absl::StrCat("ibsm/", inputs.node);
+  if (flags.Has("kept-checkpoint")) {
+    absl::StatusOr<std::string> k =
+        ReadFileToString(flags.Get("kept-checkpoint"));
+    if (!k.ok()) return Usage(io, "verify", k.status().message());
+    inputs.kept = *std::move(k);
+  }
+  if (int code = ParseVerifyExports(flags, *data, &inputs, io);
+      code != kExitOk) {
+    return code;
+  }
+  return inputs;
+}
+
+// The certificates that signed the export's checkpoint and the kept one,
+// each trusted through the root as of its checkpoint's time.
+struct TrustedSigners {
+  const NodeCertFile* signer = nullptr;
+  ibsm::TrustedNodeCertificate trusted;
+  int64_t export_time = 0;
+  const NodeCertFile* kept_signer = nullptr;  // with --kept-checkpoint
+  // Unset when the kept checkpoint does not verify with its signer's key
+  // (VerifyExport reports that).
+  std::optional<ibsm::TrustedNodeCertificate> kept_trusted;
+  int64_t kept_time = 0;
+};
+
+// The signers, or the exit code after the usage message.
+std::variant<TrustedSigners, int> TrustSigners(const VerifyInputs& in, Io& io) {
   // Each checkpoint is checked with the certificate that signed it, and that
   // certificate against the root as of the checkpoint's time: a trail that
   // spans a key rotation verifies with both certificates given.
-  const int64_t export_time = exported.checkpoint().time().seconds();
-  const NodeCertFile& signer =
-      SignerOf(*certs, exported.checkpoint().note(), origin);
+  TrustedSigners out;
+  out.export_time = in.exported.checkpoint().time().seconds();
+  out.signer = &SignerOf(in.certs, in.exported.checkpoint().note(), in.origin);
   absl::StatusOr<ibsm::TrustedNodeCertificate> trusted =
-      ibsm::TrustNodeCertificate(signer.pem, anchors->roots_pem,
-                                 anchors->crl_pems, export_time);
+      ibsm::TrustNodeCertificate(out.signer->pem, in.anchors.roots_pem,
+                                 in.anchors.crl_pems, out.export_time);
   if (!trusted.ok()) {
     return Usage(io, "verify",
-                 absl::StrCat("--node-cert ", signer.file, ": ",
+                 absl::StrCat("--node-cert ", out.signer->file, ": ",
                               trusted.status().message()));
   }
-  const NodeCertFile* kept_signer = nullptr;
-  std::optional<ibsm::TrustedNodeCertificate> kept_trusted;
-  int64_t kept_time = 0;
-  if (flags.Has("kept-checkpoint")) {
-    kept_signer = &SignerOf(*certs, kept, origin);
-    if (absl::StatusOr<ibsm::Checkpoint> c =
-            ibsm::VerifyCheckpoint(kept, origin, kept_signer->key);
-        c.ok()) {
-      kept_time = c->time_unix;
-      absl::StatusOr<ibsm::TrustedNodeCertificate> t =
-          ibsm::TrustNodeCertificate(kept_signer->pem, anchors->roots_pem,
-                                     anchors->crl_pems, kept_time);
-      if (!t.ok()) {
-        return Usage(io, "verify",
-                     absl::StrCat("--node-cert ", kept_signer->file,
-                                  " (signer of the kept checkpoint): ",
-                                  t.status().message()));
-      }
-      kept_trusted = *std::move(t);
-    }
+  out.trusted = *std::move(trusted);
+  if (!in.kept.has_value()) return out;
+  out.kept_signer = &SignerOf(in.certs, *in.kept, in.origin);
+  absl::StatusOr<ibsm::Checkpoint> c =
+      ibsm::VerifyCheckpoint(*in.kept, in.origin, out.kept_signer->key);
+  if (!c.ok()) return out;
+  out.kept_time = c->time_unix;
+  absl::StatusOr<ibsm::TrustedNodeCertificate> t =
+      ibsm::TrustNodeCertificate(out.kept_signer->pem, in.anchors.roots_pem,
+                                 in.anchors.crl_pems, out.kept_time);
+  if (!t.ok()) {
+    return Usage(io, "verify",
+                 absl::StrCat("--node-cert ", out.kept_signer->file,
+                              " (signer of the kept checkpoint): ",
+                              t.status().message()));
   }
-  absl::StatusOr<ibsm::VerifyReport> report =
-      ibsm::VerifyExport(exported, signer.key, origin,
-                         flags.Has("kept-checkpoint") ? &kept : nullptr,
-                         kept_signer != nullptr ? &kept_signer->key : nullptr);
-  if (!report.ok()) return Usage(io, "verify", report.status().message());
-  const ibsm::VerifyReport& r = *report;
-  std::optional<ibsm::AlertsReport> alerts;
-  if (r.ok && alert_export.has_value()) {
-    alerts = ibsm::VerifyAlerts(exported, *alert_export);
-  }
+  out.kept_trusted = *std::move(t);
+  return out;
+}
 
-  if (flags.Bool("json")) {
-    PrintVerifyJson(r, node, file, TrustedJson(*trusted, export_time), alerts,
-                    io);
-    return r.ok && (!alerts.has_value() || alerts->ok) ? kExitOk : kExitFailed;
-  }
+// The 'OK: ...' / 'TAMPERED: ...' lines; the exit code.
+int PrintVerifyText(const ibsm::VerifyReport& r,
+                    const std::optional<ibsm::AlertsReport>& alerts,
+                    const TrustedSigners& signers, const TrustAnchors& anchors,
+                    Io& io) {
   if (!r.ok) {
     io.out << "TAMPERED: " << r.problem << "\n";
     return kExitFailed;
@@ -356,7 +382,8 @@ int RunVerify(const ParsedFlags& flags, Io& io) {
          << " records verified up to signed checkpoint size " << r.tree_size
          << " (root " << ibsm::HexEncode(r.root) << ", time "
          << Rfc3339(r.time_unix) << ")\n";
-  io.out << "OK: " << TrustedLine(*trusted, *anchors, export_time) << "\n";
+  io.out << "OK: " << TrustedLine(signers.trusted, anchors, signers.export_time)
+         << "\n";
   if (r.first_index > 0) {
     io.out << "note: the export starts at record " << r.first_index
            << "; records before it are covered by the signed root through "
@@ -366,10 +393,12 @@ int RunVerify(const ParsedFlags& flags, Io& io) {
     io.out << "OK: consistent with the checkpoint you kept (size "
            << *r.kept_tree_size << ", time " << Rfc3339(r.kept_time_unix)
            << ")\n";
-    if (kept_trusted.has_value() &&
-        kept_trusted->sha256_fingerprint != trusted->sha256_fingerprint) {
+    if (signers.kept_trusted.has_value() &&
+        signers.kept_trusted->sha256_fingerprint !=
+            signers.trusted.sha256_fingerprint) {
       io.out << "OK: the kept checkpoint was signed by a rotated key: "
-             << TrustedLine(*kept_trusted, *anchors, kept_time) << "\n";
+             << TrustedLine(*signers.kept_trusted, anchors, signers.kept_time)
+             << "\n";
     }
   }
   if (alerts.has_value()) {
@@ -384,6 +413,37 @@ int RunVerify(const ParsedFlags& flags, Io& io) {
            << " are not covered by this export of the trail\n";
   }
   return kExitOk;
+}
+
+int RunVerify(const ParsedFlags& flags, Io& io) {
+  // Damaged strings in an export make protobuf log on parsing and
+  // verifying; the verdict says what is wrong instead.
+  google::protobuf::LogSilencer quiet;
+  std::variant<VerifyInputs, int> parsed = VerifyInputsFromFlags(flags, io);
+  if (int* code = std::get_if<int>(&parsed)) return *code;
+  const VerifyInputs& in = std::get<VerifyInputs>(parsed);
+  std::variant<TrustedSigners, int> trusted = TrustSigners(in, io);
+  if (int* code = std::get_if<int>(&trusted)) return *code;
+  const TrustedSigners& signers = std::get<TrustedSigners>(trusted);
+
+  absl::StatusOr<ibsm::VerifyReport> report = ibsm::VerifyExport(
+      in.exported, signers.signer->key, in.origin,
+      in.kept.has_value() ? &*in.kept : nullptr,
+      signers.kept_signer != nullptr ? &signers.kept_signer->key : nullptr);
+  if (!report.ok()) return Usage(io, "verify", report.status().message());
+  std::optional<ibsm::AlertsReport> alerts;
+  if (report->ok && in.alert_export.has_value()) {
+    alerts = ibsm::VerifyAlerts(in.exported, *in.alert_export);
+  }
+
+  if (flags.Bool("json")) {
+    PrintVerifyJson(*report, in.node, in.file,
+                    TrustedJson(signers.trusted, signers.export_time), alerts,
+                    io);
+    return report->ok && (!alerts.has_value() || alerts->ok) ? kExitOk
+                                                             : kExitFailed;
+  }
+  return PrintVerifyText(*report, alerts, signers, in.anchors, io);
 }
 
 // ---- commands that call the node's Auditor service -------------------------
@@ -676,14 +736,23 @@ int RunQuery(const ParsedFlags& flags, Io& io) {
 
 // ---- ibsm audit export -----------------------------------------------------
 
-int RunExport(const ParsedFlags& flags, Io& io) {
-  if (!flags.Has("output")) return Usage(io, "export", "missing -o FILE");
-  const std::string file = flags.Get("output");
+// What `ibsm audit export` asks for, from its flags.
+struct ExportArgs {
+  std::string file;  // -o
   v1::ExportRequest request;
+  std::optional<uint64_t> kept_size;  // of --kept-checkpoint's note
+};
+
+// The arguments, or the exit code after the usage message.
+std::variant<ExportArgs, int> ExportArgsFromFlags(const ParsedFlags& flags,
+                                                  Io& io) {
+  if (!flags.Has("output")) return Usage(io, "export", "missing -o FILE");
+  ExportArgs args;
+  args.file = flags.Get("output");
   if (flags.Has("from")) {
     absl::StatusOr<uint64_t> n = ParseUintValue("from", flags.Get("from"));
     if (!n.ok()) return Usage(io, "export", n.status().message());
-    request.set_first_index(*n);
+    args.request.set_first_index(*n);
   }
   if (flags.Has("to")) {
     absl::StatusOr<uint64_t> n = ParseUintValue("to", flags.Get("to"));
@@ -693,24 +762,58 @@ int RunExport(const ParsedFlags& flags, Io& io) {
                    "--to must be the size of a signed checkpoint (>= 1); "
                    "leave it out for the latest");
     }
-    request.set_to_size(*n);
+    args.request.set_to_size(*n);
   }
-  std::optional<uint64_t> kept_size;
   if (flags.Has("kept-checkpoint")) {
     const std::string kept_file = flags.Get("kept-checkpoint");
     absl::StatusOr<std::string> note = ReadFileToString(kept_file);
     if (!note.ok()) return Usage(io, "export", note.status().message());
     absl::StatusOr<uint64_t> size = NoteTreeSize(*note, kept_file);
     if (!size.ok()) return Usage(io, "export", size.status().message());
-    kept_size = *size;
-    request.set_kept_size(*size);
+    args.kept_size = *size;
+    args.request.set_kept_size(*size);
   }
+  return args;
+}
+
+// What was written, and a warning when the node's checkpoint is older than
+// the kept one.
+void PrintExport(const v1::AuditExport& exported, const ExportArgs& args,
+                 bool json, Io& io) {
+  const uint64_t size = exported.checkpoint().tree_size();
+  if (json) {
+    io.out << JsonObject()
+                  .String("file", args.file)
+                  .String("node", exported.node_id())
+                  .Number("records", exported.records_size())
+                  .Number("first_index", exported.first_index())
+                  .Number("tree_size", size)
+                  .OptionalNumber("kept_size", args.kept_size)
+                  .Close()
+           << "\n";
+  } else {
+    io.out << "exported " << exported.records_size() << " records ["
+           << exported.first_index() << ", " << size
+           << ") with checkpoint size " << size << " to " << args.file << "\n";
+  }
+  if (args.kept_size.has_value() && *args.kept_size > size) {
+    io.err << "ibsm: warning: the node's checkpoint (size " << size
+           << ") is smaller than the one you kept (size " << *args.kept_size
+           << "): the trail may have been rolled back; run 'ibsm audit "
+              "verify'\n";
+  }
+}
+
+int RunExport(const ParsedFlags& flags, Io& io) {
+  std::variant<ExportArgs, int> parsed = ExportArgsFromFlags(flags, io);
+  if (int* code = std::get_if<int>(&parsed)) return *code;
+  const ExportArgs& args = std::get<ExportArgs>(parsed);
 
   v1::AuditExport exported;
   if (int code = CallUnary<v1::Auditor>(
           flags, AuditCommand("export"),
           AuditRpc("audit export", absl::Seconds(120)),
-          &v1::Auditor::Stub::Export, request, &exported, io);
+          &v1::Auditor::Stub::Export, args.request, &exported, io);
       code != kExitOk) {
     return code;
   }
@@ -720,8 +823,9 @@ int RunExport(const ParsedFlags& flags, Io& io) {
     io.err << "ibsm: cannot serialize the export\n";
     return kExitFailed;
   }
-  if (int code = WriteOrFail(io, file, bytes); code != kExitOk) return code;
-  const uint64_t size = exported.checkpoint().tree_size();
+  if (int code = WriteOrFail(io, args.file, bytes); code != kExitOk) {
+    return code;
+  }
   if (flags.Has("save-checkpoint")) {
     if (int code = WriteOrFail(io, flags.Get("save-checkpoint"),
                                exported.checkpoint().note());
@@ -729,27 +833,7 @@ int RunExport(const ParsedFlags& flags, Io& io) {
       return code;
     }
   }
-  if (flags.Bool("json")) {
-    io.out << JsonObject()
-                  .String("file", file)
-                  .String("node", exported.node_id())
-                  .Number("records", exported.records_size())
-                  .Number("first_index", exported.first_index())
-                  .Number("tree_size", size)
-                  .OptionalNumber("kept_size", kept_size)
-                  .Close()
-           << "\n";
-  } else {
-    io.out << "exported " << exported.records_size() << " records ["
-           << exported.first_index() << ", " << size
-           << ") with checkpoint size " << size << " to " << file << "\n";
-  }
-  if (kept_size.has_value() && *kept_size > size) {
-    io.err << "ibsm: warning: the node's checkpoint (size " << size
-           << ") is smaller than the one you kept (size " << *kept_size
-           << "): the trail may have been rolled back; run 'ibsm audit "
-              "verify'\n";
-  }
+  PrintExport(exported, args, flags.Bool("json"), io);
   return kExitOk;
 }
 
@@ -1072,11 +1156,11 @@ int RunProof(const ParsedFlags& flags, Io& io) {
                    : RunConsistencyProof(flags, io);
 }
 
-}  // namespace
+// ---- the rows of the command table ----------------------------------------
 
-std::vector<Command> AuditCommands() {
-  std::vector<Command> commands;
-  commands.push_back(Command{
+// The row of `ibsm audit verify`.
+Command VerifyCommand() {
+  return Command{
       {"audit", "verify"},
       "FILE --node-cert CERT [--node-cert CERT2] --ca ROOT [--crl-dir DIR] "
       "[--kept-checkpoint NOTEFILE] [--alerts ALERTS] [--json]",
@@ -1116,8 +1200,12 @@ std::vector<Command> AuditCommands() {
                "an alert export ('ibsm audit export-alerts') to check "
                "against the trail"),
       },
-      RunVerify});
-  commands.push_back(Command{
+      RunVerify};
+}
+
+// The row of `ibsm audit query`.
+Command QueryCommand() {
+  return Command{
       {"audit", "query"},
       "[--from-time T] [--to-time T] [--actor ID] [--node ID] [--topic T] "
       "[--alert-id ID] [--action A] [--decision D] [--from-index N] "
@@ -1150,8 +1238,12 @@ std::vector<Command> AuditCommands() {
           Flag("limit", Kind::kValue, "N",
                "records to return, 1..100000 (default 1000)"),
       },
-      RunQuery});
-  commands.push_back(Command{
+      RunQuery};
+}
+
+// The row of `ibsm audit export`.
+Command ExportCommand() {
+  return Command{
       {"audit", "export"},
       "[--from N] [--to SIZE] [--kept-checkpoint NOTEFILE] -o FILE "
       "[--save-checkpoint NOTEFILE]",
@@ -1177,8 +1269,12 @@ std::vector<Command> AuditCommands() {
           Flag("save-checkpoint", Kind::kValue, "NOTEFILE",
                "also write the export's signed checkpoint note here"),
       },
-      RunExport});
-  commands.push_back(Command{
+      RunExport};
+}
+
+// The row of `ibsm audit export-alerts`.
+Command ExportAlertsCommand() {
+  return Command{
       {"audit", "export-alerts"},
       "[--from-sequence N] [--limit N] -o FILE",
       "Export digests of the node's stored log, to check against the trail",
@@ -1196,8 +1292,12 @@ std::vector<Command> AuditCommands() {
           Flag("output", Kind::kValue, "FILE", "where to write the export",
                'o'),
       },
-      RunExportAlerts});
-  commands.push_back(Command{
+      RunExportAlerts};
+}
+
+// The row of `ibsm audit proof`.
+Command ProofCommand() {
+  return Command{
       {"audit", "proof"},
       "--index N [--tree-size S] [--node-cert CERT] | --consistency A B",
       "Get an inclusion or consistency proof from the node",
@@ -1226,8 +1326,12 @@ std::vector<Command> AuditCommands() {
                "consistency proof from tree size A to B"),
       },
       RunProof,
-      "consistency"});
-  commands.push_back(Command{
+      "consistency"};
+}
+
+// The row of `ibsm audit checkpoint`.
+Command CheckpointCommand() {
+  return Command{
       {"audit", "checkpoint"},
       "[-o NOTEFILE] [--json]",
       "Print the node's latest signed checkpoint",
@@ -1240,7 +1344,19 @@ std::vector<Command> AuditCommands() {
           Flag("output", Kind::kValue, "NOTEFILE",
                "write the note to this file", 'o'),
       },
-      RunCheckpoint});
+      RunCheckpoint};
+}
+
+}  // namespace
+
+std::vector<Command> AuditCommands() {
+  std::vector<Command> commands;
+  commands.push_back(VerifyCommand());
+  commands.push_back(QueryCommand());
+  commands.push_back(ExportCommand());
+  commands.push_back(ExportAlertsCommand());
+  commands.push_back(ProofCommand());
+  commands.push_back(CheckpointCommand());
   return commands;
 }
 

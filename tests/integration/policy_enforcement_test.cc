@@ -378,7 +378,7 @@ TEST_CASE(
 grpc::Status GetInfo(const std::shared_ptr<grpc::Channel>& channel,
                      v1::NodeInfo* info) {
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  SetTestDeadline(ctx);
   return v1::Node::NewStub(channel)->GetInfo(&ctx, {}, info);
 }
 
@@ -421,7 +421,7 @@ std::vector<v1::AuditRecord> AuditQuery(
     const std::shared_ptr<grpc::Channel>& channel, const v1::AuditQuery& query,
     grpc::Status* status, std::vector<uint64_t>* redacted = nullptr) {
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  SetTestDeadline(ctx);
   auto reader = v1::Auditor::NewStub(channel)->Query(&ctx, query);
   std::vector<v1::AuditRecord> out;
   v1::AuditQueryResponse response;

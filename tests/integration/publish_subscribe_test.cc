@@ -1,7 +1,6 @@
 // Publish -> subscribe over real mutual TLS to an in-process node with a real
 // RocksDB in a temp dir.
 #include <catch2/catch.hpp>
-#include <chrono>
 #include <set>
 #include <thread>
 
@@ -263,8 +262,7 @@ TEST_CASE(
   auto stub = v1::Subscriber::NewStub(customs);
   for (int i = 0; i < 1000; ++i) {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(30));
+    SetTestDeadline(context);
     auto stream = stub->Subscribe(&context);
     v1::SubscribeRequest request;
     // Durable and ephemeral subscriptions take different paths to open.

@@ -158,8 +158,7 @@ TEST_CASE(
   REQUIRE(subscription.WaitOpened());
   auto stub = v1::Publisher::NewStub(customs);
   grpc::ClientContext publish_context;
-  publish_context.set_deadline(std::chrono::system_clock::now() +
-                               std::chrono::seconds(60));
+  SetTestDeadline(publish_context, absl::Seconds(60));
   auto publish_stream = stub->PublishStream(&publish_context);
   v1::PublishRequest request;
   *request.add_alerts() = MakeAlert("before-revocation");

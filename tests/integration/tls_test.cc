@@ -24,8 +24,7 @@ grpc::Status NodeInfo(const std::shared_ptr<grpc::Channel>& channel,
                       v1::NodeInfo* info) {
   auto stub = v1::Node::NewStub(channel);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
+  SetTestDeadline(context, absl::Seconds(10));
   return stub->GetInfo(&context, v1::NodeInfoRequest(), info);
 }
 

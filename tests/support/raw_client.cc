@@ -21,8 +21,7 @@ grpc::Status RawPublish(const std::shared_ptr<grpc::Channel>& channel,
   for (const v1::Alert& a : alerts) *request.add_alerts() = a;
   v1::PublishResponse ignored;
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(30));
+  SetTestDeadline(context);
   return stub->Publish(&context, request,
                        response != nullptr ? response : &ignored);
 }
@@ -32,8 +31,7 @@ std::vector<v1::AuditRecord> RawAuditQuery(
     grpc::Status* status) {
   auto stub = v1::Auditor::NewStub(channel);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(30));
+  SetTestDeadline(context);
   auto reader = stub->Query(&context, query);
   std::vector<v1::AuditRecord> out;
   v1::AuditQueryResponse response;
@@ -49,8 +47,7 @@ grpc::Status RawNodeInfo(const std::shared_ptr<grpc::Channel>& channel,
                          v1::NodeInfo* info) {
   auto stub = v1::Node::NewStub(channel);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
+  SetTestDeadline(context, absl::Seconds(10));
   v1::NodeInfo ignored;
   return stub->GetInfo(&context, v1::NodeInfoRequest(),
                        info != nullptr ? info : &ignored);
@@ -63,10 +60,6 @@ grpc::ByteBuffer ToByteBuffer(const std::string& bytes) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
-std::chrono::system_clock::time_point RawDeadline() {
-  return std::chrono::system_clock::now() + std::chrono::seconds(30);
-}
-
 }  // namespace
 
 grpc::Status RawBytesUnary(const std::shared_ptr<grpc::Channel>& channel,
@@ -74,7 +67,7 @@ grpc::Status RawBytesUnary(const std::shared_ptr<grpc::Channel>& channel,
                            const std::string& request) {
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
-  context.set_deadline(RawDeadline());
+  SetTestDeadline(context);
   grpc::ByteBuffer request_buffer = ToByteBuffer(request);
   grpc::ByteBuffer response;
   grpc::Status status;
@@ -93,7 +86,7 @@ grpc::Status RawBytesStream(const std::shared_ptr<grpc::Channel>& channel,
                             const std::vector<std::string>& messages) {
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
-  context.set_deadline(RawDeadline());
+  SetTestDeadline(context);
   grpc::CompletionQueue cq;
   // Each operation is started and then awaited on its own, so one tag will
   // do; `ok` false means the stream is done for that direction.
@@ -137,8 +130,7 @@ RawSubscription::RawSubscription(const std::shared_ptr<grpc::Channel>& channel,
                                  const v1::SubscribeRequest::Open& open,
                                  absl::Duration deadline)
     : stub_(v1::Subscriber::NewStub(channel)) {
-  context_.set_deadline(std::chrono::system_clock::now() +
-                        absl::ToChronoSeconds(deadline));
+  SetTestDeadline(context_, deadline);
   stream_ = stub_->Subscribe(&context_);
   v1::SubscribeRequest request;
   *request.mutable_open() = open;
