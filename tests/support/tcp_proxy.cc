@@ -337,21 +337,39 @@ void TcpProxy::Run() {
       }
     }
 
+    // The settings again: a setter that returned while we polled must
+    // govern what happens next (a test sends right after Stall(), or
+    // connects right after RefuseNew(true)). Whatever the poll reported is
+    // acted on only if the fresh settings still allow it.
+    {
+      absl::MutexLock lock(&mu_);
+      s = settings_;
+    }
+    if (s.stop) break;
+
     // Move bytes on the connections polled above (new ones come after).
     now = absl::Now();
     const short kReadable = POLLIN | POLLHUP | POLLERR;
     const short kWritable = POLLOUT | POLLHUP | POLLERR;
     for (size_t i = 0; i < connections.size(); ++i) {
       Connection& c = *connections[i];
+      if (s.mode == Mode::kDrop) {
+        c.to_target.Clear();
+        c.to_client.Clear();
+      }
       const pollfd& client = fds[2 + 2 * i];
       const pollfd& target = fds[3 + 2 * i];
-      if ((client.events & POLLIN) && (client.revents & kReadable))
+      if ((client.revents & kReadable) && (client.events & POLLIN) &&
+          wants_read(c.to_target, s))
         read_into(c.to_target, s, now, c);
-      if ((target.events & POLLIN) && (target.revents & kReadable))
+      if ((target.revents & kReadable) && (target.events & POLLIN) &&
+          wants_read(c.to_client, s))
         read_into(c.to_client, s, now, c);
-      if ((target.events & POLLOUT) && (target.revents & kWritable))
+      if ((target.revents & kWritable) && (target.events & POLLOUT) &&
+          s.mode == Mode::kPass)
         write_from(c.to_target, s, now, c);
-      if ((client.events & POLLOUT) && (client.revents & kWritable))
+      if ((client.revents & kWritable) && (client.events & POLLOUT) &&
+          s.mode == Mode::kPass)
         write_from(c.to_client, s, now, c);
       if (s.mode == Mode::kPass) {
         for (Direction* d : {&c.to_target, &c.to_client}) {
@@ -381,7 +399,12 @@ void TcpProxy::Run() {
             accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (client_fd < 0) break;  // EAGAIN: no more; anything else: next poll
         accepted_.fetch_add(1);
-        if (s.refuse_new) {
+        bool refuse;  // read now: the connection may postdate RefuseNew(true)
+        {
+          absl::MutexLock lock(&mu_);
+          refuse = settings_.refuse_new;
+        }
+        if (refuse) {
           resets_.fetch_add(1);
           CloseWithReset(client_fd);
           continue;

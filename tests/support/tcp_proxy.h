@@ -18,7 +18,8 @@
 // loopback, which answers at once.
 //
 // Faults, switchable at any time from any thread, apply to current and new
-// connections:
+// connections, and govern every byte sent and connection made after the
+// setter returns:
 //  - Pass(): bytes move both ways (the default).
 //  - Stall(): no byte moves either way; bytes in flight stay in the proxy's
 //    buffers and the kernels' socket buffers, the connections stay open, and
