@@ -18,29 +18,11 @@
 namespace ibsm::testing {
 namespace {
 
-ClientOptions OptionsFor(int port, const std::string& entity) {
-  TlsFiles tls = Tls(entity);
-  ClientOptions options;
-  options.target = absl::StrCat("127.0.0.1:", port);
-  options.ca_file = tls.ca_file;
-  options.cert_file = tls.cert_file;
-  options.key_file = tls.key_file;
-  options.backoff.initial = absl::Milliseconds(50);
-  options.backoff.max = absl::Milliseconds(500);
-  return options;
-}
-
-std::unique_ptr<Client> ConnectOrFail(int port, const std::string& entity) {
-  auto client = Client::Connect(OptionsFor(port, entity));
-  INFO(client.status().ToString());
-  REQUIRE(client.ok());
-  return *std::move(client);
-}
-
 TEST_CASE("client library: publish, retry with the same id, node info") {
   TempDir dir;
   BrokerProcess broker(NodeConfigFor(dir.File("data")));
-  auto client = ConnectOrFail(broker.port(), "agency-CIV_police");
+  auto client = ConnectOrFail(absl::StrCat("127.0.0.1:", broker.port()),
+                              "agency-CIV_police");
   CHECK(client->identity() == "CIV/police");
   auto info = client->NodeInfo();
   REQUIRE(info.ok());
@@ -87,7 +69,8 @@ TEST_CASE(
   // Keep the port across the restart so the client reconnects to it.
   config.set_listen_address(absl::StrCat("127.0.0.1:", port));
 
-  auto sub_client = ConnectOrFail(port, "agency-CIV_customs");
+  auto sub_client =
+      ConnectOrFail(absl::StrCat("127.0.0.1:", port), "agency-CIV_customs");
   SubscribeOptions options;
   options.topics = {"border.>", "trafficking.*"};
   options.durable_name = "customs-desk";
@@ -95,7 +78,8 @@ TEST_CASE(
   auto subscriber = sub_client->NewSubscriber(options);
   REQUIRE(subscriber.ok());
 
-  auto pub_client = ConnectOrFail(port, "agency-CIV_police");
+  auto pub_client =
+      ConnectOrFail(absl::StrCat("127.0.0.1:", port), "agency-CIV_police");
   auto publisher = pub_client->NewPublisher();
   for (int i = 0; i < 50; ++i) {
     REQUIRE(publisher->Publish(MakeAlert(absl::StrCat("before-", i))).ok());
@@ -104,19 +88,7 @@ TEST_CASE(
   REQUIRE(publisher->Publish(MakeAlert("other", "terrorism.attack")).ok());
 
   std::vector<std::string> seen;
-  auto take = [&](size_t n) {
-    while (seen.size() < n) {
-      auto next = (*subscriber)->Next(absl::Seconds(20));
-      INFO("reconnects " << (*subscriber)->reconnects() << " seen "
-                         << seen.size() << " status "
-                         << next.status().ToString());
-      REQUIRE(next.ok());
-      REQUIRE(next->has_value());
-      seen.push_back((*next)->alert().id());
-      (*subscriber)->Ack((*next)->sequence());
-    }
-  };
-  take(30);
+  TakeAndAck(**subscriber, 30, &seen);
 
   // The node goes down and comes back; more alerts arrive meanwhile. SIGTERM
   // ends the stream with UNAVAILABLE; SIGKILL drops the connection with no
@@ -130,7 +102,7 @@ TEST_CASE(
   for (int i = 0; i < 20; ++i) {
     REQUIRE(publisher->Publish(MakeAlert(absl::StrCat("after-", i))).ok());
   }
-  take(70);
+  TakeAndAck(**subscriber, 70, &seen);
   // Nothing more: the terrorism alert was never for this subscription.
   auto extra = (*subscriber)->Next(absl::Milliseconds(500));
   REQUIRE(extra.ok());
@@ -152,9 +124,11 @@ TEST_CASE(
   auto broker = std::make_unique<BrokerProcess>(config);
   const int port = broker->port();
   config.set_listen_address(absl::StrCat("127.0.0.1:", port));
-  auto client = ConnectOrFail(port, "agency-CIV_customs");
+  auto client =
+      ConnectOrFail(absl::StrCat("127.0.0.1:", port), "agency-CIV_customs");
   {
-    auto pub_client = ConnectOrFail(port, "agency-CIV_police");
+    auto pub_client =
+        ConnectOrFail(absl::StrCat("127.0.0.1:", port), "agency-CIV_police");
     REQUIRE(pub_client->NewPublisher()->Publish(MakeAlert("waiting")).ok());
   }
   broker->Kill(SIGTERM);
@@ -191,7 +165,8 @@ TEST_CASE(
     "connection ends the older one with ABORTED") {
   TempDir dir;
   BrokerProcess broker(NodeConfigFor(dir.File("data")));
-  auto client = ConnectOrFail(broker.port(), "agency-CIV_customs");
+  auto client = ConnectOrFail(absl::StrCat("127.0.0.1:", broker.port()),
+                              "agency-CIV_customs");
   SubscribeOptions options;
   options.topics = {"border.>"};
   options.durable_name = "customs-desk";
@@ -224,8 +199,10 @@ TEST_CASE(
     "while it was away and what it never acknowledged") {
   TempDir dir;
   BrokerProcess broker(NodeConfigFor(dir.File("data")));
-  auto client = ConnectOrFail(broker.port(), "agency-CIV_customs");
-  auto publisher = ConnectOrFail(broker.port(), "agency-CIV_police");
+  auto client = ConnectOrFail(absl::StrCat("127.0.0.1:", broker.port()),
+                              "agency-CIV_customs");
+  auto publisher = ConnectOrFail(absl::StrCat("127.0.0.1:", broker.port()),
+                                 "agency-CIV_police");
   SubscribeOptions options;
   options.topics = {"border.>"};
   options.durable_name = "late-desk";

@@ -20,24 +20,6 @@
 namespace ibsm::testing {
 namespace {
 
-// A client of `entity` whose target is the proxy. The dev certificates
-// name 127.0.0.1, which is where the proxy listens.
-std::unique_ptr<Client> ConnectThrough(const TcpProxy& proxy,
-                                       const std::string& entity) {
-  TlsFiles tls = Tls(entity);
-  ClientOptions options;
-  options.target = proxy.address();
-  options.ca_file = tls.ca_file;
-  options.cert_file = tls.cert_file;
-  options.key_file = tls.key_file;
-  options.backoff.initial = absl::Milliseconds(50);
-  options.backoff.max = absl::Milliseconds(500);
-  auto client = Client::Connect(options);
-  INFO(client.status().ToString());
-  REQUIRE(client.ok());
-  return *std::move(client);
-}
-
 TEST_CASE(
     "client library through a proxy: after every connection is reset, "
     "publishes succeed and a durable subscriber sees each alert once") {
@@ -47,14 +29,14 @@ TEST_CASE(
   INFO(proxy.status().ToString());
   REQUIRE(proxy.ok());
 
-  auto sub_client = ConnectThrough(**proxy, "agency-CIV_customs");
+  auto sub_client = ConnectOrFail((*proxy)->address(), "agency-CIV_customs");
   SubscribeOptions options;
   options.topics = {"border.>"};
   options.durable_name = "proxy-desk";
   options.start = SubscribeOptions::Start::kEarliest;
   auto subscriber = sub_client->NewSubscriber(options);
   REQUIRE(subscriber.ok());
-  auto pub_client = ConnectThrough(**proxy, "agency-CIV_police");
+  auto pub_client = ConnectOrFail((*proxy)->address(), "agency-CIV_police");
   auto publisher = pub_client->NewPublisher();
 
   constexpr int kBefore = 20;
@@ -63,19 +45,7 @@ TEST_CASE(
     REQUIRE(publisher->Publish(MakeAlert(absl::StrCat("p-", i))).ok());
   }
   std::vector<std::string> seen;
-  auto take = [&](size_t n) {
-    while (seen.size() < n) {
-      auto next = (*subscriber)->Next(absl::Seconds(20));
-      INFO("reconnects " << (*subscriber)->reconnects() << " seen "
-                         << seen.size() << " status "
-                         << next.status().ToString());
-      REQUIRE(next.ok());
-      REQUIRE(next->has_value());
-      seen.push_back((*next)->alert().id());
-      (*subscriber)->Ack((*next)->sequence());
-    }
-  };
-  take(kBefore / 2);
+  TakeAndAck(**subscriber, kBefore / 2, &seen);
 
   // The rest are published while the connections are reset under them.
   auto published = std::async(std::launch::async, [&] {
@@ -91,7 +61,7 @@ TEST_CASE(
   absl::Status publish_status = published.get();
   INFO(publish_status.ToString());
   REQUIRE(publish_status.ok());
-  take(kTotal);
+  TakeAndAck(**subscriber, kTotal, &seen);
   CHECK((*proxy)->connections_accepted() > accepted_before);  // reconnected
   CHECK((*subscriber)->reconnects() >= 1);
 

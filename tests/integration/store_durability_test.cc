@@ -109,21 +109,13 @@ TEST_CASE(
     "[hwm]") {
   TempDir dir;
   RestartableNode node(NodeConfigFor(dir.File("data")));
-  TlsFiles tls = Tls("agency-CIV_customs");
-  ClientOptions options;
-  options.target = absl::StrCat("127.0.0.1:", node.port());
-  options.ca_file = tls.ca_file;
-  options.cert_file = tls.cert_file;
-  options.key_file = tls.key_file;
-  options.backoff.initial = absl::Milliseconds(50);
-  options.backoff.max = absl::Milliseconds(500);
-  auto client = Client::Connect(options);
-  REQUIRE(client.ok());
+  auto client = ConnectOrFail(absl::StrCat("127.0.0.1:", node.port()),
+                              "agency-CIV_customs");
   SubscribeOptions sub_options;
   sub_options.topics = {">"};
   sub_options.durable_name = "lib-desk";
   sub_options.start = SubscribeOptions::Start::kEarliest;
-  auto subscriber = (*client)->NewSubscriber(sub_options);
+  auto subscriber = client->NewSubscriber(sub_options);
   REQUIRE(subscriber.ok());
   auto next = [&]() {
     auto delivery = (*subscriber)->Next(absl::Seconds(20));

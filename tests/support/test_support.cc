@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "ibsm/v1/broker.pb.h"
 #include "tests/support/eventually.h"
 
 namespace ibsm::testing {
@@ -90,6 +91,40 @@ TlsFiles Tls(const std::string& entity) {
   files.key_file = absl::StrCat(pki, "/", entity, ".key");
   files.ca_file = absl::StrCat(pki, "/ca.pem");
   return files;
+}
+
+ClientOptions ClientOptionsFor(const std::string& target,
+                               const std::string& entity) {
+  TlsFiles tls = Tls(entity);
+  ClientOptions options;
+  options.target = target;
+  options.ca_file = tls.ca_file;
+  options.cert_file = tls.cert_file;
+  options.key_file = tls.key_file;
+  options.backoff.initial = absl::Milliseconds(50);
+  options.backoff.max = absl::Milliseconds(500);
+  return options;
+}
+
+std::unique_ptr<Client> ConnectOrFail(const std::string& target,
+                                      const std::string& entity) {
+  auto client = Client::Connect(ClientOptionsFor(target, entity));
+  INFO(client.status().ToString());
+  REQUIRE(client.ok());
+  return *std::move(client);
+}
+
+void TakeAndAck(Subscriber& subscriber, size_t n,
+                std::vector<std::string>* ids) {
+  while (ids->size() < n) {
+    auto next = subscriber.Next(absl::Seconds(20));
+    INFO("reconnects " << subscriber.reconnects() << " seen " << ids->size()
+                       << " status " << next.status().ToString());
+    REQUIRE(next.ok());
+    REQUIRE(next->has_value());
+    ids->push_back((*next)->alert().id());
+    subscriber.Ack((*next)->sequence());
+  }
 }
 
 void IssueCertificate(const std::string& ca_base, const std::string& spiffe_id,

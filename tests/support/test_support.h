@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "ibsm/client.h"
 #include "ibsm/internal/v1/config.pb.h"
+#include "ibsm/subscriber.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/alert.pb.h"
 #include "node/node.h"
@@ -45,6 +47,19 @@ const std::string& PkiDir();
 // TLS files for a PKI entity: "node-CIV", "agency-CIV_police", "revoked",
 // "expired", "foreign", "auditor-UNODC_audit". Uses the -chain.pem file.
 TlsFiles Tls(const std::string& entity);
+
+// Client options for PKI `entity` dialing `target` ("127.0.0.1:PORT"), with
+// a short reconnect backoff so tests that break connections recover quickly.
+ClientOptions ClientOptionsFor(const std::string& target,
+                               const std::string& entity);
+// A connected client with ClientOptionsFor(target, entity); fails the test
+// otherwise.
+std::unique_ptr<Client> ConnectOrFail(const std::string& target,
+                                      const std::string& entity);
+// Takes deliveries from `subscriber`, acknowledging each, until `ids` holds
+// `n` alert ids; fails the test on an error or 20 s without a delivery.
+void TakeAndAck(Subscriber& subscriber, size_t n,
+                std::vector<std::string>* ids);
 
 // Issues, with openssl, a fresh P-256 key and a certificate for
 // `spiffe_id` (e.g. "spiffe://ibsm/CIV") signed by the PKI's CA `ca_base`
