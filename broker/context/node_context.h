@@ -4,16 +4,37 @@
 #ifndef IBSM_BROKER_CONTEXT_NODE_CONTEXT_H_
 #define IBSM_BROKER_CONTEXT_NODE_CONTEXT_H_
 
+#include <functional>
 #include <memory>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "ibsm/authorizer.h"
 #include "ibsm/clock.h"
 #include "ibsm/internal/v1/config.pb.h"
 
+namespace ibsm::v1 {
+class Alert;
+class Links;
+}  // namespace ibsm::v1
+
 namespace ibsm::broker {
+
+// Checks originator signatures (docs/signature-format.md) against the
+// node's trust roots and CRLs. Implemented by the services' PeerVerifier,
+// which holds those; the publish path and federation ingress ask it through
+// the NodeContext. Implementations are safe for concurrent use.
+class AlertVerifier {
+ public:
+  virtual ~AlertVerifier() = default;
+  // OK when `alert` carries a valid signature, by its originator, with a
+  // chain to the IBSM root that passes the CRLs and is bound to the
+  // originator's node CA; PERMISSION_DENIED with the reason otherwise
+  // (also for an unsigned alert).
+  virtual absl::Status VerifyAlert(const v1::Alert& alert) const = 0;
+};
 
 class Committer;
 class LiveCalls;
@@ -52,9 +73,31 @@ class NodeContext {
   PeerVerifier* peer_verifier() const { return peer_verifier_; }
   LiveCalls* live_calls() const { return live_calls_; }
 
+  // Originator signatures; set once by Node before the server starts and
+  // valid for the node's life. While unset, signed alerts are refused.
+  void SetAlertVerifier(const AlertVerifier* verifier) {
+    alert_verifier_ = verifier;
+  }
+  const AlertVerifier* alert_verifier() const { return alert_verifier_; }
+
+  // The federation links' state for the Node service's GetLinks; set once
+  // by Node before the server starts (unset: no links).
+  void SetLinksSource(std::function<v1::Links()> source) {
+    links_source_ = std::move(source);
+  }
+  const std::function<v1::Links()>& links_source() const {
+    return links_source_;
+  }
+
+  // True when the config lists federation peers: alerts must then be
+  // signed (docs/signature-format.md, "Unsigned alerts").
+  bool federated() const { return config_.federation().peers_size() > 0; }
+
  private:
   PeerVerifier* peer_verifier_ = nullptr;
   LiveCalls* live_calls_ = nullptr;
+  const AlertVerifier* alert_verifier_ = nullptr;
+  std::function<v1::Links()> links_source_;
 
   const internal::v1::NodeConfig config_;
   Store* const store_;

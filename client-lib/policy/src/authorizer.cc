@@ -87,4 +87,24 @@ Decision AllowAuthenticated::MaySeeNodeCounts(const Identity& caller) const {
   return MayGetNodeInfo(caller);
 }
 
+Decision AllowAuthenticated::MayForward(const v1::Alert&,
+                                        absl::string_view node, bool) const {
+  return Decision::Deny(
+      "no-policy",
+      absl::StrCat("node ", node_id_,
+                   " has no policy_file: without a sharing policy it "
+                   "exchanges nothing with other nodes (",
+                   node, ")"),
+      version_);
+}
+
+Decision AllowAuthenticated::MayHaveOriginated(const v1::Alert&,
+                                               absl::string_view) const {
+  return Decision::Deny("no-policy",
+                        absl::StrCat("node ", node_id_,
+                                     " has no policy_file and accepts no "
+                                     "alerts from other nodes"),
+                        version_);
+}
+
 }  // namespace ibsm

@@ -1581,4 +1581,15 @@ Decision Policy::MayReceive(const Identity& recipient,
                 Recipient::Agency(recipient.id(), local_node()));
 }
 
+Decision Policy::MayForward(const v1::Alert& alert, absl::string_view node,
+                            bool relay) const {
+  return Decide(AlertFacts::Of(alert),
+                Recipient::Node(std::string(node), relay));
+}
+
+Decision Policy::MayHaveOriginated(const v1::Alert& alert,
+                                   absl::string_view origin_node) const {
+  return DecidePublish(AlertFacts::Of(alert), alert.originator(), origin_node);
+}
+
 }  // namespace ibsm

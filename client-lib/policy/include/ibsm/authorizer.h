@@ -65,6 +65,17 @@ class Authorizer {
   virtual absl::Duration RetentionFor(absl::string_view topic) const {
     return absl::ZeroDuration();
   }
+
+  // Federation (docs/federation.md). Whether node `node` may hold the
+  // alert: egress to a peer, and ingress at this node (`node` = this
+  // node). With `relay`, whether `node` may also pass it on to further
+  // nodes (a hub; never for ORCON, TLP:RED or TLP:AMBER+STRICT).
+  virtual Decision MayForward(const v1::Alert& alert, absl::string_view node,
+                              bool relay) const = 0;
+  // Ingress: whether the policy lets the alert's originator publish it at
+  // `origin_node`, the node it was published at.
+  virtual Decision MayHaveOriginated(const v1::Alert& alert,
+                                     absl::string_view origin_node) const = 0;
 };
 
 // The development-mode authorizer of a node without a policy_file (Node
@@ -90,6 +101,11 @@ class AllowAuthenticated final : public Authorizer {
   // Development only: every authenticated caller, with counts.
   Decision MayGetNodeInfo(const Identity& caller) const override;
   Decision MaySeeNodeCounts(const Identity& caller) const override;
+  // Refused: without a policy a node does not federate.
+  Decision MayForward(const v1::Alert& alert, absl::string_view node,
+                      bool relay) const override;
+  Decision MayHaveOriginated(const v1::Alert& alert,
+                             absl::string_view origin_node) const override;
 
  private:
   Decision LocalAgency(const Identity& who) const;

@@ -93,6 +93,12 @@ class Policy final : public Authorizer {
   Decision MayGetNodeInfo(const Identity& caller) const override;
   // Agencies with ROLE_ADMIN or ROLE_AUDITOR at this node.
   Decision MaySeeNodeCounts(const Identity& caller) const override;
+  // Decide(AlertFacts::Of(alert), Recipient::Node(node, relay)).
+  Decision MayForward(const v1::Alert& alert, absl::string_view node,
+                      bool relay) const override;
+  // DecidePublish(AlertFacts::Of(alert), alert.originator(), origin_node).
+  Decision MayHaveOriginated(const v1::Alert& alert,
+                             absl::string_view origin_node) const override;
 
   // The decision functions themselves. Each agency decision starts with
   // DecideAccess: an agency exercises a role at its own node only, unless a
