@@ -72,9 +72,17 @@ const std::string& PkiDir() {
   // Made once per process and removed at exit.
   static TempDir* dir = [] {
     auto* d = new TempDir();
+    // The script's default entities, plus the five nodes of the federation
+    // tests (tests/federation/) with a police agency and an auditor each.
+    // UNODC/audit stays the first auditor: the sibling-* material names it.
     RunResult made = RunBinary(
         SourceDir() + "/certs/make-dev-pki.sh",
-        {d->path() + "/pki", "--quiet", "--nodes", "CIV,MLI,INTERPOL"});
+        {d->path() + "/pki", "--quiet", "--nodes", "CIV,MLI,NER,INTERPOL,UNODC",
+         "--agencies",
+         "CIV/police,CIV/customs,CIV/gendarmerie,MLI/customs,INTERPOL/nccu,"
+         "MLI/police,NER/police,INTERPOL/police,UNODC/police",
+         "--auditors",
+         "UNODC/audit,CIV/audit,MLI/audit,NER/audit,INTERPOL/audit"});
     INFO(made.output);
     REQUIRE(made.exit_code == 0);
     std::atexit([] { delete dir; });
@@ -210,6 +218,17 @@ BrokerProcess::BrokerProcess(internal::v1::NodeConfig config)
   std::string port_file = config_.data_dir() + ".port";
   std::filesystem::remove(port_file);
   config_.set_port_file(port_file);
+  const bool federated = config_.has_federation() &&
+                         !config_.federation().listen_address().empty();
+  std::string federation_port_file;
+  if (federated) {
+    if (config_.federation().port_file().empty()) {
+      config_.mutable_federation()->set_port_file(config_.data_dir() +
+                                                  ".fed-port");
+    }
+    federation_port_file = config_.federation().port_file();
+    std::filesystem::remove(federation_port_file);
+  }
   std::string text;
   REQUIRE(google::protobuf::TextFormat::PrintToString(config_, &text));
   std::string config_path = config_.data_dir() + ".textproto";
@@ -228,7 +247,11 @@ BrokerProcess::BrokerProcess(internal::v1::NodeConfig config)
   bool exited = false;
   const bool serving = Eventually([&] {
     std::ifstream in(port_file);
-    if (in >> port_ && port_ > 0) return true;
+    if (in >> port_ && port_ > 0) {
+      if (!federated) return true;
+      std::ifstream fed(federation_port_file);
+      if (fed >> federation_port_ && federation_port_ > 0) return true;
+    }
     int status;
     exited = waitpid(pid_, &status, WNOHANG) == pid_;
     return exited;
@@ -238,7 +261,14 @@ BrokerProcess::BrokerProcess(internal::v1::NodeConfig config)
     FAIL("ibsm-broker exited before serving");
   }
   if (!serving) {
-    FAIL("ibsm-broker did not start serving within "
+    // FAIL throws out of the constructor, so the destructor will not reap
+    // the child: do it here.
+    kill(pid_, SIGKILL);
+    int status;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    FAIL("ibsm-broker did not start serving"
+         << (federated ? " (client and federation ports)" : "") << " within "
          << absl::FormatDuration(kEventuallyDeadline));
   }
 }

@@ -42,7 +42,11 @@ class TempDir {
   std::string path_;
 };
 
-// The development PKI of this test process, made on first use.
+// The development PKI of this test process, made on first use: nodes CIV,
+// MLI, NER, INTERPOL and UNODC; agencies CIV/police, CIV/customs,
+// CIV/gendarmerie, MLI/customs, INTERPOL/nccu and <NODE>/police of the
+// other nodes; auditors UNODC/audit and <NODE>/audit of every other node;
+// and the script's negative-test material (certs/make-dev-pki.sh).
 const std::string& PkiDir();
 // TLS files for a PKI entity: "node-CIV", "agency-CIV_police", "revoked",
 // "expired", "foreign", "auditor-UNODC_audit". Uses the -chain.pem file.
@@ -85,11 +89,17 @@ v1::Alert MakeAlert(const std::string& id,
 // ibsm-broker as a child process.
 class BrokerProcess {
  public:
-  // Writes `config` (with port_file set) next to its data dir, starts the
-  // broker and waits until it serves. Fails the test if it does not.
+  // Writes `config` (with port_file set, and federation.port_file when it
+  // has a federation listen_address) next to its data dir, starts the
+  // broker and waits until it serves, on its federation port too. Fails the
+  // test if it does not.
   explicit BrokerProcess(internal::v1::NodeConfig config);
   ~BrokerProcess();  // SIGKILLs if still running
   int port() const { return port_; }
+  // The bound federation port; 0 without a federation listen_address.
+  int federation_port() const { return federation_port_; }
+  // The config as written for the broker (port files set).
+  const internal::v1::NodeConfig& config() const { return config_; }
   pid_t pid() const { return pid_; }
   void Kill(int signal);
   // Waits up to `timeout` for exit; returns the exit code, or 128+signal.
@@ -101,6 +111,7 @@ class BrokerProcess {
   internal::v1::NodeConfig config_;
   pid_t pid_ = -1;
   int port_ = 0;
+  int federation_port_ = 0;
 };
 
 // The ibsm CLI of this build, and its arguments for a call to the node on
