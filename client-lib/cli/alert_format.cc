@@ -327,8 +327,7 @@ std::string Cut(absl::string_view s, size_t width) {
 
 std::string FormatLinks(const v1::Links& links, absl::Time now) {
   if (links.links().empty()) {
-    return absl::StrCat("node ", links.node_id(),
-                        " has no federation links\n");
+    return absl::StrCat("node ", links.node_id(), " has no federation links\n");
   }
   using Align = Table::Align;
   Table table({"PEER", "STATE", "DIAL", "BACKLOG", "IN-FLIGHT", "SENT", "RECV",

@@ -1,7 +1,8 @@
 // What the ibsm CLI puts into and gets out of alerts: building a v1::Alert
 // from `ibsm publish` flags, and rendering receipts, deliveries and node
-// info and federation links as human-readable text or single-line JSON. Pure code (payload files
-// are read through a caller-supplied function), thread-compatible.
+// info and federation links as human-readable text or single-line JSON. Pure
+// code (payload files are read through a caller-supplied function),
+// thread-compatible.
 #ifndef IBSM_CLIENT_LIB_CLI_ALERT_FORMAT_H_
 #define IBSM_CLIENT_LIB_CLI_ALERT_FORMAT_H_
 

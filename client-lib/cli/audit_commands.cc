@@ -1410,9 +1410,9 @@ void ProveRecords(const JourneyArgs& args, JourneyNodeCalls& calls,
     // The record the trail holds must be the one the query showed.
     if (!google::protobuf::util::MessageDifferencer::Equals(report.record,
                                                             r.record)) {
-      r.problem = absl::StrCat("the node's query answer for record ",
-                               r.record.index(),
-                               " differs from the record its trail holds");
+      r.problem =
+          absl::StrCat("the node's query answer for record ", r.record.index(),
+                       " differs from the record its trail holds");
       continue;
     }
     r.proof = ProofState::kProven;

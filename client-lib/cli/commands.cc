@@ -436,8 +436,7 @@ std::string CommandHelp(const Command& c) {
   if (!c.flags.empty()) {
     absl::StrAppend(&out, "\nFlags:\n", FormatFlagHelp(c.flags));
   }
-  absl::StrAppend(&out, "\nCommon flags:\n",
-                  FormatFlagHelp(CommonFlagsOf(c)));
+  absl::StrAppend(&out, "\nCommon flags:\n", FormatFlagHelp(CommonFlagsOf(c)));
   return out;
 }
 

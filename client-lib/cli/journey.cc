@@ -142,11 +142,11 @@ std::optional<std::string> NodeProblem(const NodeJourney& node) {
   }
   ProofCounts c = CountProofs(node);
   if (c.first_failed != nullptr) {
-    return absl::StrCat("record ", c.first_failed->record.index(),
-                        " is not proven: ", c.first_failed->problem,
-                        c.failed > 1 ? absl::StrCat(" (and ", c.failed - 1,
-                                                    " more records)")
-                                     : std::string());
+    return absl::StrCat(
+        "record ", c.first_failed->record.index(),
+        " is not proven: ", c.first_failed->problem,
+        c.failed > 1 ? absl::StrCat(" (and ", c.failed - 1, " more records)")
+                     : std::string());
   }
   return std::nullopt;
 }
@@ -167,13 +167,12 @@ absl::StatusOr<AlertRef> ParseAlertRef(absl::string_view value) {
   absl::StatusOr<Identity> who =
       ParseSpiffeId(absl::StrCat("spiffe://ibsm/", ref.originator));
   if (!who.ok() || !who->is_agency()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--alert: the originator '", ref.originator,
-        "' is not an agency id NODE/AGENCY (e.g. CIV/police)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--alert: the originator '", ref.originator,
+                     "' is not an agency id NODE/AGENCY (e.g. CIV/police)"));
   }
   if (absl::Status s = ValidateAlertId(ref.id); !s.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--alert: ", s.message()));
+    return absl::InvalidArgumentError(absl::StrCat("--alert: ", s.message()));
   }
   return ref;
 }
@@ -236,13 +235,14 @@ JourneyEvent DescribeRecord(const v1::AuditRecord& r, absl::string_view node) {
                               "): ", r.reason(), RuleAndPolicy(r));
       } else if (absl::StartsWith(r.reason(), "duplicate")) {
         e.kind = "published_again";
-        e.text = absl::StrCat("published again by ", OrUnknown(r.actor()),
-                              ": ", r.reason());
+        e.text = absl::StrCat("published again by ", OrUnknown(r.actor()), ": ",
+                              r.reason());
       } else {
         e.kind = "published";
         e.text = absl::StrCat("published by ", OrUnknown(r.actor()),
                               RuleAndPolicy(r));
-        if (r.sequence() != 0) absl::StrAppend(&e.text, ", sequence ", r.sequence());
+        if (r.sequence() != 0)
+          absl::StrAppend(&e.text, ", sequence ", r.sequence());
         if (!detail.empty()) absl::StrAppend(&e.text, "; ", detail);
       }
       break;
@@ -272,11 +272,12 @@ JourneyEvent DescribeRecord(const v1::AuditRecord& r, absl::string_view node) {
         if (!hops.empty()) {
           absl::StrAppend(&e.text, " (", absl::StrJoin(hops, "; "), ")");
         }
-        if (!rest.empty()) absl::StrAppend(&e.text, "; ", absl::StrJoin(rest, "; "));
+        if (!rest.empty())
+          absl::StrAppend(&e.text, "; ", absl::StrJoin(rest, "; "));
       } else {
         e.kind = "refused_from_peer";
-        e.text = WithReason(
-            absl::StrCat("refused from ", OrUnknown(r.actor())), r.reason());
+        e.text = WithReason(absl::StrCat("refused from ", OrUnknown(r.actor())),
+                            r.reason());
       }
       break;
     case v1::AUDIT_DELIVER:
@@ -315,10 +316,9 @@ JourneyEvent DescribeRecord(const v1::AuditRecord& r, absl::string_view node) {
       absl::string_view action = name;
       absl::ConsumePrefix(&action, "AUDIT_");
       e.kind = absl::AsciiStrToLower(action);
-      e.text = WithReason(
-          absl::StrCat(e.kind, " by ", OrUnknown(r.actor()),
-                       r.allowed() ? "" : " (refused)"),
-          r.reason());
+      e.text = WithReason(absl::StrCat(e.kind, " by ", OrUnknown(r.actor()),
+                                       r.allowed() ? "" : " (refused)"),
+                          r.reason());
       break;
     }
   }
@@ -365,7 +365,8 @@ std::string NodeVerdict(const NodeJourney& node) {
     absl::StrAppend(&out, ", ", Plural(c.pending, "record", "records"),
                     " not yet in a checkpoint");
   }
-  if (node.records.empty()) absl::StrAppend(&out, "; the node has no record of the alert");
+  if (node.records.empty())
+    absl::StrAppend(&out, "; the node has no record of the alert");
   if (node.redacted > 0) {
     absl::StrAppend(&out, "; ", Plural(node.redacted, "record", "records"),
                     " about alert ids like it served redacted (above your "
@@ -395,7 +396,8 @@ std::string FormatJourney(const AlertRef& alert,
     absl::StrAppend(&out, table.Format());
   }
   absl::StrAppend(&out, "\n");
-  for (const NodeJourney& n : nodes) absl::StrAppend(&out, NodeVerdict(n), "\n");
+  for (const NodeJourney& n : nodes)
+    absl::StrAppend(&out, NodeVerdict(n), "\n");
   return out;
 }
 

@@ -48,7 +48,7 @@ bool IsLinkEventFor(const v1::AuditRecord& record,
 
 // How one shown record stands against the node's latest signed checkpoint.
 enum class ProofState {
-  kProven,     // its inclusion proof leads to the verified checkpoint's root
+  kProven,  // its inclusion proof leads to the verified checkpoint's root
   kNotYetInCheckpoint,  // written after that checkpoint: not a failure
   kFailed,              // the proof does not hold (see `problem`)
 };
@@ -70,8 +70,8 @@ struct NodeJourney {
   bool has_checkpoint = false;  // false: the node has signed none yet
   uint64_t checkpoint_size = 0;
   int64_t checkpoint_time_unix = 0;
-  bool checkpoint_verified = false;  // signature by a trusted --node-cert
-  std::string checkpoint_problem;    // why it did not verify
+  bool checkpoint_verified = false;    // signature by a trusted --node-cert
+  std::string checkpoint_problem;      // why it did not verify
   std::vector<JourneyRecord> records;  // time order not required
   // Records about the alert served redacted (above the auditor's
   // clearance): counted, not shown.
@@ -85,9 +85,9 @@ struct NodeJourney {
 struct JourneyEvent {
   absl::Time time;
   std::string node;
-  uint64_t index = 0;    // the record's index in that node's trail
-  std::string kind;      // "published", "sent", "received", ... (for JSON)
-  std::string text;      // "sent to MLI (acked)"
+  uint64_t index = 0;  // the record's index in that node's trail
+  std::string kind;    // "published", "sent", "received", ... (for JSON)
+  std::string text;    // "sent to MLI (acked)"
   // The record it stands for, in the NodeJourney given to Timeline (which
   // must outlive the event); null from DescribeRecord.
   const JourneyRecord* source = nullptr;

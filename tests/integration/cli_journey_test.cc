@@ -41,24 +41,24 @@ TEST_CASE(
   BrokerProcess broker(PolicyNode(dir, "CIV"));
 
   RunResult table = RunBinary(
-      CliBinary(), CliArgs(broker.port(), "auditor-UNODC_audit",
-                           {"node", "links"}));
+      CliBinary(),
+      CliArgs(broker.port(), "auditor-UNODC_audit", {"node", "links"}));
   INFO(table.output);
   CHECK(table.exit_code == 0);
   CHECK(table.output == "node CIV has no federation links\n");
 
-  RunResult json = RunBinary(
-      CliBinary(), CliArgs(broker.port(), "auditor-UNODC_audit",
-                           {"node", "links", "--json"}));
+  RunResult json =
+      RunBinary(CliBinary(), CliArgs(broker.port(), "auditor-UNODC_audit",
+                                     {"node", "links", "--json"}));
   INFO(json.output);
   CHECK(json.exit_code == 0);
   CHECK_THAT(json.output, Catch::StartsWith("{") &&
                               Catch::Contains("\"node_id\":\"CIV\"") &&
                               Catch::Contains("\"links\":[]"));
 
-  RunResult refused = RunBinary(
-      CliBinary(),
-      CliArgs(broker.port(), "agency-CIV_police", {"node", "links"}));
+  RunResult refused =
+      RunBinary(CliBinary(),
+                CliArgs(broker.port(), "agency-CIV_police", {"node", "links"}));
   INFO(refused.output);
   CHECK(refused.exit_code == 1);
   CHECK_THAT(refused.output,
@@ -93,7 +93,8 @@ TEST_CASE(
     CHECK(Eventually([&] {
       r = journey({"audit", "journey", "--alert", "CIV/police/jr-1",
                    "--node-cert", NodeCert("CIV")});
-      return r.exit_code == 0 && absl::StrContains(r.output, "2 records proven");
+      return r.exit_code == 0 &&
+             absl::StrContains(r.output, "2 records proven");
     }));
     INFO(r.output);
     CHECK_THAT(r.output,
@@ -105,9 +106,9 @@ TEST_CASE(
                    Catch::Contains("signature verified, 2 records proven"));
     CHECK(r.output.find("published by") < r.output.find("delivered to"));
 
-    RunResult json = journey({"--json", "audit", "journey", "--alert",
-                              "CIV/police/jr-1", "--node-cert",
-                              NodeCert("CIV")});
+    RunResult json =
+        journey({"--json", "audit", "journey", "--alert", "CIV/police/jr-1",
+                 "--node-cert", NodeCert("CIV")});
     INFO(json.output);
     CHECK(json.exit_code == 0);
     CHECK_THAT(json.output,
@@ -140,8 +141,8 @@ TEST_CASE(
   }
 
   SECTION("bad --alert syntax: usage error, exit 2") {
-    for (const char* bad : {"jr-1", "CIV/jr-1", "CIV/police/", "/jr-1",
-                            "CIV/police/bad id"}) {
+    for (const char* bad :
+         {"jr-1", "CIV/jr-1", "CIV/police/", "/jr-1", "CIV/police/bad id"}) {
       RunResult r = journey(
           {"audit", "journey", "--alert", bad, "--node-cert", NodeCert("CIV")});
       INFO(bad << ": " << r.output);
@@ -154,24 +155,25 @@ TEST_CASE(
     BrokerProcess mli(PolicyNode(dir, "MLI"));
     RunResult r{1, ""};
     CHECK(Eventually([&] {
-      r = journey({"audit", "journey", "--alert", "CIV/police/jr-1",
-                   "--target", Target(mli.port()), "--node-cert",
-                   NodeCert("CIV"), "--node-cert", NodeCert("MLI")});
-      return r.exit_code == 0 && absl::StrContains(r.output, "2 records proven");
+      r = journey({"audit", "journey", "--alert", "CIV/police/jr-1", "--target",
+                   Target(mli.port()), "--node-cert", NodeCert("CIV"),
+                   "--node-cert", NodeCert("MLI")});
+      return r.exit_code == 0 &&
+             absl::StrContains(r.output, "2 records proven");
     }));
     INFO(r.output);
-    CHECK_THAT(r.output,
-               Catch::Contains("published by CIV/police") &&
-                   Catch::Contains(absl::StrCat("CIV (", Target(civ.port()),
-                                                "): checkpoint ")) &&
-                   Catch::Contains(absl::StrCat("MLI (", Target(mli.port()),
-                                                "): ")) &&
-                   Catch::Contains("the node has no record of the alert"));
+    CHECK_THAT(
+        r.output,
+        Catch::Contains("published by CIV/police") &&
+            Catch::Contains(
+                absl::StrCat("CIV (", Target(civ.port()), "): checkpoint ")) &&
+            Catch::Contains(absl::StrCat("MLI (", Target(mli.port()), "): ")) &&
+            Catch::Contains("the node has no record of the alert"));
 
     // One of them unreachable: shown with its error, exit 1.
-    RunResult down = journey(
-        {"--timeout", "2s", "audit", "journey", "--alert", "CIV/police/jr-1",
-         "--target", "127.0.0.1:1", "--node-cert", NodeCert("CIV")});
+    RunResult down = journey({"--timeout", "2s", "audit", "journey", "--alert",
+                              "CIV/police/jr-1", "--target", "127.0.0.1:1",
+                              "--node-cert", NodeCert("CIV")});
     INFO(down.output);
     CHECK(down.exit_code == 1);
     CHECK_THAT(down.output, Catch::Contains("published by CIV/police") &&
