@@ -580,6 +580,8 @@ constexpr ActionName kActionNames[] = {
     {v1::AUDIT_NODE_STOP, "node-stop"},
     {v1::AUDIT_INTEGRITY_FAILURE, "integrity-failure"},
     {v1::AUDIT_ALERT_LINKS_MIGRATED, "alert-links-migrated"},
+    {v1::AUDIT_FEDERATION_LINK_UP, "federation-link-up"},
+    {v1::AUDIT_FEDERATION_LINK_DOWN, "federation-link-down"},
 };
 
 std::string ActionText(v1::AuditAction action) {
@@ -1590,7 +1592,8 @@ Command QueryCommand() {
       "deliver, ack, subscribe-open, subscribe-close, call-refused, "
       "policy-reload,\ncert-reload, retention-remove, auditor-query, "
       "auditor-export, federation-send, federation-receive,\nnode-start, "
-      "node-stop, integrity-failure.",
+      "node-stop, integrity-failure, federation-link-up, "
+      "federation-link-down.",
       {
           Flag("from-time", Kind::kValue, "RFC3339",
                "records at or after this time"),
