@@ -19,18 +19,22 @@ class Alert;
 
 namespace ibsm {
 
-// Protobuf's deterministic serialization of `alert` without `created_at`
-// (field 7): a client that rebuilds an alert to retry it stamps a new time,
-// so the time is not content. Every other field is serialized as it is,
-// including `originator` (the broker sets it before hashing) and `signature`
-// and `signing_chain`. Deterministic means: known fields in field-number
-// order, proto3 scalars that hold their default value omitted, map entries
-// (`attributes`) sorted by key, whatever order they were inserted in, and
-// unknown fields (from a newer schema) after the known ones, as parsed.
+// Protobuf's deterministic serialization of `alert` without three fields:
+//   - `created_at` (7): a client that rebuilds an alert to retry it stamps a
+//     new time, so the time is not content;
+//   - `signature` (21) and `signing_chain` (22): the originator's signature
+//     is made over these bytes, so it cannot be part of them, and a retry
+//     that signs again (ECDSA signatures differ each time) is the same alert.
+// Every other field is serialized as it is, including `originator` (the
+// broker sets it before hashing). Deterministic means: known fields in
+// field-number order, proto3 scalars that hold their default value omitted,
+// map entries (`attributes`) sorted by key, whatever order they were
+// inserted in, and unknown fields (from a newer schema) after the known
+// ones, as parsed.
 //
 // Equal alerts give equal bytes with this protobuf build; the bytes parse
-// back into the alert without `created_at`. Protobuf does not promise the
-// deterministic form across its versions or languages, so another
+// back into the alert without the three fields left out. Protobuf does not
+// promise the deterministic form across its versions or languages, so another
 // implementation has to reproduce the rules above rather than rely on its
 // own serializer.
 std::string CanonicalAlertBytes(const v1::Alert& alert);
