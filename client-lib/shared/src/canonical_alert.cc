@@ -16,8 +16,12 @@ std::string CanonicalAlertBytes(const v1::Alert& alert) {
     content.clear_created_at();
     content.clear_signature();
     content.clear_signing_chain();
-    return CanonicalAlertBytes(content);
+    return DeterministicAlertBytes(content);
   }
+  return DeterministicAlertBytes(alert);
+}
+
+std::string DeterministicAlertBytes(const v1::Alert& alert) {
   std::string bytes;
   {
     google::protobuf::io::StringOutputStream out(&bytes);

@@ -39,6 +39,11 @@ namespace ibsm {
 // own serializer.
 std::string CanonicalAlertBytes(const v1::Alert& alert);
 
+// Protobuf's deterministic serialization of `alert` as it is, every field
+// included, by the rules above: what CanonicalAlertBytes and the signing
+// bytes (ibsm/alert_signature.h) are made of.
+std::string DeterministicAlertBytes(const v1::Alert& alert);
+
 }  // namespace ibsm
 
 #endif  // IBSM_CANONICAL_ALERT_H_
