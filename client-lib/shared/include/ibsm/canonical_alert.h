@@ -1,8 +1,9 @@
 // The canonical bytes of an alert: the one byte string that stands for an
 // alert's content. The broker hashes it for idempotency (the dedup content
-// SHA-256, docs/storage.md), and originator signatures will be made and
-// checked over it, by the client library and by the broker alike. Pure code,
-// protobuf only; thread-safe (no state).
+// SHA-256, docs/storage.md). Originator signatures are made over the signing
+// bytes instead (ibsm/alert_signature.h), which also cover created_at and
+// are built from DeterministicAlertBytes below. Pure code, protobuf only;
+// thread-safe (no state).
 //
 // These bytes are a format: changing what goes into them changes the content
 // hash of every alert stored from then on, so a retry of an alert stored
@@ -22,9 +23,8 @@ namespace ibsm {
 // Protobuf's deterministic serialization of `alert` without three fields:
 //   - `created_at` (7): a client that rebuilds an alert to retry it stamps a
 //     new time, so the time is not content;
-//   - `signature` (21) and `signing_chain` (22): the originator's signature
-//     is made over these bytes, so it cannot be part of them, and a retry
-//     that signs again (ECDSA signatures differ each time) is the same alert.
+//   - `signature` (21) and `signing_chain` (22): a retry that signs again
+//     (ECDSA signatures differ each time) is the same alert.
 // Every other field is serialized as it is, including `originator` (the
 // broker sets it before hashing). Deterministic means: known fields in
 // field-number order, proto3 scalars that hold their default value omitted,
