@@ -36,10 +36,14 @@ absl::StatusOr<std::shared_ptr<const AlertSigning>> LoadAlertSigning(
   absl::StatusOr<std::vector<std::string>> chain =
       SigningChainFromPem(chain_pem);
   if (!chain.ok()) return cannot_sign(cert_file, chain.status().message());
+  if (absl::Status matches = CheckSigningKeyMatches(*key, chain->front());
+      !matches.ok()) {
+    return cannot_sign(key_file, matches.message());
+  }
   auto signing = std::make_shared<AlertSigning>(
       AlertSigning{*std::move(key), *std::move(chain), originator});
-  // A probe: a key that does not match the certificate, or cannot sign at
-  // all, is reported now rather than at the first publish.
+  // A probe: a key that cannot sign at all is reported now rather than at
+  // the first publish.
   v1::Alert probe;
   probe.set_id("connect-probe");
   probe.mutable_created_at()->set_seconds(1);

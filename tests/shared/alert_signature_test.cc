@@ -431,11 +431,18 @@ TEST_CASE("SignAlert refuses what it cannot sign") {
   }
   SECTION("a key that is not the chain's") {
     Signer customs = SignerFor("agency-CIV_customs");
-    v1::Alert alert = ExampleAlert();
-    absl::Status s = SignAlert(*police.key, customs.chain, &alert);
+    absl::Status s = CheckSigningKeyMatches(*police.key, customs.chain[0]);
     CHECK(absl::IsInvalidArgument(s));
     CHECK_THAT(std::string(s.message()),
                Catch::Contains("is not the key of certificate"));
+    CHECK(CheckSigningKeyMatches(*police.key, police.chain[0]).ok());
+    CHECK(absl::IsInvalidArgument(
+        CheckSigningKeyMatches(*police.key, "not a certificate")));
+    // Signed anyway, the verifier refuses it.
+    v1::Alert alert = ExampleAlert();
+    alert.set_originator("CIV/customs");
+    REQUIRE(SignAlert(*police.key, customs.chain, &alert).ok());
+    CHECK_THAT(Refusal(alert), Catch::Contains("does not verify"));
   }
   SECTION("an empty or oversized chain") {
     v1::Alert alert = ExampleAlert();

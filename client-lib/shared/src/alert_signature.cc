@@ -158,8 +158,25 @@ absl::Status SignAlert(const SigningKey& key,
         "before it is signed: the signature covers them, and nobody may fill "
         "them in afterwards"));
   }
+  // Whether chain_der[0] is the key's certificate is not checked here:
+  // parsing a certificate costs more than signing (OpenSSL 3 decodes its
+  // key), and this runs for every alert. The caller checks it once
+  // (CheckSigningKeyMatches); a verifier refuses a mismatch in any case.
   IBSM_RETURN_IF_ERROR(CheckChainBounds(chain_der));
-  X509Ptr leaf = ParseDer(chain_der[0]);
+  v1::Alert signed_alert = *alert;
+  signed_alert.clear_signature();
+  signed_alert.clear_signing_chain();
+  for (const std::string& der : chain_der) signed_alert.add_signing_chain(der);
+  IBSM_ASSIGN_OR_RETURN(std::string signature,
+                        key.Sign(AlertSigningBytes(signed_alert)));
+  signed_alert.set_signature(std::move(signature));
+  *alert = std::move(signed_alert);
+  return absl::OkStatus();
+}
+
+absl::Status CheckSigningKeyMatches(const SigningKey& key,
+                                    const std::string& leaf_der) {
+  X509Ptr leaf = ParseDer(leaf_der);
   if (leaf == nullptr) {
     return absl::InvalidArgumentError(
         "the first certificate of the signing chain is not one DER "
@@ -170,14 +187,6 @@ absl::Status SignAlert(const SigningKey& key,
         "the signing key is not the key of certificate '",
         crypto::SubjectLine(leaf.get()), "', the first of the signing chain"));
   }
-  v1::Alert signed_alert = *alert;
-  signed_alert.clear_signature();
-  signed_alert.clear_signing_chain();
-  for (const std::string& der : chain_der) signed_alert.add_signing_chain(der);
-  IBSM_ASSIGN_OR_RETURN(std::string signature,
-                        key.Sign(AlertSigningBytes(signed_alert)));
-  signed_alert.set_signature(std::move(signature));
-  *alert = std::move(signed_alert);
   return absl::OkStatus();
 }
 

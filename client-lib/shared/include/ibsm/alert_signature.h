@@ -72,12 +72,18 @@ absl::StatusOr<std::vector<std::string>> SigningChainFromPem(
 // intermediate(s)) and signature to the signature of AlertSigningBytes. Any
 // previous signature is replaced. INVALID_ARGUMENT, and `alert` unchanged,
 // when the alert has no originator or no created_at (the signature must
-// cover both, so nobody may fill them in afterwards), when the chain is
-// empty or over the bounds, or when chain_der[0] is not the certificate of
-// `key`.
+// cover both, so nobody may fill them in afterwards), or when the chain is
+// empty or over the bounds. That chain_der[0] is the certificate of `key` is
+// not checked per alert (it would cost more than the signature): check it
+// once with CheckSigningKeyMatches; verifiers refuse a mismatch.
 absl::Status SignAlert(const SigningKey& key,
                        absl::Span<const std::string> chain_der,
                        v1::Alert* alert);
+
+// OK when `leaf_der` is one DER certificate whose public key is `key`'s;
+// INVALID_ARGUMENT naming the certificate otherwise.
+absl::Status CheckSigningKeyMatches(const SigningKey& key,
+                                    const std::string& leaf_der);
 
 // Who signed an alert, once VerifyAlertSignature accepted it.
 struct AlertSigner {
