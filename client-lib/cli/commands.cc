@@ -16,11 +16,14 @@
 #include "ibsm/alert_rules.h"
 #include "ibsm/client.h"
 #include "ibsm/publisher.h"
+#include "ibsm/signature_checker.h"
 #include "ibsm/subscriber.h"
 #include "ibsm/tls.h"
 #include "ibsm/topic.h"
+#include "ibsm/v1/broker.grpc.pb.h"
 #include "ibsm/v1/broker.pb.h"
 #include "policy_commands.h"
+#include "rpc_call.h"
 
 namespace ibsm::cli {
 namespace {
@@ -84,7 +87,8 @@ absl::StatusOr<std::string> ReadPayload(Io& io, const std::string& path) {
 
 // The connection from the common flags. Returns the exit code on failure.
 std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
-                                                   const Command& cmd, Io& io) {
+                                                   const Command& cmd, Io& io,
+                                                   bool sign_alerts) {
   for (auto [flag, env] :
        {std::pair{"target", "IBSM_TARGET"}, std::pair{"ca", "IBSM_CA"},
         std::pair{"cert", "IBSM_CERT"}, std::pair{"key", "IBSM_KEY"}}) {
@@ -100,6 +104,7 @@ std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
   options.key_file = flags.Get("key");
   options.tls_server_name = flags.Get("server-name");
   options.server_node = flags.Get("server-node");
+  options.sign_alerts = sign_alerts;
   if (flags.Has("timeout")) {
     absl::StatusOr<absl::Duration> t =
         ParseDurationValue("timeout", flags.Get("timeout"));
@@ -119,6 +124,10 @@ std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
     return Usage(io, &cmd, absl::StrCat("TLS files: ", s.message()));
   }
   absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
+  if (!client.ok() && absl::IsFailedPrecondition(client.status())) {
+    // A key or certificate that cannot sign (checked before dialing).
+    return Usage(io, &cmd, client.status().message());
+  }
   if (!client.ok()) return CallError(io, "connection", client.status());
   return *std::move(client);
 }
@@ -150,7 +159,8 @@ int RunPublish(const Command& cmd, const ParsedFlags& flags, Io& io) {
     return Usage(io, &cmd, absl::StrCat("invalid alert: ", s.message()));
   }
 
-  auto connected = Connect(flags, cmd, io);
+  // Signed unless --unsigned: a federated node refuses unsigned alerts.
+  auto connected = Connect(flags, cmd, io, !flags.Bool("unsigned"));
   if (int* code = std::get_if<int>(&connected)) return *code;
   std::unique_ptr<Client> client =
       std::move(std::get<std::unique_ptr<Client>>(connected));
@@ -210,6 +220,19 @@ int RunSubscribe(const Command& cmd, const ParsedFlags& flags, Io& io) {
     }
   }
 
+  std::optional<SignatureChecker> checker;
+  if (flags.Bool("verify")) {
+    if (!flags.Has("ca")) return Usage(io, &cmd, "--verify needs --ca");
+    absl::StatusOr<SignatureChecker> made =
+        SignatureChecker::FromFiles(flags.Get("ca"), flags.Get("crl-dir"));
+    if (!made.ok()) {
+      return Usage(io, &cmd, absl::StrCat("--verify: ", made.status().message()));
+    }
+    checker = *std::move(made);
+  } else if (flags.Has("crl-dir")) {
+    return Usage(io, &cmd, "--crl-dir is only used with --verify");
+  }
+
   auto connected = Connect(flags, cmd, io);
   if (int* code = std::get_if<int>(&connected)) return *code;
   std::unique_ptr<Client> client =
@@ -242,6 +265,19 @@ int RunSubscribe(const Command& cmd, const ParsedFlags& flags, Io& io) {
     } else {
       io.out << FormatDelivery(d);
     }
+    if (checker.has_value()) {
+      // Human output: a line of the alert's block. --json: on stderr, so
+      // that stdout stays one Delivery per line.
+      std::ostream& to = json ? io.err : io.out;
+      absl::StatusOr<AlertSigner> signer = checker->Verify(d.alert());
+      if (signer.ok()) {
+        to << "  signature: verified, signed by " << signer->originator
+           << "\n";
+      } else {
+        to << "  signature: REFUSED: " << signer.status().message() << "\n";
+        exit_code = kExitFailed;
+      }
+    }
     io.out.flush();
     (*subscriber)->Ack(d.sequence());
     ++received;
@@ -269,6 +305,24 @@ int RunNodeInfo(const Command& cmd, const ParsedFlags& flags, Io& io) {
   return kExitOk;
 }
 
+// ---- ibsm node links -------------------------------------------------------
+
+int RunNodeLinks(const Command& cmd, const ParsedFlags& flags, Io& io) {
+  v1::Links links;
+  if (int code = CallUnary<v1::Node>(
+          flags, cmd, RpcSpec{"node links", absl::Seconds(10)},
+          &v1::Node::Stub::GetLinks, v1::LinksRequest(), &links, io);
+      code != kExitOk) {
+    return code;
+  }
+  if (flags.Bool("json")) {
+    PrintJsonOr(io, ToJsonLine(links));
+  } else {
+    io.out << FormatLinks(links, absl::Now());
+  }
+  return kExitOk;
+}
+
 // ---- the table -------------------------------------------------------------
 
 std::vector<Command> MakeCommands() {
@@ -281,7 +335,8 @@ std::vector<Command> MakeCommands() {
       "Stores the alert durably on the node and prints its sequence. "
       "Re-publishing the same --id is safe: the node answers with the\n"
       "original sequence and 'duplicate'. Transient failures are retried "
-      "with the same id.",
+      "with the same id.\nThe alert is signed with --key as its originator "
+      "(docs/signature-format.md) unless --unsigned is given.",
       {
           Flag("id", Kind::kValue, "ID",
                "alert id, unique per agency ([A-Za-z0-9._:-], <= 128)"),
@@ -313,6 +368,9 @@ std::vector<Command> MakeCommands() {
                "place name, e.g. \"Pogo border post\""),
           Flag("country", Kind::kValue, "ISO3",
                "country of the location, e.g. CIV"),
+          Flag("unsigned", Kind::kBool, "",
+               "do not sign the alert (single-node development only: a "
+               "federated node refuses it)"),
       },
       [](const ParsedFlags& f, Io& io) {
         return RunPublish(Commands()[0], f, io);
@@ -324,7 +382,9 @@ std::vector<Command> MakeCommands() {
       "Prints each alert once (duplicates from redelivery are removed) and "
       "acknowledges it after printing.\nWith --durable the node remembers "
       "the position: the next run continues after the last acknowledged\n"
-      "alert. Runs until --count alerts were printed, or Ctrl-C (exit 130).",
+      "alert. Runs until --count alerts were printed, or Ctrl-C (exit 130).\n"
+      "With --verify each alert's originator signature is checked and the "
+      "result printed; a refused\nsignature makes the exit code 1.",
       {
           Flag("topic", Kind::kRepeated, "PATTERN",
                "topic pattern; '*' one segment, '>' the rest"),
@@ -337,6 +397,11 @@ std::vector<Command> MakeCommands() {
                "exit 0 after N alerts (default: run until interrupted)"),
           Flag("credit", Kind::kValue, "N",
                "flow-control window (default 1024)"),
+          Flag("verify", Kind::kBool, "",
+               "verify each alert's originator signature against --ca"),
+          Flag("crl-dir", Kind::kValue, "DIR",
+               "with --verify: check revocation of every signing certificate "
+               "with the CRLs in DIR"),
       },
       [](const ParsedFlags& f, Io& io) {
         return RunSubscribe(Commands()[1], f, io);
@@ -351,10 +416,40 @@ std::vector<Command> MakeCommands() {
       [](const ParsedFlags& f, Io& io) {
         return RunNodeInfo(Commands()[2], f, io);
       }});
+  commands.push_back(Command{
+      {"node", "links"},
+      "[--json]",
+      "Show the node's federation links: state, backlog, traffic, errors",
+      "Calls ibsm.v1.Node/GetLinks (the caller needs ROLE_ADMIN or "
+      "ROLE_AUDITOR at the node). One row per\nconfigured peer: STATE "
+      "(connecting, up, down, refused), DIAL (the peer's address, or '(dials "
+      "in)'),\nBACKLOG (alerts waiting, critical/high/other, their bytes and "
+      "the bound federation.peers\nmax_backlog_*), IN-FLIGHT (sent, not yet "
+      "acknowledged), SENT/RECV (alerts stored by the peer / here),\n"
+      "REFUSED (either way), BYTES OUT/IN (link protocol bytes since the "
+      "node started), LAST CONTACT and\nLAST ERROR. --json prints the "
+      "ibsm.v1.Links message on one line.",
+      {},
+      [](const ParsedFlags& f, Io& io) {
+        return RunNodeLinks(Commands()[3], f, io);
+      }});
   for (Command& c : PolicyCommands()) commands.push_back(std::move(c));
   for (Command& c : AuditCommands()) commands.push_back(std::move(c));
   // Later groups go here.
   return commands;
+}
+
+// The common flags that `c` does not define itself (a command may redefine
+// one, e.g. a repeatable --target).
+std::vector<FlagSpec> CommonFlagsOf(const Command& c) {
+  std::vector<FlagSpec> out;
+  for (const FlagSpec& s : CommonFlags()) {
+    if (std::none_of(c.flags.begin(), c.flags.end(),
+                     [&](const FlagSpec& f) { return f.name == s.name; })) {
+      out.push_back(s);
+    }
+  }
+  return out;
 }
 
 std::string CommandName(const Command& c) { return absl::StrJoin(c.path, " "); }
@@ -386,7 +481,7 @@ std::string CommandHelp(const Command& c) {
   if (!c.flags.empty()) {
     absl::StrAppend(&out, "\nFlags:\n", FormatFlagHelp(c.flags));
   }
-  absl::StrAppend(&out, "\nCommon flags:\n", FormatFlagHelp(CommonFlags()));
+  absl::StrAppend(&out, "\nCommon flags:\n", FormatFlagHelp(CommonFlagsOf(c)));
   return out;
 }
 
@@ -526,7 +621,7 @@ int RunCli(const std::vector<std::string>& argv, Io& io,
     io.out << CommandHelp(*cmd);
     return kExitOk;
   }
-  std::vector<FlagSpec> specs = CommonFlags();
+  std::vector<FlagSpec> specs = CommonFlagsOf(*cmd);
   specs.insert(specs.end(), cmd->flags.begin(), cmd->flags.end());
   std::vector<std::string> positional;
   absl::StatusOr<ParsedFlags> flags = ParseFlags(specs, rest, &positional);
