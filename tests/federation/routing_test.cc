@@ -45,7 +45,8 @@ void CheckHeldExactly(Federation& fed, const std::string& node,
                       const Collector& desk,
                       const std::set<std::string>& expected) {
   INFO("at node " << node);
-  REQUIRE(desk.WaitFor(std::vector<std::string>(expected.begin(), expected.end())));
+  REQUIRE(
+      desk.WaitFor(std::vector<std::string>(expected.begin(), expected.end())));
   const std::vector<std::string> stored = fed.StoredAlertIds(node);
   CHECK(AsSet(stored) == expected);
   for (const auto& [id, n] : CountIds(stored)) {
@@ -84,8 +85,7 @@ TEST_CASE(
   // publish order.
   v1::Alert restricted = MakeAlert("r-1", "border.incident", "RESTRICTED");
   v1::Alert secret = MakeAlert("s-1", "border.incident", "SECRET");
-  v1::Alert trafficking =
-      MakeAlert("t-1", "trafficking.drugs", "RESTRICTED");
+  v1::Alert trafficking = MakeAlert("t-1", "trafficking.drugs", "RESTRICTED");
   // Releasable to MLI and INTERPOL, CIV's direct peers, and to NER, which
   // only the hub could reach: originator control keeps it from the hub's
   // relay.
@@ -134,8 +134,7 @@ TEST_CASE(
     // And to MLI, which had it from CIV already (a duplicate there).
     auto relayed = fed.Audit("INTERPOL", "r-1", v1::AUDIT_FEDERATION_SEND,
                              v1::AuditQuery::DECISION_ALLOWED);
-    CHECK(Recipients(relayed) ==
-          std::set<std::string>{"MLI", "NER", "UNODC"});
+    CHECK(Recipients(relayed) == std::set<std::string>{"MLI", "NER", "UNODC"});
     // CIV queued it for its two direct peers, and said so at publish.
     auto published = fed.Audit("CIV", "r-1", v1::AUDIT_PUBLISH,
                                v1::AuditQuery::DECISION_ALLOWED);
@@ -202,7 +201,8 @@ TEST_CASE(
 
   v1::Alert retraction = original;
   retraction.set_id("convoy-7-retracted");
-  retraction.set_payload("Withdrawn: the convoy report was a misidentification.");
+  retraction.set_payload(
+      "Withdrawn: the convoy report was a misidentification.");
   v1::AlertReference* reference = retraction.add_references();
   reference->set_originator("CIV/police");
   reference->set_alert_id("convoy-7");
@@ -217,8 +217,8 @@ TEST_CASE(
       INFO("at " << node);
       REQUIRE(desks[node]->WaitFor({"convoy-7", "convoy-7-retracted"}));
       const std::vector<std::string> stored = fed.StoredAlertIds(node);
-      CHECK(stored == std::vector<std::string>{"convoy-7",
-                                               "convoy-7-retracted"});
+      CHECK(stored ==
+            std::vector<std::string>{"convoy-7", "convoy-7-retracted"});
       // Handed over after the original, never before it.
       CHECK(desks[node]->ids() ==
             std::vector<std::string>{"convoy-7", "convoy-7-retracted"});

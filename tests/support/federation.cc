@@ -76,8 +76,7 @@ void Federation::AddNode(const std::string& id) {
   n->config = NodeConfigFor(dir_.File(id), id);
   n->config.set_policy_file(policy_file_);
   n->config.set_policy_check_seconds(3600);  // tests never edit policies
-  internal::v1::FederationConfig* federation =
-      n->config.mutable_federation();
+  internal::v1::FederationConfig* federation = n->config.mutable_federation();
   federation->set_listen_address("127.0.0.1:0");
   federation->set_heartbeat_seconds(kHeartbeatSeconds);
   federation->set_reconnect_initial_ms(kReconnectInitialMs);
@@ -137,8 +136,9 @@ void Federation::StartAll() {
     }
     if (!any_left) return;
     if (next == nullptr) {
-      FAIL("the declared links leave no start order: every node left dials "
-           "one that has not started");
+      FAIL(
+          "the declared links leave no start order: every node left dials "
+          "one that has not started");
     }
     Launch(*next);
   }
@@ -159,8 +159,7 @@ void Federation::Launch(Node& n) {
     if (link.dialer != n.id) continue;
     const Node& acceptor = node(link.acceptor);
     REQUIRE(acceptor.started_once);
-    std::string address =
-        absl::StrCat("127.0.0.1:", acceptor.federation_port);
+    std::string address = absl::StrCat("127.0.0.1:", acceptor.federation_port);
     if (link.proxied) {
       auto key = std::make_pair(link.dialer, link.acceptor);
       if (proxies_.count(key) == 0) {
@@ -321,9 +320,9 @@ bool Federation::WaitDrained(absl::Duration deadline) {
                 nodes_.count(link.peer()) > 0 && running(link.peer());
             if (!peer_running) continue;
             if (Backlog(link) != 0 || link.in_flight() != 0) {
-              last_busy = absl::StrCat(id, " -> ", link.peer(), ": backlog ",
-                                       Backlog(link), ", in flight ",
-                                       link.in_flight());
+              last_busy =
+                  absl::StrCat(id, " -> ", link.peer(), ": backlog ",
+                               Backlog(link), ", in flight ", link.in_flight());
               previous.clear();
               return false;
             }
@@ -343,8 +342,8 @@ bool Federation::WaitDrained(absl::Duration deadline) {
 }
 
 std::vector<v1::AuditRecord> Federation::Audit(
-    const std::string& id, const std::string& alert_id,
-    v1::AuditAction action, v1::AuditQuery::Decision decision) {
+    const std::string& id, const std::string& alert_id, v1::AuditAction action,
+    v1::AuditQuery::Decision decision) {
   v1::AuditQuery query;
   query.set_alert_id(alert_id);
   query.set_action(action);
@@ -467,9 +466,9 @@ bool Collector::WaitFor(const std::vector<std::string>& ids,
       },
       deadline);
   if (!all) {
-    UNSCOPED_INFO(missing.size() << " of " << wanted.size()
-                                 << " alerts never arrived, e.g. "
-                                 << *missing.begin());
+    UNSCOPED_INFO(missing.size()
+                  << " of " << wanted.size() << " alerts never arrived, e.g. "
+                  << *missing.begin());
   }
   return all;
 }
@@ -485,7 +484,8 @@ size_t Collector::size() const {
   return received_.size();
 }
 
-// ---- BackgroundPublisher -----------------------------------------------------
+// ---- BackgroundPublisher
+// -----------------------------------------------------
 
 BackgroundPublisher::BackgroundPublisher(std::unique_ptr<Client> client,
                                          std::string prefix, std::string topic,
@@ -544,7 +544,8 @@ bool BackgroundPublisher::WaitForMore(size_t n, absl::Duration deadline) const {
   return Eventually([&] { return acknowledged_count() >= target; }, deadline);
 }
 
-// ---- RawLink -----------------------------------------------------------------
+// ---- RawLink
+// -----------------------------------------------------------------
 
 RawLink::RawLink(int federation_port, const TlsFiles& tls,
                  absl::Duration deadline)
@@ -614,7 +615,8 @@ grpc::Status RawLink::Finish() {
   return status_;
 }
 
-// ---- FakeLinkServer ------------------------------------------------------------
+// ---- FakeLinkServer
+// ------------------------------------------------------------
 
 class FakeLinkServer::Service final
     : public internal::v1::FederationLink::Service {

@@ -103,7 +103,7 @@ class Federation {
   bool running(const std::string& node) const;
 
   BrokerProcess& process(const std::string& node);
-  int port(const std::string& node) const;  // the client port
+  int port(const std::string& node) const;             // the client port
   std::string address(const std::string& node) const;  // "127.0.0.1:port"
   int federation_port(const std::string& node) const;
   // The proxy of a proxied link (fails the test for another link).
