@@ -216,8 +216,8 @@ void Ingress::Receive(
     PublishEntry& entry = group->entries.emplace_back();
     entry.actor = peer;
     entry.audit_action = v1::AUDIT_FEDERATION_RECEIVE;
-    entry.audit_detail = absl::StrCat("from ", peer, ", hops ",
-                                      absl::StrJoin(offer->hops(), ">"));
+    entry.audit_detail =
+        absl::StrCat("hops ", absl::StrJoin(offer->hops(), ">"));
     entry.record = std::make_shared<LogRecord>();
     internal::v1::StoredAlert& stored = entry.record->stored;
     *stored.mutable_hops() = offer->hops();
