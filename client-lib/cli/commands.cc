@@ -313,6 +313,12 @@ std::vector<Command> MakeCommands() {
                "place name, e.g. \"Pogo border post\""),
           Flag("country", Kind::kValue, "ISO3",
                "country of the location, e.g. CIV"),
+          Flag("updates", Kind::kValue, "ORIGINATOR/ID",
+               "this alert supersedes that one (same originator, topic, "
+               "classification and releasability)"),
+          Flag("retracts", Kind::kValue, "ORIGINATOR/ID",
+               "this alert withdraws that one (same originator, topic, "
+               "classification and releasability)"),
       },
       [](const ParsedFlags& f, Io& io) {
         return RunPublish(Commands()[0], f, io);
