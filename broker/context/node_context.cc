@@ -16,7 +16,11 @@ NodeContext::NodeContext(const internal::v1::NodeConfig& config, Store* store,
       hub_(hub),
       workers_(workers),
       clock_(clock),
-      authorizer_(std::move(authorizer)) {}
+      authorizer_(std::move(authorizer)) {
+  for (const internal::v1::PeerConfig& peer : config_.federation().peers()) {
+    peer_ids_.push_back(peer.node_id());
+  }
+}
 
 std::shared_ptr<const Authorizer> NodeContext::authorizer() const {
   absl::MutexLock lock(&mu_);

@@ -6,6 +6,8 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -91,7 +93,9 @@ class NodeContext {
 
   // True when the config lists federation peers: alerts must then be
   // signed (docs/signature-format.md, "Unsigned alerts").
-  bool federated() const { return config_.federation().peers_size() > 0; }
+  bool federated() const { return !peer_ids_.empty(); }
+  // The configured peers' node ids, in config order.
+  const std::vector<std::string>& peer_ids() const { return peer_ids_; }
 
  private:
   PeerVerifier* peer_verifier_ = nullptr;
@@ -100,6 +104,7 @@ class NodeContext {
   std::function<v1::Links()> links_source_;
 
   const internal::v1::NodeConfig config_;
+  std::vector<std::string> peer_ids_;
   Store* const store_;
   LogCache* const cache_;
   Committer* const committer_;

@@ -3,9 +3,14 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "ibsm/alert_rules.h"
 #include "ibsm/certificates.h"
+#include "ibsm/spiffe_id.h"
 #include "ibsm/status_macros.h"
 
 namespace ibsm::broker {
@@ -53,7 +58,42 @@ absl::StatusOr<internal::v1::NodeConfig> ParseConfig(absl::string_view text,
   if (config.tls().ca_file().empty()) return Missing(source, "tls.ca_file");
 
   ApplyDefaults(&config);
+  IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, source));
   return config;
+}
+
+absl::Status CheckFederationConfig(const internal::v1::NodeConfig& config,
+                                   absl::string_view source) {
+  const internal::v1::FederationConfig& fed = config.federation();
+  auto bad = [&](std::string why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": federation: ", why));
+  };
+  if (fed.peers_size() > 0 && config.policy_file().empty()) {
+    return bad(
+        "peers need a policy_file: without a sharing policy nothing may be "
+        "exchanged with other nodes");
+  }
+  if (fed.peers_size() > 256) return bad("at most 256 peers");
+  if (fed.window() > 4096) return bad("window is at most 4096");
+  std::vector<std::string> seen;
+  for (const internal::v1::PeerConfig& peer : fed.peers()) {
+    absl::StatusOr<Identity> id =
+        ParseSpiffeId(absl::StrCat("spiffe://ibsm/", peer.node_id()));
+    if (peer.node_id().empty() || !id.ok() || id->is_agency()) {
+      return bad(
+          absl::StrCat("peers: '", peer.node_id(), "' is not a node id"));
+    }
+    if (peer.node_id() == config.node_id()) {
+      return bad(
+          absl::StrCat("peers: ", peer.node_id(), " is this node itself"));
+    }
+    if (std::find(seen.begin(), seen.end(), peer.node_id()) != seen.end()) {
+      return bad(absl::StrCat("peers: ", peer.node_id(), " is listed twice"));
+    }
+    seen.push_back(peer.node_id());
+  }
+  return absl::OkStatus();
 }
 
 void ApplyDefaults(internal::v1::NodeConfig* config) {
@@ -92,6 +132,15 @@ void ApplyDefaults(internal::v1::NodeConfig* config) {
   }
   if (config->tls().reload_interval_seconds() == 0) {
     config->mutable_tls()->set_reload_interval_seconds(60);
+  }
+  internal::v1::FederationConfig* fed = config->mutable_federation();
+  if (fed->window() == 0) fed->set_window(64);
+  if (fed->heartbeat_seconds() == 0) fed->set_heartbeat_seconds(15);
+  if (fed->reconnect_initial_ms() == 0) fed->set_reconnect_initial_ms(500);
+  if (fed->reconnect_max_seconds() == 0) fed->set_reconnect_max_seconds(30);
+  for (internal::v1::PeerConfig& peer : *fed->mutable_peers()) {
+    if (peer.max_backlog_alerts() == 0) peer.set_max_backlog_alerts(100000);
+    if (peer.max_backlog_mib() == 0) peer.set_max_backlog_mib(1024);
   }
 }
 

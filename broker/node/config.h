@@ -22,6 +22,12 @@ absl::StatusOr<internal::v1::NodeConfig> LoadConfig(const std::string& path);
 // Replaces zero limits and intervals by their documented defaults.
 void ApplyDefaults(internal::v1::NodeConfig* config);
 
+// The federation section (docs/federation.md): peers are node ids, not this
+// node, not twice; peers need a policy_file. INVALID_ARGUMENT "source:
+// federation: reason" otherwise.
+absl::Status CheckFederationConfig(const internal::v1::NodeConfig& config,
+                                   absl::string_view source);
+
 }  // namespace ibsm::broker
 
 #endif  // IBSM_BROKER_NODE_CONFIG_H_

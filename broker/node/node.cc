@@ -16,18 +16,22 @@
 #include "control/tls_watcher.h"
 #include "delivery/subscription_hub.h"
 #include "delivery/worker_pool.h"
+#include "federation/link_manager.h"
 #include "ibsm/authorizer.h"
 #include "ibsm/certificates.h"
 #include "ibsm/policy.h"
 #include "ibsm/status_macros.h"
+#include "ibsm/v1/broker.pb.h"
 #include "logging/event_log.h"
 #include "node/config.h"
 #include "publish/committer.h"
 #include "services/authenticate.h"
+#include "services/federation_transport.h"
 #include "services/peer_verifier.h"
 #include "services/server_credentials.h"
 #include "services/services.h"
 #include "storage/log_cache.h"
+#include "storage/outbox.h"
 #include "storage/store.h"
 
 namespace ibsm::broker {
@@ -41,6 +45,7 @@ struct Node::Parts {
   std::unique_ptr<LiveCalls> live_calls;
   std::unique_ptr<Store> store;
   std::unique_ptr<LogCache> cache;
+  std::unique_ptr<Outbox> outbox;  // when federation peers are configured
   std::unique_ptr<AuditTrail> audit;
   std::unique_ptr<SubscriptionHub> hub;
   std::unique_ptr<WorkerPool> workers;
@@ -53,6 +58,12 @@ struct Node::Parts {
   std::vector<std::unique_ptr<grpc::Service>> services;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  // Federation: the links (after the committer, which their callbacks
+  // use), and the federation port's server.
+  std::unique_ptr<LinkManager> links;
+  std::unique_ptr<grpc::Service> federation_service;
+  std::unique_ptr<grpc::Server> federation_server;
+  int federation_port = 0;
   bool shut_down = false;
 };
 
@@ -61,6 +72,8 @@ Node::Node(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 Node::~Node() { Shutdown(absl::ZeroDuration()); }
 
 int Node::port() const { return parts_->port; }
+
+int Node::federation_port() const { return parts_->federation_port; }
 
 size_t Node::open_subscriptions() const { return parts_->hub->size(); }
 
@@ -145,6 +158,20 @@ struct Node::Steps {
     parts->cache = std::make_unique<LogCache>(
         size_t{config.limits().log_cache_mib()} << 20,
         parts->store->recovered_last_sequence() + 1);
+    if (config.federation().peers_size() > 0) {
+      absl::flat_hash_map<std::string, OutboxBounds> bounds;
+      for (const internal::v1::PeerConfig& peer : config.federation().peers()) {
+        bounds[peer.node_id()] = {peer.max_backlog_alerts(),
+                                  peer.max_backlog_mib() << 20};
+      }
+      IBSM_ASSIGN_OR_RETURN(parts->outbox,
+                            Outbox::Load(*parts->store, std::move(bounds)));
+      for (const auto& [peer, count] : parts->outbox->Unconfigured()) {
+        LogEvent(absl::StrCat("the outbox holds ", count, " alerts for ", peer,
+                              ", which is no longer a federation peer; "
+                              "they are kept and not sent"));
+      }
+    }
     return absl::OkStatus();
   }
 
@@ -185,6 +212,7 @@ struct Node::Steps {
     options.sync = parts->config.durability() != internal::v1::DURABILITY_ASYNC;
     options.max_group_alerts = parts->config.limits().max_commit_group();
     options.clock = parts->clock;
+    options.outbox = parts->outbox.get();
     SubscriptionHub* hub = parts->hub.get();
     parts->committer = std::make_unique<Committer>(
         parts->store.get(), parts->cache.get(), parts->audit.get(), options,
@@ -247,6 +275,46 @@ struct Node::Steps {
         parts->clock);
   }
 
+  // The links to the configured peers and the federation port.
+  static absl::Status StartFederation(Parts* parts) {
+    const internal::v1::FederationConfig& fed = parts->config.federation();
+    if (fed.peers_size() == 0) return absl::OkStatus();
+    NodeContext* context = parts->context.get();
+    parts->links = std::make_unique<LinkManager>(
+        context, parts->outbox.get(), MakeFederationDialer(context),
+        absl::StrCat("ibsm-broker ", IBSM_VERSION));
+    LinkManager* links = parts->links.get();
+    context->SetLinksSource([links] { return links->Snapshot(); });
+    if (fed.listen_address().empty()) return absl::OkStatus();
+    TlsFiles files = NodeTlsFiles(parts->config);
+    IBSM_ASSIGN_OR_RETURN(
+        std::shared_ptr<grpc::ServerCredentials> credentials,
+        MakeServerCredentials(files,
+                              parts->config.tls().reload_interval_seconds(),
+                              parts->verifier->HandshakeVerifier()));
+    parts->federation_service = MakeFederationService(context, links);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(fed.listen_address(), credentials,
+                             &parts->federation_port);
+    builder.RegisterService(parts->federation_service.get());
+    builder.SetMaxReceiveMessageSize(64 << 20);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(
+        GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+    parts->federation_server = builder.BuildAndStart();
+    if (!parts->federation_server || parts->federation_port == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot listen on the federation address ", fed.listen_address(),
+          " (address in use or not available)"));
+    }
+    if (!fed.port_file().empty()) {
+      IBSM_RETURN_IF_ERROR(
+          WritePortFile(fed.port_file(), parts->federation_port));
+    }
+    return absl::OkStatus();
+  }
+
   static absl::Status StartServer(
       Parts* parts, std::shared_ptr<grpc::ServerCredentials> credentials) {
     NodeContext* context = parts->context.get();
@@ -289,6 +357,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   ApplyDefaults(&parts->config);
   parts->clock = options.clock;
   const internal::v1::NodeConfig& config = parts->config;
+  IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, "config"));
 
   IBSM_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                         Steps::SetUpSecurity(parts.get()));
@@ -305,6 +374,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   Steps::MakeContext(parts.get(), std::move(authorizer));
   Steps::StartControlLoops(parts.get());
   IBSM_RETURN_IF_ERROR(Steps::StartServer(parts.get(), std::move(credentials)));
+  IBSM_RETURN_IF_ERROR(Steps::StartFederation(parts.get()));
   if (!config.port_file().empty()) {
     IBSM_RETURN_IF_ERROR(WritePortFile(config.port_file(), parts->port));
   }
@@ -335,8 +405,14 @@ void Node::Shutdown(absl::Duration grace) {
   parts_->tls_watcher.reset();
   parts_->signing_key_watcher.reset();
   parts_->policy_watcher.reset();
-  // Subscriptions are endless streams: end them first so the server's
-  // shutdown only waits for publishes, which finish once committed.
+  // Links and subscriptions are endless streams: end them first so the
+  // servers' shutdown only waits for publishes, which finish once
+  // committed.
+  if (parts_->links) parts_->links->Shutdown();
+  if (parts_->federation_server) {
+    parts_->federation_server->Shutdown(std::chrono::system_clock::now() +
+                                        absl::ToChronoNanoseconds(grace));
+  }
   parts_->hub->Shutdown();
   parts_->server->Shutdown(std::chrono::system_clock::now() +
                            absl::ToChronoNanoseconds(grace));

@@ -45,6 +45,8 @@ class Node {
   ~Node();  // Shutdown()s
 
   int port() const;
+  // The bound federation port; 0 without federation.listen_address.
+  int federation_port() const;
 
   // Subscriptions registered in the hub now (tests check that none leak).
   size_t open_subscriptions() const;

@@ -5,6 +5,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "audit/audit_trail.h"
 #include "audit/log_integrity.h"
 #include "ibsm/internal/v1/storage.pb.h"
@@ -20,7 +21,7 @@ namespace {
 // The audit record of one publish, accepted (with its sequence) or refused.
 v1::AuditRecord PublishRecord(const PublishEntry& e) {
   v1::AuditRecord r = AuditEvent(
-      v1::AUDIT_PUBLISH, e.actor, e.status.ok(),
+      e.audit_action, e.actor, e.status.ok(),
       e.status.ok() ? (e.duplicate ? "duplicate of an alert already stored; "
                                      "nothing written"
                                    : "stored")
@@ -30,6 +31,15 @@ v1::AuditRecord PublishRecord(const PublishEntry& e) {
   r.set_policy_version(e.policy_version);
   r.set_sequence(e.sequence);
   r.set_payload_sha256(e.payload_sha256);
+  std::string detail = e.audit_detail;
+  if (e.status.ok() && !e.duplicate && !e.outbox_peers.empty()) {
+    absl::StrAppend(&detail, detail.empty() ? "" : "; ",
+                    e.audit_action == v1::AUDIT_FEDERATION_RECEIVE
+                        ? "relayed to: "
+                        : "queued for: ",
+                    absl::StrJoin(e.outbox_peers, ", "));
+  }
+  r.set_detail(std::move(detail));
   return r;
 }
 
@@ -48,6 +58,17 @@ absl::Status StoreFailure(const absl::Status& written) {
 }
 
 }  // namespace
+
+OutboxPriority PriorityOf(v1::Severity severity) {
+  switch (severity) {
+    case v1::SEVERITY_CRITICAL:
+      return OutboxPriority::kCritical;
+    case v1::SEVERITY_HIGH:
+      return OutboxPriority::kHigh;
+    default:
+      return OutboxPriority::kOther;
+  }
+}
 
 Committer::Committer(Store* store, LogCache* cache, AuditTrail* audit,
                      CommitterOptions options,
@@ -162,6 +183,14 @@ void Committer::RemoveExpired(std::vector<uint64_t> sequences,
   if (audit_ != nullptr) AddRecordsLocked(std::move(fresh_records));
 }
 
+void Committer::RemoveOutbox(std::vector<OutboxKey> keys,
+                             std::vector<v1::AuditRecord> records,
+                             absl::AnyInvocable<void()> done) {
+  absl::MutexLock lock(&mu_);
+  outbox_removals_.push_back(OutboxRemoval{std::move(keys), std::move(done)});
+  if (audit_ != nullptr) AddRecordsLocked(std::move(records));
+}
+
 void Committer::Stop() {
   {
     absl::MutexLock lock(&mu_);
@@ -207,7 +236,8 @@ Committer::Next Committer::TakeWork(std::vector<QueuedGroup>* groups,
 
 bool Committer::HasQueuedWorkLocked() const {
   return !queue_.empty() || !cursors_.empty() || !removals_.empty() ||
-         !audit_records_.empty() || !cursor_creations_.empty();
+         !audit_records_.empty() || !cursor_creations_.empty() ||
+         !outbox_removals_.empty();
 }
 
 bool Committer::PauseAfterFailureLocked() {
@@ -272,6 +302,7 @@ Committer::Housekeeping Committer::TakeHousekeepingLocked() {
   housekeeping.removals.swap(removals_);
   housekeeping.removed_dedup_keys.swap(removed_dedup_keys_);
   housekeeping.cursor_creations.swap(cursor_creations_);
+  housekeeping.outbox_removals.swap(outbox_removals_);
   return housekeeping;
 }
 
@@ -363,20 +394,22 @@ bool Committer::CommitOnce(std::vector<QueuedGroup> groups,
     AuditFailed(audited, std::move(housekeeping), &groups, &commit);
     return false;
   }
+  AddOutboxWrites(housekeeping, &commit);
   AddRemovals(housekeeping, &commit);
   AddCursorWrites(housekeeping.cursors, &commit);
 
   absl::Status written = absl::OkStatus();
   if (!commit.batch.empty()) {
-    written = store_->Commit(
-        std::move(commit.batch),
-        options_.sync ? Durability::kSynced : Durability::kBuffered);
+    written =
+        store_->Commit(std::move(commit.batch), options_.sync || commit.sync
+                                                    ? Durability::kSynced
+                                                    : Durability::kBuffered);
   }
   if (!written.ok()) {
     CommitFailed(written, std::move(housekeeping), &groups, &commit);
     return false;
   }
-  CommitSucceeded(housekeeping.removals, &groups, &commit);
+  CommitSucceeded(&housekeeping, &groups, &commit);
   // A cursor that could not be read is retried after the pause that
   // follows a failure.
   return commit.cursors_unread.empty();
@@ -431,6 +464,7 @@ void Committer::AnswerCursorCreations(PendingCommit* commit) {
 void Committer::AssignSequences(std::vector<QueuedGroup>* groups,
                                 PendingCommit* commit) {
   for (QueuedGroup& queued : *groups) {
+    if (queued.group->require_sync) commit->sync = true;
     for (PublishEntry& e : queued.group->entries) {
       if (!e.status.ok()) continue;  // refused before submission
       AssignSequence(&e, commit);
@@ -467,6 +501,10 @@ void Committer::AssignSequence(PublishEntry* e, PendingCommit* commit) {
       e->sequence = (*existing)->sequence;
       e->duplicate = true;
     }
+    return;
+  }
+  if (absl::Status reserved = ReserveOutbox(*e, commit); !reserved.ok()) {
+    e->status = std::move(reserved);
     return;
   }
   e->sequence = ++commit->last_sequence;
@@ -518,6 +556,59 @@ absl::Status Committer::AddAuditWrites(
   IBSM_RETURN_IF_ERROR(audit_->Append(&records, &commit->batch));
   PutAlertAuditLinks(records, commit->first_new, &commit->batch);
   return absl::OkStatus();
+}
+
+absl::Status Committer::ReserveOutbox(const PublishEntry& e,
+                                      PendingCommit* commit) {
+  if (e.outbox_peers.empty()) return absl::OkStatus();
+  if (options_.outbox == nullptr) {
+    return absl::FailedPreconditionError(
+        "this node has no federation outbox; the alert was not stored");
+  }
+  const uint64_t bytes = e.value.size();
+  for (const std::string& peer : e.outbox_peers) {
+    const auto& reserved = commit->outbox_reserved[peer];
+    if (!options_.outbox->Fits(peer, reserved.first + 1,
+                               reserved.second + bytes)) {
+      OutboxBacklog backlog = options_.outbox->Backlog(peer);
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the backlog for peer ", peer, " is full (", backlog.total(),
+          " alerts, ", backlog.bytes >> 20, " MiB waiting; bounds ",
+          backlog.bounds.max_alerts, " alerts, ",
+          backlog.bounds.max_bytes >> 20,
+          " MiB: federation.peers max_backlog_alerts / max_backlog_mib); "
+          "the alert was not stored: retry later with the same id"));
+    }
+  }
+  for (const std::string& peer : e.outbox_peers) {
+    auto& reserved = commit->outbox_reserved[peer];
+    reserved.first += 1;
+    reserved.second += bytes;
+  }
+  return absl::OkStatus();
+}
+
+void Committer::AddOutboxWrites(const Housekeeping& housekeeping,
+                                PendingCommit* commit) {
+  std::string value;
+  for (const PublishEntry* e : commit->fresh) {
+    if (e->outbox_peers.empty()) continue;
+    internal::v1::OutboxEntry entry;
+    entry.set_bytes(e->value.size());
+    *entry.mutable_queued_at() = e->record->stored.received_at();
+    entry.SerializeToString(&value);
+    const OutboxPriority priority =
+        PriorityOf(e->record->stored.alert().severity());
+    for (const std::string& peer : e->outbox_peers) {
+      OutboxKey key{peer, priority, e->sequence};
+      commit->batch.PutOutbox(key, value);
+      commit->outbox_added.push_back(std::move(key));
+      commit->outbox_added_bytes.push_back(e->value.size());
+    }
+  }
+  for (const OutboxRemoval& removal : housekeeping.outbox_removals) {
+    for (const OutboxKey& key : removal.keys) commit->batch.RemoveOutbox(key);
+  }
 }
 
 void Committer::AddRemovals(const Housekeeping& housekeeping,
@@ -588,9 +679,10 @@ void Committer::CommitFailed(const absl::Status& written,
   FailBatch(groups, commit->fresh, commit->first_new, StoreFailure(written));
 }
 
-void Committer::CommitSucceeded(const std::vector<uint64_t>& removals,
+void Committer::CommitSucceeded(Housekeeping* housekeeping,
                                 std::vector<QueuedGroup>* groups,
                                 PendingCommit* commit) {
+  const std::vector<uint64_t>& removals = housekeeping->removals;
   if (audit_ != nullptr) audit_->Committed();
   commit->cursor_status = absl::OkStatus();
   for (const auto& [key, seq] : commit->cursors_written) {
@@ -612,6 +704,18 @@ void Committer::CommitSucceeded(const std::vector<uint64_t>& removals,
     last_sequence_.store(commit->last_sequence, std::memory_order_release);
     on_commit_(commit->last_sequence);
   }
+  if (options_.outbox != nullptr) {
+    for (OutboxRemoval& removal : housekeeping->outbox_removals) {
+      options_.outbox->Removed(removal.keys);
+    }
+    // After the cache holds the alerts, so a woken sender finds them.
+    if (!commit->outbox_added.empty()) {
+      options_.outbox->Added(commit->outbox_added, commit->outbox_added_bytes);
+    }
+  }
+  for (OutboxRemoval& removal : housekeeping->outbox_removals) {
+    if (removal.done) removal.done();
+  }
   Answer(groups);
 }
 
@@ -632,6 +736,10 @@ void Committer::Requeue(Housekeeping housekeeping) {
       removed_dedup_keys_.begin(),
       std::make_move_iterator(housekeeping.removed_dedup_keys.begin()),
       std::make_move_iterator(housekeeping.removed_dedup_keys.end()));
+  outbox_removals_.insert(
+      outbox_removals_.begin(),
+      std::make_move_iterator(housekeeping.outbox_removals.begin()),
+      std::make_move_iterator(housekeeping.outbox_removals.end()));
 }
 
 void Committer::FailBatch(std::vector<QueuedGroup>* groups,

@@ -6,10 +6,9 @@
 // alert and everything that belongs to it share one fate.
 //
 // CommitOnce builds the batch in steps, one per concern (AddLogWrites,
-// AddDedupWrites, AddAuditWrites, AddRemovals, AddCursorWrites). A new
-// concern is one more step there: the federation outbox an AddOutboxWrites
-// after AddAuditWrites; encryption at rest a step before AddLogWrites that
-// seals each fresh entry's value.
+// AddDedupWrites, AddAuditWrites, AddOutboxWrites, AddRemovals,
+// AddCursorWrites). A new concern is one more step there: encryption at
+// rest a step before AddLogWrites that seals each fresh entry's value.
 //
 // Submit() and UpdateCursor() are safe to call from any thread; completion
 // callbacks run on the committer thread and must not block.
@@ -38,11 +37,13 @@
 #include "ibsm/v1/audit.pb.h"
 #include "storage/key_codec.h"
 #include "storage/log_cache.h"
+#include "storage/outbox.h"
 #include "storage/write_batch.h"
 
 namespace ibsm::broker {
 
 class AuditTrail;
+class Outbox;
 class Store;
 
 struct PublishEntry {
@@ -61,6 +62,14 @@ struct PublishEntry {
   // so that a reused id with other content is told apart from a retry.
   // Empty: the Committer computes it from `record`.
   std::string content_sha256;
+  // Federation: the peers that get an outbox entry for the alert, in the
+  // same batch (RoutePeers, publish/route.h). A publish that would take a
+  // peer's backlog past its bound is refused RESOURCE_EXHAUSTED instead.
+  std::vector<std::string> outbox_peers;
+  // The audit record's action and extra detail: AUDIT_PUBLISH for local
+  // publishes, AUDIT_FEDERATION_RECEIVE for alerts stored from a link.
+  v1::AuditAction audit_action = v1::AUDIT_PUBLISH;
+  std::string audit_detail;
   // Out.
   absl::Status status;
   uint64_t sequence = 0;
@@ -69,6 +78,9 @@ struct PublishEntry {
 
 struct PublishGroup {
   std::vector<PublishEntry> entries;
+  // Synced before `done` even on a node with DURABILITY_ASYNC: a peer
+  // acknowledges an alert over a link only once it is on disk.
+  bool require_sync = false;
   // Called once, on the committer thread, after the group's batch is durable
   // (or failed). Owns the group from then on.
   absl::AnyInvocable<void(std::unique_ptr<PublishGroup>)> done;
@@ -84,7 +96,13 @@ struct CommitterOptions {
   // Tells when a time-based audit checkpoint is due (the AuditTrail's
   // clock); must outlive the Committer.
   Clock* clock = RealClock();
+  // The outbox index (federation); null for a node without peers. Must
+  // outlive the Committer, which alone updates it.
+  Outbox* outbox = nullptr;
 };
+
+// Where an alert of `severity` waits in an outbox.
+OutboxPriority PriorityOf(v1::Severity severity);
 
 class Committer {
  public:
@@ -132,6 +150,15 @@ class Committer {
                      std::vector<std::string> dedup_keys,
                      std::vector<v1::AuditRecord> records);
 
+  // Deletes outbox entries (sent and acknowledged by the peer, refused by
+  // it, or no longer sendable) with the next batch, which also carries
+  // `records` (their AUDIT_FEDERATION_SEND records). `done` runs on the
+  // committer thread once that batch is durable; after a failed batch the
+  // removal waits for the next one.
+  void RemoveOutbox(std::vector<OutboxKey> keys,
+                    std::vector<v1::AuditRecord> records,
+                    absl::AnyInvocable<void()> done);
+
   // True while so many audit records wait to be written that new work
   // which needs a record should be refused (publishes are, by Submit).
   bool audit_backlogged() const {
@@ -158,6 +185,10 @@ class Committer {
     uint64_t ticket;
     v1::AuditRecord record;
   };
+  struct OutboxRemoval {
+    std::vector<OutboxKey> keys;
+    absl::AnyInvocable<void()> done;
+  };
   struct CursorCreation {
     std::string key;
     uint64_t sequence;
@@ -178,6 +209,7 @@ class Committer {
     std::vector<std::string> removed_dedup_keys;
     std::vector<QueuedRecord> audit_records;  // in ticket order
     std::vector<CursorCreation> cursor_creations;
+    std::vector<OutboxRemoval> outbox_removals;
   };
   // Run's steps. What the thread does after taking its work: commit it,
   // sign a checkpoint that fell due, or stop (after a last checkpoint, or
@@ -219,6 +251,13 @@ class Committer {
     // batch is written.
     absl::Status cursor_status = absl::UnavailableError(
         "the durable subscription's position could not be stored; retry");
+    // Outbox entries this batch adds (with their bytes), and what the
+    // publishes of this batch reserved of each peer's bound.
+    std::vector<OutboxKey> outbox_added;
+    std::vector<uint64_t> outbox_added_bytes;
+    absl::flat_hash_map<std::string, std::pair<uint64_t, uint64_t>>
+        outbox_reserved;
+    bool sync = false;
   };
   // False when the batch failed (its housekeeping was queued again).
   bool CommitOnce(std::vector<QueuedGroup> groups, Housekeeping housekeeping);
@@ -241,9 +280,13 @@ class Committer {
   void AddCursorWrites(
       const absl::flat_hash_map<std::string, uint64_t>& cursors,
       PendingCommit* commit);
+  // The outbox entries of the fresh alerts, and the removals asked for.
+  void AddOutboxWrites(const Housekeeping& housekeeping, PendingCommit* commit);
+  // RESOURCE_EXHAUSTED when `e` would take a peer past its bound.
+  absl::Status ReserveOutbox(const PublishEntry& e, PendingCommit* commit);
   // After the batch was written, or not (AuditFailed: before it was, as
   // the audit trail could not append its records).
-  void CommitSucceeded(const std::vector<uint64_t>& removals,
+  void CommitSucceeded(Housekeeping* housekeeping,
                        std::vector<QueuedGroup>* groups, PendingCommit* commit);
   void CommitFailed(const absl::Status& written, Housekeeping housekeeping,
                     std::vector<QueuedGroup>* groups, PendingCommit* commit);
@@ -295,6 +338,7 @@ class Committer {
   std::deque<QueuedRecord> audit_records_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> removed_dedup_keys_ ABSL_GUARDED_BY(mu_);
   std::vector<CursorCreation> cursor_creations_ ABSL_GUARDED_BY(mu_);
+  std::vector<OutboxRemoval> outbox_removals_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Set after a failed batch: housekeeping alone is retried only after
   // `retry_backoff_`, not in a busy loop.

@@ -3,12 +3,19 @@
 #include <google/protobuf/repeated_ptr_field.h>
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "context/node_context.h"
 #include "ibsm/alert_rules.h"
 #include "ibsm/canonical_alert.h"
 #include "ibsm/crypto.h"
+#include "ibsm/internal/v1/storage.pb.h"
 #include "ibsm/v1/broker.pb.h"
+#include "publish/route.h"
+#include "storage/key_codec.h"
+#include "storage/store.h"
 
 namespace ibsm::broker {
 
@@ -19,6 +26,63 @@ namespace {
 // The audit trail records the payload's hash, never the payload.
 std::string PayloadSha256(const std::string& payload) {
   return std::string(crypto::HashView(crypto::Sha256(payload)));
+}
+
+// Only the originator of an alert can update or retract it, and an update
+// or retraction takes the route of the alert it references: same topic,
+// classification and handling, so every policy decision is the same
+// (docs/federation.md, "Updates and retractions").
+absl::Status CheckReferences(const NodeContext& node, const v1::Alert& alert) {
+  for (const v1::AlertReference& ref : alert.references()) {
+    if (ref.kind() != v1::AlertReference::KIND_UPDATE &&
+        ref.kind() != v1::AlertReference::KIND_RETRACTION) {
+      continue;
+    }
+    const char* what =
+        ref.kind() == v1::AlertReference::KIND_UPDATE ? "update" : "retraction";
+    if (ref.originator() != alert.originator()) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "alert '", alert.id(), "' is an ", what, " of alert '",
+          ref.originator(), "/", ref.alert_id(), "', but only its originator ",
+          ref.originator(), " may update or retract it"));
+    }
+    absl::StatusOr<std::optional<uint64_t>> sequence =
+        node.store()->FindDuplicate(ref.originator(), ref.alert_id());
+    if (!sequence.ok()) return sequence.status();
+    if (!sequence->has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("alert '", alert.id(), "' is an ", what, " of alert '",
+                       ref.alert_id(),
+                       "', which this node does not hold (never "
+                       "published here, or removed by retention)"));
+    }
+    absl::StatusOr<std::optional<std::string>> value =
+        node.store()->Get(Family::kLog, EncodeSequence(**sequence));
+    if (!value.ok()) return value.status();
+    internal::v1::StoredAlert original;
+    if (!value->has_value() || !original.ParseFromString(**value)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("alert '", alert.id(), "' is an ", what, " of alert '",
+                       ref.alert_id(), "', which is no longer in the log"));
+    }
+    const v1::Alert& o = original.alert();
+    const bool same_route =
+        o.topic() == alert.topic() &&
+        o.classification() == alert.classification() &&
+        std::equal(o.releasable_to().begin(), o.releasable_to().end(),
+                   alert.releasable_to().begin(),
+                   alert.releasable_to().end()) &&
+        o.orcon() == alert.orcon() && o.tlp() == alert.tlp();
+    if (!same_route) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "alert '", alert.id(), "' is an ", what, " of alert '",
+          ref.alert_id(), "' and must keep its topic (", o.topic(),
+          "), classification (", o.classification(),
+          "), releasable_to, orcon and tlp, so that it reaches everyone "
+          "who received the original"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -88,6 +152,10 @@ absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
           "alert '", alert.id(), "': expires_at must be after created_at"));
       continue;
     }
+    entry.status = CheckReferences(node, alert);
+    if (!entry.status.ok()) continue;
+    entry.outbox_peers = RoutePeers(*authorizer, alert, {},
+                                    node.config().node_id(), node.peer_ids());
     *stored.mutable_received_at() = now;
     stored.set_received_from(node.config().node_id());
     entry.value = stored.SerializeAsString();
@@ -106,6 +174,11 @@ void AppendResults(const PublishGroup& group, v1::PublishResponse* response) {
     }
     result->set_sequence(entry.sequence);
     result->set_duplicate(entry.duplicate);
+    if (entry.status.ok() && !entry.duplicate) {
+      for (const std::string& peer : entry.outbox_peers) {
+        result->add_forwarded_to(peer);
+      }
+    }
   }
 }
 

@@ -28,6 +28,20 @@ std::string Property(const grpc::AuthContext& context, const char* name) {
 
 }  // namespace
 
+absl::StatusOr<Identity> AuthenticatePeer(PeerVerifier* verifier,
+                                          const grpc::AuthContext* auth) {
+  if (verifier == nullptr || auth == nullptr) {
+    return absl::UnauthenticatedError(
+        "the peer's certificate is not available to check");
+  }
+  std::string leaf = Property(*auth, GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  std::string chain = Property(*auth, GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
+  if (leaf.empty() && chain.empty()) {
+    return absl::UnauthenticatedError("the peer presented no certificate");
+  }
+  return verifier->Authenticate(leaf, chain);
+}
+
 void AuditRefusedCall(NodeContext* node, absl::string_view actor,
                       absl::string_view detail, const absl::Status& status) {
   std::string reason(status.message().substr(0, kMaxReasonBytes));
@@ -40,7 +54,7 @@ void AuditRefusedCall(NodeContext* node, absl::string_view actor,
 LiveCalls::Registration::~Registration() { calls_->Remove(id_); }
 
 std::unique_ptr<LiveCalls::Registration> LiveCalls::Add(
-    grpc::CallbackServerContext* context, std::string actor, std::string call,
+    grpc::ServerContextBase* context, std::string actor, std::string call,
     std::string leaf_pem, std::string chain_pem) {
   absl::MutexLock lock(&mu_);
   uint64_t id = next_id_++;
@@ -88,8 +102,8 @@ size_t LiveCalls::EndRefused(PeerVerifier* verifier, NodeContext* node) {
 }
 
 absl::StatusOr<Identity> AuthenticateCall(
-    NodeContext* node, grpc::CallbackServerContext* context,
-    absl::string_view call, std::unique_ptr<LiveCalls::Registration>* live) {
+    NodeContext* node, grpc::ServerContextBase* context, absl::string_view call,
+    std::unique_ptr<LiveCalls::Registration>* live) {
   PeerVerifier* verifier = node->peer_verifier();
   std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
   absl::StatusOr<Identity> who =

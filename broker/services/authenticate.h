@@ -21,8 +21,9 @@
 #include "ibsm/spiffe_id.h"
 
 namespace grpc {
-class CallbackServerContext;
-}
+class AuthContext;
+class ServerContextBase;
+}  // namespace grpc
 
 namespace ibsm::broker {
 
@@ -50,7 +51,7 @@ class LiveCalls {
 
   // `context` must stay valid until the returned registration is destroyed;
   // `*this` must outlive it.
-  std::unique_ptr<Registration> Add(grpc::CallbackServerContext* context,
+  std::unique_ptr<Registration> Add(grpc::ServerContextBase* context,
                                     std::string actor, std::string call,
                                     std::string leaf_pem,
                                     std::string chain_pem);
@@ -63,7 +64,7 @@ class LiveCalls {
 
  private:
   struct Call {
-    grpc::CallbackServerContext* context;
+    grpc::ServerContextBase* context;
     std::string actor;
     std::string call;
     std::string leaf_pem;
@@ -83,9 +84,15 @@ class LiveCalls {
 // recorded as AUDIT_CALL_REFUSED. With `live` set, the call is registered
 // in the node's LiveCalls on success and `*live` keeps it registered.
 absl::StatusOr<Identity> AuthenticateCall(
-    NodeContext* node, grpc::CallbackServerContext* context,
-    absl::string_view call,
+    NodeContext* node, grpc::ServerContextBase* context, absl::string_view call,
     std::unique_ptr<LiveCalls::Registration>* live = nullptr);
+
+// The identity the TLS peer of `auth` proves with its certificate chain,
+// checked by `verifier` (chain, CRLs, binding to its node's CA):
+// UNAUTHENTICATED or PERMISSION_DENIED with the reason otherwise. For the
+// dialling side of a federation link, which checks the node it reached.
+absl::StatusOr<Identity> AuthenticatePeer(PeerVerifier* verifier,
+                                          const grpc::AuthContext* auth);
 
 // Records in the audit trail that `actor`'s call was refused with `status`
 // before it did anything (an identity refusal, request bytes that do not

@@ -1,4 +1,4 @@
-// The Node service (node info / health).
+// The Node service (node info / health, federation links).
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
@@ -16,11 +16,27 @@
 namespace ibsm::broker {
 namespace {
 
-// Raw method: the request is parsed by ParseRequest
-// (broker/services/raw_message.h), so bytes that are not a NodeInfoRequest get
-// INVALID_ARGUMENT.
+// Records the refusal of `caller`'s call `method` ("Node.GetInfo") by
+// `decision` and returns PERMISSION_DENIED "<what> refused: <reason>".
+grpc::Status Refuse(NodeContext* node, const Identity& caller,
+                    const Decision& decision, absl::string_view method,
+                    absl::string_view what) {
+  v1::AuditRecord record =
+      AuditEvent(v1::AUDIT_CALL_REFUSED, caller.id(), false, decision.reason);
+  record.set_rule(decision.rule);
+  record.set_policy_version(decision.policy_version);
+  record.set_detail(std::string(method));
+  node->committer()->Audit(std::move(record));
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      absl::StrCat(what, " refused: ", decision.reason));
+}
+
+// Raw methods: each request is parsed by ParseRequest
+// (broker/services/raw_message.h), so bytes that are not a NodeInfoRequest
+// (LinksRequest) get INVALID_ARGUMENT.
 class NodeService final
-    : public v1::Node::WithRawCallbackMethod_GetInfo<v1::Node::Service> {
+    : public v1::Node::WithRawCallbackMethod_GetInfo<
+          v1::Node::WithRawCallbackMethod_GetLinks<v1::Node::Service>> {
  public:
   explicit NodeService(NodeContext* node) : node_(node) {}
 
@@ -46,15 +62,8 @@ class NodeService final
     // learns nothing of the node; the refusal is audited like any other.
     Decision allowed = authorizer->MayGetNodeInfo(*caller);
     if (!allowed.allowed) {
-      v1::AuditRecord record = AuditEvent(v1::AUDIT_CALL_REFUSED, caller->id(),
-                                          false, allowed.reason);
-      record.set_rule(allowed.rule);
-      record.set_policy_version(allowed.policy_version);
-      record.set_detail("Node.GetInfo");
-      node_->committer()->Audit(std::move(record));
-      reactor->Finish(grpc::Status(
-          grpc::StatusCode::PERMISSION_DENIED,
-          absl::StrCat("node information refused: ", allowed.reason)));
+      reactor->Finish(
+          Refuse(node_, *caller, allowed, "Node.GetInfo", "node information"));
       return reactor;
     }
     // Counts tell how busy the node is (and, with sequences, how much an
@@ -79,6 +88,42 @@ class NodeService final
     for (const std::string& level : authorizer->classification_levels()) {
       info->add_classification_levels(level);
     }
+    reactor->Finish(ToGrpcStatus(SerializeResponse(response, response_bytes)));
+    return reactor;
+  }
+
+  // The links' state tells who this node talks to and how much waits for
+  // whom: operators and auditors at this node only, like the counts of
+  // GetInfo. The request has no fields, so nothing in the answer's size is
+  // caller-controlled (one entry per configured peer).
+  grpc::ServerUnaryReactor* GetLinks(
+      grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request_bytes,
+      grpc::ByteBuffer* response_bytes) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    absl::StatusOr<Identity> caller =
+        AuthenticateCall(node_, context, "node links");
+    if (!caller.ok()) {
+      reactor->Finish(ToGrpcStatus(caller.status()));
+      return reactor;
+    }
+    v1::LinksRequest request;
+    if (absl::Status parsed = ParseRequest(*request_bytes, &request);
+        !parsed.ok()) {
+      AuditRefusedCall(node_, caller->id(), "Node.GetLinks", parsed);
+      reactor->Finish(ToGrpcStatus(parsed));
+      return reactor;
+    }
+    Decision allowed = node_->authorizer()->MaySeeNodeCounts(*caller);
+    if (!allowed.allowed) {
+      reactor->Finish(
+          Refuse(node_, *caller, allowed, "Node.GetLinks", "node links"));
+      return reactor;
+    }
+    v1::Links response;
+    if (node_->links_source()) response = node_->links_source()();
+    // The node answers for itself, whatever the source filled in.
+    response.set_node_id(node_->config().node_id());
     reactor->Finish(ToGrpcStatus(SerializeResponse(response, response_bytes)));
     return reactor;
   }

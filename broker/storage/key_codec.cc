@@ -56,4 +56,25 @@ std::string AlertAuditLinkKey(uint64_t sequence) {
   return absl::StrCat(kAlertAuditLinkPrefix, EncodeSequence(sequence));
 }
 
+std::string EncodeOutboxKey(const OutboxKey& key) {
+  return absl::StrCat(key.peer, absl::string_view("\0", 1),
+                      std::string(1, static_cast<char>(key.priority)),
+                      EncodeSequence(key.sequence));
+}
+
+std::optional<OutboxKey> DecodeOutboxKey(absl::string_view key) {
+  constexpr size_t kTail = 1 + 1 + 8;  // separator, priority, sequence
+  if (key.size() <= kTail) return std::nullopt;
+  const size_t peer_size = key.size() - kTail;
+  if (key[peer_size] != '\0') return std::nullopt;
+  const auto priority = static_cast<uint8_t>(key[peer_size + 1]);
+  if (priority >= kOutboxPriorities) return std::nullopt;
+  OutboxKey decoded;
+  decoded.peer = std::string(key.substr(0, peer_size));
+  if (decoded.peer.find('\0') != std::string::npos) return std::nullopt;
+  decoded.priority = static_cast<OutboxPriority>(priority);
+  decoded.sequence = *DecodeSequence(key.substr(peer_size + 2));
+  return decoded;
+}
+
 }  // namespace ibsm::broker

@@ -68,6 +68,23 @@ std::string CheckpointKey(uint64_t tree_size);
 inline constexpr char kAlertAuditLinkPrefix[] = "alert-audit/";
 std::string AlertAuditLinkKey(uint64_t sequence);
 
+// Where an alert waits in a peer's outbox: CRITICAL first, then HIGH, then
+// the rest (docs/federation.md, "Order").
+enum class OutboxPriority : uint8_t { kCritical = 0, kHigh = 1, kOther = 2 };
+inline constexpr int kOutboxPriorities = 3;
+
+// Key of the `outbox` family: peer node id, a 0 byte, the priority (one
+// byte), the log sequence (8 bytes big-endian). RocksDB's key order is
+// therefore the send order of each peer.
+struct OutboxKey {
+  std::string peer;
+  OutboxPriority priority = OutboxPriority::kOther;
+  uint64_t sequence = 0;
+};
+std::string EncodeOutboxKey(const OutboxKey& key);
+// nullopt unless `key` has the shape above.
+std::optional<OutboxKey> DecodeOutboxKey(absl::string_view key);
+
 }  // namespace ibsm::broker
 
 #endif  // IBSM_BROKER_STORAGE_KEY_CODEC_H_

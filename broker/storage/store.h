@@ -42,7 +42,7 @@ enum class Family {
                 // checkpoints)
   kAudit = 4,   // audit index -> AuditRecord
   kMerkle = 5,  // level, index -> node of the audit Merkle tree
-  kOutbox = 6,  // reserved for federation
+  kOutbox = 6,  // peer \0 priority sequence -> OutboxEntry
 };
 inline constexpr int kFamilyCount = 7;
 

@@ -75,6 +75,14 @@ void Batch::PutCheckpoint(uint64_t tree_size,
   Put(Family::kMeta, CheckpointKey(tree_size), signed_checkpoint);
 }
 
+void Batch::PutOutbox(const OutboxKey& key, absl::string_view outbox_entry) {
+  Put(Family::kOutbox, EncodeOutboxKey(key), outbox_entry);
+}
+
+void Batch::RemoveOutbox(const OutboxKey& key) {
+  Delete(Family::kOutbox, EncodeOutboxKey(key));
+}
+
 void Batch::PutForTesting(Family family, absl::string_view key,
                           absl::string_view value) {
   Put(family, key, value);

@@ -29,6 +29,7 @@ namespace ibsm::broker {
 
 class Store;
 enum class Family;
+struct OutboxKey;
 
 namespace storage {
 
@@ -71,6 +72,11 @@ class Batch {
   // `meta`: a signed checkpoint (serialized SignedCheckpoint) of a tree of
   // `tree_size` records, as the latest one and under its size.
   void PutCheckpoint(uint64_t tree_size, absl::string_view signed_checkpoint);
+
+  // `outbox`: an alert waiting for a peer (a serialized OutboxEntry), and
+  // its removal once the peer acknowledged it (or it cannot be sent).
+  void PutOutbox(const OutboxKey& key, absl::string_view outbox_entry);
+  void RemoveOutbox(const OutboxKey& key);
 
   // For tests that damage a stored database on purpose, to prove the node
   // detects it: any bytes under any key. The broker never calls these.

@@ -3,15 +3,18 @@
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 
+#include <iterator>
 #include <map>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "ibsm/spiffe_id.h"
 #include "ibsm/status_macros.h"
+#include "table.h"
 
 namespace ibsm::cli {
 namespace {
@@ -293,6 +296,102 @@ std::string FormatNodeInfo(const v1::NodeInfo& info) {
   line("subscriptions:", absl::StrCat(info.active_subscriptions()));
   line("levels:", absl::StrJoin(info.classification_levels(), ", "));
   return out;
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  if (bytes < 1024) return absl::StrCat(bytes, "B");
+  constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  return absl::StrFormat("%.1f%s", value, kUnits[unit]);
+}
+
+std::string FormatAge(const google::protobuf::Timestamp& t, absl::Time now) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "never";
+  const absl::Duration age =
+      now - (absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos()));
+  if (age < absl::ZeroDuration()) return "just now";  // clocks differ
+  const int64_t s = absl::ToInt64Seconds(age);
+  if (s < 60) return absl::StrCat(s, "s ago");
+  if (s < 3600) return absl::StrCat(s / 60, "m ago");
+  if (s < 86400) return absl::StrCat(s / 3600, "h ago");
+  return absl::StrCat(s / 86400, "d ago");
+}
+
+namespace {
+
+// The last error is free text from the link; the table keeps its width.
+constexpr size_t kLastErrorWidth = 60;
+
+std::string LinkStateName(v1::LinkInfo::State state) {
+  switch (state) {
+    case v1::LinkInfo::CONNECTING:
+      return "connecting";
+    case v1::LinkInfo::UP:
+      return "up";
+    case v1::LinkInfo::DOWN:
+      return "down";
+    case v1::LinkInfo::REFUSED:
+      return "refused";
+    default:
+      return "unknown";
+  }
+}
+
+// "critical/high/other", the stored bytes and the bound:
+// "3/0/12 4.2KiB of max 100000 alerts/1.0GiB".
+std::string BacklogCell(const v1::LinkInfo& l) {
+  std::string out = absl::StrCat(l.backlog_critical(), "/", l.backlog_high(),
+                                 "/", l.backlog_other(), " ",
+                                 FormatBytes(l.backlog_bytes()), " of max ");
+  absl::StrAppend(&out, l.max_backlog_alerts() == 0
+                            ? std::string("?")
+                            : absl::StrCat(l.max_backlog_alerts()));
+  absl::StrAppend(&out, " alerts/",
+                  l.max_backlog_bytes() == 0
+                      ? std::string("?")
+                      : FormatBytes(l.max_backlog_bytes()));
+  return out;
+}
+
+std::string Cut(absl::string_view s, size_t width) {
+  if (s.empty()) return "-";
+  if (s.size() <= width) return std::string(s);
+  return absl::StrCat(s.substr(0, width - 3), "...");
+}
+
+}  // namespace
+
+std::string FormatLinks(const v1::Links& links, absl::Time now) {
+  if (links.links().empty()) {
+    return absl::StrCat("node ", links.node_id(), " has no federation links\n");
+  }
+  using Align = Table::Align;
+  Table table({"PEER", "STATE", "DIAL", "BACKLOG", "IN-FLIGHT", "SENT", "RECV",
+               "REFUSED", "BYTES OUT/IN", "LAST CONTACT", "LAST ERROR"},
+              {Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft,
+               Align::kRight, Align::kRight, Align::kRight, Align::kRight});
+  for (const v1::LinkInfo& l : links.links()) {
+    table.AddRow({
+        l.peer(),
+        LinkStateName(l.state()),
+        l.address().empty() ? std::string("(dials in)") : l.address(),
+        BacklogCell(l),
+        absl::StrCat(l.in_flight()),
+        absl::StrCat(l.alerts_sent()),
+        absl::StrCat(l.alerts_received()),
+        absl::StrCat(l.alerts_refused()),
+        absl::StrCat(FormatBytes(l.bytes_sent()), "/",
+                     FormatBytes(l.bytes_received())),
+        FormatAge(l.last_contact(), now),
+        Cut(l.last_error(), kLastErrorWidth),
+    });
+  }
+  return table.Format();
 }
 
 }  // namespace ibsm::cli

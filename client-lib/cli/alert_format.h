@@ -1,7 +1,8 @@
 // What the ibsm CLI puts into and gets out of alerts: building a v1::Alert
 // from `ibsm publish` flags, and rendering receipts, deliveries and node
-// info as human-readable text or single-line JSON. Pure code (payload files
-// are read through a caller-supplied function), thread-compatible.
+// info and federation links as human-readable text or single-line JSON. Pure
+// code (payload files are read through a caller-supplied function),
+// thread-compatible.
 #ifndef IBSM_CLIENT_LIB_CLI_ALERT_FORMAT_H_
 #define IBSM_CLIENT_LIB_CLI_ALERT_FORMAT_H_
 
@@ -43,6 +44,14 @@ std::string FormatReceipt(const PublishReceipt& receipt);
 absl::StatusOr<std::string> ReceiptJson(const PublishReceipt& receipt);
 std::string FormatDelivery(const v1::Delivery& delivery);
 std::string FormatNodeInfo(const v1::NodeInfo& info);
+// `ibsm node links`: one table row per link (ages relative to `now`), or
+// "node CIV has no federation links".
+std::string FormatLinks(const v1::Links& links, absl::Time now);
+// "512B", "1.5KiB", "3.0MiB", "2.0GiB".
+std::string FormatBytes(uint64_t bytes);
+// How long before `now` `t` was: "3s ago", "5m ago", "2h ago", "4d ago";
+// "never" when unset.
+std::string FormatAge(const google::protobuf::Timestamp& t, absl::Time now);
 
 }  // namespace ibsm::cli
 

@@ -9,9 +9,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <variant>
@@ -22,9 +25,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "alert_format.h"
 #include "google/protobuf/stubs/logging.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "google/protobuf/util/time_util.h"
 #include "ibsm/audit_verify.h"
 #include "ibsm/checkpoint.h"
 #include "ibsm/merkle.h"
@@ -34,6 +40,7 @@
 #include "ibsm/tls.h"
 #include "ibsm/v1/audit.grpc.pb.h"
 #include "ibsm/v1/audit.pb.h"
+#include "journey.h"
 #include "json_writer.h"
 #include "rpc_call.h"
 #include "table.h"
@@ -573,6 +580,8 @@ constexpr ActionName kActionNames[] = {
     {v1::AUDIT_NODE_STOP, "node-stop"},
     {v1::AUDIT_INTEGRITY_FAILURE, "integrity-failure"},
     {v1::AUDIT_ALERT_LINKS_MIGRATED, "alert-links-migrated"},
+    {v1::AUDIT_FEDERATION_LINK_UP, "federation-link-up"},
+    {v1::AUDIT_FEDERATION_LINK_DOWN, "federation-link-down"},
 };
 
 std::string ActionText(v1::AuditAction action) {
@@ -927,6 +936,27 @@ int RunExportAlerts(const ParsedFlags& flags, Io& io) {
 
 // ---- ibsm audit proof ------------------------------------------------------
 
+// The check that `signer`'s certificate is trusted through the root of
+// `anchors` as of a checkpoint's time, for VerifyInclusionProof; on success
+// it sets *trusted_line (TrustedLine). `signer`, `anchors` and
+// `trusted_line` must outlive the returned function.
+std::function<absl::Status(const ibsm::Checkpoint&)> SignerTrust(
+    const NodeCertFile& signer, const TrustAnchors& anchors,
+    std::string* trusted_line) {
+  return [&signer, &anchors,
+          trusted_line](const ibsm::Checkpoint& cp) -> absl::Status {
+    absl::StatusOr<ibsm::TrustedNodeCertificate> trusted =
+        ibsm::TrustNodeCertificate(signer.pem, anchors.roots_pem,
+                                   anchors.crl_pems, cp.time_unix);
+    if (!trusted.ok()) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "--node-cert ", signer.file, ": ", trusted.status().message()));
+    }
+    *trusted_line = TrustedLine(*trusted, anchors, cp.time_unix);
+    return absl::OkStatus();
+  };
+}
+
 // What `ibsm audit proof --index` asks for, from its flags.
 struct InclusionProofArgs {
   v1::InclusionProofRequest request;
@@ -1076,21 +1106,12 @@ int RunInclusionProof(const ParsedFlags& flags, Io& io) {
   // Check the proof locally against the checkpoint the node returned; the
   // signer's certificate must be trusted as of the checkpoint's time.
   std::string trusted_line;
-  auto trust_signer = [&](const ibsm::Checkpoint& cp) -> absl::Status {
-    absl::StatusOr<ibsm::TrustedNodeCertificate> trusted =
-        ibsm::TrustNodeCertificate(args.signer->pem, args.anchors->roots_pem,
-                                   args.anchors->crl_pems, cp.time_unix);
-    if (!trusted.ok()) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("--node-cert: ", trusted.status().message()));
-    }
-    trusted_line = TrustedLine(*trusted, *args.anchors, cp.time_unix);
-    return absl::OkStatus();
-  };
   google::protobuf::LogSilencer quiet;  // a damaged record logs on parsing
   const ibsm::InclusionReport report = ibsm::VerifyInclusionProof(
       proof, args.signer.has_value() ? &args.signer->key : nullptr, args.origin,
-      trust_signer);
+      args.signer.has_value()
+          ? SignerTrust(*args.signer, *args.anchors, &trusted_line)
+          : std::function<absl::Status(const ibsm::Checkpoint&)>());
   const ProofOutcome outcome = DescribeInclusion(report, proof, trusted_line);
   PrintInclusionProof(proof, report, outcome, flags.Bool("json"), io);
   return outcome.result == "FAILED" ? kExitFailed : kExitOk;
@@ -1154,6 +1175,357 @@ int RunProof(const ParsedFlags& flags, Io& io) {
   }
   return inclusion ? RunInclusionProof(flags, io)
                    : RunConsistencyProof(flags, io);
+}
+
+// ---- ibsm audit journey ----------------------------------------------------
+
+// Records the journey reads at one node, at most (all queries together):
+// the command stays bounded however busy the node's trail is.
+constexpr uint64_t kJourneyRecordBound = 10000;
+
+// What `ibsm audit journey` asks for, from its flags.
+struct JourneyArgs {
+  AlertRef alert;
+  std::vector<std::string> targets;
+  TrustAnchors anchors;
+  // The --node-cert files by the node their certificate names.
+  std::map<std::string, std::vector<NodeCertFile>> certs;
+};
+
+// The arguments, or the exit code after the usage message.
+std::variant<JourneyArgs, int> JourneyArgsFromFlags(const ParsedFlags& flags,
+                                                    Io& io) {
+  if (!flags.Has("alert")) {
+    return Usage(io, "journey", "missing --alert ORIGINATOR/ID");
+  }
+  JourneyArgs args;
+  absl::StatusOr<AlertRef> alert = ParseAlertRef(flags.Get("alert"));
+  if (!alert.ok()) return Usage(io, "journey", alert.status().message());
+  args.alert = *std::move(alert);
+  args.targets = flags.GetAll("target");
+  if (args.targets.empty()) {
+    return Usage(io, "journey",
+                 "missing --target HOST:PORT (or $IBSM_TARGET): give one per "
+                 "node to ask");
+  }
+  if (args.targets.size() > 64) {
+    return Usage(io, "journey", "at most 64 --target nodes");
+  }
+  if (!flags.Has("node-cert")) {
+    return Usage(io, "journey",
+                 "missing --node-cert CERT: give each target node's "
+                 "certificate chain (node-<NODE>-chain.pem), to verify its "
+                 "checkpoint");
+  }
+  absl::StatusOr<TrustAnchors> anchors = ReadTrustAnchors(flags);
+  if (!anchors.ok()) return Usage(io, "journey", anchors.status().message());
+  args.anchors = *std::move(anchors);
+  for (const std::string& file : flags.GetAll("node-cert")) {
+    std::string node;
+    absl::StatusOr<std::vector<NodeCertFile>> cert =
+        ReadNodeCerts({file}, &node);
+    if (!cert.ok()) return Usage(io, "journey", cert.status().message());
+    args.certs[node].push_back(std::move(cert->front()));
+  }
+  return args;
+}
+
+// What a CLI function printed on `err`, without "ibsm: " and the newline:
+// a node's error, to show in its verdict line.
+std::string Captured(const std::ostringstream& err) {
+  const std::string text = err.str();
+  absl::string_view message = text;
+  absl::ConsumePrefix(&message, "ibsm: ");
+  return std::string(absl::StripTrailingAsciiWhitespace(message));
+}
+
+// The message RpcFailed prints for a failed call, without "ibsm: ".
+std::string CallFailure(absl::string_view what, const grpc::Status& status) {
+  std::istringstream in;
+  std::ostringstream out, err;
+  Io quiet{in, out, err};
+  RpcFailed(quiet, RpcSpec{what, absl::ZeroDuration()}, status);
+  return Captured(err);
+}
+
+// One node's Auditor service, over the connection of one --target.
+class JourneyNodeCalls {
+ public:
+  JourneyNodeCalls(const ParsedFlags& flags, Client* client)
+      : flags_(flags), stub_(v1::Auditor::NewStub(client->channel())) {}
+
+  // Every record matching `query`, page after page, into *out; stops once
+  // *budget records were read (setting *truncated). Counts the redacted.
+  grpc::Status Query(v1::AuditQuery query, uint64_t* budget,
+                     std::vector<v1::AuditRecord>* out, uint64_t* redacted,
+                     bool* truncated) {
+    while (true) {
+      if (*budget == 0) {
+        *truncated = true;
+        return grpc::Status::OK;
+      }
+      query.set_limit(static_cast<uint32_t>(std::min<uint64_t>(*budget, 1000)));
+      grpc::ClientContext context;
+      context.set_deadline(CallDeadline(flags_, absl::Seconds(60)));
+      std::unique_ptr<grpc::ClientReader<v1::AuditQueryResponse>> reader =
+          stub_->Query(&context, query);
+      v1::AuditQueryResponse response;
+      bool more = false;
+      uint64_t next_index = query.from_index();
+      while (reader->Read(&response)) {
+        *budget -= std::min<uint64_t>(*budget, response.records_size());
+        *redacted += response.redacted_indices_size();
+        for (v1::AuditRecord& r : *response.mutable_records()) {
+          out->push_back(std::move(r));
+        }
+        more = response.more();
+        next_index = response.next_index();
+      }
+      grpc::Status status = reader->Finish();
+      if (!status.ok() || !more) return status;
+      if (next_index <= query.from_index()) {
+        return grpc::Status(grpc::StatusCode::INTERNAL,
+                            "the node's next page does not advance");
+      }
+      query.set_from_index(next_index);
+    }
+  }
+
+  grpc::Status Checkpoint(v1::SignedCheckpoint* out) {
+    grpc::ClientContext context;
+    context.set_deadline(CallDeadline(flags_, absl::Seconds(30)));
+    return stub_->GetCheckpoint(&context, v1::CheckpointRequest(), out);
+  }
+
+  grpc::Status Proof(uint64_t index, uint64_t tree_size,
+                     v1::InclusionProof* out) {
+    v1::InclusionProofRequest request;
+    request.set_index(index);
+    request.set_tree_size(tree_size);
+    grpc::ClientContext context;
+    context.set_deadline(CallDeadline(flags_, absl::Seconds(30)));
+    return stub_->GetInclusionProof(&context, request, out);
+  }
+
+ private:
+  const ParsedFlags& flags_;
+  std::unique_ptr<v1::Auditor::Stub> stub_;
+};
+
+// The certificate of `node` that signed `note`, trusted through `anchors`
+// as of the checkpoint's time; the problem otherwise.
+absl::StatusOr<const NodeCertFile*> VerifyJourneyCheckpoint(
+    const JourneyArgs& args, const std::string& node, const std::string& note) {
+  auto certs = args.certs.find(node);
+  if (certs == args.certs.end()) {
+    std::vector<std::string> given;
+    for (const auto& [n, files] : args.certs) given.push_back(n);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no --node-cert of node ", node, " was given (given: ",
+        absl::StrJoin(given, ", "), "), so its checkpoint cannot be verified"));
+  }
+  const std::string origin = absl::StrCat("ibsm/", node);
+  const NodeCertFile& signer = SignerOf(certs->second, note, origin);
+  absl::StatusOr<ibsm::Checkpoint> checkpoint =
+      ibsm::VerifyCheckpoint(note, origin, signer.key);
+  if (!checkpoint.ok()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the signature does not verify with --node-cert ",
+                     signer.file, ": ", checkpoint.status().message()));
+  }
+  std::string trusted_line;
+  IBSM_RETURN_IF_ERROR(
+      SignerTrust(signer, args.anchors, &trusted_line)(*checkpoint));
+  return &signer;
+}
+
+// The alert's records at one node and the link events of the peers they
+// name, both bounded together by *budget.
+grpc::Status GatherRecords(const JourneyArgs& args, JourneyNodeCalls& calls,
+                           NodeJourney* node) {
+  uint64_t budget = kJourneyRecordBound;
+  node->record_bound = kJourneyRecordBound;
+  v1::AuditQuery query;
+  query.set_alert_id(args.alert.id);
+  std::vector<v1::AuditRecord> found;
+  grpc::Status status =
+      calls.Query(query, &budget, &found, &node->redacted, &node->truncated);
+  if (!status.ok()) return status;
+  std::vector<v1::AuditRecord> kept;
+  for (v1::AuditRecord& r : found) {
+    if (RecordConcernsAlert(r, args.alert)) kept.push_back(std::move(r));
+  }
+  // The links to the peers the alert was queued for, sent to or relayed
+  // to, from its first record on: why it waited, and when it could go.
+  const std::vector<std::string> peers = JourneyPeers(kept);
+  if (!kept.empty() && !peers.empty()) {
+    google::protobuf::Timestamp first = kept.front().time();
+    for (const v1::AuditRecord& r : kept) {
+      if (r.time() < first) first = r.time();
+    }
+    for (v1::AuditAction action :
+         {v1::AUDIT_FEDERATION_LINK_UP, v1::AUDIT_FEDERATION_LINK_DOWN}) {
+      v1::AuditQuery links;
+      links.set_action(action);
+      *links.mutable_from_time() = first;
+      std::vector<v1::AuditRecord> events;
+      uint64_t ignored_redacted = 0;  // link records name no alert
+      status = calls.Query(links, &budget, &events, &ignored_redacted,
+                           &node->truncated);
+      if (!status.ok()) return status;
+      for (v1::AuditRecord& r : events) {
+        if (IsLinkEventFor(r, peers)) kept.push_back(std::move(r));
+      }
+    }
+  }
+  for (v1::AuditRecord& r : kept) {
+    JourneyRecord shown;
+    shown.record = std::move(r);
+    node->records.push_back(std::move(shown));
+  }
+  return grpc::Status::OK;
+}
+
+// Proves each record of `node` against its verified checkpoint, signed by
+// `signer`.
+void ProveRecords(const JourneyArgs& args, JourneyNodeCalls& calls,
+                  const NodeCertFile& signer, NodeJourney* node) {
+  const std::string origin = absl::StrCat("ibsm/", node->node);
+  for (JourneyRecord& r : node->records) {
+    if (r.record.index() >= node->checkpoint_size) continue;  // not yet
+    v1::InclusionProof proof;
+    grpc::Status status =
+        calls.Proof(r.record.index(), node->checkpoint_size, &proof);
+    r.proof = ProofState::kFailed;
+    if (!status.ok()) {
+      r.problem = CallFailure("audit proof", status);
+      continue;
+    }
+    std::string trusted_line;
+    const ibsm::InclusionReport report = ibsm::VerifyInclusionProof(
+        proof, &signer.key, origin,
+        SignerTrust(signer, args.anchors, &trusted_line));
+    if (report.verdict != ibsm::InclusionVerdict::kVerified) {
+      r.problem = DescribeInclusion(report, proof, trusted_line).why;
+      continue;
+    }
+    // The record the trail holds must be the one the query showed.
+    if (!google::protobuf::util::MessageDifferencer::Equals(report.record,
+                                                            r.record)) {
+      r.problem =
+          absl::StrCat("the node's query answer for record ", r.record.index(),
+                       " differs from the record its trail holds");
+      continue;
+    }
+    r.proof = ProofState::kProven;
+  }
+}
+
+// Everything one --target tells about the alert. A usage error (bad TLS
+// files) is returned as its exit code after its message.
+std::variant<NodeJourney, int> AskNode(const ParsedFlags& flags,
+                                       const JourneyArgs& args,
+                                       const std::string& target, Io& io) {
+  NodeJourney node;
+  node.target = target;
+  ParsedFlags one = flags;
+  one.Set("target", target);
+  std::istringstream no_input;
+  std::ostringstream unused, connect_err;
+  Io quiet{no_input, unused, connect_err};
+  std::variant<std::unique_ptr<Client>, int> connected =
+      Connect(one, AuditCommand("journey"), quiet);
+  if (int* code = std::get_if<int>(&connected)) {
+    if (*code == kExitUsage) {
+      io.err << connect_err.str();
+      return *code;
+    }
+    node.error = Captured(connect_err);
+    return node;
+  }
+  std::unique_ptr<Client> client =
+      std::move(std::get<std::unique_ptr<Client>>(connected));
+  absl::StatusOr<v1::NodeInfo> info = client->NodeInfo();
+  if (!info.ok()) {
+    std::ostringstream err;
+    Io captured{no_input, unused, err};
+    CallError(captured, "node info", info.status());
+    node.error = Captured(err);
+    return node;
+  }
+  node.node = info->node_id();
+  JourneyNodeCalls calls(one, client.get());
+
+  // The checkpoint first: records written after it are not yet in one.
+  v1::SignedCheckpoint checkpoint;
+  grpc::Status status = calls.Checkpoint(&checkpoint);
+  const NodeCertFile* signer = nullptr;
+  if (status.ok()) {
+    node.has_checkpoint = true;
+    node.checkpoint_size = checkpoint.tree_size();
+    node.checkpoint_time_unix = checkpoint.time().seconds();
+    absl::StatusOr<const NodeCertFile*> verified =
+        VerifyJourneyCheckpoint(args, node.node, checkpoint.note());
+    if (verified.ok()) {
+      signer = *verified;
+      node.checkpoint_verified = true;
+      // The size and time the signature covers, not the unsigned fields.
+      std::optional<uint64_t> size = ibsm::PeekTreeSize(checkpoint.note());
+      node.checkpoint_size = size.value_or(0);
+    } else {
+      node.checkpoint_problem = std::string(verified.status().message());
+    }
+  } else if (status.error_code() != grpc::StatusCode::NOT_FOUND) {
+    node.error = CallFailure("audit checkpoint", status);
+    return node;
+  }
+
+  status = GatherRecords(args, calls, &node);
+  if (!status.ok()) {
+    node.error = CallFailure("audit query", status);
+    return node;
+  }
+  if (signer != nullptr) {
+    ProveRecords(args, calls, *signer, &node);
+  } else if (node.has_checkpoint) {
+    for (JourneyRecord& r : node.records) {
+      r.proof = ProofState::kFailed;
+      r.problem = "the node's checkpoint did not verify";
+    }
+  }
+  return node;
+}
+
+int RunJourney(const ParsedFlags& flags, Io& io) {
+  std::variant<JourneyArgs, int> parsed = JourneyArgsFromFlags(flags, io);
+  if (int* code = std::get_if<int>(&parsed)) return *code;
+  const JourneyArgs& args = std::get<JourneyArgs>(parsed);
+  google::protobuf::LogSilencer quiet;  // a damaged record logs on parsing
+
+  std::vector<NodeJourney> nodes;
+  for (const std::string& target : args.targets) {
+    std::variant<NodeJourney, int> node = AskNode(flags, args, target, io);
+    if (int* code = std::get_if<int>(&node)) return *code;
+    nodes.push_back(std::get<NodeJourney>(std::move(node)));
+  }
+
+  bool known = false, failed = false;
+  for (const NodeJourney& n : nodes) {
+    known |= !n.records.empty();
+    failed |= NodeFailed(n);
+  }
+  if (flags.Bool("json")) {
+    io.out << JourneyJson(args.alert, nodes) << "\n";
+  } else if (known) {
+    io.out << FormatJourney(args.alert, nodes);
+  } else {
+    for (const NodeJourney& n : nodes) io.out << NodeVerdict(n) << "\n";
+  }
+  if (!known) {
+    io.err << "ibsm: no node knows alert " << args.alert.text() << "\n";
+    return kExitFailed;
+  }
+  return failed ? kExitFailed : kExitOk;
 }
 
 // ---- the rows of the command table ----------------------------------------
@@ -1220,7 +1592,8 @@ Command QueryCommand() {
       "deliver, ack, subscribe-open, subscribe-close, call-refused, "
       "policy-reload,\ncert-reload, retention-remove, auditor-query, "
       "auditor-export, federation-send, federation-receive,\nnode-start, "
-      "node-stop, integrity-failure.",
+      "node-stop, integrity-failure, federation-link-up, "
+      "federation-link-down.",
       {
           Flag("from-time", Kind::kValue, "RFC3339",
                "records at or after this time"),
@@ -1347,6 +1720,44 @@ Command CheckpointCommand() {
       RunCheckpoint};
 }
 
+// The row of `ibsm audit journey`.
+Command JourneyCommand() {
+  return Command{
+      {"audit", "journey"},
+      "--alert ORIGINATOR/ID --target HOST:PORT [--target HOST:PORT ...] "
+      "--node-cert CERT [--node-cert CERT ...] [--crl-dir DIR] [--json]",
+      "Show one alert's path across nodes, each node's trail verified",
+      "Asks every --target node (as an auditor: the AUDITOR role there) for "
+      "its audit records of the alert\n(ORIGINATOR/ID, e.g. "
+      "CIV/police/civ-1) and the link events of the peers it was queued "
+      "for, sent\nor relayed to, and prints one timeline ordered by time: "
+      "published (by whom, rule, policy, queued\nfor), refused at publish, "
+      "sent to / refused by a peer, received from / refused from a peer,\n"
+      "relayed, delivered to an agency, link up/down, retention removal, "
+      "integrity failure. Each node's\nlatest signed checkpoint is verified "
+      "with its --node-cert (matched to the node by the id in the\n"
+      "certificate, trusted through --ca and --crl-dir as 'ibsm audit "
+      "verify' does), and every shown record\nwith an inclusion proof "
+      "against it; a record written after the checkpoint is 'not yet in a\n"
+      "checkpoint'. Then one line per node: its checkpoint, signature and "
+      "proofs, or what failed. At most\n10000 records are read per node. "
+      "Exit 1 when a node cannot be reached or refuses, when any\n"
+      "verification fails, or when no node knows the alert; 2 for a bad "
+      "command line.",
+      {
+          Flag("alert", Kind::kValue, "ORIGINATOR/ID",
+               "the alert, e.g. CIV/police/civ-1"),
+          FlagSpec{"target", Kind::kRepeated, "HOST:PORT",
+                   "a node to ask; repeat for each node", "IBSM_TARGET"},
+          Flag("node-cert", Kind::kRepeated, "CERT",
+               "PEM certificate (with its intermediate) of a target node; "
+               "repeat per node (and across a key rotation)"),
+          Flag("crl-dir", Kind::kValue, "DIR",
+               "directory of PEM CRLs for the --node-cert checks"),
+      },
+      RunJourney};
+}
+
 }  // namespace
 
 std::vector<Command> AuditCommands() {
@@ -1357,6 +1768,7 @@ std::vector<Command> AuditCommands() {
   commands.push_back(ExportAlertsCommand());
   commands.push_back(ProofCommand());
   commands.push_back(CheckpointCommand());
+  commands.push_back(JourneyCommand());
   return commands;
 }
 

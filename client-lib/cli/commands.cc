@@ -19,8 +19,10 @@
 #include "ibsm/subscriber.h"
 #include "ibsm/tls.h"
 #include "ibsm/topic.h"
+#include "ibsm/v1/broker.grpc.pb.h"
 #include "ibsm/v1/broker.pb.h"
 #include "policy_commands.h"
+#include "rpc_call.h"
 
 namespace ibsm::cli {
 namespace {
@@ -269,6 +271,24 @@ int RunNodeInfo(const Command& cmd, const ParsedFlags& flags, Io& io) {
   return kExitOk;
 }
 
+// ---- ibsm node links -------------------------------------------------------
+
+int RunNodeLinks(const Command& cmd, const ParsedFlags& flags, Io& io) {
+  v1::Links links;
+  if (int code = CallUnary<v1::Node>(
+          flags, cmd, RpcSpec{"node links", absl::Seconds(10)},
+          &v1::Node::Stub::GetLinks, v1::LinksRequest(), &links, io);
+      code != kExitOk) {
+    return code;
+  }
+  if (flags.Bool("json")) {
+    PrintJsonOr(io, ToJsonLine(links));
+  } else {
+    io.out << FormatLinks(links, absl::Now());
+  }
+  return kExitOk;
+}
+
 // ---- the table -------------------------------------------------------------
 
 std::vector<Command> MakeCommands() {
@@ -357,10 +377,40 @@ std::vector<Command> MakeCommands() {
       [](const ParsedFlags& f, Io& io) {
         return RunNodeInfo(Commands()[2], f, io);
       }});
+  commands.push_back(Command{
+      {"node", "links"},
+      "[--json]",
+      "Show the node's federation links: state, backlog, traffic, errors",
+      "Calls ibsm.v1.Node/GetLinks (the caller needs ROLE_ADMIN or "
+      "ROLE_AUDITOR at the node). One row per\nconfigured peer: STATE "
+      "(connecting, up, down, refused), DIAL (the peer's address, or '(dials "
+      "in)'),\nBACKLOG (alerts waiting, critical/high/other, their bytes and "
+      "the bound federation.peers\nmax_backlog_*), IN-FLIGHT (sent, not yet "
+      "acknowledged), SENT/RECV (alerts stored by the peer / here),\n"
+      "REFUSED (either way), BYTES OUT/IN (link protocol bytes since the "
+      "node started), LAST CONTACT and\nLAST ERROR. --json prints the "
+      "ibsm.v1.Links message on one line.",
+      {},
+      [](const ParsedFlags& f, Io& io) {
+        return RunNodeLinks(Commands()[3], f, io);
+      }});
   for (Command& c : PolicyCommands()) commands.push_back(std::move(c));
   for (Command& c : AuditCommands()) commands.push_back(std::move(c));
   // Later groups go here.
   return commands;
+}
+
+// The common flags that `c` does not define itself (a command may redefine
+// one, e.g. a repeatable --target).
+std::vector<FlagSpec> CommonFlagsOf(const Command& c) {
+  std::vector<FlagSpec> out;
+  for (const FlagSpec& s : CommonFlags()) {
+    if (std::none_of(c.flags.begin(), c.flags.end(),
+                     [&](const FlagSpec& f) { return f.name == s.name; })) {
+      out.push_back(s);
+    }
+  }
+  return out;
 }
 
 std::string CommandName(const Command& c) { return absl::StrJoin(c.path, " "); }
@@ -392,7 +442,7 @@ std::string CommandHelp(const Command& c) {
   if (!c.flags.empty()) {
     absl::StrAppend(&out, "\nFlags:\n", FormatFlagHelp(c.flags));
   }
-  absl::StrAppend(&out, "\nCommon flags:\n", FormatFlagHelp(CommonFlags()));
+  absl::StrAppend(&out, "\nCommon flags:\n", FormatFlagHelp(CommonFlagsOf(c)));
   return out;
 }
 
@@ -532,7 +582,7 @@ int RunCli(const std::vector<std::string>& argv, Io& io,
     io.out << CommandHelp(*cmd);
     return kExitOk;
   }
-  std::vector<FlagSpec> specs = CommonFlags();
+  std::vector<FlagSpec> specs = CommonFlagsOf(*cmd);
   specs.insert(specs.end(), cmd->flags.begin(), cmd->flags.end());
   std::vector<std::string> positional;
   absl::StatusOr<ParsedFlags> flags = ParseFlags(specs, rest, &positional);

@@ -47,6 +47,10 @@ void ParsedFlags::Add(const std::string& name, std::string value) {
   values_[name].push_back(std::move(value));
 }
 
+void ParsedFlags::Set(const std::string& name, std::string value) {
+  values_[name] = {std::move(value)};
+}
+
 absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<FlagSpec>& specs,
                                        const std::vector<std::string>& args,
                                        std::vector<std::string>* positional) {

@@ -39,6 +39,9 @@ class ParsedFlags {
   std::vector<std::string> GetAll(absl::string_view name) const;
   bool Bool(absl::string_view name) const { return Has(name); }
   void Add(const std::string& name, std::string value);
+  // `name` with `value` as its only value (one call of a command that
+  // takes the flag repeatedly, e.g. one --target of several).
+  void Set(const std::string& name, std::string value);
 
  private:
   std::map<std::string, std::vector<std::string>, std::less<>> values_;

@@ -1,0 +1,281 @@
+#include "federation/ingress.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "context/node_context.h"
+#include "ibsm/alert_rules.h"
+#include "ibsm/crypto.h"
+#include "publish/committer.h"
+#include "publish/publish_path.h"
+#include "publish/route.h"
+
+namespace ibsm::broker {
+
+using internal::v1::LinkAck;
+using internal::v1::LinkOffer;
+
+std::string ChainFingerprint(
+    const google::protobuf::RepeatedPtrField<std::string>& chain) {
+  std::string framed;
+  for (const std::string& der : chain) {
+    const uint32_t n = static_cast<uint32_t>(der.size());
+    const char length[4] = {static_cast<char>(n >> 24),
+                            static_cast<char>(n >> 16),
+                            static_cast<char>(n >> 8), static_cast<char>(n)};
+    framed.append(length, 4);
+    framed.append(der);
+  }
+  return std::string(crypto::HashView(crypto::Sha256(framed)));
+}
+
+bool ChainCache::Resolve(LinkOffer* offer, std::string* error) {
+  v1::Alert* alert = offer->mutable_alert();
+  if (alert->signing_chain_size() > 0) {
+    if (alert->signing_chain_size() > kMaxChainCertificates) {
+      *error =
+          absl::StrCat("the signing chain has ", alert->signing_chain_size(),
+                       " certificates; at most ", kMaxChainCertificates);
+      return true;
+    }
+    for (const std::string& der : alert->signing_chain()) {
+      if (der.size() > kMaxChainCertificateBytes) {
+        *error =
+            absl::StrCat("a certificate of the signing chain has ", der.size(),
+                         " bytes; at most ", kMaxChainCertificateBytes);
+        return true;
+      }
+    }
+    std::string fingerprint = ChainFingerprint(alert->signing_chain());
+    if (!offer->chain_sha256().empty() &&
+        offer->chain_sha256() != fingerprint) {
+      *error = "chain_sha256 does not match the signing chain it came with";
+      return true;
+    }
+    if (!chains_.contains(fingerprint)) {
+      if (chains_.size() >= kMaxChains) chains_.clear();
+      chains_.emplace(std::move(fingerprint),
+                      std::vector<std::string>(alert->signing_chain().begin(),
+                                               alert->signing_chain().end()));
+    }
+    return true;
+  }
+  if (offer->chain_sha256().empty()) return true;  // unsigned: refused later
+  auto it = chains_.find(offer->chain_sha256());
+  if (it == chains_.end()) return false;
+  for (const std::string& der : it->second) alert->add_signing_chain(der);
+  return true;
+}
+
+namespace {
+
+bool ValidNodeId(absl::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+           c == '_';
+  });
+}
+
+// What to do with one offer before anything is written.
+struct Verdict {
+  enum Kind { kStore, kRefuse, kAckNow } kind = kStore;
+  LinkAck::Result ack = LinkAck::STORED;  // for kAckNow
+  std::string reason;                     // for kRefuse and kAckNow
+  Decision decision;                      // for kStore
+};
+
+Verdict Refuse(std::string reason) {
+  Verdict v;
+  v.kind = Verdict::kRefuse;
+  v.reason = std::move(reason);
+  return v;
+}
+
+Verdict AckNow(LinkAck::Result result, std::string reason) {
+  Verdict v;
+  v.kind = Verdict::kAckNow;
+  v.ack = result;
+  v.reason = std::move(reason);
+  return v;
+}
+
+// The ingress checks, in the order docs/federation.md gives.
+Verdict Check(const NodeContext& node, const Authorizer& authorizer,
+              const std::string& peer, LinkOffer* offer, ChainCache* chains) {
+  const std::string& self = node.config().node_id();
+  const auto& hops = offer->hops();
+  if (hops.empty() || hops.size() > kMaxHops) {
+    return Refuse(absl::StrCat("the offer lists ", hops.size(), " hops; 1 to ",
+                               kMaxHops, " are accepted"));
+  }
+  for (const std::string& hop : hops) {
+    if (!ValidNodeId(hop)) {
+      return Refuse("the offer's hops contain a malformed node id");
+    }
+  }
+  if (hops[hops.size() - 1] != peer) {
+    return Refuse(absl::StrCat("the offer's last hop is ",
+                               hops[hops.size() - 1], " but it came from ",
+                               peer));
+  }
+  if (std::find(hops.begin(), hops.end(), self) != hops.end()) {
+    return AckNow(LinkAck::DUPLICATE,
+                  absl::StrCat("the alert already passed through ", self,
+                               " (hops ", absl::StrJoin(hops, ">"), ")"));
+  }
+  std::string chain_error;
+  if (!chains->Resolve(offer, &chain_error)) {
+    return AckNow(LinkAck::CHAIN_UNKNOWN,
+                  "chain_sha256 names a chain this stream has not carried");
+  }
+  if (!chain_error.empty()) return Refuse(chain_error);
+  const v1::Alert& alert = offer->alert();
+  AlertLimits limits;
+  limits.max_alert_bytes = node.config().limits().max_alert_bytes();
+  limits.classification_levels = &authorizer.classification_levels();
+  if (absl::Status valid = ValidateAlert(alert, limits); !valid.ok()) {
+    return Refuse(std::string(valid.message()));
+  }
+  if (alert.signature().empty()) {
+    return Refuse(absl::StrCat("alert '", alert.id(),
+                               "' is not signed; unsigned alerts never cross "
+                               "a link"));
+  }
+  if (node.alert_verifier() == nullptr) {
+    return AckNow(LinkAck::RETRY_LATER,
+                  "this node cannot verify signatures yet");
+  }
+  if (absl::Status signed_ok = node.alert_verifier()->VerifyAlert(alert);
+      !signed_ok.ok()) {
+    return Refuse(std::string(signed_ok.message()));
+  }
+  const std::string& origin = hops[0];
+  if (peer != origin) {
+    Decision relay = authorizer.MayForward(alert, peer, true);
+    if (!relay.allowed) {
+      return Refuse(absl::StrCat(peer, " may not relay alerts from ", origin,
+                                 ": ", relay.reason));
+    }
+  }
+  Decision originated = authorizer.MayHaveOriginated(alert, origin);
+  if (!originated.allowed) {
+    return Refuse(absl::StrCat("under this node's policy ", alert.originator(),
+                               " may not publish this alert at ", origin, ": ",
+                               originated.reason));
+  }
+  Decision hold = authorizer.MayForward(alert, self, false);
+  if (!hold.allowed) {
+    return Refuse(absl::StrCat("this node's policy does not let ", self,
+                               " receive it: ", hold.reason));
+  }
+  for (const v1::AlertReference& ref : alert.references()) {
+    if ((ref.kind() == v1::AlertReference::KIND_UPDATE ||
+         ref.kind() == v1::AlertReference::KIND_RETRACTION) &&
+        ref.originator() != alert.originator()) {
+      return Refuse(absl::StrCat(
+          "alert '", alert.id(), "' updates or retracts an alert of ",
+          ref.originator(), "; only an alert's originator may"));
+    }
+  }
+  Verdict v;
+  v.decision = std::move(hold);
+  return v;
+}
+
+LinkAck AckFor(const PublishEntry& e, uint64_t id) {
+  LinkAck ack;
+  ack.set_id(id);
+  if (e.status.ok()) {
+    ack.set_result(e.duplicate ? LinkAck::DUPLICATE : LinkAck::STORED);
+    return ack;
+  }
+  switch (e.status.code()) {
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+      ack.set_result(LinkAck::RETRY_LATER);
+      break;
+    default:
+      ack.set_result(LinkAck::REFUSED);
+  }
+  ack.set_reason(std::string(e.status.message()));
+  return ack;
+}
+
+}  // namespace
+
+void Ingress::Receive(
+    const std::string& peer, internal::v1::LinkOffers offers,
+    ChainCache* chains,
+    absl::AnyInvocable<void(std::vector<LinkAck>)> done) const {
+  std::shared_ptr<const Authorizer> authorizer = node_->authorizer();
+  const std::string& self = node_->config().node_id();
+  const google::protobuf::Timestamp now =
+      google::protobuf::util::TimeUtil::GetCurrentTime();
+  std::vector<LinkAck> acks(offers.offers_size());
+  // Offer index -> entry index in the group, or -1 when acked at once.
+  std::vector<int> entry_of(offers.offers_size(), -1);
+  auto group = std::make_unique<PublishGroup>();
+  group->require_sync = true;
+  for (int i = 0; i < offers.offers_size(); ++i) {
+    LinkOffer* offer = offers.mutable_offers(i);
+    acks[i].set_id(offer->id());
+    Verdict verdict = Check(*node_, *authorizer, peer, offer, chains);
+    if (verdict.kind == Verdict::kAckNow) {
+      acks[i].set_result(verdict.ack);
+      acks[i].set_reason(verdict.reason);
+      continue;
+    }
+    entry_of[i] = static_cast<int>(group->entries.size());
+    PublishEntry& entry = group->entries.emplace_back();
+    entry.actor = peer;
+    entry.audit_action = v1::AUDIT_FEDERATION_RECEIVE;
+    entry.audit_detail = absl::StrCat("from ", peer, ", hops ",
+                                      absl::StrJoin(offer->hops(), ">"));
+    entry.record = std::make_shared<LogRecord>();
+    internal::v1::StoredAlert& stored = entry.record->stored;
+    *stored.mutable_hops() = offer->hops();
+    stored.mutable_alert()->Swap(offer->mutable_alert());
+    const v1::Alert& alert = stored.alert();
+    entry.payload_sha256 =
+        std::string(crypto::HashView(crypto::Sha256(alert.payload())));
+    if (verdict.kind == Verdict::kRefuse) {
+      entry.status = absl::PermissionDeniedError(verdict.reason);
+      continue;
+    }
+    entry.decision_rule = verdict.decision.rule;
+    entry.policy_version = verdict.decision.policy_version;
+    entry.content_sha256 = AlertContentSha256(alert);
+    std::vector<std::string> hops(stored.hops().begin(), stored.hops().end());
+    entry.outbox_peers =
+        RoutePeers(*authorizer, alert, hops, self, node_->peer_ids());
+    *stored.mutable_received_at() = now;
+    stored.set_received_from(peer);
+    entry.value = stored.SerializeAsString();
+    entry.record->bytes = entry.value.size();
+  }
+  if (group->entries.empty()) {
+    done(std::move(acks));
+    return;
+  }
+  group->done =
+      [acks = std::move(acks), entry_of = std::move(entry_of),
+       done = std::move(done)](std::unique_ptr<PublishGroup> finished) mutable {
+        for (size_t i = 0; i < acks.size(); ++i) {
+          if (entry_of[i] < 0) continue;
+          acks[i] = AckFor(finished->entries[entry_of[i]], acks[i].id());
+        }
+        done(std::move(acks));
+      };
+  node_->committer()->Submit(std::move(group));
+}
+
+}  // namespace ibsm::broker
