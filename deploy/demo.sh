@@ -351,7 +351,7 @@ publish MLI/focal-point mli-2026-0201 \
   --payload "Zegoua crossing closed 18:00-06:00 until further notice."
 publish CIV/police civ-2026-0106 \
   "a RETRACTION of civ-2026-0101: it follows the original's route" \
-  --retracts civ-2026-0101 \
+  --retracts CIV/police/civ-2026-0101 \
   --topic terrorism.suspect-movement --classification CONFIDENTIAL --severity CRITICAL \
   --releasable-to AES,INTERPOL \
   --payload "Retracted: the person seen at Doropo is not the suspect."
@@ -373,7 +373,7 @@ refused CIV/police civ-2026-0190 "an unsigned alert at a federated node" --unsig
 refused CIV/customs civ-2026-0191 "trafficking in persons, which customs may not publish" \
   --topic trafficking.persons --classification CONFIDENTIAL --severity HIGH --payload "not ours"
 refused MLI/customs mli-2026-0290 "a retraction of CIV's alert by another agency" \
-  --retracts civ-2026-0101 --retracts-originator CIV/police \
+  --retracts CIV/police/civ-2026-0101 \
   --topic terrorism.suspect-movement --classification CONFIDENTIAL --severity CRITICAL \
   --releasable-to AES,INTERPOL --payload "not mine to retract"
 
