@@ -248,6 +248,7 @@ struct Node::Steps {
         std::move(authorizer), parts->clock);
     parts->context->SetPeerSecurity(parts->verifier.get(),
                                     parts->live_calls.get());
+    parts->context->SetAlertVerifier(parts->verifier.get());
     Committer* committer = parts->committer.get();
     parts->verifier->SetAuditSink([committer](v1::AuditRecord record) {
       committer->Audit(std::move(record));

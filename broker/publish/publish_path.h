@@ -34,6 +34,14 @@ absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
     const NodeContext& node, const Identity& caller,
     google::protobuf::RepeatedPtrField<v1::Alert>* alerts);
 
+// The originator signature of one alert at publish, after the originator
+// check: a signed alert must carry originator and created_at itself and
+// pass the node's AlertVerifier (UNAVAILABLE when there is none: fail
+// closed); an unsigned alert is refused FAILED_PRECONDITION on a federated
+// node and accepted on a single node (docs/signature-format.md).
+absl::Status CheckOriginatorSignature(const NodeContext& node,
+                                      const v1::Alert& alert);
+
 // SHA-256 of the alert's content: of its canonical bytes
 // (ibsm/canonical_alert.h), with `originator` set. Two publishes of one
 // (originator, id) are the same alert exactly when these are equal

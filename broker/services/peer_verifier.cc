@@ -6,15 +6,13 @@
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
-#include <algorithm>
 #include <cstdio>
-#include <filesystem>
-#include <map>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "audit/audit_trail.h"
+#include "ibsm/alert_signature.h"
 #include "ibsm/crypto.h"
 #include "ibsm/status_macros.h"
 #include "logging/event_log.h"
@@ -26,9 +24,6 @@ constexpr size_t kMaxChainBytes = 64 << 10;
 constexpr size_t kMaxChainCerts = 8;
 constexpr size_t kMaxCached = 4096;
 constexpr absl::Duration kCacheFor = absl::Minutes(1);
-// A CRL directory with more files than this is refused at load.
-constexpr size_t kMaxCrlFiles = 10000;
-constexpr size_t kMaxCrlFileBytes = 64 << 20;
 
 using crypto::X509Ptr;
 using CrlPtr = crypto::X509CrlPtr;
@@ -128,59 +123,13 @@ PeerVerifier::Load() const {
     return snapshot;
   }
 
-  std::error_code ec;
-  std::vector<std::filesystem::path> files;
-  for (const auto& entry : std::filesystem::directory_iterator(crl_dir_, ec)) {
-    if (entry.is_regular_file(ec)) files.push_back(entry.path());
-    if (files.size() > kMaxCrlFiles) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          crl_dir_, ": more than ", kMaxCrlFiles, " files in the CRL dir"));
-    }
+  IBSM_ASSIGN_OR_RETURN(CrlDirContents crl_dir, ReadCrlDir(crl_dir_));
+  for (const std::string& skipped : crl_dir.skipped) {
+    LogEvent(absl::StrCat("CRL file ignored (its CA's certificates are "
+                          "refused): ",
+                          skipped));
   }
-  if (ec) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        crl_dir_, ": CRL directory cannot be read: ", ec.message()));
-  }
-  std::sort(files.begin(), files.end());
-  // The newest CRL of each issuer: the hashed-directory copies (<hash>.r0)
-  // repeat the <name>.crl.pem files, and a replaced CRL may sit beside the
-  // old one for a moment.
-  std::map<std::string, CrlPtr> newest;
-  for (const auto& path : files) {
-    if (std::filesystem::file_size(path, ec) > kMaxCrlFileBytes) {
-      LogEvent(absl::StrCat("CRL file ", path.string(),
-                            " is larger than 64 MiB: ignored"));
-      continue;
-    }
-    absl::StatusOr<std::string> pem = ReadFileToString(path.string());
-    if (!pem.ok()) {
-      LogEvent(
-          absl::StrCat("CRL file unreadable, ignored (its CA's "
-                       "certificates are refused): ",
-                       pem.status().message()));
-      continue;
-    }
-    std::vector<CrlPtr> in_file = crypto::ParseCrls(*pem);
-    for (CrlPtr& crl : in_file) {
-      unsigned char* der = nullptr;
-      int len = i2d_X509_NAME(X509_CRL_get_issuer(crl.get()), &der);
-      if (len <= 0) continue;
-      std::string issuer(reinterpret_cast<char*>(der), len);
-      OPENSSL_free(der);
-      auto it = newest.find(issuer);
-      if (it == newest.end() ||
-          ASN1_TIME_compare(X509_CRL_get0_lastUpdate(it->second.get()),
-                            X509_CRL_get0_lastUpdate(crl.get())) < 0) {
-        newest[issuer] = std::move(crl);
-      }
-    }
-    if (in_file.empty()) {
-      LogEvent(absl::StrCat("CRL file ", path.string(),
-                            " holds no PEM CRL: ignored"));
-    }
-  }
-  std::vector<CrlPtr> crls;
-  for (auto& [issuer, crl] : newest) crls.push_back(std::move(crl));
+  std::vector<CrlPtr>& crls = crl_dir.crls;
   snapshot->store = crypto::MakeTrustStore(certs, crls);
   snapshot->crls = crls.size();
   snapshot->crl_check_all = true;
@@ -193,6 +142,7 @@ absl::Status PeerVerifier::Reload() {
   snapshot_ = std::move(snapshot);
   ++generation_;
   cache_.clear();
+  signing_chains_.clear();
   return absl::OkStatus();
 }
 
@@ -270,6 +220,39 @@ absl::StatusOr<Identity> PeerVerifier::Authenticate(
     cache_[key] = Cached{result, now};
   }
   return result;
+}
+
+absl::Status PeerVerifier::VerifyAlert(const v1::Alert& alert) const {
+  IBSM_RETURN_IF_ERROR(CheckSignatureBounds(alert));
+  const std::string key = SigningChainSha256(alert);
+  const absl::Time now = absl::Now();
+  std::shared_ptr<const VerifiedSigningChain> chain;
+  std::shared_ptr<const Snapshot> snap;
+  uint64_t generation;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = signing_chains_.find(key);
+    if (it != signing_chains_.end() && now - it->second.at < kCacheFor &&
+        absl::ToUnixSeconds(now) < it->second.chain->signer.not_after_unix) {
+      chain = it->second.chain;
+    }
+    snap = snapshot_;
+    generation = generation_;
+  }
+  if (chain == nullptr) {
+    crypto::ChainOptions options;
+    options.crl_check_all = snap->crl_check_all;
+    IBSM_ASSIGN_OR_RETURN(VerifiedSigningChain verified,
+                          VerifySigningChain(alert, *snap->store, options));
+    chain = std::make_shared<const VerifiedSigningChain>(std::move(verified));
+    absl::MutexLock lock(&mu_);
+    // A chain verified against an older generation is not kept.
+    if (generation == generation_) {
+      if (signing_chains_.size() >= kMaxCached) signing_chains_.clear();
+      signing_chains_[key] = CachedSigningChain{chain, now};
+    }
+  }
+  return CheckSignedBy(alert, *chain).status();
 }
 
 std::shared_ptr<grpc::experimental::CertificateVerifier>

@@ -5,8 +5,11 @@
 // leaf's spiffe://ibsm/NODE/... id to NODE's own intermediate CA. It runs at
 // every TLS handshake (HandshakeVerifier) and at every call
 // (AuthenticateCall), so a replaced CRL applies to connections that were
-// opened before it. A PeerVerifier is safe for concurrent use; shared_ptr
-// because gRPC's credentials keep the handshake verifier alive.
+// opened before it. It is also the node's AlertVerifier: originator
+// signatures (ibsm/alert_signature.h) are checked against the same roots and
+// CRLs, on the same fail-closed terms. A PeerVerifier is safe for concurrent
+// use; shared_ptr because gRPC's credentials keep the handshake verifier
+// alive.
 #ifndef IBSM_BROKER_SERVICES_PEER_VERIFIER_H_
 #define IBSM_BROKER_SERVICES_PEER_VERIFIER_H_
 
@@ -20,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "context/node_context.h"
 #include "ibsm/certificates.h"
 #include "ibsm/spiffe_id.h"
 #include "ibsm/v1/audit.pb.h"
@@ -28,9 +32,14 @@ namespace grpc::experimental {
 class CertificateVerifier;
 }
 
+namespace ibsm {
+struct VerifiedSigningChain;
+}
+
 namespace ibsm::broker {
 
-class PeerVerifier : public std::enable_shared_from_this<PeerVerifier> {
+class PeerVerifier final : public std::enable_shared_from_this<PeerVerifier>,
+                           public AlertVerifier {
  public:
   // Loads `ca_file` (trusted roots) and, when `crl_dir` is not empty, every
   // PEM CRL in it. FAILED_PRECONDITION naming the file when the CA file
@@ -61,6 +70,14 @@ class PeerVerifier : public std::enable_shared_from_this<PeerVerifier> {
   // until the next Reload.
   absl::StatusOr<Identity> Authenticate(absl::string_view leaf_pem,
                                         absl::string_view chain_pem);
+
+  // AlertVerifier: VerifyAlertSignature against the current roots and, with
+  // a crl_dir, the CRL of every certificate of the signing chain (a CA
+  // without one refuses). A verified chain is cached by SigningChainSha256
+  // for up to a minute (never past its notAfter) and until the next Reload,
+  // so that a further alert with the same chain costs the signature check
+  // only. Refusals are not cached.
+  absl::Status VerifyAlert(const v1::Alert& alert) const override;
 
   // A gRPC handshake verifier that refuses the connection when CheckChain
   // fails, logs it and passes it to the audit sink. Keeps this object alive.
@@ -94,6 +111,14 @@ class PeerVerifier : public std::enable_shared_from_this<PeerVerifier> {
   };
   // Keyed by the SHA-256 of leaf and chain; bounded, cleared on Reload.
   absl::flat_hash_map<std::string, Cached> cache_ ABSL_GUARDED_BY(mu_);
+  struct CachedSigningChain {
+    std::shared_ptr<const VerifiedSigningChain> chain;
+    absl::Time at;
+  };
+  // Verified signing chains by SigningChainSha256; bounded, cleared on
+  // Reload. Filled by the const VerifyAlert, hence mutable.
+  mutable absl::flat_hash_map<std::string, CachedSigningChain> signing_chains_
+      ABSL_GUARDED_BY(mu_);
   std::function<void(v1::AuditRecord)> sink_ ABSL_GUARDED_BY(mu_);
   // When each refused chain was last recorded; bounded.
   absl::flat_hash_map<std::string, absl::Time> audited_ ABSL_GUARDED_BY(mu_);

@@ -16,6 +16,7 @@
 #include "ibsm/alert_rules.h"
 #include "ibsm/client.h"
 #include "ibsm/publisher.h"
+#include "ibsm/signature_checker.h"
 #include "ibsm/subscriber.h"
 #include "ibsm/tls.h"
 #include "ibsm/topic.h"
@@ -86,7 +87,8 @@ absl::StatusOr<std::string> ReadPayload(Io& io, const std::string& path) {
 
 // The connection from the common flags. Returns the exit code on failure.
 std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
-                                                   const Command& cmd, Io& io) {
+                                                   const Command& cmd, Io& io,
+                                                   bool sign_alerts) {
   for (auto [flag, env] :
        {std::pair{"target", "IBSM_TARGET"}, std::pair{"ca", "IBSM_CA"},
         std::pair{"cert", "IBSM_CERT"}, std::pair{"key", "IBSM_KEY"}}) {
@@ -102,6 +104,7 @@ std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
   options.key_file = flags.Get("key");
   options.tls_server_name = flags.Get("server-name");
   options.server_node = flags.Get("server-node");
+  options.sign_alerts = sign_alerts;
   if (flags.Has("timeout")) {
     absl::StatusOr<absl::Duration> t =
         ParseDurationValue("timeout", flags.Get("timeout"));
@@ -121,6 +124,10 @@ std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
     return Usage(io, &cmd, absl::StrCat("TLS files: ", s.message()));
   }
   absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
+  if (!client.ok() && absl::IsFailedPrecondition(client.status())) {
+    // A key or certificate that cannot sign (checked before dialing).
+    return Usage(io, &cmd, client.status().message());
+  }
   if (!client.ok()) return CallError(io, "connection", client.status());
   return *std::move(client);
 }
@@ -152,7 +159,8 @@ int RunPublish(const Command& cmd, const ParsedFlags& flags, Io& io) {
     return Usage(io, &cmd, absl::StrCat("invalid alert: ", s.message()));
   }
 
-  auto connected = Connect(flags, cmd, io);
+  // Signed unless --unsigned: a federated node refuses unsigned alerts.
+  auto connected = Connect(flags, cmd, io, !flags.Bool("unsigned"));
   if (int* code = std::get_if<int>(&connected)) return *code;
   std::unique_ptr<Client> client =
       std::move(std::get<std::unique_ptr<Client>>(connected));
@@ -212,6 +220,19 @@ int RunSubscribe(const Command& cmd, const ParsedFlags& flags, Io& io) {
     }
   }
 
+  std::optional<SignatureChecker> checker;
+  if (flags.Bool("verify")) {
+    if (!flags.Has("ca")) return Usage(io, &cmd, "--verify needs --ca");
+    absl::StatusOr<SignatureChecker> made =
+        SignatureChecker::FromFiles(flags.Get("ca"), flags.Get("crl-dir"));
+    if (!made.ok()) {
+      return Usage(io, &cmd, absl::StrCat("--verify: ", made.status().message()));
+    }
+    checker = *std::move(made);
+  } else if (flags.Has("crl-dir")) {
+    return Usage(io, &cmd, "--crl-dir is only used with --verify");
+  }
+
   auto connected = Connect(flags, cmd, io);
   if (int* code = std::get_if<int>(&connected)) return *code;
   std::unique_ptr<Client> client =
@@ -243,6 +264,19 @@ int RunSubscribe(const Command& cmd, const ParsedFlags& flags, Io& io) {
       PrintJsonOr(io, ToJsonLine(d));
     } else {
       io.out << FormatDelivery(d);
+    }
+    if (checker.has_value()) {
+      // Human output: a line of the alert's block. --json: on stderr, so
+      // that stdout stays one Delivery per line.
+      std::ostream& to = json ? io.err : io.out;
+      absl::StatusOr<AlertSigner> signer = checker->Verify(d.alert());
+      if (signer.ok()) {
+        to << "  signature: verified, signed by " << signer->originator
+           << "\n";
+      } else {
+        to << "  signature: REFUSED: " << signer.status().message() << "\n";
+        exit_code = kExitFailed;
+      }
     }
     io.out.flush();
     (*subscriber)->Ack(d.sequence());
@@ -301,7 +335,8 @@ std::vector<Command> MakeCommands() {
       "Stores the alert durably on the node and prints its sequence. "
       "Re-publishing the same --id is safe: the node answers with the\n"
       "original sequence and 'duplicate'. Transient failures are retried "
-      "with the same id.",
+      "with the same id.\nThe alert is signed with --key as its originator "
+      "(docs/signature-format.md) unless --unsigned is given.",
       {
           Flag("id", Kind::kValue, "ID",
                "alert id, unique per agency ([A-Za-z0-9._:-], <= 128)"),
@@ -339,6 +374,9 @@ std::vector<Command> MakeCommands() {
           Flag("retracts", Kind::kValue, "ORIGINATOR/ID",
                "this alert withdraws that one (same originator, topic, "
                "classification and releasability)"),
+          Flag("unsigned", Kind::kBool, "",
+               "do not sign the alert (single-node development only: a "
+               "federated node refuses it)"),
       },
       [](const ParsedFlags& f, Io& io) {
         return RunPublish(Commands()[0], f, io);
@@ -350,7 +388,9 @@ std::vector<Command> MakeCommands() {
       "Prints each alert once (duplicates from redelivery are removed) and "
       "acknowledges it after printing.\nWith --durable the node remembers "
       "the position: the next run continues after the last acknowledged\n"
-      "alert. Runs until --count alerts were printed, or Ctrl-C (exit 130).",
+      "alert. Runs until --count alerts were printed, or Ctrl-C (exit 130).\n"
+      "With --verify each alert's originator signature is checked and the "
+      "result printed; a refused\nsignature makes the exit code 1.",
       {
           Flag("topic", Kind::kRepeated, "PATTERN",
                "topic pattern; '*' one segment, '>' the rest"),
@@ -363,6 +403,11 @@ std::vector<Command> MakeCommands() {
                "exit 0 after N alerts (default: run until interrupted)"),
           Flag("credit", Kind::kValue, "N",
                "flow-control window (default 1024)"),
+          Flag("verify", Kind::kBool, "",
+               "verify each alert's originator signature against --ca"),
+          Flag("crl-dir", Kind::kValue, "DIR",
+               "with --verify: check revocation of every signing certificate "
+               "with the CRLs in DIR"),
       },
       [](const ParsedFlags& f, Io& io) {
         return RunSubscribe(Commands()[1], f, io);

@@ -56,9 +56,12 @@ const std::vector<Command>& Commands();
 // For commands that call the node: the connection from the common flags
 // (--target, --ca, --cert, --key, --server-name, --timeout), or the exit code
 // after printing why there is none (kExitUsage for bad flags or TLS files,
-// kExitFailed when the node cannot be reached).
+// kExitFailed when the node cannot be reached). With `sign_alerts` the
+// client signs the alerts it publishes (ClientOptions::sign_alerts), and a
+// key that cannot sign is a usage error; only `ibsm publish` asks for it.
 std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
-                                                   const Command& cmd, Io& io);
+                                                   const Command& cmd, Io& io,
+                                                   bool sign_alerts = false);
 
 // Prints "ibsm: <what> refused|failed: CODE: message" for a call the node
 // answered with `status` ("failed" for UNAVAILABLE, DEADLINE_EXCEEDED,

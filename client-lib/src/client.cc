@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "alert_signing.h"
 #include "backoff.h"
 #include "ibsm/grpc_status.h"
 #include "ibsm/publisher.h"
@@ -39,10 +40,12 @@ absl::Status CheckOptions(const ClientOptions& o) {
 }  // namespace
 
 Client::Client(ClientOptions options, std::string identity,
-               std::shared_ptr<grpc::Channel> channel)
+               std::shared_ptr<grpc::Channel> channel,
+               std::shared_ptr<const internal::AlertSigning> signing)
     : options_(std::move(options)),
       identity_(std::move(identity)),
-      channel_(std::move(channel)) {}
+      channel_(std::move(channel)),
+      signing_(std::move(signing)) {}
 
 Client::~Client() = default;
 
@@ -60,6 +63,12 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
   if (absl::StatusOr<std::string> uri = CertificateUri(options.cert_file);
       uri.ok() && absl::StartsWith(*uri, kSpiffePrefix)) {
     identity = uri->substr(kSpiffePrefix.size());
+  }
+  std::shared_ptr<const internal::AlertSigning> signing;
+  if (options.sign_alerts) {
+    IBSM_ASSIGN_OR_RETURN(signing,
+                          internal::LoadAlertSigning(options.cert_file,
+                                                     options.key_file, identity));
   }
 
   grpc::ChannelArguments args;
@@ -103,7 +112,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     }
   }
   return std::unique_ptr<Client>(
-      new Client(options, std::move(identity), std::move(channel)));
+      new Client(options, std::move(identity), std::move(channel),
+                 std::move(signing)));
 }
 
 absl::StatusOr<v1::NodeInfo> Client::NodeInfo() {
@@ -132,7 +142,8 @@ std::unique_ptr<Publisher> Client::NewPublisher() {
 
 std::unique_ptr<Publisher> Client::NewPublisher(
     const PublisherOptions& options) {
-  return std::unique_ptr<Publisher>(new Publisher(channel_, options_, options));
+  return std::unique_ptr<Publisher>(
+      new Publisher(channel_, options_, options, signing_));
 }
 
 absl::StatusOr<std::unique_ptr<Subscriber>> Client::NewSubscriber(

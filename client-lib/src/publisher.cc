@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "alert_signing.h"
 #include "backoff.h"
 #include "ibsm/alert_rules.h"
 #include "ibsm/grpc_status.h"
@@ -83,10 +84,12 @@ struct Publisher::Impl {
   using Completion = std::pair<Item, absl::StatusOr<PublishReceipt>>;
 
   Impl(std::shared_ptr<grpc::Channel> ch, const ClientOptions& co,
-       const PublisherOptions& po)
+       const PublisherOptions& po,
+       std::shared_ptr<const internal::AlertSigning> sign_with)
       : channel(std::move(ch)),
         stub(v1::Publisher::NewStub(channel)),
         client_options(co),
+        signing(std::move(sign_with)),
         options(po) {
     if (!options.classification_levels.empty()) {
       limits.classification_levels = &options.classification_levels;
@@ -129,6 +132,8 @@ struct Publisher::Impl {
     if (options.fill_created_at && !alert.has_created_at()) {
       SetNow(alert.mutable_created_at());
     }
+    // Signed once here: retries of this alert send the same bytes.
+    if (signing != nullptr) IBSM_RETURN_IF_ERROR(signing->Sign(&alert));
     if (options.validate_locally)
       IBSM_RETURN_IF_ERROR(ValidateAlert(alert, limits));
     return absl::OkStatus();
@@ -393,6 +398,8 @@ struct Publisher::Impl {
   const std::shared_ptr<grpc::Channel> channel;
   const std::unique_ptr<v1::Publisher::Stub> stub;
   const ClientOptions client_options;
+  // Null when the client does not sign (ClientOptions::sign_alerts).
+  const std::shared_ptr<const internal::AlertSigning> signing;
   PublisherOptions options;  // normalised in the constructor, then constant
   AlertLimits limits;
 
@@ -418,9 +425,10 @@ struct Publisher::Impl {
 
 Publisher::Publisher(std::shared_ptr<grpc::Channel> channel,
                      const ClientOptions& client_options,
-                     const PublisherOptions& options)
-    : impl_(std::make_unique<Impl>(std::move(channel), client_options,
-                                   options)) {}
+                     const PublisherOptions& options,
+                     std::shared_ptr<const internal::AlertSigning> signing)
+    : impl_(std::make_unique<Impl>(std::move(channel), client_options, options,
+                                   std::move(signing))) {}
 
 Publisher::~Publisher() = default;
 

@@ -2,14 +2,17 @@
 //
 //   ibsm-bench --workload=W1|W2|W3 [--messages=N] [--size=BYTES]
 //              [--subscribers=K] [--rate=PER_SEC] [--seconds=T]
-//              [--durability=sync|async]
+//              [--durability=sync|async] [--sign]
 //              [--target=HOST:PORT --ca=FILE --cert=FILE --key=FILE]
 //
 // Without --target it makes a development PKI, starts its own ibsm-broker
 // (child process, temp dir, default config) and stops it afterwards. It
 // prints exactly one JSON line (keys that do not apply are null):
 //   {"workload":"W1","messages":N,"size":S,"msgs_per_sec":X,"p50_us":..,
-//    "p99_us":..,"p999_us":..,"broker_rss_kib":..}
+//    "p99_us":..,"p999_us":..,"broker_rss_kib":..,"signed":false}
+// --sign signs every alert as its originator (docs/signature-format.md) with
+// --key and the chain of --cert before it is sent, as the client library
+// does; without it alerts are unsigned (the node is not federated).
 // W1  publish throughput: 1 publisher, N alerts, <= 256 unacknowledged.
 // W2  fan-out: K durable subscribers each receive all N; delivered/s.
 // W3  latency: R alerts/s for T s; publish-to-delivery percentiles.
@@ -25,6 +28,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -35,6 +39,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "ibsm/alert_signature.h"
+#include "ibsm/certificates.h"
+#include "ibsm/checkpoint.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/broker.grpc.pb.h"
 
@@ -51,6 +58,7 @@ struct Flags {
   uint64_t seconds = 10;
   std::string durability = "sync";
   std::string target, ca, cert, key;
+  bool sign = false;
 };
 
 [[noreturn]] void Die(const std::string& message) {
@@ -62,6 +70,10 @@ Flags ParseFlags(int argc, char** argv) {
   Flags f;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "--sign") {
+      f.sign = true;
+      continue;
+    }
     size_t eq = arg.find('=');
     if (arg.rfind("--", 0) != 0 || eq == std::string::npos) {
       Die(absl::StrCat("bad argument '", arg, "': use --name=value"));
@@ -214,11 +226,41 @@ ibsm::v1::Alert Template(const Flags& f, const std::string& run) {
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
+// What --sign signs with: the key, chain and identity of --key and --cert.
+struct Signing {
+  std::optional<ibsm::SigningKey> key;
+  std::vector<std::string> chain_der;
+  std::string originator;
+};
+
+std::unique_ptr<Signing> LoadSigning(const Flags& f) {
+  if (!f.sign) return nullptr;
+  auto signing = std::make_unique<Signing>();
+  absl::StatusOr<std::string> key_pem = ibsm::ReadFileToString(f.key);
+  if (!key_pem.ok()) Die(std::string(key_pem.status().message()));
+  absl::StatusOr<ibsm::SigningKey> key = ibsm::SigningKey::FromPem(*key_pem);
+  if (!key.ok()) Die(absl::StrCat(f.key, ": ", key.status().message()));
+  signing->key.emplace(*std::move(key));
+  absl::StatusOr<std::string> chain_pem = ibsm::ReadFileToString(f.cert);
+  if (!chain_pem.ok()) Die(std::string(chain_pem.status().message()));
+  absl::StatusOr<std::vector<std::string>> chain =
+      ibsm::SigningChainFromPem(*chain_pem);
+  if (!chain.ok()) Die(absl::StrCat(f.cert, ": ", chain.status().message()));
+  signing->chain_der = *std::move(chain);
+  absl::StatusOr<std::string> uri = ibsm::CertificateUri(f.cert);
+  if (!uri.ok() || uri->rfind("spiffe://ibsm/", 0) != 0) {
+    Die(absl::StrCat(f.cert, ": no spiffe://ibsm/ identity to sign as"));
+  }
+  signing->originator = uri->substr(std::string("spiffe://ibsm/").size());
+  return signing;
+}
+
 // Publishes `count` alerts on one stream with at most `window`
 // unacknowledged, `pace` (if set) spacing them in time. Returns acknowledged.
 uint64_t PublishAll(const Flags& f, uint64_t count, size_t window,
                     std::optional<absl::Duration> pace,
                     const std::string& run) {
+  const std::unique_ptr<Signing> signing = LoadSigning(f);
   auto channel = NewChannel(f);
   auto stub = ibsm::v1::Publisher::NewStub(channel);
   grpc::ClientContext context;
@@ -243,6 +285,12 @@ uint64_t PublishAll(const Flags& f, uint64_t count, size_t window,
     reader_done = true;
   });
   ibsm::v1::Alert alert = Template(f, run);
+  if (signing != nullptr) {
+    // The signature covers both: the node must not fill them in.
+    alert.set_originator(signing->originator);
+    int64_t us = NowMicros();
+    alert.mutable_created_at()->set_seconds(us / 1000000);
+  }
   Clock::time_point start = Clock::now();
   uint64_t sent = 0;
   while (sent < count) {
@@ -269,6 +317,11 @@ uint64_t PublishAll(const Flags& f, uint64_t count, size_t window,
         int64_t us = NowMicros();
         alert.mutable_created_at()->set_seconds(us / 1000000);
         alert.mutable_created_at()->set_nanos((us % 1000000) * 1000);
+      }
+      if (signing != nullptr) {
+        absl::Status signed_alert =
+            ibsm::SignAlert(*signing->key, signing->chain_der, &alert);
+        if (!signed_alert.ok()) Die(std::string(signed_alert.message()));
       }
       *request.add_alerts() = alert;
     }
@@ -442,11 +495,11 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"workload\":\"%s\",\"messages\":%llu,\"size\":%llu,"
       "\"msgs_per_sec\":%s,\"p50_us\":%s,\"p99_us\":%s,\"p999_us\":%s,"
-      "\"broker_rss_kib\":%s}\n",
+      "\"broker_rss_kib\":%s,\"signed\":%s}\n",
       f.workload.c_str(), static_cast<unsigned long long>(messages),
       static_cast<unsigned long long>(f.size), Json(rate).c_str(),
       Json(p50).c_str(), Json(p99).c_str(), Json(p999).c_str(),
-      Json(rss).c_str());
+      Json(rss).c_str(), f.sign ? "true" : "false");
   std::fflush(stdout);
   own.reset();
   _exit(0);

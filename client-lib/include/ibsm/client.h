@@ -37,6 +37,9 @@ namespace ibsm {
 namespace v1 {
 class NodeInfo;
 }  // namespace v1
+namespace internal {
+struct AlertSigning;
+}  // namespace internal
 
 class Publisher;
 class Subscriber;
@@ -89,6 +92,14 @@ struct ClientOptions {
   // refuse them more often than every 5 minutes unless configured to allow
   // it. Zero disables keepalive.
   absl::Duration keepalive_time = absl::Seconds(30);
+  // Sign every published alert as its originator (docs/signature-format.md)
+  // with the key in key_file and the chain in cert_file, both read once by
+  // Connect: a key that cannot sign (not EC or RSA, or not the certificate's
+  // key) or a certificate without a spiffe://ibsm/NODE/agency identity is a
+  // Connect error. A federated node refuses unsigned alerts; turn this off
+  // only for a single development node, or for a client that never
+  // publishes.
+  bool sign_alerts = true;
 };
 
 class Client {
@@ -130,11 +141,14 @@ class Client {
 
  private:
   Client(ClientOptions options, std::string identity,
-         std::shared_ptr<grpc::Channel> channel);
+         std::shared_ptr<grpc::Channel> channel,
+         std::shared_ptr<const internal::AlertSigning> signing);
 
   const ClientOptions options_;
   const std::string identity_;
   const std::shared_ptr<grpc::Channel> channel_;
+  // The key and chain publishers sign with; null without sign_alerts.
+  const std::shared_ptr<const internal::AlertSigning> signing_;
 };
 
 }  // namespace ibsm

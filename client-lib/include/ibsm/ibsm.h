@@ -7,6 +7,7 @@
 #include "ibsm/alert_rules.h"
 #include "ibsm/client.h"
 #include "ibsm/publisher.h"
+#include "ibsm/signature_checker.h"
 #include "ibsm/status_macros.h"
 #include "ibsm/subscriber.h"
 #include "ibsm/topic.h"

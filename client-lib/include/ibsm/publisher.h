@@ -14,9 +14,13 @@
 //    per alert with its receipt or error. A broken stream is reopened with
 //    backoff and its unacknowledged alerts are re-sent with their ids.
 //
-// Before sending, every alert gets created_at = now when unset and is
-// checked locally with ValidateAlert (INVALID_ARGUMENT, nothing sent).
-// Alert.originator is left empty: the node fills it from the certificate.
+// Before sending, every alert gets created_at = now when unset; with
+// ClientOptions::sign_alerts (the default) it also gets originator = the
+// client's identity when unset, and is signed (docs/signature-format.md).
+// This happens once per Publish/PublishAsync call, so retries send the same
+// bytes. Then it is checked locally with ValidateAlert (INVALID_ARGUMENT,
+// nothing sent). Without signing, originator is left empty: the node fills
+// it from the certificate.
 //
 // A Publisher is safe for concurrent use by multiple threads. Completion
 // callbacks run on an internal thread: they must return quickly and must not
@@ -42,6 +46,9 @@ namespace ibsm {
 namespace v1 {
 class Alert;
 }  // namespace v1
+namespace internal {
+struct AlertSigning;
+}  // namespace internal
 
 // What the node answered for one stored alert.
 struct PublishReceipt {
@@ -63,7 +70,9 @@ struct PublisherOptions {
   // An async alert that has no result after this long (retries included)
   // completes with DEADLINE_EXCEEDED.
   absl::Duration async_timeout = absl::Minutes(5);
-  // Set created_at to the current time on alerts that have none.
+  // Set created_at to the current time on alerts that have none. When
+  // signing, an alert without created_at is refused (INVALID_ARGUMENT): the
+  // signature covers it.
   bool fill_created_at = true;
   // Classification levels accepted by local validation; empty means the
   // IBSM default scheme (DefaultClassificationLevels()). Set it to the
@@ -109,7 +118,8 @@ class Publisher {
   struct Impl;
   Publisher(std::shared_ptr<grpc::Channel> channel,
             const ClientOptions& client_options,
-            const PublisherOptions& options);
+            const PublisherOptions& options,
+            std::shared_ptr<const internal::AlertSigning> signing);
 
   std::unique_ptr<Impl> impl_;
 };

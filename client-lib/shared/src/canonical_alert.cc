@@ -8,13 +8,20 @@
 namespace ibsm {
 
 std::string CanonicalAlertBytes(const v1::Alert& alert) {
-  if (alert.has_created_at()) {
+  if (alert.has_created_at() || !alert.signature().empty() ||
+      !alert.signing_chain().empty()) {
     // A copy only when there is something to leave out; the broker's hot
     // path hands in an alert without created_at (PreparePublish).
     v1::Alert content = alert;
     content.clear_created_at();
-    return CanonicalAlertBytes(content);
+    content.clear_signature();
+    content.clear_signing_chain();
+    return DeterministicAlertBytes(content);
   }
+  return DeterministicAlertBytes(alert);
+}
+
+std::string DeterministicAlertBytes(const v1::Alert& alert) {
   std::string bytes;
   {
     google::protobuf::io::StringOutputStream out(&bytes);

@@ -1,6 +1,7 @@
 #include "ibsm/certificates.h"
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -9,6 +10,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -90,7 +93,13 @@ absl::StatusOr<std::string> BoundSpiffeId(absl::string_view pem_chain) {
     return absl::UnauthenticatedError(
         "the peer certificate chain cannot be read (or is longer than 64 KiB)");
   }
-  X509* leaf = certs[0].get();
+  return BoundSpiffeId(*certs[0],
+                       absl::MakeConstSpan(certs).subspan(1));
+}
+
+absl::StatusOr<std::string> BoundSpiffeId(
+    X509& leaf_cert, absl::Span<const crypto::X509Ptr> others) {
+  X509* leaf = &leaf_cert;
   std::vector<std::string> leaf_uris = UriNames(leaf);
   if (leaf_uris.size() != 1 || !absl::StartsWith(leaf_uris[0], kSpiffe)) {
     return absl::UnauthenticatedError(
@@ -101,16 +110,19 @@ absl::StatusOr<std::string> BoundSpiffeId(absl::string_view pem_chain) {
   std::string shown = uri.substr(0, 160);
   EVP_PKEY* leaf_issuer_key = nullptr;
   X509* issuer = nullptr;
-  for (size_t i = 1; i < certs.size() && issuer == nullptr; ++i) {
-    if (X509_NAME_cmp(X509_get_subject_name(certs[i].get()),
+  for (size_t i = 0; i < others.size() && issuer == nullptr; ++i) {
+    X509* candidate = others[i].get();
+    if (candidate == nullptr || candidate == leaf ||
+        X509_NAME_cmp(X509_get_subject_name(candidate),
                       X509_get_issuer_name(leaf)) != 0) {
       continue;
     }
-    leaf_issuer_key = X509_get0_pubkey(certs[i].get());
+    leaf_issuer_key = X509_get0_pubkey(candidate);
     if (leaf_issuer_key != nullptr && X509_verify(leaf, leaf_issuer_key) == 1) {
-      issuer = certs[i].get();
+      issuer = candidate;
     }
   }
+  ERR_clear_error();
   if (issuer == nullptr) {
     return absl::UnauthenticatedError(absl::StrCat(
         "certificate '", shown,
@@ -232,6 +244,60 @@ absl::Status CheckCertificateHost(absl::string_view pem_chain,
   }
   return absl::UnauthenticatedError(absl::StrCat(
       "the server certificate is not valid for the host name '", host, "'"));
+}
+
+absl::StatusOr<CrlDirContents> ReadCrlDir(const std::string& dir) {
+  constexpr size_t kMaxCrlFiles = 10000;
+  constexpr uintmax_t kMaxCrlFileBytes = 64 << 20;
+  std::error_code ec;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec)) files.push_back(entry.path());
+    if (files.size() > kMaxCrlFiles) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir, ": more than ", kMaxCrlFiles, " files in the CRL dir"));
+    }
+  }
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir, ": CRL directory cannot be read: ", ec.message()));
+  }
+  std::sort(files.begin(), files.end());
+  CrlDirContents out;
+  // Keyed by the issuer's DER name.
+  std::map<std::string, crypto::X509CrlPtr> newest;
+  for (const auto& path : files) {
+    if (std::filesystem::file_size(path, ec) > kMaxCrlFileBytes) {
+      out.skipped.push_back(
+          absl::StrCat(path.string(), ": larger than 64 MiB"));
+      continue;
+    }
+    absl::StatusOr<std::string> pem = ReadFileToString(path.string());
+    if (!pem.ok()) {
+      out.skipped.push_back(std::string(pem.status().message()));
+      continue;
+    }
+    std::vector<crypto::X509CrlPtr> in_file = crypto::ParseCrls(*pem);
+    if (in_file.empty()) {
+      out.skipped.push_back(absl::StrCat(path.string(), ": holds no PEM CRL"));
+    }
+    for (crypto::X509CrlPtr& crl : in_file) {
+      unsigned char* der = nullptr;
+      int len = i2d_X509_NAME(X509_CRL_get_issuer(crl.get()), &der);
+      if (len <= 0) continue;
+      std::string issuer(reinterpret_cast<char*>(der), len);
+      OPENSSL_free(der);
+      auto it = newest.find(issuer);
+      if (it == newest.end() ||
+          ASN1_TIME_compare(X509_CRL_get0_lastUpdate(it->second.get()),
+                            X509_CRL_get0_lastUpdate(crl.get())) < 0) {
+        newest[issuer] = std::move(crl);
+      }
+    }
+  }
+  ERR_clear_error();
+  for (auto& [issuer, crl] : newest) out.crls.push_back(std::move(crl));
+  return out;
 }
 
 }  // namespace ibsm

@@ -55,7 +55,7 @@ absl::StatusOr<std::string> CheckKeyAndEncodeSpki(EVP_PKEY* key) {
   } else if (type != EVP_PKEY_EC) {
     return absl::InvalidArgumentError(
         absl::StrCat("unsupported key type ", OBJ_nid2sn(type),
-                     "; checkpoints are signed with EC or RSA keys"));
+                     "; checkpoints and alerts are signed with EC or RSA keys"));
   }
   unsigned char* der = nullptr;
   const int len = i2d_PUBKEY(key, &der);
@@ -305,7 +305,11 @@ absl::StatusOr<VerifyingKey> VerifyingKey::FromCertificatePem(
     return absl::InvalidArgumentError(absl::StrCat(
         "no PEM certificate could be read: ", TakeOpensslErrors()));
   }
-  PkeyPtr key(X509_get_pubkey(cert.get()));
+  return FromCertificate(*cert);
+}
+
+absl::StatusOr<VerifyingKey> VerifyingKey::FromCertificate(X509& cert) {
+  PkeyPtr key(X509_get_pubkey(&cert));
   if (key == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("the certificate's public key cannot be decoded: ",

@@ -8,10 +8,13 @@
 #define IBSM_CERTIFICATES_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "ibsm/crypto.h"
 
 namespace ibsm {
 
@@ -45,6 +48,24 @@ absl::StatusOr<std::string> CertificateUri(const std::string& cert_file);
 // UNAUTHENTICATED when no identity can be read, PERMISSION_DENIED naming the
 // leaf's id and its issuer when the issuer may not give that identity.
 absl::StatusOr<std::string> BoundSpiffeId(absl::string_view pem_chain);
+// The same check over parsed certificates: `leaf` and the certificates that
+// came with it (`others`, in any order; a verified chain's rest does).
+absl::StatusOr<std::string> BoundSpiffeId(
+    X509& leaf, absl::Span<const crypto::X509Ptr> others);
+
+// The CRLs of an OpenSSL hashed CRL directory (or any directory of PEM CRL
+// files): the newest CRL of each issuer, since the hashed copies
+// (<hash>.r0) repeat the <name>.crl.pem files and a replaced CRL may sit
+// beside the old one for a moment. FAILED_PRECONDITION naming the directory
+// when it cannot be listed or holds more than 10000 files. A file that
+// cannot be read, is larger than 64 MiB or holds no PEM CRL is skipped and
+// named in `skipped`: its CA then has no CRL, and with crl_check_all its
+// certificates are refused (fail closed).
+struct CrlDirContents {
+  std::vector<crypto::X509CrlPtr> crls;
+  std::vector<std::string> skipped;  // "<file>: <why>", for the caller's log
+};
+absl::StatusOr<CrlDirContents> ReadCrlDir(const std::string& dir);
 
 // OK when the leaf of `pem_chain` is valid for the host of `target`
 // ("host:port", "[v6]:port" or a bare host; DNS name or IP address),

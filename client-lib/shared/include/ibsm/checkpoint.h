@@ -95,6 +95,8 @@ class VerifyingKey {
   // the chain, expiry and usage of the certificate are the caller's business
   // (the caller decides which certificate it trusts).
   static absl::StatusOr<VerifyingKey> FromCertificatePem(absl::string_view pem);
+  // The public key of `cert` (the certificate is not kept), on the same terms.
+  static absl::StatusOr<VerifyingKey> FromCertificate(X509& cert);
   // A "-----BEGIN PUBLIC KEY-----" PEM (DER SubjectPublicKeyInfo).
   static absl::StatusOr<VerifyingKey> FromPublicKeyPem(absl::string_view pem);
 
