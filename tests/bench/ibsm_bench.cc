@@ -16,7 +16,8 @@
 //    "peer_rss_kib":..,"link_kbps":..,"link_delay_ms":..,"drain_ms":..,
 //    "wire_bytes_per_alert":..,"wire_bytes_single_alert":..,
 //    "overhead_bytes_per_alert":..,"signature_bytes":..,"chain_bytes":..,
-//    "crossing_first_ms":..,"crossing_ms":..,"crossing_after_reset_ms":..}
+//    "crossing_first_ms":..,"crossing_ms":..,"crossing_after_reset_ms":..,
+//    "relink_ms":..}
 // --sign signs every alert as its originator (docs/signature-format.md) with
 // --key and the chain of --cert before it is sent, as the client library
 // does; without it alerts are unsigned (the node is not federated).
@@ -53,7 +54,8 @@
 //     what the chain would add if it travelled every time), msgs_per_sec
 //     their rate over the link. Last, ResetAll() aborts the link and one
 //     alert is published at once: crossing_after_reset_ms includes noticing
-//     the reset, the reconnect backoff, TCP, TLS and Hello over the slow link.
+//     the reset, the reconnect backoff, TCP, TLS and Hello over the slow link;
+//     relink_ms is the part until the link was up again (its new up_since).
 // Every wait has a deadline (10 minutes without progress): ibsm-bench exits
 // 2 with a message instead of hanging.
 #include <fcntl.h>
@@ -75,6 +77,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -120,9 +123,29 @@ bool NeedsProxy(const Flags& f) {
          f.link_delay_ms > 0;
 }
 
+// The brokers this run started and its temp dirs, so that Die() (from any
+// thread) leaves no process or file behind.
+absl::Mutex cleanup_mu(absl::kConstInit);
+std::vector<pid_t>* const children ABSL_PT_GUARDED_BY(cleanup_mu) =
+    new std::vector<pid_t>;
+std::vector<std::string>* const temp_dirs ABSL_PT_GUARDED_BY(cleanup_mu) =
+    new std::vector<std::string>;
+
 [[noreturn]] void Die(const std::string& message) {
   std::fprintf(stderr, "ibsm-bench: %s\n", message.c_str());
-  std::exit(2);
+  {
+    absl::MutexLock lock(&cleanup_mu);
+    for (pid_t pid : *children) {
+      kill(pid, SIGKILL);
+      int status;
+      waitpid(pid, &status, 0);
+    }
+    for (const std::string& dir : *temp_dirs) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  }
+  _exit(2);
 }
 
 Flags ParseFlags(int argc, char** argv) {
@@ -237,6 +260,10 @@ class BenchDir {
     char tmpl[] = "/tmp/ibsm-bench-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) Die("cannot make a temp dir");
     path_ = tmpl;
+    {
+      absl::MutexLock lock(&cleanup_mu);
+      temp_dirs->push_back(path_);
+    }
     pki_ = path_ + "/pki";
     std::string script =
         std::string(IBSM_SOURCE_DIR) + "/certs/make-dev-pki.sh";
@@ -245,8 +272,10 @@ class BenchDir {
     if (std::system(cmd.c_str()) != 0) Die("making the PKI failed: " + cmd);
   }
   ~BenchDir() {
+    absl::MutexLock lock(&cleanup_mu);
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
+    temp_dirs->erase(std::find(temp_dirs->begin(), temp_dirs->end(), path_));
   }
   const std::string& path() const { return path_; }
   const std::string& pki() const { return pki_; }
@@ -309,6 +338,10 @@ class OwnBroker {
             static_cast<char*>(nullptr));
       _exit(127);
     }
+    {
+      absl::MutexLock lock(&cleanup_mu);
+      children->push_back(pid_);
+    }
     const int port = WaitForPortFile(base + ".port", pid_);
     if (port == 0) {
       Die(absl::StrCat("ibsm-broker ", node,
@@ -317,9 +350,11 @@ class OwnBroker {
     target_ = absl::StrCat("127.0.0.1:", port);
   }
   ~OwnBroker() {
+    absl::MutexLock lock(&cleanup_mu);
     kill(pid_, SIGTERM);
     int status;
     waitpid(pid_, &status, 0);
+    children->erase(std::find(children->begin(), children->end(), pid_));
   }
   // The federation port, from the federation.port_file `file` it was
   // configured with.
@@ -766,7 +801,7 @@ struct Results {
   std::optional<double> rate, p50, p99, p999, delivered;
   std::optional<double> drain_ms, wire_bytes_per_alert, wire_bytes_single_alert,
       overhead_bytes_per_alert, signature_bytes, chain_bytes, crossing_first_ms,
-      crossing_ms, crossing_after_reset_ms;
+      crossing_ms, crossing_after_reset_ms, relink_ms;
 };
 
 // Percentiles of W3 from the subscriber's latencies.
@@ -849,8 +884,12 @@ void RunThinLink(const Flags& f, const Rig& rig, const std::string& run,
   r->overhead_bytes_per_alert =
       *r->wire_bytes_per_alert - static_cast<double>(f.size) - signature;
 
+  const int64_t reset_us = NowMicros();
   rig.proxy->ResetAll();
   r->crossing_after_reset_ms = cross_one(run + "-reset");
+  const google::protobuf::Timestamp up = probe.Get().up_since();
+  r->relink_ms =
+      (up.seconds() * 1000000 + up.nanos() / 1000 - reset_us) / 1000.0;
   r->delivered = sub.Received();
 }
 
@@ -944,7 +983,8 @@ int main(int argc, char** argv) {
       ",\"chain_bytes\":", Json(r.chain_bytes),
       ",\"crossing_first_ms\":", Json(r.crossing_first_ms),
       ",\"crossing_ms\":", Json(r.crossing_ms),
-      ",\"crossing_after_reset_ms\":", Json(r.crossing_after_reset_ms), "}\n");
+      ",\"crossing_after_reset_ms\":", Json(r.crossing_after_reset_ms),
+      ",\"relink_ms\":", Json(r.relink_ms), "}\n");
   std::fputs(line.c_str(), stdout);
   std::fflush(stdout);
   rig.node.reset();
