@@ -15,6 +15,7 @@
 #include "audit/audit_trail.h"
 #include "context/node_context.h"
 #include "federation/ingress.h"
+#include "ibsm/alert_signature.h"
 #include "ibsm/internal/v1/config.pb.h"
 #include "ibsm/internal/v1/federation.pb.h"
 #include "ibsm/v1/broker.pb.h"
@@ -535,7 +536,7 @@ std::vector<internal::v1::LinkOffer> PeerLink::BuildOffers(
     internal::v1::LinkOffer& offer = offers.emplace_back();
     offer.set_id(item.sequence);
     *offer.mutable_alert() = alert;
-    facts.chain = ChainFingerprint(alert.signing_chain());
+    facts.chain = SigningChainSha256(alert);
     offer.set_chain_sha256(facts.chain);
     if (!s->sent_chains.insert(facts.chain).second) {
       offer.mutable_alert()->clear_signing_chain();

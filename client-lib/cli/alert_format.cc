@@ -172,8 +172,13 @@ std::string FormatReceipt(const PublishReceipt& receipt) {
     return absl::StrCat("alert ", receipt.alert_id, ": sequence ",
                         receipt.sequence, " duplicate (already stored)\n");
   }
+  if (receipt.forwarded_to.empty()) {
+    return absl::StrCat("alert ", receipt.alert_id, ": sequence ",
+                        receipt.sequence, "\n");
+  }
   return absl::StrCat("alert ", receipt.alert_id, ": sequence ",
-                      receipt.sequence, "\n");
+                      receipt.sequence, ", forwarded to ",
+                      absl::StrJoin(receipt.forwarded_to, ", "), "\n");
 }
 
 absl::StatusOr<std::string> ReceiptJson(const PublishReceipt& receipt) {
@@ -181,6 +186,7 @@ absl::StatusOr<std::string> ReceiptJson(const PublishReceipt& receipt) {
   r.set_alert_id(receipt.alert_id);
   r.set_sequence(receipt.sequence);
   r.set_duplicate(receipt.duplicate);
+  for (const std::string& peer : receipt.forwarded_to) r.add_forwarded_to(peer);
   return ToJsonLine(r);
 }
 
