@@ -307,6 +307,7 @@ bool PeerLink::RunSession(LinkStream* stream, bool dialled,
   auto s = std::make_shared<Session>();
   s->stream = stream;
   s->last_received = absl::Now();
+  s->wake = true;  // offer what the outbox holds at once, not after a tick
   {
     absl::MutexLock lock(&mu_);
     if (active_ != nullptr) {
