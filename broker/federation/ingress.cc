@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "context/node_context.h"
 #include "ibsm/alert_rules.h"
+#include "ibsm/alert_signature.h"
 #include "ibsm/crypto.h"
 #include "publish/committer.h"
 #include "publish/publish_path.h"
@@ -21,38 +22,15 @@ namespace ibsm::broker {
 using internal::v1::LinkAck;
 using internal::v1::LinkOffer;
 
-std::string ChainFingerprint(
-    const google::protobuf::RepeatedPtrField<std::string>& chain) {
-  std::string framed;
-  for (const std::string& der : chain) {
-    const uint32_t n = static_cast<uint32_t>(der.size());
-    const char length[4] = {static_cast<char>(n >> 24),
-                            static_cast<char>(n >> 16),
-                            static_cast<char>(n >> 8), static_cast<char>(n)};
-    framed.append(length, 4);
-    framed.append(der);
-  }
-  return std::string(crypto::HashView(crypto::Sha256(framed)));
-}
-
 bool ChainCache::Resolve(LinkOffer* offer, std::string* error) {
   v1::Alert* alert = offer->mutable_alert();
   if (alert->signing_chain_size() > 0) {
-    if (alert->signing_chain_size() > kMaxChainCertificates) {
-      *error =
-          absl::StrCat("the signing chain has ", alert->signing_chain_size(),
-                       " certificates; at most ", kMaxChainCertificates);
+    // Bounded before it is remembered (the same bounds as verification).
+    if (absl::Status bounded = CheckSignatureBounds(*alert); !bounded.ok()) {
+      *error = std::string(bounded.message());
       return true;
     }
-    for (const std::string& der : alert->signing_chain()) {
-      if (der.size() > kMaxChainCertificateBytes) {
-        *error =
-            absl::StrCat("a certificate of the signing chain has ", der.size(),
-                         " bytes; at most ", kMaxChainCertificateBytes);
-        return true;
-      }
-    }
-    std::string fingerprint = ChainFingerprint(alert->signing_chain());
+    std::string fingerprint = SigningChainSha256(*alert);
     if (!offer->chain_sha256().empty() &&
         offer->chain_sha256() != fingerprint) {
       *error = "chain_sha256 does not match the signing chain it came with";
@@ -238,8 +216,8 @@ void Ingress::Receive(
     PublishEntry& entry = group->entries.emplace_back();
     entry.actor = peer;
     entry.audit_action = v1::AUDIT_FEDERATION_RECEIVE;
-    entry.audit_detail = absl::StrCat("from ", peer, ", hops ",
-                                      absl::StrJoin(offer->hops(), ">"));
+    entry.audit_detail =
+        absl::StrCat("hops ", absl::StrJoin(offer->hops(), ">"));
     entry.record = std::make_shared<LogRecord>();
     internal::v1::StoredAlert& stored = entry.record->stored;
     *stored.mutable_hops() = offer->hops();

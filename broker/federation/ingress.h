@@ -24,8 +24,6 @@ class NodeContext;
 
 // Bounds of what a peer may send (docs/federation.md, "Bounds").
 inline constexpr int kMaxHops = 16;
-inline constexpr int kMaxChainCertificates = 4;
-inline constexpr size_t kMaxChainCertificateBytes = 16 << 10;
 
 // The signing chains one stream carried, by fingerprint, so that later
 // offers may refer to a chain instead of carrying it (bounded: the oldest
@@ -43,11 +41,6 @@ class ChainCache {
  private:
   absl::flat_hash_map<std::string, std::vector<std::string>> chains_;
 };
-
-// SHA-256 over the certificates of `chain`, each as a 4-byte big-endian
-// length and its DER bytes (docs/signature-format.md, "Chain fingerprint").
-std::string ChainFingerprint(
-    const google::protobuf::RepeatedPtrField<std::string>& chain);
 
 class Ingress {
  public:

@@ -15,6 +15,7 @@
 #include "audit/audit_trail.h"
 #include "context/node_context.h"
 #include "federation/ingress.h"
+#include "ibsm/alert_signature.h"
 #include "ibsm/internal/v1/config.pb.h"
 #include "ibsm/internal/v1/federation.pb.h"
 #include "ibsm/v1/broker.pb.h"
@@ -306,6 +307,7 @@ bool PeerLink::RunSession(LinkStream* stream, bool dialled,
   auto s = std::make_shared<Session>();
   s->stream = stream;
   s->last_received = absl::Now();
+  s->wake = true;  // offer what the outbox holds at once, not after a tick
   {
     absl::MutexLock lock(&mu_);
     if (active_ != nullptr) {
@@ -534,7 +536,7 @@ std::vector<internal::v1::LinkOffer> PeerLink::BuildOffers(
     internal::v1::LinkOffer& offer = offers.emplace_back();
     offer.set_id(item.sequence);
     *offer.mutable_alert() = alert;
-    facts.chain = ChainFingerprint(alert.signing_chain());
+    facts.chain = SigningChainSha256(alert);
     offer.set_chain_sha256(facts.chain);
     if (!s->sent_chains.insert(facts.chain).second) {
       offer.mutable_alert()->clear_signing_chain();

@@ -299,6 +299,9 @@ struct Node::Steps {
                              &parts->federation_port);
     builder.RegisterService(parts->federation_service.get());
     builder.SetMaxReceiveMessageSize(64 << 20);
+    // gRPC sets SO_REUSEPORT by default, which lets a second broker bind
+    // the same port and take half the connections: refuse it instead.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     builder.AddChannelArgument(
@@ -337,6 +340,9 @@ struct Node::Steps {
     // Receive window: publishers stream batches of hundreds of KiB; gRPC's
     // 64 KiB default makes every batch wait for window updates.
     builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);
+    // gRPC sets SO_REUSEPORT by default, which lets a second broker bind
+    // the same port and take half the connections: refuse it instead.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     builder.AddChannelArgument(

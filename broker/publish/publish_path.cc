@@ -38,11 +38,12 @@ absl::Status CheckReferences(const NodeContext& node, const v1::Alert& alert) {
         ref.kind() != v1::AlertReference::KIND_RETRACTION) {
       continue;
     }
-    const char* what =
-        ref.kind() == v1::AlertReference::KIND_UPDATE ? "update" : "retraction";
+    const char* what = ref.kind() == v1::AlertReference::KIND_UPDATE
+                           ? "an update"
+                           : "a retraction";
     if (ref.originator() != alert.originator()) {
       return absl::PermissionDeniedError(absl::StrCat(
-          "alert '", alert.id(), "' is an ", what, " of alert '",
+          "alert '", alert.id(), "' is ", what, " of alert '",
           ref.originator(), "/", ref.alert_id(), "', but only its originator ",
           ref.originator(), " may update or retract it"));
     }
@@ -51,7 +52,7 @@ absl::Status CheckReferences(const NodeContext& node, const v1::Alert& alert) {
     if (!sequence.ok()) return sequence.status();
     if (!sequence->has_value()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("alert '", alert.id(), "' is an ", what, " of alert '",
+          absl::StrCat("alert '", alert.id(), "' is ", what, " of alert '",
                        ref.alert_id(),
                        "', which this node does not hold (never "
                        "published here, or removed by retention)"));
@@ -62,7 +63,7 @@ absl::Status CheckReferences(const NodeContext& node, const v1::Alert& alert) {
     internal::v1::StoredAlert original;
     if (!value->has_value() || !original.ParseFromString(**value)) {
       return absl::FailedPreconditionError(
-          absl::StrCat("alert '", alert.id(), "' is an ", what, " of alert '",
+          absl::StrCat("alert '", alert.id(), "' is ", what, " of alert '",
                        ref.alert_id(), "', which is no longer in the log"));
     }
     const v1::Alert& o = original.alert();
@@ -75,7 +76,7 @@ absl::Status CheckReferences(const NodeContext& node, const v1::Alert& alert) {
         o.orcon() == alert.orcon() && o.tlp() == alert.tlp();
     if (!same_route) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "alert '", alert.id(), "' is an ", what, " of alert '",
+          "alert '", alert.id(), "' is ", what, " of alert '",
           ref.alert_id(), "' and must keep its topic (", o.topic(),
           "), classification (", o.classification(),
           "), releasable_to, orcon and tlp, so that it reaches everyone "

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "ibsm/spiffe_id.h"
 #include "ibsm/status_macros.h"
 #include "table.h"
 
@@ -71,6 +72,34 @@ absl::StatusOr<v1::Severity> ParseSeverity(absl::string_view value) {
   return absl::InvalidArgumentError(absl::StrCat(
       "--severity: '", value, "' is not LOW, MEDIUM, HIGH or CRITICAL"));
 }
+
+namespace {
+
+// --updates / --retracts ORIGINATOR/ID, e.g. "CIV/police/civ-2026-0101": the
+// originator is an agency id, the alert id follows its last '/'.
+absl::StatusOr<v1::AlertReference> ParseAlertReference(
+    absl::string_view flag, absl::string_view value,
+    v1::AlertReference::Kind kind) {
+  const size_t slash = value.rfind('/');
+  absl::StatusOr<Identity> originator =
+      slash == absl::string_view::npos
+          ? absl::InvalidArgumentError("no originator")
+          : ParseSpiffeId(
+                absl::StrCat("spiffe://ibsm/", value.substr(0, slash)));
+  if (!originator.ok() || !originator->is_agency() ||
+      slash + 1 == value.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": '", value,
+                     "' is not ORIGINATOR/ID, e.g. CIV/police/civ-2026-0101"));
+  }
+  v1::AlertReference reference;
+  reference.set_originator(originator->id());
+  reference.set_alert_id(std::string(value.substr(slash + 1)));
+  reference.set_kind(kind);
+  return reference;
+}
+
+}  // namespace
 
 absl::StatusOr<v1::Alert> AlertFromFlags(const ParsedFlags& flags,
                                          absl::Time now,
@@ -150,6 +179,18 @@ absl::StatusOr<v1::Alert> AlertFromFlags(const ParsedFlags& flags,
     loc->set_place_name(flags.Get("place"));
     loc->set_country(flags.Get("country"));
   }
+
+  if (flags.Has("updates") && flags.Has("retracts")) {
+    return absl::InvalidArgumentError(
+        "give either --updates or --retracts, not both");
+  }
+  for (const auto& [flag, kind] :
+       {std::pair{"updates", v1::AlertReference::KIND_UPDATE},
+        std::pair{"retracts", v1::AlertReference::KIND_RETRACTION}}) {
+    if (!flags.Has(flag)) continue;
+    IBSM_ASSIGN_OR_RETURN(*alert.add_references(),
+                          ParseAlertReference(flag, flags.Get(flag), kind));
+  }
   return alert;
 }
 
@@ -172,8 +213,13 @@ std::string FormatReceipt(const PublishReceipt& receipt) {
     return absl::StrCat("alert ", receipt.alert_id, ": sequence ",
                         receipt.sequence, " duplicate (already stored)\n");
   }
+  if (receipt.forwarded_to.empty()) {
+    return absl::StrCat("alert ", receipt.alert_id, ": sequence ",
+                        receipt.sequence, "\n");
+  }
   return absl::StrCat("alert ", receipt.alert_id, ": sequence ",
-                      receipt.sequence, "\n");
+                      receipt.sequence, ", forwarded to ",
+                      absl::StrJoin(receipt.forwarded_to, ", "), "\n");
 }
 
 absl::StatusOr<std::string> ReceiptJson(const PublishReceipt& receipt) {
@@ -181,6 +227,7 @@ absl::StatusOr<std::string> ReceiptJson(const PublishReceipt& receipt) {
   r.set_alert_id(receipt.alert_id);
   r.set_sequence(receipt.sequence);
   r.set_duplicate(receipt.duplicate);
+  for (const std::string& peer : receipt.forwarded_to) r.add_forwarded_to(peer);
   return ToJsonLine(r);
 }
 

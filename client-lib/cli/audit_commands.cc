@@ -848,7 +848,57 @@ int RunExport(const ParsedFlags& flags, Io& io) {
 
 // ---- ibsm audit checkpoint -------------------------------------------------
 
+std::function<absl::Status(const ibsm::Checkpoint&)> SignerTrust(
+    const NodeCertFile& signer, const TrustAnchors& anchors,
+    std::string* trusted_line);
+
+// What `ibsm audit checkpoint --node-cert` checks the note with: the node's
+// certificate(s), trusted through the root of --ca (and --crl-dir).
+struct CheckpointTrust {
+  std::vector<NodeCertFile> certs;
+  std::string origin;  // "ibsm/<NODE>" of the certificates
+  TrustAnchors anchors;
+};
+
+// "VERIFIED: ..." when `note` is signed by a trusted certificate of `trust`,
+// else the problem.
+absl::StatusOr<std::string> VerifyCheckpointNote(const CheckpointTrust& trust,
+                                                 const std::string& note) {
+  const NodeCertFile& signer = SignerOf(trust.certs, note, trust.origin);
+  absl::StatusOr<ibsm::Checkpoint> checkpoint =
+      ibsm::VerifyCheckpoint(note, trust.origin, signer.key);
+  if (!checkpoint.ok()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the checkpoint does not verify with --node-cert ",
+                     signer.file, ": ", checkpoint.status().message()));
+  }
+  std::string trusted_line;
+  IBSM_RETURN_IF_ERROR(
+      SignerTrust(signer, trust.anchors, &trusted_line)(*checkpoint));
+  return absl::StrCat("VERIFIED: checkpoint of ", checkpoint->tree_size,
+                      " records of ", trust.origin, ", signed at ",
+                      Rfc3339(checkpoint->time_unix), "; ", trusted_line);
+}
+
 int RunCheckpoint(const ParsedFlags& flags, Io& io) {
+  std::optional<CheckpointTrust> trust;
+  if (flags.Has("node-cert")) {
+    CheckpointTrust t;
+    std::string node;
+    absl::StatusOr<std::vector<NodeCertFile>> certs =
+        ReadNodeCerts(flags.GetAll("node-cert"), &node);
+    if (!certs.ok()) return Usage(io, "checkpoint", certs.status().message());
+    absl::StatusOr<TrustAnchors> anchors = ReadTrustAnchors(flags);
+    if (!anchors.ok()) {
+      return Usage(io, "checkpoint", anchors.status().message());
+    }
+    t.certs = *std::move(certs);
+    t.origin = absl::StrCat("ibsm/", node);
+    t.anchors = *std::move(anchors);
+    trust = std::move(t);
+  } else if (flags.Has("crl-dir")) {
+    return Usage(io, "checkpoint", "--crl-dir goes with --node-cert");
+  }
   v1::SignedCheckpoint checkpoint;
   if (int code = CallUnary<v1::Auditor>(
           flags, AuditCommand("checkpoint"),
@@ -858,7 +908,17 @@ int RunCheckpoint(const ParsedFlags& flags, Io& io) {
       code != kExitOk) {
     return code;
   }
-  if (flags.Has("output")) {
+  // Checked before anything is written or printed as the node's.
+  std::optional<absl::StatusOr<std::string>> verified;
+  if (trust.has_value())
+    verified = VerifyCheckpointNote(*trust, checkpoint.note());
+  const bool failed = verified.has_value() && !verified->ok();
+  const std::string verdict =
+      !verified.has_value()
+          ? ""
+          : (failed ? absl::StrCat("FAILED: ", verified->status().message())
+                    : **verified);
+  if (flags.Has("output") && !failed) {
     const std::string file = flags.Get("output");
     if (int code = WriteOrFail(io, file, checkpoint.note()); code != kExitOk) {
       return code;
@@ -866,21 +926,23 @@ int RunCheckpoint(const ParsedFlags& flags, Io& io) {
     io.out << "wrote the checkpoint of tree size " << checkpoint.tree_size()
            << " (time " << Rfc3339(checkpoint.time().seconds()) << ") to "
            << file << "\n";
-    return kExitOk;
+  } else if (flags.Bool("json")) {
+    JsonObject json;
+    json.Number("tree_size", checkpoint.tree_size())
+        .String("root", HexBytes(checkpoint.root_hash()))
+        .String("time", Rfc3339(checkpoint.time().seconds()))
+        .String("note", checkpoint.note());
+    if (verified.has_value()) {
+      json.Bool("verified", !failed).String("result", verdict);
+    }
+    io.out << json.Close() << "\n";
+    return failed ? kExitFailed : kExitOk;
+  } else if (!flags.Has("output")) {
+    io.out << checkpoint.note();
+    if (!absl::EndsWith(checkpoint.note(), "\n")) io.out << "\n";
   }
-  if (flags.Bool("json")) {
-    io.out << JsonObject()
-                  .Number("tree_size", checkpoint.tree_size())
-                  .String("root", HexBytes(checkpoint.root_hash()))
-                  .String("time", Rfc3339(checkpoint.time().seconds()))
-                  .String("note", checkpoint.note())
-                  .Close()
-           << "\n";
-    return kExitOk;
-  }
-  io.out << checkpoint.note();
-  if (!absl::EndsWith(checkpoint.note(), "\n")) io.out << "\n";
-  return kExitOk;
+  if (!verdict.empty()) io.out << verdict << "\n";
+  return failed ? kExitFailed : kExitOk;
 }
 
 // ---- ibsm audit export-alerts ----------------------------------------------
@@ -1706,16 +1768,23 @@ Command ProofCommand() {
 Command CheckpointCommand() {
   return Command{
       {"audit", "checkpoint"},
-      "[-o NOTEFILE] [--json]",
+      "[-o NOTEFILE] [--node-cert CERT [--crl-dir DIR]] [--json]",
       "Print the node's latest signed checkpoint",
       "Calls ibsm.v1.Auditor/GetCheckpoint and prints the signed note (C2SP "
       "tlog-checkpoint), or writes it\nto NOTEFILE with -o (atomically), to "
       "keep for later roll-back detection ('ibsm audit verify\n"
       "--kept-checkpoint'). Fails (exit 1) while the node has signed no "
-      "checkpoint yet.",
+      "checkpoint yet.\nWith --node-cert (the node's certificate chain, "
+      "trusted through --ca and --crl-dir) the note's\nsignature is checked "
+      "first: VERIFIED (exit 0) or FAILED (exit 1; nothing is written).",
       {
           Flag("output", Kind::kValue, "NOTEFILE",
                "write the note to this file", 'o'),
+          Flag("node-cert", Kind::kRepeated, "CERT",
+               "PEM certificate (with its intermediate) of the node: check "
+               "the note's signature; repeat across a key rotation"),
+          Flag("crl-dir", Kind::kValue, "DIR",
+               "directory of PEM CRLs for the --node-cert check"),
       },
       RunCheckpoint};
 }

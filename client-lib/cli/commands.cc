@@ -368,6 +368,12 @@ std::vector<Command> MakeCommands() {
                "place name, e.g. \"Pogo border post\""),
           Flag("country", Kind::kValue, "ISO3",
                "country of the location, e.g. CIV"),
+          Flag("updates", Kind::kValue, "ORIGINATOR/ID",
+               "this alert supersedes that one (same originator, topic, "
+               "classification and releasability)"),
+          Flag("retracts", Kind::kValue, "ORIGINATOR/ID",
+               "this alert withdraws that one (same originator, topic, "
+               "classification and releasability)"),
           Flag("unsigned", Kind::kBool, "",
                "do not sign the alert (single-node development only: a "
                "federated node refuses it)"),

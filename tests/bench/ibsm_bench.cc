@@ -1,21 +1,63 @@
 // ibsm-bench: throughput and latency of an IBSM Exchange node.
 //
-//   ibsm-bench --workload=W1|W2|W3 [--messages=N] [--size=BYTES]
+//   ibsm-bench --workload=W1|W2|W3|W4|W5 [--messages=N] [--size=BYTES]
 //              [--subscribers=K] [--rate=PER_SEC] [--seconds=T]
-//              [--durability=sync|async] [--sign]
+//              [--durability=sync|async] [--sign] [--payload=repeated|random]
+//              [--topology=single|link] [--link-kbps=K] [--link-delay-ms=D]
+//              [--link-window=W]
 //              [--target=HOST:PORT --ca=FILE --cert=FILE --key=FILE]
 //
 // Without --target it makes a development PKI, starts its own ibsm-broker
 // (child process, temp dir, default config) and stops it afterwards. It
 // prints exactly one JSON line (keys that do not apply are null):
 //   {"workload":"W1","messages":N,"size":S,"msgs_per_sec":X,"p50_us":..,
-//    "p99_us":..,"p999_us":..,"broker_rss_kib":..,"signed":false}
+//    "p99_us":..,"p999_us":..,"broker_rss_kib":..,"signed":false,
+//    "topology":"single","payload":"repeated","delivered":..,
+//    "peer_rss_kib":..,"link_kbps":..,"link_delay_ms":..,"drain_ms":..,
+//    "wire_bytes_per_alert":..,"wire_bytes_single_alert":..,
+//    "overhead_bytes_per_alert":..,"signature_bytes":..,"chain_bytes":..,
+//    "crossing_first_ms":..,"crossing_ms":..,"crossing_after_reset_ms":..,
+//    "relink_ms":..}
 // --sign signs every alert as its originator (docs/signature-format.md) with
 // --key and the chain of --cert before it is sent, as the client library
 // does; without it alerts are unsigned (the node is not federated).
 // W1  publish throughput: 1 publisher, N alerts, <= 256 unacknowledged.
 // W2  fan-out: K durable subscribers each receive all N; delivered/s.
 // W3  latency: R alerts/s for T s; publish-to-delivery percentiles.
+//
+// --topology=link starts two linked nodes on loopback with
+// policies/ibsm-west-africa.textproto: CIV (node A) dials MLI (node B) on
+// B's federation port. Alerts are signed (a federated node refuses unsigned
+// ones) and published at A as CIV/police; MLI/customs subscribes at B, so
+// W1 counts alerts delivered at B ("delivered"), W2's subscribers are at B
+// and W3's latency is from publish at A to delivery at B. broker_rss_kib is
+// A's, peer_rss_kib B's. Both nodes use reconnect_max_seconds 1 (the bench
+// waits for the link, not for a long backoff); the rest are node defaults
+// (--link-window sets federation.window on both).
+// --link-kbps / --link-delay-ms put a TcpProxy (tests/support) between A
+// and B that forwards at most K kbit/s per direction and delays every chunk
+// by D ms one way. W4 and W5 always have the proxy, and imply the link.
+// W4  drain: with the proxy refusing connections, N acknowledged publishes
+//     at A fill the outbox; then the proxy lets the link up. drain_ms is from
+//     the link's up_since at A (Node.GetLinks as CIV/focal-point) to the
+//     last of the N delivered at B; msgs_per_sec = N / drain.
+// W5  thin link (64 kbit/s and 400 ms unless --link-kbps/--link-delay-ms;
+//     N = 50 unless --messages; random payloads, which gzip cannot shrink,
+//     unless --payload): crossing_first_ms is the first alert of the link
+//     (its signing chain travels with it), crossing_ms the median of three
+//     single alerts after it (the chain by fingerprint), each published
+//     alone, from publish at A to delivery at B, and wire_bytes_single_alert
+//     the proxy's bytes (both ways: offer, ack, heartbeats, HTTP/2 and TLS
+//     framing) per one of them; then N alerts at once: wire_bytes_per_alert
+//     is the proxy's bytes per alert, overhead_bytes_per_alert that minus
+//     the payload (--size) and the signature (signature_bytes; chain_bytes is
+//     what the chain would add if it travelled every time), msgs_per_sec
+//     their rate over the link. Last, ResetAll() aborts the link and one
+//     alert is published at once: crossing_after_reset_ms includes noticing
+//     the reset, the reconnect backoff, TCP, TLS and Hello over the slow link;
+//     relink_ms is the part until the link was up again (its new up_since).
+// Every wait has a deadline (10 minutes without progress): ibsm-bench exits
+// 2 with a message instead of hanging.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -30,10 +72,12 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -44,10 +88,14 @@
 #include "ibsm/checkpoint.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/broker.grpc.pb.h"
+#include "tests/support/tcp_proxy.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The longest any wait goes without progress before the bench gives up.
+constexpr absl::Duration kStallTimeout = absl::Minutes(10);
 
 struct Flags {
   std::string workload;
@@ -59,11 +107,45 @@ struct Flags {
   std::string durability = "sync";
   std::string target, ca, cert, key;
   bool sign = false;
+  std::string topology = "single";
+  std::string payload;         // "repeated" or "random"; set by ParseFlags
+  uint64_t link_kbps = 0;      // 0: the proxy, if any, does not limit
+  uint64_t link_delay_ms = 0;  // 0: no added delay
+  uint64_t link_window = 0;    // 0: the node default
+  bool messages_given = false;
+  bool topology_given = false;
 };
+
+bool IsLink(const Flags& f) { return f.topology == "link"; }
+// The link workloads need a proxy between the nodes.
+bool NeedsProxy(const Flags& f) {
+  return f.workload == "W4" || f.workload == "W5" || f.link_kbps > 0 ||
+         f.link_delay_ms > 0;
+}
+
+// The brokers this run started and its temp dirs, so that Die() (from any
+// thread) leaves no process or file behind.
+absl::Mutex cleanup_mu(absl::kConstInit);
+std::vector<pid_t>* const children ABSL_PT_GUARDED_BY(cleanup_mu) =
+    new std::vector<pid_t>;
+std::vector<std::string>* const temp_dirs ABSL_PT_GUARDED_BY(cleanup_mu) =
+    new std::vector<std::string>;
 
 [[noreturn]] void Die(const std::string& message) {
   std::fprintf(stderr, "ibsm-bench: %s\n", message.c_str());
-  std::exit(2);
+  {
+    absl::MutexLock lock(&cleanup_mu);
+    for (pid_t pid : *children) {
+      kill(pid, SIGKILL);
+      int status;
+      waitpid(pid, &status, 0);
+    }
+    for (const std::string& dir : *temp_dirs) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  }
+  _exit(2);
 }
 
 Flags ParseFlags(int argc, char** argv) {
@@ -87,8 +169,20 @@ Flags ParseFlags(int argc, char** argv) {
     uint64_t k;
     if (name == "workload")
       f.workload = value;
-    else if (name == "messages")
+    else if (name == "messages") {
       number(&f.messages);
+      f.messages_given = true;
+    } else if (name == "topology") {
+      f.topology = value;
+      f.topology_given = true;
+    } else if (name == "payload")
+      f.payload = value;
+    else if (name == "link-kbps")
+      number(&f.link_kbps);
+    else if (name == "link-delay-ms")
+      number(&f.link_delay_ms);
+    else if (name == "link-window")
+      number(&f.link_window);
     else if (name == "size")
       number(&f.size);
     else if (name == "subscribers") {
@@ -111,9 +205,39 @@ Flags ParseFlags(int argc, char** argv) {
     else
       Die(absl::StrCat("unknown flag --", name));
   }
-  if (f.workload != "W1" && f.workload != "W2" && f.workload != "W3") {
-    Die("--workload must be W1, W2 or W3");
+  if (f.workload != "W1" && f.workload != "W2" && f.workload != "W3" &&
+      f.workload != "W4" && f.workload != "W5") {
+    Die("--workload must be W1, W2, W3, W4 or W5");
   }
+  if (f.topology != "single" && f.topology != "link") {
+    Die("--topology must be single or link");
+  }
+  if (f.workload == "W4" || f.workload == "W5") {
+    if (f.topology_given && !IsLink(f)) {
+      Die(absl::StrCat("--workload=", f.workload,
+                       " measures a link: use --topology=link"));
+    }
+    f.topology = "link";
+  }
+  if (!IsLink(f) &&
+      (f.link_kbps > 0 || f.link_delay_ms > 0 || f.link_window > 0)) {
+    Die("--link-kbps, --link-delay-ms and --link-window need --topology=link");
+  }
+  if (IsLink(f) && !f.target.empty()) {
+    Die("--topology=link starts its own two nodes: leave out --target");
+  }
+  if (f.link_window > 4096) Die("--link-window is at most 4096");
+  if (f.workload == "W5") {
+    if (f.link_kbps == 0) f.link_kbps = 64;
+    if (f.link_delay_ms == 0) f.link_delay_ms = 400;
+    if (!f.messages_given) f.messages = 50;
+  }
+  if (f.payload.empty()) f.payload = f.workload == "W5" ? "random" : "repeated";
+  if (f.payload != "repeated" && f.payload != "random") {
+    Die("--payload must be repeated or random");
+  }
+  // A federated node refuses unsigned alerts.
+  if (IsLink(f)) f.sign = true;
   if (f.durability != "sync" && f.durability != "async") {
     Die("--durability must be sync or async");
   }
@@ -127,30 +251,83 @@ std::string SelfDir() {
   return std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
 }
 
-// The broker this run measures, when ibsm-bench starts its own.
-class OwnBroker {
+// The temp dir and development PKI of a run that starts its own brokers;
+// removed on destruction (after the brokers, which must be gone by then).
+class BenchDir {
  public:
-  explicit OwnBroker(const Flags& flags) {
+  // `pki_args`: the options of certs/make-dev-pki.sh (--nodes, --agencies).
+  explicit BenchDir(const std::string& pki_args) {
     char tmpl[] = "/tmp/ibsm-bench-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) Die("cannot make a temp dir");
-    dir_ = tmpl;
-    std::string pki = dir_ + "/pki";
+    path_ = tmpl;
+    {
+      absl::MutexLock lock(&cleanup_mu);
+      temp_dirs->push_back(path_);
+    }
+    pki_ = path_ + "/pki";
     std::string script =
         std::string(IBSM_SOURCE_DIR) + "/certs/make-dev-pki.sh";
-    std::string cmd = absl::StrCat("bash '", script, "' '", pki,
-                                   "' --quiet --nodes CIV >/dev/null");
+    std::string cmd = absl::StrCat("bash '", script, "' '", pki_, "' --quiet ",
+                                   pki_args, " >/dev/null");
     if (std::system(cmd.c_str()) != 0) Die("making the PKI failed: " + cmd);
-    ca_ = pki + "/ca.pem";
-    cert_ = pki + "/agency-CIV_police-chain.pem";
-    key_ = pki + "/agency-CIV_police.key";
-    std::string config = dir_ + "/node.textproto";
+  }
+  ~BenchDir() {
+    absl::MutexLock lock(&cleanup_mu);
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+    temp_dirs->erase(std::find(temp_dirs->begin(), temp_dirs->end(), path_));
+  }
+  const std::string& path() const { return path_; }
+  const std::string& pki() const { return pki_; }
+  std::string ca() const { return pki_ + "/ca.pem"; }
+  // `agency` is "CIV/police".
+  std::string AgencyCert(const std::string& agency) const {
+    return absl::StrCat(pki_, "/agency-", FileName(agency), "-chain.pem");
+  }
+  std::string AgencyKey(const std::string& agency) const {
+    return absl::StrCat(pki_, "/agency-", FileName(agency), ".key");
+  }
+
+ private:
+  static std::string FileName(std::string agency) {
+    std::replace(agency.begin(), agency.end(), '/', '_');
+    return agency;
+  }
+  std::string path_, pki_;
+};
+
+// Waits for a port file written by a broker; 0 when `pid` exits first.
+int WaitForPortFile(const std::string& file, pid_t pid) {
+  for (int i = 0; i < 3000; ++i) {
+    std::ifstream in(file);
+    int port = 0;
+    if (in >> port && port > 0) return port;
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return 0;
+}
+
+// A broker this run measures, when ibsm-bench starts its own: node `node`
+// with its data under dir.path()/node, which must outlive it.
+class OwnBroker {
+ public:
+  // `extra_config`: more NodeConfig text (policy_file, federation).
+  OwnBroker(const Flags& flags, const BenchDir& dir, const std::string& node,
+            const std::string& extra_config = "") {
+    const std::string base = absl::StrCat(dir.path(), "/", node);
+    const std::string& pki = dir.pki();
+    std::string config = base + ".textproto";
     std::ofstream(config) << absl::StrCat(
-        "node_id: \"CIV\"\nlisten_address: \"127.0.0.1:0\"\n", "data_dir: \"",
-        dir_, "/data\"\nport_file: \"", dir_, "/port\"\n", "durability: ",
+        "node_id: \"", node, "\"\nlisten_address: \"127.0.0.1:0\"\n",
+        "data_dir: \"", base, "-data\"\nport_file: \"", base, ".port\"\n",
+        "durability: ",
         flags.durability == "sync" ? "DURABILITY_SYNC" : "DURABILITY_ASYNC",
-        "\ntls {\n cert_file: \"", pki, "/node-CIV-chain.pem\"\n key_file: \"",
-        pki, "/node-CIV.key\"\n ca_file: \"", ca_, "\"\n crl_dir: \"", pki,
-        "/crl\"\n}\n");
+        "\ntls {\n cert_file: \"", pki, "/node-", node,
+        "-chain.pem\"\n key_file: \"", pki, "/node-", node,
+        ".key\"\n ca_file: \"", dir.ca(), "\"\n crl_dir: \"", pki,
+        "/crl\"\n}\n", extra_config);
     std::string broker = SelfDir() + "/ibsm-broker";
     pid_ = fork();
     if (pid_ == 0) {
@@ -161,25 +338,30 @@ class OwnBroker {
             static_cast<char*>(nullptr));
       _exit(127);
     }
-    for (int i = 0; i < 3000; ++i) {
-      std::ifstream in(dir_ + "/port");
-      int port = 0;
-      if (in >> port && port > 0) {
-        target_ = absl::StrCat("127.0.0.1:", port);
-        return;
-      }
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) Die("ibsm-broker exited");
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    {
+      absl::MutexLock lock(&cleanup_mu);
+      children->push_back(pid_);
     }
-    Die("ibsm-broker did not start");
+    const int port = WaitForPortFile(base + ".port", pid_);
+    if (port == 0) {
+      Die(absl::StrCat("ibsm-broker ", node,
+                       " did not start (IBSM_BENCH_BROKER_LOG=1 shows why)"));
+    }
+    target_ = absl::StrCat("127.0.0.1:", port);
   }
   ~OwnBroker() {
+    absl::MutexLock lock(&cleanup_mu);
     kill(pid_, SIGTERM);
     int status;
     waitpid(pid_, &status, 0);
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    children->erase(std::find(children->begin(), children->end(), pid_));
+  }
+  // The federation port, from the federation.port_file `file` it was
+  // configured with.
+  std::string FederationAddress(const std::string& file) const {
+    const int port = WaitForPortFile(file, pid_);
+    if (port == 0) Die("ibsm-broker wrote no federation port to " + file);
+    return absl::StrCat("127.0.0.1:", port);
   }
   // Peak resident set of the broker so far, in KiB.
   std::optional<uint64_t> PeakRssKib() const {
@@ -194,14 +376,22 @@ class OwnBroker {
     return std::nullopt;
   }
   const std::string& target() const { return target_; }
-  const std::string& ca() const { return ca_; }
-  const std::string& cert() const { return cert_; }
-  const std::string& key() const { return key_; }
 
  private:
-  std::string dir_, target_, ca_, cert_, key_;
+  std::string target_;
   pid_t pid_ = -1;
 };
+
+// `f` aimed at `broker` as `agency` of `dir`'s PKI.
+Flags As(const Flags& f, const OwnBroker& broker, const BenchDir& dir,
+         const std::string& agency) {
+  Flags at = f;
+  at.target = broker.target();
+  at.ca = dir.ca();
+  at.cert = dir.AgencyCert(agency);
+  at.key = dir.AgencyKey(agency);
+  return at;
+}
 
 std::shared_ptr<grpc::Channel> NewChannel(const Flags& f) {
   ibsm::TlsFiles files{f.cert, f.key, f.ca, ""};
@@ -222,6 +412,13 @@ ibsm::v1::Alert Template(const Flags& f, const std::string& run) {
   a.set_payload(std::string(f.size, 'x'));
   (*a.mutable_attributes())["bench"] = run;
   return a;
+}
+
+// --payload=random: bytes that no compression shrinks, new for every alert
+// (the alerts of one link frame are compressed together).
+void RandomizePayload(std::mt19937_64* random, ibsm::v1::Alert* alert) {
+  std::string* payload = alert->mutable_payload();
+  for (char& c : *payload) c = static_cast<char>((*random)() & 0xff);
 }
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
@@ -267,17 +464,22 @@ uint64_t PublishAll(const Flags& f, uint64_t count, size_t window,
   auto stream = stub->PublishStream(&context);
   absl::Mutex mu;
   size_t inflight = 0;
-  uint64_t acked = 0, failed = 0;
+  uint64_t acked = 0, failed = 0, not_queued = 0;
+  std::string first_error;
   bool reader_done = false;
   std::thread reader([&] {
     ibsm::v1::PublishResponse response;
     while (stream->Read(&response)) {
       absl::MutexLock lock(&mu);
       for (const auto& r : response.results()) {
-        if (r.code() == 0)
+        if (r.code() == 0) {
           ++acked;
-        else
-          ++failed;
+          // On a link, every alert must be queued for the peer, or the
+          // run would wait for deliveries that never come.
+          if (IsLink(f) && r.forwarded_to_size() == 0) ++not_queued;
+        } else {
+          if (failed++ == 0) first_error = r.message();
+        }
       }
       inflight -= response.results_size();
     }
@@ -291,6 +493,7 @@ uint64_t PublishAll(const Flags& f, uint64_t count, size_t window,
     int64_t us = NowMicros();
     alert.mutable_created_at()->set_seconds(us / 1000000);
   }
+  std::mt19937_64 random(std::hash<std::string>()(run));
   Clock::time_point start = Clock::now();
   uint64_t sent = 0;
   while (sent < count) {
@@ -313,6 +516,7 @@ uint64_t PublishAll(const Flags& f, uint64_t count, size_t window,
     ibsm::v1::PublishRequest request;
     for (size_t i = 0; i < batch; ++i) {
       alert.set_id(absl::StrCat(run, "-", sent + i));
+      if (f.payload == "random") RandomizePayload(&random, &alert);
       if (pace) {
         int64_t us = NowMicros();
         alert.mutable_created_at()->set_seconds(us / 1000000);
@@ -333,7 +537,11 @@ uint64_t PublishAll(const Flags& f, uint64_t count, size_t window,
   grpc::Status s = stream->Finish();
   if (!s.ok() || failed > 0) {
     Die(absl::StrCat("publishing failed: ", s.error_message(), " (", failed,
-                     " alerts refused)"));
+                     " alerts refused; the first: ", first_error, ")"));
+  }
+  if (not_queued > 0) {
+    Die(absl::StrCat(not_queued, " of ", acked,
+                     " alerts were stored but queued for no peer"));
   }
   return acked;
 }
@@ -362,11 +570,34 @@ class BenchSubscriber {
     context_.TryCancel();
     thread_.join();
   }
+  // Waits until `n` alerts were received in all; dies when the
+  // subscription ends first or nothing arrives for kStallTimeout.
   void WaitFor(uint64_t n) {
     absl::MutexLock lock(&mu_);
-    auto done = [&] { return received_ >= n || ended_; };
-    mu_.Await(absl::Condition(&done));
-    if (received_ < n) Die("a subscription ended early");
+    for (;;) {
+      const uint64_t before = received_;
+      auto done = [&] {
+        return received_ >= n || ended_ || received_ > before;
+      };
+      if (!mu_.AwaitWithTimeout(absl::Condition(&done), kStallTimeout)) {
+        Die(absl::StrCat("no delivery for ",
+                         absl::FormatDuration(kStallTimeout), " (", received_,
+                         " of ", n,
+                         " received; IBSM_BENCH_BROKER_LOG=1 shows the "
+                         "brokers' logs)"));
+      }
+      if (received_ >= n) return;
+      if (ended_) Die("a subscription ended early");
+    }
+  }
+  uint64_t Received() {
+    absl::MutexLock lock(&mu_);
+    return received_;
+  }
+  // Wall-clock time (Unix µs) when the latest delivery was read.
+  int64_t LastDeliveryMicros() {
+    absl::MutexLock lock(&mu_);
+    return last_delivery_us_;
   }
   std::vector<int64_t> TakeLatencies() {
     absl::MutexLock lock(&mu_);
@@ -407,6 +638,7 @@ class BenchSubscriber {
       }
       absl::MutexLock lock(&mu_);
       received_ += response.deliveries_size();
+      if (response.deliveries_size() > 0) last_delivery_us_ = now;
       latencies_.insert(latencies_.end(), lat.begin(), lat.end());
     }
     (void)stream_->Finish();  // cancelled at the end of the run
@@ -425,7 +657,64 @@ class BenchSubscriber {
   absl::Mutex mu_;
   uint64_t received_ ABSL_GUARDED_BY(mu_) = 0;
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t last_delivery_us_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<int64_t> latencies_ ABSL_GUARDED_BY(mu_);
+};
+
+// Node.GetLinks at node A, as an admin there: the link's state and backlog.
+class LinkProbe {
+ public:
+  LinkProbe(const Flags& admin, std::string peer)
+      : channel_(NewChannel(admin)),
+        stub_(ibsm::v1::Node::NewStub(channel_)),
+        peer_(std::move(peer)) {}
+
+  ibsm::v1::LinkInfo Get() {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    ibsm::v1::Links links;
+    grpc::Status s = stub_->GetLinks(&context, {}, &links);
+    if (!s.ok()) Die("Node.GetLinks failed: " + s.error_message());
+    for (const ibsm::v1::LinkInfo& link : links.links()) {
+      if (link.peer() == peer_) return link;
+    }
+    Die("Node.GetLinks lists no link to " + peer_);
+  }
+  // Waits for the link to be up; returns its up_since (Unix µs).
+  int64_t WaitUntilUp() {
+    ibsm::v1::LinkInfo up = Poll("up", [](const ibsm::v1::LinkInfo& l) {
+      return l.state() == ibsm::v1::LinkInfo::UP;
+    });
+    return up.up_since().seconds() * 1000000 + up.up_since().nanos() / 1000;
+  }
+  // Waits until every outbox entry towards the peer is acknowledged.
+  void WaitUntilDrained() {
+    Poll("drained", [](const ibsm::v1::LinkInfo& l) {
+      return l.backlog_critical() + l.backlog_high() + l.backlog_other() == 0 &&
+             l.in_flight() == 0;
+    });
+  }
+
+ private:
+  template <typename Pred>
+  ibsm::v1::LinkInfo Poll(const char* what, Pred pred) {
+    const Clock::time_point deadline =
+        Clock::now() + absl::ToChronoNanoseconds(kStallTimeout);
+    for (;;) {
+      ibsm::v1::LinkInfo link = Get();
+      if (pred(link)) return link;
+      if (Clock::now() > deadline) {
+        Die(absl::StrCat("the link to ", peer_, " was not ", what, " within ",
+                         absl::FormatDuration(kStallTimeout), ": ",
+                         link.last_error()));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<ibsm::v1::Node::Stub> stub_;
+  const std::string peer_;
 };
 
 std::string Json(std::optional<double> v) {
@@ -433,74 +722,274 @@ std::string Json(std::optional<double> v) {
   return absl::StrCat(static_cast<int64_t>(*v + 0.5));
 }
 
+// The signature and signing-chain sizes of one alert of this run, signed
+// as PublishAll signs them.
+std::pair<size_t, size_t> SignatureSizes(const Flags& f,
+                                         const std::string& run) {
+  const std::unique_ptr<Signing> signing = LoadSigning(f);
+  if (signing == nullptr) return {0, 0};
+  ibsm::v1::Alert alert = Template(f, run);
+  alert.set_id(run + "-size");
+  alert.set_originator(signing->originator);
+  alert.mutable_created_at()->set_seconds(NowMicros() / 1000000);
+  absl::Status signed_alert =
+      ibsm::SignAlert(*signing->key, signing->chain_der, &alert);
+  if (!signed_alert.ok()) Die(std::string(signed_alert.message()));
+  size_t chain = 0;
+  for (const std::string& cert : alert.signing_chain()) chain += cert.size();
+  return {alert.signature().size(), chain};
+}
+
+// The processes and identities of a run. Destroyed in reverse order: node A
+// stops before the proxy and B, and the dir goes last.
+struct Rig {
+  std::unique_ptr<BenchDir> dir;
+  std::unique_ptr<OwnBroker> peer;  // node B (MLI), link topology only
+  std::unique_ptr<ibsm::testing::TcpProxy> proxy;  // between A and B
+  std::unique_ptr<OwnBroker> node;  // node A (CIV), or the single node
+  Flags publisher;                  // at A
+  Flags subscriber;                 // at B; at A when single
+  Flags admin;                      // CIV/focal-point at A (link topology)
+};
+
+void StartSingle(const Flags& f, Rig* rig) {
+  rig->publisher = rig->subscriber = f;
+  if (!f.target.empty()) return;  // someone else's broker
+  rig->dir = std::make_unique<BenchDir>("--nodes CIV");
+  rig->node = std::make_unique<OwnBroker>(f, *rig->dir, "CIV");
+  rig->publisher = rig->subscriber = As(f, *rig->node, *rig->dir, "CIV/police");
+}
+
+void StartLink(const Flags& f, Rig* rig) {
+  rig->dir = std::make_unique<BenchDir>(
+      "--nodes CIV,MLI --agencies CIV/police,CIV/focal-point,MLI/customs");
+  const std::string policy =
+      absl::StrCat("policy_file: \"", IBSM_SOURCE_DIR,
+                   "/policies/ibsm-west-africa.textproto\"\n");
+  const std::string window =
+      f.link_window > 0 ? absl::StrCat("  window: ", f.link_window, "\n") : "";
+  const std::string port_file = rig->dir->path() + "/MLI.fed-port";
+  rig->peer = std::make_unique<OwnBroker>(
+      f, *rig->dir, "MLI",
+      absl::StrCat(policy, "federation {\n  listen_address: \"127.0.0.1:0\"\n",
+                   "  port_file: \"", port_file, "\"\n",
+                   "  peers { node_id: \"CIV\" }\n", window, "}\n"));
+  std::string address = rig->peer->FederationAddress(port_file);
+  if (NeedsProxy(f)) {
+    auto proxy = ibsm::testing::TcpProxy::Start(address);
+    if (!proxy.ok()) Die(std::string(proxy.status().message()));
+    rig->proxy = *std::move(proxy);
+    rig->proxy->SetBandwidth(f.link_kbps * 1000 / 8);
+    rig->proxy->SetDelay(absl::Milliseconds(f.link_delay_ms));
+    // W4 builds its backlog while no connection gets through.
+    if (f.workload == "W4") rig->proxy->RefuseNew(true);
+    address = rig->proxy->address();
+  }
+  rig->node = std::make_unique<OwnBroker>(
+      f, *rig->dir, "CIV",
+      absl::StrCat(
+          policy, "federation {\n  peers { node_id: \"MLI\" address: \"",
+          address, "\" }\n  reconnect_max_seconds: 1\n", window, "}\n"));
+  rig->publisher = As(f, *rig->node, *rig->dir, "CIV/police");
+  rig->subscriber = As(f, *rig->peer, *rig->dir, "MLI/customs");
+  rig->admin = As(f, *rig->node, *rig->dir, "CIV/focal-point");
+}
+
+// What a run measured; unset keys print as null.
+struct Results {
+  uint64_t messages = 0;
+  std::optional<double> rate, p50, p99, p999, delivered;
+  std::optional<double> drain_ms, wire_bytes_per_alert, wire_bytes_single_alert,
+      overhead_bytes_per_alert, signature_bytes, chain_bytes, crossing_first_ms,
+      crossing_ms, crossing_after_reset_ms, relink_ms;
+};
+
+// Percentiles of W3 from the subscriber's latencies.
+void SetPercentiles(std::vector<int64_t> lat, Results* r) {
+  if (lat.empty()) return;
+  std::sort(lat.begin(), lat.end());
+  auto pct = [&](double q) {
+    return static_cast<double>(
+        lat[std::min<size_t>(lat.size() - 1, q * lat.size())]);
+  };
+  r->p50 = pct(0.50);
+  r->p99 = pct(0.99);
+  r->p999 = pct(0.999);
+}
+
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// W4 (see the header).
+void RunDrain(const Flags& f, const Rig& rig, const std::string& run,
+              Results* r) {
+  LinkProbe probe(rig.admin, "MLI");
+  BenchSubscriber sub(rig.subscriber, run + "-drain", false);
+  PublishAll(rig.publisher, f.messages, 256, std::nullopt, run);
+  rig.proxy->RefuseNew(false);
+  const int64_t up_us = probe.WaitUntilUp();
+  sub.WaitFor(f.messages);
+  probe.WaitUntilDrained();
+  const int64_t drain_us =
+      std::max<int64_t>(1, sub.LastDeliveryMicros() - up_us);
+  r->drain_ms = drain_us / 1000.0;
+  r->rate = f.messages / (drain_us / 1e6);
+  r->delivered = sub.Received();
+}
+
+// W5 (see the header).
+void RunThinLink(const Flags& f, const Rig& rig, const std::string& run,
+                 Results* r) {
+  LinkProbe probe(rig.admin, "MLI");
+  BenchSubscriber sub(rig.subscriber, run + "-thin", true);
+  probe.WaitUntilUp();
+  const ibsm::testing::TcpProxy& proxy = *rig.proxy;
+  auto wire = [&] { return proxy.bytes_to_target() + proxy.bytes_to_client(); };
+  uint64_t expected = 0;
+  // Publishes one alert and returns its publish-to-delivery time in ms.
+  auto cross_one = [&](const std::string& tag) {
+    PublishAll(rig.publisher, 1, 1, absl::Milliseconds(1), tag);
+    sub.WaitFor(++expected);
+    std::vector<int64_t> lat = sub.TakeLatencies();
+    if (lat.empty()) Die("no latency recorded");
+    return lat.back() / 1000.0;
+  };
+  r->crossing_first_ms = cross_one(run + "-first");
+  probe.WaitUntilDrained();
+  std::vector<double> crossings;
+  uint64_t single_bytes = 0;
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t before = wire();
+    crossings.push_back(cross_one(absl::StrCat(run, "-single", i)));
+    probe.WaitUntilDrained();
+    single_bytes += wire() - before;
+  }
+  std::sort(crossings.begin(), crossings.end());
+  r->crossing_ms = crossings[1];
+  r->wire_bytes_single_alert = single_bytes / 3.0;
+
+  const uint64_t before = wire();
+  const Clock::time_point t0 = Clock::now();
+  PublishAll(rig.publisher, f.messages, 256, std::nullopt, run + "-batch");
+  expected += f.messages;
+  sub.WaitFor(expected);
+  r->rate = f.messages / SecondsSince(t0);
+  probe.WaitUntilDrained();
+  (void)sub.TakeLatencies();  // not paced: created_at is not the send time
+  r->wire_bytes_per_alert = static_cast<double>(wire() - before) / f.messages;
+  const auto [signature, chain] = SignatureSizes(rig.publisher, run);
+  r->signature_bytes = signature;
+  r->chain_bytes = chain;
+  r->overhead_bytes_per_alert =
+      *r->wire_bytes_per_alert - static_cast<double>(f.size) - signature;
+
+  const int64_t reset_us = NowMicros();
+  rig.proxy->ResetAll();
+  r->crossing_after_reset_ms = cross_one(run + "-reset");
+  const google::protobuf::Timestamp up = probe.Get().up_since();
+  r->relink_ms =
+      (up.seconds() * 1000000 + up.nanos() / 1000 - reset_us) / 1000.0;
+  r->delivered = sub.Received();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Flags f = ParseFlags(argc, argv);
-  std::unique_ptr<OwnBroker> own;
-  if (f.target.empty()) {
-    own = std::make_unique<OwnBroker>(f);
-    f.target = own->target();
-    f.ca = own->ca();
-    f.cert = own->cert();
-    f.key = own->key();
+  Rig rig;
+  if (IsLink(f)) {
+    StartLink(f, &rig);
+  } else {
+    StartSingle(f, &rig);
   }
+  const Flags& pub = rig.publisher;
+  const Flags& at_sub = rig.subscriber;
   const std::string run = absl::StrCat("bench-", NowMicros());
-  std::optional<double> rate, p50, p99, p999;
-  uint64_t messages = f.messages;
+  Results r;
+  r.messages = f.messages;
+  if (IsLink(f) && f.workload != "W4")
+    LinkProbe(rig.admin, "MLI").WaitUntilUp();
 
-  if (f.workload == "W1") {
+  if (f.workload == "W1" && !IsLink(f)) {
     Clock::time_point t0 = Clock::now();
-    uint64_t acked = PublishAll(f, f.messages, 256, std::nullopt, run);
-    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    rate = acked / secs;
+    uint64_t acked = PublishAll(pub, f.messages, 256, std::nullopt, run);
+    r.rate = acked / SecondsSince(t0);
+  } else if (f.workload == "W1") {
+    // Publish at A to delivery at B.
+    BenchSubscriber sub(at_sub, run + "-sub", false);
+    Clock::time_point t0 = Clock::now();
+    PublishAll(pub, f.messages, 256, std::nullopt, run);
+    sub.WaitFor(f.messages);
+    r.rate = f.messages / SecondsSince(t0);
+    r.delivered = sub.Received();
   } else if (f.workload == "W2") {
     std::vector<std::unique_ptr<BenchSubscriber>> subs;
     for (int i = 0; i < f.subscribers; ++i) {
       subs.push_back(std::make_unique<BenchSubscriber>(
-          f, absl::StrCat(run, "-sub", i), false));
+          at_sub, absl::StrCat(run, "-sub", i), false));
     }
     Clock::time_point t0 = Clock::now();
     std::thread publisher(
-        [&] { PublishAll(f, f.messages, 256, std::nullopt, run); });
+        [&] { PublishAll(pub, f.messages, 256, std::nullopt, run); });
     for (auto& s : subs) s->WaitFor(f.messages);
-    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    double secs = SecondsSince(t0);
     publisher.join();
-    rate = static_cast<double>(f.messages) * f.subscribers / secs;
-  } else {
-    messages = f.rate * f.seconds;
-    BenchSubscriber sub(f, run + "-lat", true);
+    r.rate = static_cast<double>(f.messages) * f.subscribers / secs;
+    uint64_t least = f.messages;
+    for (auto& s : subs) least = std::min(least, s->Received());
+    r.delivered = least;
+  } else if (f.workload == "W3") {
+    r.messages = f.rate * f.seconds;
+    BenchSubscriber sub(at_sub, run + "-lat", true);
     Clock::time_point t0 = Clock::now();
-    PublishAll(f, messages, 1 << 20,
+    PublishAll(pub, r.messages, 1 << 20,
                absl::Seconds(1) / static_cast<double>(f.rate), run);
-    sub.WaitFor(messages);
-    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    rate = messages / secs;
-    std::vector<int64_t> lat = sub.TakeLatencies();
-    std::sort(lat.begin(), lat.end());
-    auto pct = [&](double q) {
-      return static_cast<double>(
-          lat[std::min<size_t>(lat.size() - 1, q * lat.size())]);
-    };
-    if (!lat.empty()) {
-      p50 = pct(0.50);
-      p99 = pct(0.99);
-      p999 = pct(0.999);
-    }
+    sub.WaitFor(r.messages);
+    r.rate = r.messages / SecondsSince(t0);
+    SetPercentiles(sub.TakeLatencies(), &r);
+    r.delivered = sub.Received();
+  } else if (f.workload == "W4") {
+    RunDrain(f, rig, run, &r);
+  } else {
+    RunThinLink(f, rig, run, &r);
   }
-  std::optional<double> rss;
-  if (own) {
-    if (auto kib = own->PeakRssKib()) rss = static_cast<double>(*kib);
-  }
-  std::printf(
-      "{\"workload\":\"%s\",\"messages\":%llu,\"size\":%llu,"
-      "\"msgs_per_sec\":%s,\"p50_us\":%s,\"p99_us\":%s,\"p999_us\":%s,"
-      "\"broker_rss_kib\":%s,\"signed\":%s}\n",
-      f.workload.c_str(), static_cast<unsigned long long>(messages),
-      static_cast<unsigned long long>(f.size), Json(rate).c_str(),
-      Json(p50).c_str(), Json(p99).c_str(), Json(p999).c_str(),
-      Json(rss).c_str(), f.sign ? "true" : "false");
+  auto rss = [](const std::unique_ptr<OwnBroker>& b) -> std::optional<double> {
+    if (b == nullptr) return std::nullopt;
+    if (auto kib = b->PeakRssKib()) return static_cast<double>(*kib);
+    return std::nullopt;
+  };
+  auto shaped = [&](uint64_t v) -> std::optional<double> {
+    if (!IsLink(f) || rig.proxy == nullptr || v == 0) return std::nullopt;
+    return static_cast<double>(v);
+  };
+  std::string line = absl::StrCat(
+      "{\"workload\":\"", f.workload, "\",\"messages\":", r.messages,
+      ",\"size\":", f.size, ",\"msgs_per_sec\":", Json(r.rate),
+      ",\"p50_us\":", Json(r.p50), ",\"p99_us\":", Json(r.p99),
+      ",\"p999_us\":", Json(r.p999),
+      ",\"broker_rss_kib\":", Json(rss(rig.node)),
+      ",\"signed\":", f.sign ? "true" : "false", ",\"topology\":\"", f.topology,
+      "\",\"payload\":\"", f.payload, "\",\"delivered\":", Json(r.delivered),
+      ",\"peer_rss_kib\":", Json(rss(rig.peer)),
+      ",\"link_kbps\":", Json(shaped(f.link_kbps)),
+      ",\"link_delay_ms\":", Json(shaped(f.link_delay_ms)));
+  absl::StrAppend(
+      &line, ",\"drain_ms\":", Json(r.drain_ms),
+      ",\"wire_bytes_per_alert\":", Json(r.wire_bytes_per_alert),
+      ",\"wire_bytes_single_alert\":", Json(r.wire_bytes_single_alert),
+      ",\"overhead_bytes_per_alert\":", Json(r.overhead_bytes_per_alert),
+      ",\"signature_bytes\":", Json(r.signature_bytes),
+      ",\"chain_bytes\":", Json(r.chain_bytes),
+      ",\"crossing_first_ms\":", Json(r.crossing_first_ms),
+      ",\"crossing_ms\":", Json(r.crossing_ms),
+      ",\"crossing_after_reset_ms\":", Json(r.crossing_after_reset_ms),
+      ",\"relink_ms\":", Json(r.relink_ms), "}\n");
+  std::fputs(line.c_str(), stdout);
   std::fflush(stdout);
-  own.reset();
+  rig.node.reset();
+  rig.proxy.reset();
+  rig.peer.reset();
+  rig.dir.reset();
   _exit(0);
 }

@@ -3,6 +3,7 @@
 // Link with client-lib/cli/flags.cc and client-lib/cli/alert_format.cc.
 #include <catch2/catch.hpp>
 
+#include "absl/strings/match.h"
 #include "client-lib/cli/alert_format.h"
 #include "client-lib/cli/flags.h"
 
@@ -139,4 +140,42 @@ TEST_CASE("AlertFromFlags refuses missing and conflicting flags") {
   ParsedFlags lat_only = base;
   lat_only.Add("lat", "1");
   CHECK_FALSE(ibsm::cli::AlertFromFlags(lat_only, absl::Now(), reader).ok());
+}
+
+TEST_CASE("AlertFromFlags: --retracts and --updates name ORIGINATOR/ID") {
+  auto reader = [](const std::string&) -> absl::StatusOr<std::string> {
+    return std::string("data");
+  };
+  ParsedFlags base;
+  base.Add("id", "civ-2");
+  base.Add("topic", "border.incident");
+  base.Add("classification", "RESTRICTED");
+  base.Add("severity", "LOW");
+  ParsedFlags retracts = base;
+  retracts.Add("retracts", "CIV/police/civ-1");
+  auto alert = ibsm::cli::AlertFromFlags(retracts, absl::Now(), reader);
+  REQUIRE(alert.ok());
+  REQUIRE(alert->references_size() == 1);
+  CHECK(alert->references(0).originator() == "CIV/police");
+  CHECK(alert->references(0).alert_id() == "civ-1");
+  CHECK(alert->references(0).kind() ==
+        ibsm::v1::AlertReference::KIND_RETRACTION);
+  ParsedFlags updates = base;
+  updates.Add("updates", "MLI/customs/a:b.c");
+  alert = ibsm::cli::AlertFromFlags(updates, absl::Now(), reader);
+  REQUIRE(alert.ok());
+  CHECK(alert->references(0).kind() == ibsm::v1::AlertReference::KIND_UPDATE);
+  CHECK(alert->references(0).alert_id() == "a:b.c");
+  for (const char* bad :
+       {"civ-1", "CIV/civ-1", "CIV/police/", "/police/x", "CIV/po lice/x"}) {
+    ParsedFlags f = base;
+    f.Add("retracts", bad);
+    absl::StatusOr<ibsm::v1::Alert> refused =
+        ibsm::cli::AlertFromFlags(f, absl::Now(), reader);
+    CHECK_FALSE(refused.ok());
+    CHECK(absl::StrContains(refused.status().message(), "ORIGINATOR/ID"));
+  }
+  ParsedFlags both = retracts;
+  both.Add("updates", "CIV/police/civ-1");
+  CHECK_FALSE(ibsm::cli::AlertFromFlags(both, absl::Now(), reader).ok());
 }

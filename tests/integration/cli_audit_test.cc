@@ -297,6 +297,39 @@ TEST_CASE(
     INFO(saved.output);
     CHECK(saved.exit_code == 0);
     CHECK_THAT(ReadFile(note_file), Catch::StartsWith("ibsm/CIV\n"));
+
+    // With --node-cert the note's signature is checked: by the node's
+    // certificate, trusted through the root and the CRLs.
+    const std::string verified_file = dir.File("verified.note");
+    RunResult verified =
+        Auditor(port, {"audit", "checkpoint", "--node-cert", node_cert,
+                       "--crl-dir", PkiDir() + "/crl", "-o", verified_file});
+    INFO(verified.output);
+    CHECK(verified.exit_code == 0);
+    CHECK_THAT(verified.output,
+               Catch::Contains("\nVERIFIED: checkpoint of ") &&
+                   Catch::Contains(" records of ibsm/CIV, signed at ") &&
+                   Catch::Contains("trusted node certificate "
+                                   "spiffe://ibsm/CIV") &&
+                   Catch::Contains("revocation checked"));
+    CHECK_THAT(ReadFile(verified_file), Catch::StartsWith("ibsm/CIV\n"));
+    RunResult json = Auditor(
+        port, {"--json", "audit", "checkpoint", "--node-cert", node_cert});
+    INFO(json.output);
+    CHECK(json.exit_code == 0);
+    CHECK_THAT(json.output, Catch::Contains("\"verified\":true"));
+
+    // Another node's certificate: FAILED, exit 1, and nothing is written.
+    const std::string refused_file = dir.File("refused.note");
+    RunResult other =
+        Auditor(port, {"audit", "checkpoint", "--node-cert",
+                       PkiDir() + "/node-MLI-chain.pem", "-o", refused_file});
+    INFO(other.output);
+    CHECK(other.exit_code == 1);
+    CHECK_THAT(other.output,
+               Catch::Contains("FAILED: the checkpoint does not verify with "
+                               "--node-cert"));
+    CHECK_FALSE(std::filesystem::exists(refused_file));
   }
 
   SECTION("usage errors exit 2") {
@@ -312,7 +345,11 @@ TEST_CASE(
           std::vector<std::string>{"audit", "proof", "--index", "0",
                                    "--consistency", "1", "2"},
           std::vector<std::string>{"audit", "proof", "--consistency", "1", "2",
-                                   "3"}}) {
+                                   "3"},
+          std::vector<std::string>{"audit", "checkpoint", "--crl-dir",
+                                   PkiDir() + "/crl"},
+          std::vector<std::string>{"audit", "checkpoint", "--node-cert",
+                                   dir.File("missing.pem")}}) {
       RunResult r = Auditor(port, args);
       INFO(absl::StrJoin(args, " ") << "\n" << r.output);
       CHECK(r.exit_code == 2);

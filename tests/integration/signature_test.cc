@@ -166,7 +166,7 @@ TEST_CASE(
   const std::string target = absl::StrCat("127.0.0.1:", node->port());
   std::unique_ptr<Client> police = ConnectOrFail(target, "agency-CIV_police");
   std::unique_ptr<Publisher> publisher = police->NewPublisher();
-  for (const std::string& id : {"lib-1", "lib-2"}) {
+  for (const char* id : {"lib-1", "lib-2"}) {
     absl::StatusOr<PublishReceipt> receipt = publisher->Publish(MakeAlert(id));
     INFO(receipt.status().ToString());
     REQUIRE(receipt.ok());

@@ -59,6 +59,9 @@ struct PublishReceipt {
   // True when an alert with this id had already been stored: nothing new was
   // written, and this is not an error.
   bool duplicate = false;
+  // Federation peers the node queued the alert for (empty for a duplicate
+  // or a single node): where it goes next, by the node's policy.
+  std::vector<std::string> forwarded_to;
 };
 
 struct PublisherOptions {
