@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "audit/audit_trail.h"
+#include "ibsm/audit_verify.h"
 #include "ibsm/crypto.h"
 #include "ibsm/merkle.h"
 #include "ibsm/status_macros.h"
@@ -88,8 +89,7 @@ void PutAlertAuditLinks(const std::vector<v1::AuditRecord>& records,
   // original's record comes first.
   absl::flat_hash_set<uint64_t> linked;
   for (const v1::AuditRecord& r : records) {
-    const bool stored = r.action() == v1::AUDIT_PUBLISH && r.allowed() &&
-                        r.sequence() >= first_new && r.sequence() > 0;
+    const bool stored = StoresAlert(r) && r.sequence() >= first_new;
     const bool removed =
         r.action() == v1::AUDIT_RETENTION_REMOVE && r.sequence() > 0;
     if (stored && !linked.insert(r.sequence()).second) continue;
@@ -138,7 +138,7 @@ absl::StatusOr<AlertAuditLinkMigration> MigrateAlertAuditLinks(
             ++m.records_scanned;
             const uint64_t sequence = r.sequence();
             if (sequence == 0) return true;
-            if (r.action() == v1::AUDIT_PUBLISH && r.allowed()) {
+            if (StoresAlert(r)) {
               if (pending.contains(sequence)) return true;
               absl::StatusOr<std::optional<std::string>> link =
                   store->Get(Family::kMeta, AlertAuditLinkKey(sequence));
@@ -204,8 +204,8 @@ absl::Status CheckStoredAlert(const Store& store, uint64_t sequence,
   }
   const v1::Alert& alert = stored.alert();
   std::string differs;
-  if (record.action() != v1::AUDIT_PUBLISH || !record.allowed()) {
-    differs = "the linked record is not an accepted publish";
+  if (!StoresAlert(record)) {
+    differs = "the linked record is not an accepted publish or receipt";
   } else if (record.sequence() != sequence) {
     differs = absl::StrCat("the record is of sequence ", record.sequence());
   } else if (record.alert_id() != alert.id()) {

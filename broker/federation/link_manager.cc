@@ -181,7 +181,12 @@ class PeerLink {
               std::vector<v1::AuditRecord> records);
   v1::AuditRecord SendRecord(const InFlight& f, bool allowed,
                              absl::string_view reason) const;
-  void AuditLink(v1::AuditAction action, std::string reason) const;
+  void AuditLink(v1::AuditAction action, std::string reason,
+                 bool allowed = true) const;
+  // A link refused at the handshake (certificate, version, not a peer), as
+  // AUDIT_FEDERATION_LINK_DOWN allowed=false: once per reason per minute,
+  // because a dialling side retries a refused link on its own.
+  void AuditRefusal(const absl::Status& status);
 
   const internal::v1::PeerConfig config_;
   NodeContext* const node_;
@@ -211,6 +216,8 @@ class PeerLink {
   // Sequences acknowledged (or gone) whose outbox entry is being deleted:
   // never offered again meanwhile, whichever session is live.
   absl::flat_hash_set<uint64_t> removing_ ABSL_GUARDED_BY(mu_);
+  std::string last_refusal_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_refusal_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Sequences the peer answered RETRY_LATER, and when to offer them again.
   absl::flat_hash_map<uint64_t, absl::Time> deferred_ ABSL_GUARDED_BY(mu_);
 };
@@ -301,6 +308,7 @@ bool PeerLink::RunSession(LinkStream* stream, bool dialled,
     LogEvent(absl::StrCat("federation link to ", peer(),
                           " not established: ", hello.status().message()));
     SetFailed(hello.status());
+    AuditRefusal(hello.status());
     forget_stream();
     return false;
   }
@@ -619,8 +627,28 @@ v1::AuditRecord PeerLink::SendRecord(const InFlight& f, bool allowed,
   return r;
 }
 
-void PeerLink::AuditLink(v1::AuditAction action, std::string reason) const {
-  v1::AuditRecord r = AuditEvent(action, self_, true, reason);
+void PeerLink::AuditRefusal(const absl::Status& status) {
+  if (!absl::IsPermissionDenied(status) &&
+      !absl::IsFailedPrecondition(status) && !absl::IsInvalidArgument(status)) {
+    return;  // the stream broke: not a refusal
+  }
+  const std::string reason =
+      absl::StrCat("link to ", peer(), " refused: ", status.message());
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    if (reason == last_refusal_ && now - last_refusal_at_ < absl::Minutes(1)) {
+      return;
+    }
+    last_refusal_ = reason;
+    last_refusal_at_ = now;
+  }
+  AuditLink(v1::AUDIT_FEDERATION_LINK_DOWN, reason, /*allowed=*/false);
+}
+
+void PeerLink::AuditLink(v1::AuditAction action, std::string reason,
+                         bool allowed) const {
+  v1::AuditRecord r = AuditEvent(action, self_, allowed, reason);
   r.set_recipient(peer());
   node_->committer()->Audit(std::move(r));
 }

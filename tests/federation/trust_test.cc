@@ -326,5 +326,40 @@ TEST_CASE(
   CHECK(link->alerts_sent() == 1);
 }
 
+TEST_CASE(
+    "a peer that speaks only other link protocol versions is refused with "
+    "both ranges named, and the refusal is audited",
+    "[federation]") {
+  Federation fed;
+  fed.AddNode("CIV");
+  fed.config("CIV").mutable_federation()->add_peers()->set_node_id("MLI");
+  fed.Start("CIV");
+
+  RawLink link(fed.federation_port("CIV"), Tls("node-MLI"));
+  internal::v1::LinkFrame hello;
+  hello.mutable_hello()->set_min_version(2);
+  hello.mutable_hello()->set_max_version(3);
+  hello.mutable_hello()->set_node_id("MLI");
+  REQUIRE(link.Write(hello));
+  std::optional<internal::v1::LinkFrame> answer = link.Read();
+  REQUIRE(answer.has_value());
+  REQUIRE(answer->has_goodbye());
+  CHECK(answer->goodbye().reason() ==
+        internal::v1::LinkGoodbye::INCOMPATIBLE_VERSION);
+  INFO(answer->goodbye().message());
+  CHECK(absl::StrContains(answer->goodbye().message(), "1..1"));
+  CHECK(absl::StrContains(answer->goodbye().message(), "2..3"));
+
+  std::vector<v1::AuditRecord> refusals;
+  REQUIRE(Eventually([&] {
+    refusals = LinkRefusals(fed, "CIV", "MLI");
+    return !refusals.empty();
+  }));
+  CHECK(absl::StrContains(refusals[0].reason(), "link protocol version"));
+  std::optional<v1::LinkInfo> info = fed.Link("CIV", "MLI");
+  REQUIRE(info.has_value());
+  CHECK(info->state() == v1::LinkInfo::REFUSED);
+}
+
 }  // namespace
 }  // namespace ibsm::testing

@@ -14,6 +14,12 @@
 #include "ibsm/status_macros.h"
 
 namespace ibsm {
+
+bool StoresAlert(const v1::AuditRecord& record) {
+  return (record.action() == v1::AUDIT_PUBLISH ||
+          record.action() == v1::AUDIT_FEDERATION_RECEIVE) &&
+         record.allowed() && record.sequence() > 0;
+}
 namespace {
 
 constexpr absl::string_view kOriginPrefix = "ibsm/";
@@ -522,7 +528,7 @@ AlertsReport VerifyAlerts(const v1::AuditExport& trail,
   for (const std::string& bytes : trail.records()) {
     if (!record.ParseFromString(bytes)) continue;  // VerifyExport judged it
     if (record.sequence() == 0) continue;
-    if (record.action() == v1::AUDIT_PUBLISH && record.allowed()) {
+    if (StoresAlert(record)) {
       highest_published = std::max(highest_published, record.sequence());
       published.try_emplace(record.sequence(),
                             Published{record.index(), record});

@@ -56,6 +56,12 @@
 
 namespace ibsm {
 
+// Whether `record` accounts for an alert stored in the log under its
+// sequence: an accepted publish at this node, or an alert stored from a
+// federation link (an allowed AUDIT_FEDERATION_RECEIVE with a sequence; a
+// duplicate offer's record repeats the original's sequence).
+bool StoresAlert(const v1::AuditRecord& record);
+
 struct VerifyReport {
   bool ok = false;
   // Records of the export that passed check 2 (all of them when ok).
