@@ -11,10 +11,10 @@ namespace ibsm::broker {
 
 absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Load(
     const Store& store, absl::flat_hash_map<std::string, OutboxBounds> bounds) {
-  auto outbox = std::make_unique<Outbox>();
-  absl::MutexLock lock(&outbox->mu_);
+  // Built without the lock, then handed over: nothing else sees it yet.
+  absl::flat_hash_map<std::string, PeerQueue> peers;
   for (auto& [peer, b] : bounds) {
-    PeerQueue& q = outbox->peers_[peer];
+    PeerQueue& q = peers[peer];
     q.bounds = b;
     q.configured = true;
   }
@@ -31,7 +31,7 @@ absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Load(
               absl::CHexEscape(key.substr(0, 64)), ")"));
           return false;
         }
-        PeerQueue& q = outbox->peers_[k->peer];
+        PeerQueue& q = peers[k->peer];
         auto [it, inserted] = q.items.emplace(
             std::make_pair(static_cast<uint8_t>(k->priority), k->sequence),
             entry.bytes());
@@ -43,6 +43,9 @@ absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Load(
       });
   if (!scanned.ok()) return scanned;
   if (!bad.ok()) return bad;
+  auto outbox = std::make_unique<Outbox>();
+  absl::MutexLock lock(&outbox->mu_);
+  outbox->peers_ = std::move(peers);
   return outbox;
 }
 

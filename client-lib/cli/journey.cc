@@ -274,6 +274,11 @@ JourneyEvent DescribeRecord(const v1::AuditRecord& r, absl::string_view node) {
         }
         if (!rest.empty())
           absl::StrAppend(&e.text, "; ", absl::StrJoin(rest, "; "));
+        // The committer's reason for an offer of an alert held already.
+        if (absl::StartsWith(r.reason(), "duplicate")) {
+          e.kind = "received_duplicate";
+          absl::StrAppend(&e.text, "; held already, stored once");
+        }
       } else {
         e.kind = "refused_from_peer";
         e.text = WithReason(absl::StrCat("refused from ", OrUnknown(r.actor())),

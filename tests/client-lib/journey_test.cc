@@ -120,6 +120,13 @@ TEST_CASE("every record kind of a federated journey is rendered") {
   received.set_detail("hops CIV>INTERPOL; relayed to: NER");
   CHECK(DescribeRecord(received, "INTERPOL").text ==
         "received from CIV (hops CIV>INTERPOL); relayed to: NER");
+  received.set_reason("duplicate of an alert already stored; nothing written");
+  received.clear_detail();
+  received.set_detail("hops CIV>INTERPOL");
+  JourneyEvent duplicate = DescribeRecord(received, "MLI");
+  CHECK(duplicate.kind == "received_duplicate");
+  CHECK(duplicate.text ==
+        "received from CIV (hops CIV>INTERPOL); held already, stored once");
 
   v1::AuditRecord refused_from =
       Record(7, 102, v1::AUDIT_FEDERATION_RECEIVE, false);
