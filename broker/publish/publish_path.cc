@@ -43,19 +43,18 @@ absl::Status CheckReferences(const NodeContext& node, const v1::Alert& alert) {
                            : "a retraction";
     if (ref.originator() != alert.originator()) {
       return absl::PermissionDeniedError(absl::StrCat(
-          "alert '", alert.id(), "' is ", what, " of alert '",
-          ref.originator(), "/", ref.alert_id(), "', but only its originator ",
-          ref.originator(), " may update or retract it"));
+          "alert '", alert.id(), "' is ", what, " of alert '", ref.originator(),
+          "/", ref.alert_id(), "', but only its originator ", ref.originator(),
+          " may update or retract it"));
     }
     absl::StatusOr<std::optional<uint64_t>> sequence =
         node.store()->FindDuplicate(ref.originator(), ref.alert_id());
     if (!sequence.ok()) return sequence.status();
     if (!sequence->has_value()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("alert '", alert.id(), "' is ", what, " of alert '",
-                       ref.alert_id(),
-                       "', which this node does not hold (never "
-                       "published here, or removed by retention)"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "alert '", alert.id(), "' is ", what, " of alert '", ref.alert_id(),
+          "', which this node does not hold (never "
+          "published here, or removed by retention)"));
     }
     absl::StatusOr<std::optional<std::string>> value =
         node.store()->Get(Family::kLog, EncodeSequence(**sequence));
@@ -76,9 +75,9 @@ absl::Status CheckReferences(const NodeContext& node, const v1::Alert& alert) {
         o.orcon() == alert.orcon() && o.tlp() == alert.tlp();
     if (!same_route) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "alert '", alert.id(), "' is ", what, " of alert '",
-          ref.alert_id(), "' and must keep its topic (", o.topic(),
-          "), classification (", o.classification(),
+          "alert '", alert.id(), "' is ", what, " of alert '", ref.alert_id(),
+          "' and must keep its topic (", o.topic(), "), classification (",
+          o.classification(),
           "), releasable_to, orcon and tlp, so that it reaches everyone "
           "who received the original"));
     }

@@ -226,7 +226,8 @@ int RunSubscribe(const Command& cmd, const ParsedFlags& flags, Io& io) {
     absl::StatusOr<SignatureChecker> made =
         SignatureChecker::FromFiles(flags.Get("ca"), flags.Get("crl-dir"));
     if (!made.ok()) {
-      return Usage(io, &cmd, absl::StrCat("--verify: ", made.status().message()));
+      return Usage(io, &cmd,
+                   absl::StrCat("--verify: ", made.status().message()));
     }
     checker = *std::move(made);
   } else if (flags.Has("crl-dir")) {
@@ -271,8 +272,7 @@ int RunSubscribe(const Command& cmd, const ParsedFlags& flags, Io& io) {
       std::ostream& to = json ? io.err : io.out;
       absl::StatusOr<AlertSigner> signer = checker->Verify(d.alert());
       if (signer.ok()) {
-        to << "  signature: verified, signed by " << signer->originator
-           << "\n";
+        to << "  signature: verified, signed by " << signer->originator << "\n";
       } else {
         to << "  signature: REFUSED: " << signer.status().message() << "\n";
         exit_code = kExitFailed;

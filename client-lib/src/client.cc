@@ -66,9 +66,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
   }
   std::shared_ptr<const internal::AlertSigning> signing;
   if (options.sign_alerts) {
-    IBSM_ASSIGN_OR_RETURN(signing,
-                          internal::LoadAlertSigning(options.cert_file,
-                                                     options.key_file, identity));
+    IBSM_ASSIGN_OR_RETURN(
+        signing, internal::LoadAlertSigning(options.cert_file, options.key_file,
+                                            identity));
   }
 
   grpc::ChannelArguments args;
@@ -111,9 +111,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
       }
     }
   }
-  return std::unique_ptr<Client>(
-      new Client(options, std::move(identity), std::move(channel),
-                 std::move(signing)));
+  return std::unique_ptr<Client>(new Client(
+      options, std::move(identity), std::move(channel), std::move(signing)));
 }
 
 absl::StatusOr<v1::NodeInfo> Client::NodeInfo() {

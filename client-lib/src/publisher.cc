@@ -61,9 +61,9 @@ bool ResendAfter(const absl::Status& s) {
 }
 
 PublishReceipt ReceiptOf(const v1::PublishResult& r) {
-  return PublishReceipt{
-      r.alert_id(), r.sequence(), r.duplicate(),
-      std::vector<std::string>(r.forwarded_to().begin(), r.forwarded_to().end())};
+  return PublishReceipt{r.alert_id(), r.sequence(), r.duplicate(),
+                        std::vector<std::string>(r.forwarded_to().begin(),
+                                                 r.forwarded_to().end())};
 }
 
 void SetNow(google::protobuf::Timestamp* t) {

@@ -11,8 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <vector>
 
@@ -93,8 +93,7 @@ absl::StatusOr<std::string> BoundSpiffeId(absl::string_view pem_chain) {
     return absl::UnauthenticatedError(
         "the peer certificate chain cannot be read (or is longer than 64 KiB)");
   }
-  return BoundSpiffeId(*certs[0],
-                       absl::MakeConstSpan(certs).subspan(1));
+  return BoundSpiffeId(*certs[0], absl::MakeConstSpan(certs).subspan(1));
 }
 
 absl::StatusOr<std::string> BoundSpiffeId(
