@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "ibsm/client.h"
 #include "node/node.h"
 #include "tests/support/eventually.h"
@@ -26,6 +27,21 @@ grpc::Status NodeInfo(const std::shared_ptr<grpc::Channel>& channel,
   grpc::ClientContext context;
   SetTestDeadline(context, absl::Seconds(10));
   return stub->GetInfo(&context, v1::NodeInfoRequest(), info);
+}
+
+TEST_CASE("a second node cannot listen on a port another node already serves") {
+  // gRPC sets SO_REUSEPORT by default: a second broker on the same port
+  // would start and take half of the connections.
+  TempDir first_dir;
+  TempDir second_dir;
+  std::unique_ptr<broker::Node> first = StartNode(first_dir);
+  internal::v1::NodeConfig config = NodeConfigFor(second_dir.File("data"));
+  config.set_listen_address(absl::StrCat("127.0.0.1:", first->port()));
+  auto second = broker::Node::Start(config);
+  REQUIRE_FALSE(second.ok());
+  CHECK(absl::IsFailedPrecondition(second.status()));
+  CHECK_THAT(std::string(second.status().message()),
+             Catch::Contains("cannot listen"));
 }
 
 TEST_CASE("node info reports the caller identity read from its certificate") {
