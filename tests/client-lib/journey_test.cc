@@ -120,10 +120,11 @@ TEST_CASE("every record kind of a federated journey is rendered") {
   received.set_detail("hops CIV>INTERPOL; relayed to: NER");
   CHECK(DescribeRecord(received, "INTERPOL").text ==
         "received from CIV (hops CIV>INTERPOL); relayed to: NER");
-  received.set_reason("duplicate of an alert already stored; nothing written");
-  received.clear_detail();
-  received.set_detail("hops CIV>INTERPOL");
-  JourneyEvent duplicate = DescribeRecord(received, "MLI");
+  v1::AuditRecord held_already = received;
+  held_already.set_reason(
+      "duplicate of an alert already stored; nothing written");
+  held_already.set_detail("hops CIV>INTERPOL");
+  JourneyEvent duplicate = DescribeRecord(held_already, "MLI");
   CHECK(duplicate.kind == "received_duplicate");
   CHECK(duplicate.text ==
         "received from CIV (hops CIV>INTERPOL); held already, stored once");
