@@ -8,7 +8,9 @@
 # All raw JSON lines go to the results file. Not a test: ctest does not run it.
 #
 # Installs Debian's nats-server, libnats-dev and a C compiler with apt-get when
-# they are missing (needs root or sudo). See docs/performance.md.
+# they are missing (needs root or sudo). NATS_SERVER=/path/to/nats-server uses
+# another server binary (e.g. a 2.10+ one, which knows sync_interval: always).
+# See docs/performance.md.
 set -euo pipefail
 
 readonly PROG=compare-nats
@@ -72,7 +74,7 @@ command -v python3 >/dev/null || die "python3 is needed for the summary"
 
 # ------------------------------------------------------------ dependencies
 missing=()
-command -v nats-server >/dev/null || missing+=(nats-server)
+[[ -n ${NATS_SERVER:-} ]] || command -v nats-server >/dev/null || missing+=(nats-server)
 [[ -f /usr/include/nats/nats.h ]] || missing+=(libnats-dev)
 command -v cc >/dev/null || missing+=(gcc)
 if [[ ${#missing[@]} -gt 0 ]]; then
@@ -86,7 +88,8 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" \
     >/dev/null || die "apt-get install ${missing[*]} failed"
 fi
-NATS_VERSION=$(nats-server --version 2>&1 | head -1)
+NATS_SERVER=${NATS_SERVER:-nats-server}
+NATS_VERSION=$("$NATS_SERVER" --version 2>&1 | head -1)
 
 HARNESS=$BUILD_DIR/bin/nats_bench
 mkdir -p "$BUILD_DIR/bin"
@@ -134,11 +137,11 @@ tls {
   verify: true
 }
 EOF
-  nats-server -t -c "$conf" >"$WORK/nats-check.log" 2>&1 || {
+  "$NATS_SERVER" -t -c "$conf" >"$WORK/nats-check.log" 2>&1 || {
     cat "$WORK/nats-check.log" >&2
     return 1
   }
-  nats-server -c "$conf" >"$WORK/nats-$mode.log" 2>&1 &
+  "$NATS_SERVER" -c "$conf" >"$WORK/nats-$mode.log" 2>&1 &
   NATS_PID=$!
   for _ in $(seq 100); do
     if grep -q "Server is ready" "$WORK/nats-$mode.log"; then return 0; fi
