@@ -125,9 +125,10 @@ PeerVerifier::Load() const {
 
   IBSM_ASSIGN_OR_RETURN(CrlDirContents crl_dir, ReadCrlDir(crl_dir_));
   for (const std::string& skipped : crl_dir.skipped) {
-    LogEvent(absl::StrCat("CRL file ignored (its CA's certificates are "
-                          "refused): ",
-                          skipped));
+    LogEvent(
+        absl::StrCat("CRL file ignored (its CA's certificates are "
+                     "refused): ",
+                     skipped));
   }
   std::vector<CrlPtr>& crls = crl_dir.crls;
   snapshot->store = crypto::MakeTrustStore(certs, crls);

@@ -53,9 +53,9 @@ absl::StatusOr<std::string> CheckKeyAndEncodeSpki(EVP_PKEY* key) {
                        " bits is too short; need at least ", kMinRsaBits));
     }
   } else if (type != EVP_PKEY_EC) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unsupported key type ", OBJ_nid2sn(type),
-                     "; checkpoints and alerts are signed with EC or RSA keys"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unsupported key type ", OBJ_nid2sn(type),
+        "; checkpoints and alerts are signed with EC or RSA keys"));
   }
   unsigned char* der = nullptr;
   const int len = i2d_PUBKEY(key, &der);
