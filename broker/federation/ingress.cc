@@ -231,7 +231,7 @@ void Ingress::Receive(
     }
     entry.decision_rule = verdict.decision.rule;
     entry.policy_version = verdict.decision.policy_version;
-    entry.content_sha256 = AlertContentSha256(alert);
+    entry.content_sha256 = AlertContentSha256InPlace(stored.mutable_alert());
     std::vector<std::string> hops(stored.hops().begin(), stored.hops().end());
     entry.outbox_peers =
         RoutePeers(*authorizer, alert, hops, self, node_->peer_ids());

@@ -69,16 +69,7 @@ absl::StatusOr<std::optional<internal::v1::StoredAlert>> ReadStoredAlert(
       cached[0]->sequence == sequence) {
     return std::optional<internal::v1::StoredAlert>(cached[0]->stored);
   }
-  absl::StatusOr<std::optional<std::string>> value =
-      node.store()->Get(Family::kLog, EncodeSequence(sequence));
-  if (!value.ok()) return value.status();
-  if (!value->has_value()) return std::optional<internal::v1::StoredAlert>();
-  internal::v1::StoredAlert stored;
-  if (!stored.ParseFromString(**value)) {
-    return absl::DataLossError(absl::StrCat("the stored alert at sequence ",
-                                            sequence, " does not parse"));
-  }
-  return std::optional<internal::v1::StoredAlert>(std::move(stored));
+  return node.store()->GetAlert(sequence);
 }
 
 }  // namespace

@@ -346,20 +346,14 @@ absl::StatusOr<bool> Committer::SameContent(const PublishEntry& e,
   }
   // An entry written before content hashes were kept: compare with the
   // stored alert itself.
-  IBSM_ASSIGN_OR_RETURN(
-      std::optional<std::string> value,
-      store_->Get(Family::kLog, EncodeSequence(dedup.sequence)));
-  if (!value) {
+  IBSM_ASSIGN_OR_RETURN(std::optional<internal::v1::StoredAlert> stored,
+                        store_->GetAlert(dedup.sequence));
+  if (!stored) {
     return absl::DataLossError(absl::StrCat(
         "the idempotency entry of alert '", e.record->stored.alert().id(),
         "' points at sequence ", dedup.sequence, ", which is not in the log"));
   }
-  internal::v1::StoredAlert stored;
-  if (!stored.ParseFromString(*value)) {
-    return absl::DataLossError(absl::StrCat(
-        "the stored alert at sequence ", dedup.sequence, " cannot be parsed"));
-  }
-  return AlertContentSha256(stored.alert()) == e.content_sha256;
+  return AlertContentSha256(stored->alert()) == e.content_sha256;
 }
 
 namespace {

@@ -14,7 +14,6 @@
 #include "ibsm/internal/v1/storage.pb.h"
 #include "ibsm/v1/broker.pb.h"
 #include "publish/route.h"
-#include "storage/key_codec.h"
 #include "storage/store.h"
 
 namespace ibsm::broker {
@@ -56,16 +55,15 @@ absl::Status CheckReferences(const NodeContext& node, const v1::Alert& alert) {
           "', which this node does not hold (never "
           "published here, or removed by retention)"));
     }
-    absl::StatusOr<std::optional<std::string>> value =
-        node.store()->Get(Family::kLog, EncodeSequence(**sequence));
-    if (!value.ok()) return value.status();
-    internal::v1::StoredAlert original;
-    if (!value->has_value() || !original.ParseFromString(**value)) {
+    absl::StatusOr<std::optional<internal::v1::StoredAlert>> original =
+        node.store()->GetAlert(**sequence);
+    if (!original.ok()) return original.status();
+    if (!original->has_value()) {
       return absl::FailedPreconditionError(
           absl::StrCat("alert '", alert.id(), "' is ", what, " of alert '",
                        ref.alert_id(), "', which is no longer in the log"));
     }
-    const v1::Alert& o = original.alert();
+    const v1::Alert& o = (*original)->alert();
     const bool same_route =
         o.topic() == alert.topic() &&
         o.classification() == alert.classification() &&
@@ -124,6 +122,20 @@ std::string AlertContentSha256(const v1::Alert& alert) {
   return PayloadSha256(CanonicalAlertBytes(alert));
 }
 
+std::string AlertContentSha256InPlace(v1::Alert* alert) {
+  std::unique_ptr<google::protobuf::Timestamp> created(
+      alert->release_created_at());
+  std::string signature;
+  signature.swap(*alert->mutable_signature());
+  google::protobuf::RepeatedPtrField<std::string> chain;
+  chain.Swap(alert->mutable_signing_chain());
+  std::string hash = AlertContentSha256(*alert);
+  alert->mutable_signing_chain()->Swap(&chain);
+  alert->mutable_signature()->swap(signature);
+  alert->set_allocated_created_at(created.release());
+  return hash;
+}
+
 absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
     const NodeContext& node, const Identity& caller,
     google::protobuf::RepeatedPtrField<v1::Alert>* alerts) {
@@ -174,13 +186,7 @@ absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
           " (rule ", decision.rule, ", policy ", decision.policy_version, ")"));
       continue;
     }
-    {
-      // Hashed without created_at (see AlertContentSha256), without a copy.
-      std::unique_ptr<google::protobuf::Timestamp> created(
-          alert.release_created_at());
-      entry.content_sha256 = AlertContentSha256(alert);
-      alert.set_allocated_created_at(created.release());
-    }
+    entry.content_sha256 = AlertContentSha256InPlace(&alert);
     // A signed alert has its created_at (CheckOriginatorSignature): nothing
     // the signature covers is changed here.
     if (!alert.has_created_at()) *alert.mutable_created_at() = now;

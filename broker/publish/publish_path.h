@@ -47,6 +47,11 @@ absl::Status CheckOriginatorSignature(const NodeContext& node,
 // (originator, id) are the same alert exactly when these are equal
 // (docs/storage.md).
 std::string AlertContentSha256(const v1::Alert& alert);
+// The same hash of `*alert`, computed without copying it: the fields the
+// content leaves out (created_at, signature, signing_chain) are moved out
+// and back, so `*alert` is unchanged afterwards. For the publish and
+// ingress paths, which own the alert.
+std::string AlertContentSha256InPlace(v1::Alert* alert);
 
 // Appends one result per entry to `response`.
 void AppendResults(const PublishGroup& group, v1::PublishResponse* response);

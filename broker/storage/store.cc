@@ -436,6 +436,19 @@ absl::Status Store::ScanLog(
   return decode;
 }
 
+absl::StatusOr<std::optional<internal::v1::StoredAlert>> Store::GetAlert(
+    uint64_t sequence) const {
+  IBSM_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                        Get(Family::kLog, EncodeSequence(sequence)));
+  if (!value) return std::optional<internal::v1::StoredAlert>();
+  internal::v1::StoredAlert stored;
+  if (!stored.ParseFromString(*value)) {
+    return absl::DataLossError(absl::StrCat("the stored alert at sequence ",
+                                            sequence, " cannot be parsed"));
+  }
+  return std::optional<internal::v1::StoredAlert>(std::move(stored));
+}
+
 absl::StatusOr<std::optional<std::string>> Store::Get(
     Family family, absl::string_view key) const {
   std::string value;

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "ibsm/internal/v1/storage.pb.h"
 #include "storage/key_codec.h"
 #include "storage/write_batch.h"
 
@@ -122,6 +123,11 @@ class Store {
   absl::Status ScanLog(
       uint64_t from, size_t max_records,
       const std::function<bool(uint64_t, absl::string_view)>& fn) const;
+
+  // The stored alert at `sequence` of the log, nullopt when there is none;
+  // DATA_LOSS naming the sequence when its bytes do not parse.
+  absl::StatusOr<std::optional<internal::v1::StoredAlert>> GetAlert(
+      uint64_t sequence) const;
 
   // The value under `key` in `family`, nullopt when absent.
   absl::StatusOr<std::optional<std::string>> Get(Family family,

@@ -2,6 +2,7 @@
 // the policy decides where an alert goes, the hub relays what it may hold
 // and may pass on, and nothing else; a retraction follows its original; a
 // loop of hubs delivers each alert once.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
 #include <set>
@@ -105,11 +106,21 @@ TEST_CASE(
 
   auto civ = fed.Connect("CIV");
   auto publisher = civ->NewPublisher();
+  // What the publisher is told: the peers each alert was queued for.
+  const std::map<std::string, std::vector<std::string>> queued_for = {
+      {"r-1", {"MLI", "INTERPOL"}},   {"s-1", {"MLI", "INTERPOL"}},
+      {"t-1", {"MLI", "INTERPOL"}},   {"o-1", {"MLI", "INTERPOL"}},
+      {"red-1", {"MLI", "INTERPOL"}}, {"o-2", {}}};
   for (const v1::Alert& alert :
        {restricted, secret, trafficking, orcon, red, orcon_far}) {
     auto receipt = publisher->Publish(alert);
     INFO(alert.id() << ": " << receipt.status().ToString());
     REQUIRE(receipt.ok());
+    std::vector<std::string> forwarded = receipt->forwarded_to;
+    std::vector<std::string> want = queued_for.at(alert.id());
+    std::sort(forwarded.begin(), forwarded.end());
+    std::sort(want.begin(), want.end());
+    CHECK(forwarded == want);
   }
   REQUIRE(fed.WaitDrained());
 
