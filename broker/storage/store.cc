@@ -5,6 +5,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/listener.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <sys/stat.h>
@@ -127,8 +128,35 @@ absl::Status DiskFullError(absl::string_view node_id, absl::string_view path,
       " free (the node needs at least ", HumanBytes(kMinFreeDiskBytes), ")"));
 }
 
+// Most keys end in a big-endian sequence or index that only grows: log and
+// audit entries, Merkle nodes of one level, alert-audit links, one peer's
+// outbox. Keys with the same "everything but the last 8 bytes" are written
+// in order, so the memtable can insert each one next to the last instead of
+// searching its skip list from the top (about 15 % of the broker's CPU in
+// a W1 profile went to those searches' key comparisons).
+class AllButSequenceTransform : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "ibsm.AllButSequence"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), key.size() - kSequenceBytes);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return key.size() >= kSequenceBytes;
+  }
+
+ private:
+  static constexpr size_t kSequenceBytes = 8;
+};
+
 rocksdb::ColumnFamilyOptions FamilyOptions(int family) {
   rocksdb::ColumnFamilyOptions options;
+  // Not for dedup and cursor keys, which do not end in a sequence: the
+  // memtable would keep one hint per distinct prefix, that is per key.
+  if (family != static_cast<int>(Family::kDedup) &&
+      family != static_cast<int>(Family::kCursor)) {
+    options.memtable_insert_with_hint_prefix_extractor =
+        std::make_shared<AllButSequenceTransform>();
+  }
   rocksdb::BlockBasedTableOptions table;
   if (family == static_cast<int>(Family::kDedup) ||
       family == static_cast<int>(Family::kCursor)) {
