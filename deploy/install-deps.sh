@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libssl-dev openssl librocksdb-dev catch2
+  libjemalloc-dev  # the broker's allocator (docs/performance.md)
   clang  # the thread-safety build in deploy/test-all.sh
 )
 
