@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "audit/audit_trail.h"
@@ -78,7 +77,11 @@ Committer::Committer(Store* store, LogCache* cache, AuditTrail* audit,
       audit_(audit),
       options_(options),
       on_commit_(std::move(on_commit)),
-      last_sequence_(store->recovered_last_sequence()) {
+      last_sequence_(store->recovered_last_sequence()),
+      written_sequence_(store->recovered_last_sequence()) {
+  if (options_.pipelined) {
+    completion_thread_ = std::thread([this] { RunCompletions(); });
+  }
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -198,6 +201,85 @@ void Committer::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  // The committer thread has handed over its last batch.
+  StopCompletions();
+  if (completion_thread_.joinable()) completion_thread_.join();
+}
+
+void Committer::HandOver(WrittenBatch batch) {
+  if (!options_.pipelined) {
+    Complete(&batch);
+    return;
+  }
+  absl::MutexLock lock(&completion_mu_);
+  auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(completion_mu_) {
+    return written_.size() < kMaxUnsyncedBatches;
+  };
+  completion_mu_.Await(absl::Condition(&room));
+  written_.push_back(std::move(batch));
+}
+
+void Committer::StopCompletions() {
+  absl::MutexLock lock(&completion_mu_);
+  completions_stopping_ = true;
+}
+
+void Committer::RunCompletions() {
+  while (true) {
+    std::deque<WrittenBatch> batches;
+    {
+      absl::MutexLock lock(&completion_mu_);
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(completion_mu_) {
+        return !written_.empty() || completions_stopping_;
+      };
+      completion_mu_.Await(absl::Condition(&has_work));
+      if (written_.empty()) return;  // stopping, and all answered
+      batches.swap(written_);
+    }
+    // One sync covers every batch written so far, these and any later.
+    const bool needs_sync =
+        std::any_of(batches.begin(), batches.end(),
+                    [](const WrittenBatch& b) { return b.needs_sync; });
+    if (needs_sync) {
+      absl::Status synced = store_->SyncLog();
+      if (!synced.ok()) {
+        // Fail-stop: the batches are in RocksDB's memtables, readable by
+        // the next batch's idempotency checks, yet perhaps not on disk, and
+        // after a failed fsync the kernel may have dropped their pages.
+        // Answering them would be a lie, failing them would let a retry be
+        // told "duplicate" of an alert that a power loss removes. A restart
+        // recovers what the disk holds; nothing was acknowledged.
+        LogEvent(absl::StrCat(
+            "stopping the node: ", synced.message(), "; ", batches.size(),
+            " written batches are unacknowledged, and a restart recovers "
+            "what the disk holds"));
+        std::abort();
+      }
+    }
+    for (WrittenBatch& batch : batches) Complete(&batch);
+  }
+}
+
+void Committer::Complete(WrittenBatch* batch) {
+  if (!batch->committed.empty()) {
+    cache_->Append(batch->committed);
+    last_sequence_.store(batch->last_sequence, std::memory_order_release);
+    on_commit_(batch->last_sequence);
+  }
+  if (options_.outbox != nullptr) {
+    for (OutboxRemoval& removal : batch->outbox_removals) {
+      options_.outbox->Removed(removal.keys);
+    }
+    // After the cache holds the alerts, so a woken sender finds them.
+    if (!batch->outbox_added.empty()) {
+      options_.outbox->Added(batch->outbox_added, batch->outbox_added_bytes);
+    }
+  }
+  for (OutboxRemoval& removal : batch->outbox_removals) {
+    if (removal.done) removal.done();
+  }
+  AnswerCursorCreations(batch);
+  Answer(&batch->groups);
 }
 
 void Committer::Run() {
@@ -370,14 +452,11 @@ absl::Status ConflictError(const v1::Alert& alert, uint64_t sequence) {
 }  // namespace
 
 // CommitOnce builds one batch in steps, one per concern, each adding its
-// writes to `commit.batch`; then it writes the batch and answers everyone.
+// writes to `commit.batch`; then it writes the batch (unsynced) and hands
+// it to the completion thread, which syncs and answers everyone.
 bool Committer::CommitOnce(std::vector<QueuedGroup> groups,
                            Housekeeping housekeeping) {
-  PendingCommit commit(store_->NewBatch(),
-                       last_sequence_.load(std::memory_order_relaxed));
-  // Answered when this function returns: after the batch is durable, or
-  // with the reason it is not.
-  absl::Cleanup answer_cursors = [&commit] { AnswerCursorCreations(&commit); };
+  PendingCommit commit(store_->NewBatch(), written_sequence_);
   AddCursorCreations(std::move(housekeeping.cursor_creations), &commit);
   AssignSequences(&groups, &commit);
   AddLogWrites(&commit);
@@ -385,7 +464,7 @@ bool Committer::CommitOnce(std::vector<QueuedGroup> groups,
   absl::Status audited =
       AddAuditWrites(groups, housekeeping.audit_records, &commit);
   if (!audited.ok()) {
-    AuditFailed(audited, std::move(housekeeping), &groups, &commit);
+    HandOver(AuditFailed(audited, std::move(housekeeping), &groups, &commit));
     return false;
   }
   AddOutboxWrites(housekeeping, &commit);
@@ -393,17 +472,22 @@ bool Committer::CommitOnce(std::vector<QueuedGroup> groups,
   AddCursorWrites(housekeeping.cursors, &commit);
 
   absl::Status written = absl::OkStatus();
-  if (!commit.batch.empty()) {
-    written =
-        store_->Commit(std::move(commit.batch), options_.sync || commit.sync
-                                                    ? Durability::kSynced
-                                                    : Durability::kBuffered);
+  const bool wrote = !commit.batch.empty();
+  const bool needs_sync = wrote && (options_.sync || commit.sync);
+  if (wrote) {
+    // Pipelined, the completion thread syncs it, with what follows.
+    written = store_->Commit(std::move(commit.batch),
+                             needs_sync && !options_.pipelined
+                                 ? Durability::kSynced
+                                 : Durability::kBuffered);
   }
   if (!written.ok()) {
-    CommitFailed(written, std::move(housekeeping), &groups, &commit);
+    HandOver(CommitFailed(written, std::move(housekeeping), &groups, &commit));
     return false;
   }
-  CommitSucceeded(&housekeeping, &groups, &commit);
+  WrittenBatch done = CommitSucceeded(&housekeeping, &groups, &commit);
+  done.needs_sync = needs_sync;
+  HandOver(std::move(done));
   // A cursor that could not be read is retried after the pause that
   // follows a failure.
   return commit.cursors_unread.empty();
@@ -446,10 +530,10 @@ void Committer::AddCursorCreations(std::vector<CursorCreation> creations,
   }
 }
 
-void Committer::AnswerCursorCreations(PendingCommit* commit) {
-  for (CursorAnswer& a : commit->cursor_answers) {
-    if (a.status.ok() && !commit->cursor_status.ok()) {
-      a.status = commit->cursor_status;
+void Committer::AnswerCursorCreations(WrittenBatch* batch) {
+  for (CursorAnswer& a : batch->cursor_answers) {
+    if (a.status.ok() && !batch->cursor_status.ok()) {
+      a.status = batch->cursor_status;
     }
     a.done(a.status, a.cursor, a.created);
   }
@@ -638,25 +722,25 @@ void Committer::AddCursorWrites(
   }
 }
 
-void Committer::AuditFailed(const absl::Status& appended,
-                            Housekeeping housekeeping,
-                            std::vector<QueuedGroup>* groups,
-                            PendingCommit* commit) {
+Committer::WrittenBatch Committer::AuditFailed(
+    const absl::Status& appended, Housekeeping housekeeping,
+    std::vector<QueuedGroup>* groups, PendingCommit* commit) {
   // Without its audit record nothing may be stored.
   audit_->Aborted();
   LogEvent(absl::StrCat("the audit trail cannot be written: ",
                         appended.message(), "; will retry"));
   Requeue(std::move(housekeeping));
-  FailBatch(groups, commit->fresh, commit->first_new,
-            absl::UnavailableError(
-                absl::StrCat("the audit trail cannot be written (",
-                             appended.message(), "); retry with the same id")));
+  return FailBatch(
+      groups, commit->fresh, commit->first_new,
+      absl::UnavailableError(absl::StrCat("the audit trail cannot be written (",
+                                          appended.message(),
+                                          "); retry with the same id")),
+      commit);
 }
 
-void Committer::CommitFailed(const absl::Status& written,
-                             Housekeeping housekeeping,
-                             std::vector<QueuedGroup>* groups,
-                             PendingCommit* commit) {
+Committer::WrittenBatch Committer::CommitFailed(
+    const absl::Status& written, Housekeeping housekeeping,
+    std::vector<QueuedGroup>* groups, PendingCommit* commit) {
   if (audit_ != nullptr) audit_->Aborted();
   LogEvent(
       absl::StrCat("a commit failed: ", written.message(), "; will retry"));
@@ -670,12 +754,13 @@ void Committer::CommitFailed(const absl::Status& written,
       absl::StrCat("the durable subscription's position could not be "
                    "stored (",
                    written.message(), "); retry"));
-  FailBatch(groups, commit->fresh, commit->first_new, StoreFailure(written));
+  return FailBatch(groups, commit->fresh, commit->first_new,
+                   StoreFailure(written), commit);
 }
 
-void Committer::CommitSucceeded(Housekeeping* housekeeping,
-                                std::vector<QueuedGroup>* groups,
-                                PendingCommit* commit) {
+Committer::WrittenBatch Committer::CommitSucceeded(
+    Housekeeping* housekeeping, std::vector<QueuedGroup>* groups,
+    PendingCommit* commit) {
   const std::vector<uint64_t>& removals = housekeeping->removals;
   if (audit_ != nullptr) audit_->Committed();
   commit->cursor_status = absl::OkStatus();
@@ -693,24 +778,17 @@ void Committer::CommitSucceeded(Housekeeping* housekeeping,
         audit_records_.size() >= options_.max_pending_audit_records,
         std::memory_order_relaxed);
   }
-  if (!commit->committed.empty()) {
-    cache_->Append(commit->committed);
-    last_sequence_.store(commit->last_sequence, std::memory_order_release);
-    on_commit_(commit->last_sequence);
-  }
-  if (options_.outbox != nullptr) {
-    for (OutboxRemoval& removal : housekeeping->outbox_removals) {
-      options_.outbox->Removed(removal.keys);
-    }
-    // After the cache holds the alerts, so a woken sender finds them.
-    if (!commit->outbox_added.empty()) {
-      options_.outbox->Added(commit->outbox_added, commit->outbox_added_bytes);
-    }
-  }
-  for (OutboxRemoval& removal : housekeeping->outbox_removals) {
-    if (removal.done) removal.done();
-  }
-  Answer(groups);
+  written_sequence_ = commit->last_sequence;
+  WrittenBatch done;
+  done.groups = std::move(*groups);
+  done.committed = std::move(commit->committed);
+  done.last_sequence = commit->last_sequence;
+  done.outbox_removals = std::move(housekeeping->outbox_removals);
+  done.outbox_added = std::move(commit->outbox_added);
+  done.outbox_added_bytes = std::move(commit->outbox_added_bytes);
+  done.cursor_answers = std::move(commit->cursor_answers);
+  done.cursor_status = commit->cursor_status;
+  return done;
 }
 
 void Committer::Requeue(Housekeeping housekeeping) {
@@ -736,9 +814,9 @@ void Committer::Requeue(Housekeeping housekeeping) {
       std::make_move_iterator(housekeeping.outbox_removals.end()));
 }
 
-void Committer::FailBatch(std::vector<QueuedGroup>* groups,
-                          const std::vector<PublishEntry*>& fresh,
-                          uint64_t first_new, const absl::Status& failed) {
+Committer::WrittenBatch Committer::FailBatch(
+    std::vector<QueuedGroup>* groups, const std::vector<PublishEntry*>& fresh,
+    uint64_t first_new, const absl::Status& failed, PendingCommit* commit) {
   // Nothing of the batch was applied: the sequences are given back and
   // every caller whose alert was in it is told; they may retry with the
   // same id. Duplicates found within the failed batch were not stored
@@ -756,7 +834,11 @@ void Committer::FailBatch(std::vector<QueuedGroup>* groups,
       }
     }
   }
-  Answer(groups);
+  WrittenBatch done;
+  done.groups = std::move(*groups);
+  done.cursor_answers = std::move(commit->cursor_answers);
+  done.cursor_status = commit->cursor_status;
+  return done;
 }
 
 void Committer::Answer(std::vector<QueuedGroup>* groups) {

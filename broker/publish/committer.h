@@ -10,8 +10,20 @@
 // AddCursorWrites). A new concern is one more step there: encryption at
 // rest a step before AddLogWrites that seals each fresh entry's value.
 //
+// Two threads share the work, so that the fsync of one batch overlaps the
+// building and writing of the next. The committer thread builds each batch
+// and writes it to RocksDB without a sync; the completion thread then syncs
+// the write-ahead log once for every batch written meanwhile (group sync),
+// and only after that makes their alerts visible (log cache, last_sequence,
+// outbox, subscribers) and answers their callers, batch by batch in write
+// order. Nothing is acknowledged or shown before it is durable. A sync that
+// fails stops the process (docs/storage.md): after a failed fsync the
+// kernel may have dropped the unsynced pages, so whether a written batch is
+// on disk is unknown, and a restart recovers exactly what is.
+//
 // Submit() and UpdateCursor() are safe to call from any thread; completion
-// callbacks run on the committer thread and must not block.
+// callbacks run on the completion thread, in commit order, and must not
+// block.
 #ifndef IBSM_BROKER_PUBLISH_COMMITTER_H_
 #define IBSM_BROKER_PUBLISH_COMMITTER_H_
 
@@ -81,8 +93,8 @@ struct PublishGroup {
   // Synced before `done` even on a node with DURABILITY_ASYNC: a peer
   // acknowledges an alert over a link only once it is on disk.
   bool require_sync = false;
-  // Called once, on the committer thread, after the group's batch is durable
-  // (or failed). Owns the group from then on.
+  // Called once, on the completion thread, after the group's batch is
+  // durable (or failed). Owns the group from then on.
   absl::AnyInvocable<void(std::unique_ptr<PublishGroup>)> done;
 };
 
@@ -96,6 +108,11 @@ struct CommitterOptions {
   // Tells when a time-based audit checkpoint is due (the AuditTrail's
   // clock); must outlive the Committer.
   Clock* clock = RealClock();
+  // Sync and answer on the completion thread (see the class comment). Off:
+  // the committer thread writes each batch synced and answers it itself,
+  // one batch at a time (tests that stop the committer thread in a
+  // callback to line up batches; and measuring what the pipeline gains).
+  bool pipelined = true;
   // The outbox index (federation); null for a node without peers. Must
   // outlive the Committer, which alone updates it.
   Outbox* outbox = nullptr;
@@ -107,8 +124,8 @@ OutboxPriority PriorityOf(v1::Severity severity);
 class Committer {
  public:
   // `store`, `cache` and `audit` (null: no audit trail) must outlive the
-  // Committer. `on_commit(last)` is called on the committer thread after
-  // each batch that added alerts.
+  // Committer. `on_commit(last)` is called on the completion thread after
+  // each batch that added alerts is durable.
   Committer(Store* store, LogCache* cache, AuditTrail* audit,
             CommitterOptions options, std::function<void(uint64_t)> on_commit);
   ~Committer();  // Stop()s
@@ -165,7 +182,7 @@ class Committer {
     return audit_backlogged_.load(std::memory_order_relaxed);
   }
 
-  // Highest committed sequence; subscribers may read up to it.
+  // Highest committed (durable) sequence; subscribers may read up to it.
   uint64_t last_sequence() const {
     return last_sequence_.load(std::memory_order_acquire);
   }
@@ -259,8 +276,34 @@ class Committer {
         outbox_reserved;
     bool sync = false;
   };
+  // What the completion thread does for one batch the committer thread
+  // wrote (or failed to write): in write order, after one sync for all of
+  // them that need it, it makes the batch's alerts visible and answers.
+  struct WrittenBatch {
+    bool needs_sync = false;
+    std::vector<QueuedGroup> groups;
+    std::vector<std::shared_ptr<const LogRecord>> committed;
+    uint64_t last_sequence = 0;
+    std::vector<OutboxRemoval> outbox_removals;
+    std::vector<OutboxKey> outbox_added;
+    std::vector<uint64_t> outbox_added_bytes;
+    std::vector<CursorAnswer> cursor_answers;
+    absl::Status cursor_status;
+  };
+  // Batches written but not yet synced and answered, at most: the
+  // committer thread waits rather than run further ahead of the disk.
+  static constexpr size_t kMaxUnsyncedBatches = 4;
   // False when the batch failed (its housekeeping was queued again).
   bool CommitOnce(std::vector<QueuedGroup> groups, Housekeeping housekeeping);
+  // Queues `batch` for the completion thread (waiting while
+  // kMaxUnsyncedBatches are queued); completes it at once when not
+  // pipelined.
+  void HandOver(WrittenBatch batch) ABSL_LOCKS_EXCLUDED(completion_mu_);
+  // The completion thread: until StopCompletions() and the queue is empty.
+  void RunCompletions() ABSL_LOCKS_EXCLUDED(completion_mu_);
+  void StopCompletions() ABSL_LOCKS_EXCLUDED(completion_mu_);
+  // Makes `batch` visible and answers its callers (completion thread).
+  void Complete(WrittenBatch* batch);
   // The steps of CommitOnce, in order; each adds its writes to
   // `commit->batch`.
   void AddCursorCreations(std::vector<CursorCreation> creations,
@@ -286,16 +329,25 @@ class Committer {
   absl::Status ReserveOutbox(const PublishEntry& e, PendingCommit* commit);
   // After the batch was written, or not (AuditFailed: before it was, as
   // the audit trail could not append its records).
-  void CommitSucceeded(Housekeeping* housekeeping,
-                       std::vector<QueuedGroup>* groups, PendingCommit* commit);
-  void CommitFailed(const absl::Status& written, Housekeeping housekeeping,
-                    std::vector<QueuedGroup>* groups, PendingCommit* commit);
-  void AuditFailed(const absl::Status& appended, Housekeeping housekeeping,
-                   std::vector<QueuedGroup>* groups, PendingCommit* commit);
-  static void AnswerCursorCreations(PendingCommit* commit);
-  void FailBatch(std::vector<QueuedGroup>* groups,
-                 const std::vector<PublishEntry*>& fresh, uint64_t first_new,
-                 const absl::Status& failed);
+  // Each returns what the completion thread is to do for the batch.
+  WrittenBatch CommitSucceeded(Housekeeping* housekeeping,
+                               std::vector<QueuedGroup>* groups,
+                               PendingCommit* commit);
+  WrittenBatch CommitFailed(const absl::Status& written,
+                            Housekeeping housekeeping,
+                            std::vector<QueuedGroup>* groups,
+                            PendingCommit* commit);
+  WrittenBatch AuditFailed(const absl::Status& appended,
+                           Housekeeping housekeeping,
+                           std::vector<QueuedGroup>* groups,
+                           PendingCommit* commit);
+  static void AnswerCursorCreations(WrittenBatch* batch);
+  // Gives the sequences of a batch that was not written back and tells
+  // every caller whose alert was in it (by the returned WrittenBatch).
+  static WrittenBatch FailBatch(std::vector<QueuedGroup>* groups,
+                                const std::vector<PublishEntry*>& fresh,
+                                uint64_t first_new, const absl::Status& failed,
+                                PendingCommit* commit);
   // Puts the housekeeping of a failed batch back in front of what was
   // queued since, so that nothing is lost and the order is kept.
   void Requeue(Housekeeping housekeeping);
@@ -305,7 +357,7 @@ class Committer {
                                    const DedupEntry& dedup) const;
   void AddRecordsLocked(std::vector<v1::AuditRecord> records)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Answer(std::vector<QueuedGroup>* groups);
+  static void Answer(std::vector<QueuedGroup>* groups);
   void CheckpointIfDue(bool force);
 
   Store* const store_;
@@ -313,7 +365,10 @@ class Committer {
   AuditTrail* const audit_;
   const CommitterOptions options_;
   const std::function<void(uint64_t)> on_commit_;
-  std::atomic<uint64_t> last_sequence_;
+  std::atomic<uint64_t> last_sequence_;  // durable and visible
+  // Highest sequence written to the store (perhaps not yet synced): where
+  // the next batch's sequences continue. Committer thread only.
+  uint64_t written_sequence_;
   std::atomic<bool> audit_backlogged_{false};
   // Highest cursor stored per key, so that a late, lower acknowledgement
   // (from a superseded connection) never moves a cursor back. Committer
@@ -345,7 +400,13 @@ class Committer {
   bool last_failed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Duration retry_backoff_ ABSL_GUARDED_BY(mu_);
 
+  // The completion thread's queue, in write order.
+  absl::Mutex completion_mu_;
+  std::deque<WrittenBatch> written_ ABSL_GUARDED_BY(completion_mu_);
+  bool completions_stopping_ ABSL_GUARDED_BY(completion_mu_) = false;
+
   std::thread thread_;
+  std::thread completion_thread_;
 };
 
 }  // namespace ibsm::broker

@@ -346,6 +346,11 @@ Store::~Store() {
   (void)db_->Close();
 }
 
+absl::Status Store::SyncLog() {
+  return FromRocks(db_->SyncWAL(),
+                   absl::StrCat("syncing the write-ahead log in ", path_));
+}
+
 absl::Status Store::Commit(storage::Batch&& batch, Durability durability) {
   // Consumed whatever happens: a failed batch is rebuilt by its caller.
   storage::Batch consumed = std::move(batch);

@@ -98,6 +98,13 @@ class Store {
   // appending to its write-ahead log, lasts until the store is reopened.)
   absl::Status Commit(storage::Batch&& batch, Durability durability);
 
+  // Makes every batch Commit() wrote so far (kBuffered ones included)
+  // survive a power loss: one fsync of the write-ahead log. Safe to call
+  // while another thread commits; writes are not blocked meanwhile.
+  // INTERNAL with RocksDB's reason when the sync fails: whether those
+  // batches are on disk is then unknown.
+  absl::Status SyncLog();
+
   // Bytes free for the node (statvfs f_bavail) in the data directory.
   absl::StatusOr<uint64_t> FreeBytes() const;
 

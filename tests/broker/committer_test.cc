@@ -166,6 +166,9 @@ class Node {
 
 // Holds the committer thread inside a group's `done` until released, so that
 // what is submitted meanwhile is committed together in the next batches.
+// Holds the committer thread inside a completion callback, so that what is
+// submitted meanwhile is committed in the batches the test expects. Only an
+// unpipelined Committer answers on its committer thread (Unpipelined()).
 class Blocker {
  public:
   explicit Blocker(Committer& committer, const std::string& id)
@@ -194,6 +197,12 @@ class Blocker {
   };
   std::shared_ptr<State> state_;
 };
+
+CommitterOptions Unpipelined() {
+  CommitterOptions options;
+  options.pipelined = false;
+  return options;
+}
 
 std::vector<uint64_t> Seqs(const PublishGroup& g) {
   std::vector<uint64_t> out;
@@ -270,7 +279,7 @@ TEST_CASE(
     "Committer: max_group_alerts splits batches at group boundaries; "
     "an oversized group is committed alone",
     "[committer]") {
-  CommitterOptions options;
+  CommitterOptions options = Unpipelined();
   options.max_group_alerts = 2;
   Node node(options);
   Committer& c = node.committer();
@@ -359,7 +368,7 @@ TEST_CASE(
     "Committer: duplicates in two groups of the same batch are "
     "detected",
     "[committer][dedup]") {
-  Node node;
+  Node node(Unpipelined());
   Committer& c = node.committer();
   GroupFuture x, y;
   {
@@ -464,7 +473,7 @@ TEST_CASE(
     "Committer: of unwritten cursor updates to one key the highest "
     "wins",
     "[committer][cursor]") {
-  Node node;
+  Node node(Unpipelined());
   Committer& c = node.committer();
   const std::string up = CursorKey("CIV/police", "up");
   const std::string down = CursorKey("CIV/police", "down");
