@@ -18,7 +18,7 @@ usage() {
   cat <<'EOF'
 Usage: tests/bench/compare-nats.sh [--pairs N] [--quick] [--messages N]
                                    [--no-sync-always] [--build-dir DIR]
-                                   [--results FILE]
+                                   [--results FILE] [--ibsm-flags FLAGS]
 
   --pairs N          alternating (IBSM, NATS) pairs per workload (default 3)
   --quick            smoke run: 1 pair, 5,000 messages, W3 at 2,000/s for 2 s
@@ -28,6 +28,9 @@ Usage: tests/bench/compare-nats.sh [--pairs N] [--quick] [--messages N]
   --build-dir DIR    where ibsm-bench is (DIR/bin) and the harness goes
                      (default: build)
   --results FILE     raw JSON lines (default: DIR/compare-nats-<time>.jsonl)
+  --ibsm-flags FLAGS more ibsm-bench flags for every IBSM run, e.g.
+                     "--mode=wire" or "--policy=" (default: none, i.e. the
+                     client library, the shipped policy, fsync per batch)
 
 Workloads (the same on both sides; 1 KiB payloads, mutual TLS on loopback):
   W1  acknowledged publishes/s, at most 256 unacknowledged
@@ -46,6 +49,7 @@ W3_RATE=2000
 SYNC_ALWAYS=1
 BUILD_DIR=build
 RESULTS=""
+IBSM_FLAGS=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --pairs) [[ $# -ge 2 ]] || die "--pairs needs a value"; PAIRS=$2; shift 2 ;;
@@ -54,6 +58,7 @@ while [[ $# -gt 0 ]]; do
     --no-sync-always) SYNC_ALWAYS=0; shift ;;
     --build-dir) [[ $# -ge 2 ]] || die "--build-dir needs a value"; BUILD_DIR=$2; shift 2 ;;
     --results) [[ $# -ge 2 ]] || die "--results needs a value"; RESULTS=$2; shift 2 ;;
+    --ibsm-flags) [[ $# -ge 2 ]] || die "--ibsm-flags needs a value"; IBSM_FLAGS=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -184,8 +189,8 @@ print(json.dumps(d, separators=(",", ":")))' "$@"
 
 run_ibsm() {
   local w=$1 pair=$2 line
-  # shellcheck disable=SC2046
-  line=$("$IBSM_BENCH" $(workload_args "$w") | tail -1) ||
+  # shellcheck disable=SC2046,SC2086
+  line=$("$IBSM_BENCH" $(workload_args "$w") $IBSM_FLAGS | tail -1) ||
     die "ibsm-bench $w failed"
   tag_line ibsm "$pair" "$line" >>"$RESULTS"
 }
@@ -209,6 +214,7 @@ run_nats() {
 
 : >"$RESULTS"
 note "$NATS_VERSION; $PAIRS pair(s); W1/W2 $MESSAGES messages; W3 $W3_RATE/s for $W3_SECONDS s"
+note "extra ibsm-bench flags: ${IBSM_FLAGS:-none (client library, shipped policy)}"
 note "raw JSON lines: $RESULTS"
 for w in W1 W2 W3; do
   for pair in $(seq "$PAIRS"); do

@@ -1,15 +1,18 @@
-// ibsm-bench: throughput and latency of an IBSM Exchange node.
+// ibsm-bench: throughput, latency and memory of an IBSM Exchange node.
 //
-//   ibsm-bench --workload=W1|W2|W3|W4|W5 [--messages=N] [--size=BYTES]
+//   ibsm-bench --workload=W1|W2|W3|W4|W5|W6 [--messages=N] [--size=BYTES]
 //              [--subscribers=K] [--rate=PER_SEC] [--seconds=T]
 //              [--durability=sync|async] [--sign] [--payload=repeated|random]
+//              [--mode=client|wire] [--policy=FILE] [--credit=C]
+//              [--rss-every=K] [--rss-every-seconds=S]
 //              [--topology=single|link] [--link-kbps=K] [--link-delay-ms=D]
 //              [--link-window=W]
 //              [--target=HOST:PORT --ca=FILE --cert=FILE --key=FILE]
 //
 // Without --target it makes a development PKI, starts its own ibsm-broker
-// (child process, temp dir, default config) and stops it afterwards. It
-// prints exactly one JSON line (keys that do not apply are null):
+// (child process, temp dir, default config plus the policy below) and stops
+// it afterwards. It prints exactly one JSON line (keys that do not apply are
+// null; keys are only ever added, never renamed or removed):
 //   {"workload":"W1","messages":N,"size":S,"msgs_per_sec":X,"p50_us":..,
 //    "p99_us":..,"p999_us":..,"broker_rss_kib":..,"signed":false,
 //    "topology":"single","payload":"repeated","delivered":..,
@@ -17,22 +20,60 @@
 //    "wire_bytes_per_alert":..,"wire_bytes_single_alert":..,
 //    "overhead_bytes_per_alert":..,"signature_bytes":..,"chain_bytes":..,
 //    "crossing_first_ms":..,"crossing_ms":..,"crossing_after_reset_ms":..,
-//    "relink_ms":..}
+//    "relink_ms":..,"mode":"client","policy":"ibsm-west-africa.textproto",
+//    "rss_samples_kib":..}
+// broker_rss_kib is the broker's peak resident set (VmHWM) at the end.
+//
+// --mode=client (the default) measures what an agency's application gets:
+// alerts are published through the client library's asynchronous
+// ibsm::Publisher (Client::Connect, NewPublisher with max_in_flight = the
+// workload's window and max_batch 128, PublishAsync with a callback per
+// alert, Flush) and received through ibsm::Subscriber (push style, Start
+// with a callback that calls Ack for every delivery, so the node's cursor
+// moves; durable names; --credit alerts of credit, default 4096). One Client
+// (one connection) per publisher and per subscriber. --mode=wire uses raw
+// gRPC stubs instead: one PublishStream with requests of at most 128 alerts,
+// and Subscribe streams that return credit and acks every C/4 deliveries
+// (at once in latency runs).
 // --sign signs every alert as its originator (docs/signature-format.md) with
 // --key and the chain of --cert before it is sent, as the client library
-// does; without it alerts are unsigned (the node is not federated).
+// does; without it alerts are unsigned (ClientOptions::sign_alerts = false:
+// a node with no peers accepts them, and fills in the originator from the
+// certificate). --topology=link always signs.
+// --policy=FILE is the sharing policy of the node(s) ibsm-bench starts
+// (both nodes with --topology=link). Default: the shipped
+// policies/ibsm-west-africa.textproto, under which CIV/police may publish
+// and subscribe topic "border.incident" (rule "border-incident", publishers
+// */police, subscribers *) at RESTRICTED, what the bench publishes; MLI/customs
+// receives it across a link. --policy= (empty) starts a single node with no
+// policy file (every agency of the node may publish and receive everything;
+// the node logs a warning); a link needs a policy. The JSON key "policy" is
+// the file's name, null for none or with --target. The audit trail is always
+// on (the broker has no switch for it).
 // W1  publish throughput: 1 publisher, N alerts, <= 256 unacknowledged.
 // W2  fan-out: K durable subscribers each receive all N; delivered/s.
-// W3  latency: R alerts/s for T s; publish-to-delivery percentiles.
+// W3  latency: R alerts/s for T s; publish-to-delivery percentiles (the
+//     time from just before PublishAsync / the stream write to the delivery
+//     callback / the stream read). --rss-every-seconds=S samples the
+//     broker's current resident set (VmRSS) at 0, S, 2S, ... seconds of the
+//     run into "rss_samples_kib": [[seconds,kib],...].
+// W6  backlog memory: a durable subscriber is opened once (its cursor is
+//     stored) and stopped at once (stream closed, nothing acknowledged); then
+//     N alerts (default 1,000,000) are published as in W1. The broker's VmRSS
+//     is sampled before the first and after every --rss-every=K alerts
+//     (default 100,000; the publisher waits until those are acknowledged, then
+//     reads /proc/PID/status) and after the last: "rss_samples_kib":
+//     [[0,kib],[K,kib],...,[N,kib]]. msgs_per_sec is the publishing rate.
+//     Single node only.
 //
-// --topology=link starts two linked nodes on loopback with
-// policies/ibsm-west-africa.textproto: CIV (node A) dials MLI (node B) on
-// B's federation port. Alerts are signed (a federated node refuses unsigned
-// ones) and published at A as CIV/police; MLI/customs subscribes at B, so
-// W1 counts alerts delivered at B ("delivered"), W2's subscribers are at B
-// and W3's latency is from publish at A to delivery at B. broker_rss_kib is
-// A's, peer_rss_kib B's. Both nodes use reconnect_max_seconds 1 (the bench
-// waits for the link, not for a long backoff); the rest are node defaults
+// --topology=link starts two linked nodes on loopback with the policy: CIV
+// (node A) dials MLI (node B) on B's federation port. Alerts are signed (a
+// federated node refuses unsigned ones) and published at A as CIV/police;
+// MLI/customs subscribes at B, so W1 counts alerts delivered at B
+// ("delivered"), W2's subscribers are at B and W3's latency is from publish at
+// A to delivery at B. broker_rss_kib is A's, peer_rss_kib B's. Both nodes use
+// reconnect_max_seconds 1 (the bench waits for the link, not for a long
+// backoff); the rest are node defaults
 // (--link-window sets federation.window on both).
 // --link-kbps / --link-delay-ms put a TcpProxy (tests/support) between A
 // and B that forwards at most K kbit/s per direction and delays every chunk
@@ -78,14 +119,21 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ibsm/alert_signature.h"
 #include "ibsm/certificates.h"
 #include "ibsm/checkpoint.h"
+#include "ibsm/client.h"
+#include "ibsm/publisher.h"
+#include "ibsm/subscriber.h"
 #include "ibsm/tls.h"
 #include "ibsm/v1/broker.grpc.pb.h"
 #include "tests/support/tcp_proxy.h"
@@ -108,13 +156,23 @@ struct Flags {
   std::string target, ca, cert, key;
   bool sign = false;
   std::string topology = "single";
-  std::string payload;         // "repeated" or "random"; set by ParseFlags
-  uint64_t link_kbps = 0;      // 0: the proxy, if any, does not limit
-  uint64_t link_delay_ms = 0;  // 0: no added delay
-  uint64_t link_window = 0;    // 0: the node default
+  std::string payload;          // "repeated" or "random"; set by ParseFlags
+  uint64_t link_kbps = 0;       // 0: the proxy, if any, does not limit
+  uint64_t link_delay_ms = 0;   // 0: no added delay
+  uint64_t link_window = 0;     // 0: the node default
+  std::string mode = "client";  // or "wire"
+  // The policy file of the nodes this run starts (absolute), empty for none;
+  // set by ParseFlags (the shipped policy unless --policy).
+  std::string policy;
+  uint64_t credit = 4096;          // subscription credit (node maximum: 4096)
+  uint64_t rss_every = 100000;     // W6: a VmRSS sample every K alerts
+  uint64_t rss_every_seconds = 0;  // W3: a VmRSS sample every S s; 0: none
   bool messages_given = false;
   bool topology_given = false;
+  bool policy_given = false;
 };
+
+bool IsClientMode(const Flags& f) { return f.mode == "client"; }
 
 bool IsLink(const Flags& f) { return f.topology == "link"; }
 // The link workloads need a proxy between the nodes.
@@ -183,6 +241,17 @@ Flags ParseFlags(int argc, char** argv) {
       number(&f.link_delay_ms);
     else if (name == "link-window")
       number(&f.link_window);
+    else if (name == "mode")
+      f.mode = value;
+    else if (name == "policy") {
+      f.policy = value;
+      f.policy_given = true;
+    } else if (name == "credit")
+      number(&f.credit);
+    else if (name == "rss-every")
+      number(&f.rss_every);
+    else if (name == "rss-every-seconds")
+      number(&f.rss_every_seconds);
     else if (name == "size")
       number(&f.size);
     else if (name == "subscribers") {
@@ -206,9 +275,13 @@ Flags ParseFlags(int argc, char** argv) {
       Die(absl::StrCat("unknown flag --", name));
   }
   if (f.workload != "W1" && f.workload != "W2" && f.workload != "W3" &&
-      f.workload != "W4" && f.workload != "W5") {
-    Die("--workload must be W1, W2, W3, W4 or W5");
+      f.workload != "W4" && f.workload != "W5" && f.workload != "W6") {
+    Die("--workload must be W1, W2, W3, W4, W5 or W6");
   }
+  if (f.mode != "client" && f.mode != "wire") {
+    Die("--mode must be client or wire");
+  }
+  if (f.credit > 4096) Die("--credit is at most 4096 (the node's maximum)");
   if (f.topology != "single" && f.topology != "link") {
     Die("--topology must be single or link");
   }
@@ -227,6 +300,33 @@ Flags ParseFlags(int argc, char** argv) {
     Die("--topology=link starts its own two nodes: leave out --target");
   }
   if (f.link_window > 4096) Die("--link-window is at most 4096");
+  if (f.workload == "W6") {
+    if (IsLink(f)) Die("--workload=W6 measures a single node");
+    if (!f.messages_given) f.messages = 1000000;
+  }
+  if (f.rss_every_seconds > 0 && f.workload != "W3") {
+    Die("--rss-every-seconds is for --workload=W3 (W6 samples by --rss-every)");
+  }
+  if (!f.target.empty() && (f.workload == "W6" || f.rss_every_seconds > 0)) {
+    Die("the memory samples read the broker's /proc: leave out --target");
+  }
+  if (!f.target.empty()) {
+    if (f.policy_given) {
+      Die("--policy is for the nodes ibsm-bench starts: leave out --target");
+    }
+  } else if (!f.policy_given) {
+    f.policy =
+        std::string(IBSM_SOURCE_DIR) + "/policies/ibsm-west-africa.textproto";
+  } else if (!f.policy.empty()) {
+    std::error_code ec;
+    f.policy = std::filesystem::absolute(f.policy, ec).string();
+    if (ec || !std::filesystem::is_regular_file(f.policy, ec)) {
+      Die(absl::StrCat("--policy: no such file: ", f.policy));
+    }
+  }
+  if (IsLink(f) && f.policy.empty()) {
+    Die("--topology=link needs a policy: leave out --policy= or name a file");
+  }
   if (f.workload == "W5") {
     if (f.link_kbps == 0) f.link_kbps = 64;
     if (f.link_delay_ms == 0) f.link_delay_ms = 400;
@@ -364,20 +464,28 @@ class OwnBroker {
     return absl::StrCat("127.0.0.1:", port);
   }
   // Peak resident set of the broker so far, in KiB.
-  std::optional<uint64_t> PeakRssKib() const {
+  std::optional<uint64_t> PeakRssKib() const { return StatusKib("VmHWM:"); }
+  // The broker's resident set now, in KiB.
+  std::optional<uint64_t> CurrentRssKib() const { return StatusKib("VmRSS:"); }
+  const std::string& target() const { return target_; }
+
+ private:
+  // A "<field>   1234 kB" line of /proc/PID/status.
+  std::optional<uint64_t> StatusKib(absl::string_view field) const {
     std::ifstream in(absl::StrCat("/proc/", pid_, "/status"));
     std::string line;
     while (std::getline(in, line)) {
-      if (line.rfind("VmHWM:", 0) == 0) {
+      if (absl::StartsWith(line, field)) {
+        absl::string_view v = absl::StripAsciiWhitespace(
+            absl::string_view(line).substr(field.size()));
+        if (absl::ConsumeSuffix(&v, "kB")) v = absl::StripAsciiWhitespace(v);
         uint64_t kib = 0;
-        if (absl::SimpleAtoi(line.substr(6, line.size() - 9), &kib)) return kib;
+        if (absl::SimpleAtoi(v, &kib)) return kib;
       }
     }
     return std::nullopt;
   }
-  const std::string& target() const { return target_; }
 
- private:
   std::string target_;
   pid_t pid_ = -1;
 };
@@ -452,11 +560,12 @@ std::unique_ptr<Signing> LoadSigning(const Flags& f) {
   return signing;
 }
 
-// Publishes `count` alerts on one stream with at most `window`
-// unacknowledged, `pace` (if set) spacing them in time. Returns acknowledged.
-uint64_t PublishAll(const Flags& f, uint64_t count, size_t window,
-                    std::optional<absl::Duration> pace,
-                    const std::string& run) {
+// --mode=wire: publishes `count` alerts on one raw PublishStream with at
+// most `window` unacknowledged, `pace` (if set) spacing them in time.
+// Returns acknowledged.
+uint64_t PublishWire(const Flags& f, uint64_t count, size_t window,
+                     std::optional<absl::Duration> pace,
+                     const std::string& run) {
   const std::unique_ptr<Signing> signing = LoadSigning(f);
   auto channel = NewChannel(f);
   auto stub = ibsm::v1::Publisher::NewStub(channel);
@@ -546,30 +655,156 @@ uint64_t PublishAll(const Flags& f, uint64_t count, size_t window,
   return acked;
 }
 
-// One durable subscriber that counts (and optionally times) deliveries.
+// A client-library connection to `f.target` as the agency of `f.cert`,
+// signing published alerts when `sign`.
+std::unique_ptr<ibsm::Client> ConnectClient(const Flags& f, bool sign) {
+  ibsm::ClientOptions options;
+  options.target = f.target;
+  options.ca_file = f.ca;
+  options.cert_file = f.cert;
+  options.key_file = f.key;
+  options.sign_alerts = sign;
+  absl::StatusOr<std::unique_ptr<ibsm::Client>> client =
+      ibsm::Client::Connect(options);
+  if (!client.ok()) {
+    Die(absl::StrCat("Client::Connect to ", f.target,
+                     " failed: ", client.status().message()));
+  }
+  return *std::move(client);
+}
+
+// What a publishing run calls after every `every` acknowledged alerts and
+// after the last, with the count so far; nothing is in flight at that point.
+struct Checkpoints {
+  uint64_t every = 0;
+  std::function<void(uint64_t acknowledged)> at;
+};
+
+// The results of a client-mode run, updated by the Publisher's callbacks.
+struct ClientPublishState {
+  // `link`: every alert must be queued for a peer.
+  explicit ClientPublishState(bool link) : link(link) {}
+
+  const bool link;
+  absl::Mutex mu;
+  uint64_t acked ABSL_GUARDED_BY(mu) = 0;
+  uint64_t failed ABSL_GUARDED_BY(mu) = 0;
+  uint64_t not_queued ABSL_GUARDED_BY(mu) = 0;
+  std::string first_error ABSL_GUARDED_BY(mu);
+
+  void Done(const absl::StatusOr<ibsm::PublishReceipt>& receipt) {
+    absl::MutexLock lock(&mu);
+    if (!receipt.ok()) {
+      if (failed++ == 0) first_error = receipt.status().ToString();
+      return;
+    }
+    ++acked;
+    // On a link, every alert must be queued for the peer, or the run
+    // would wait for deliveries that never come.
+    if (link && receipt->forwarded_to.empty()) ++not_queued;
+  }
+  // Dies when an alert was refused or not queued for the peer; returns the
+  // acknowledged count.
+  uint64_t Check() {
+    absl::MutexLock lock(&mu);
+    if (failed > 0) {
+      Die(absl::StrCat("publishing failed: ", failed,
+                       " alerts refused; the first: ", first_error));
+    }
+    if (not_queued > 0) {
+      Die(absl::StrCat(not_queued, " of ", acked,
+                       " alerts were stored but queued for no peer"));
+    }
+    return acked;
+  }
+};
+
+// --mode=client: publishes `count` alerts through one ibsm::Publisher
+// (PublishAsync, at most `window` outstanding, requests of at most 128),
+// `pace` (if set) spacing them in time. Returns acknowledged.
+uint64_t PublishClient(const Flags& f, uint64_t count, size_t window,
+                       std::optional<absl::Duration> pace,
+                       const std::string& run, const Checkpoints* checkpoints) {
+  std::unique_ptr<ibsm::Client> client = ConnectClient(f, f.sign);
+  ibsm::PublisherOptions options;
+  // The node stops reading a stream at 4096 unanswered alerts.
+  options.max_in_flight = std::min<size_t>(window, 4096);
+  // As the wire mode's requests: one request is committed while the next
+  // is on the wire.
+  options.max_batch = 128;
+  std::unique_ptr<ibsm::Publisher> publisher = client->NewPublisher(options);
+  ClientPublishState state(IsLink(f));
+  ClientPublishState* const results = &state;  // small enough to be inline
+  const ibsm::Publisher::Callback done =
+      [results](absl::StatusOr<ibsm::PublishReceipt> receipt) {
+        results->Done(receipt);
+      };
+  auto flush = [&] {
+    absl::Status flushed = publisher->Flush(kStallTimeout);
+    if (!flushed.ok()) Die("Publisher::Flush: " + flushed.ToString());
+    return state.Check();
+  };
+  const ibsm::v1::Alert alert_template = Template(f, run);
+  std::mt19937_64 random(std::hash<std::string>()(run));
+  const Clock::time_point start = Clock::now();
+  for (uint64_t i = 0; i < count; ++i) {
+    if (pace) {
+      std::this_thread::sleep_until(start +
+                                    absl::ToChronoNanoseconds(*pace * i));
+    }
+    ibsm::v1::Alert alert = alert_template;
+    alert.set_id(absl::StrCat(run, "-", i));
+    if (f.payload == "random") RandomizePayload(&random, &alert);
+    if (pace) {
+      // The send time, for the subscriber's latency. Otherwise the library
+      // fills in created_at (and, when signing, the originator).
+      int64_t us = NowMicros();
+      alert.mutable_created_at()->set_seconds(us / 1000000);
+      alert.mutable_created_at()->set_nanos((us % 1000000) * 1000);
+    }
+    publisher->PublishAsync(std::move(alert), done);
+    if (checkpoints != nullptr &&
+        ((i + 1) % checkpoints->every == 0 || i + 1 == count)) {
+      checkpoints->at(flush());
+    }
+  }
+  const uint64_t acked = flush();
+  publisher.reset();
+  return acked;
+}
+
+// Publishes `count` alerts in the run's --mode; see PublishWire and
+// PublishClient. With `checkpoints`, the wire mode publishes each share on
+// its own stream.
+uint64_t Publish(const Flags& f, uint64_t count, size_t window,
+                 std::optional<absl::Duration> pace, const std::string& run,
+                 const Checkpoints* checkpoints = nullptr) {
+  if (IsClientMode(f)) {
+    return PublishClient(f, count, window, pace, run, checkpoints);
+  }
+  if (checkpoints == nullptr) return PublishWire(f, count, window, pace, run);
+  uint64_t acked = 0;
+  for (uint64_t share = 0; acked < count; ++share) {
+    const uint64_t n = std::min(checkpoints->every, count - acked);
+    acked += PublishWire(f, n, window, pace, absl::StrCat(run, "-", share));
+    checkpoints->at(acked);
+  }
+  return acked;
+}
+
+// One durable subscription (topics "border.>", starting with alerts
+// published after it was opened) that counts, and optionally times,
+// deliveries. Open() makes one of the run's --mode. Its counters are safe
+// for concurrent use.
 class BenchSubscriber {
  public:
-  BenchSubscriber(const Flags& f, const std::string& name, bool record_latency)
-      : channel_(NewChannel(f)),
-        stub_(ibsm::v1::Subscriber::NewStub(channel_)),
-        record_latency_(record_latency) {
-    stream_ = stub_->Subscribe(&context_);
-    ibsm::v1::SubscribeRequest open;
-    open.mutable_open()->add_topics("border.>");
-    open.mutable_open()->set_durable_name(name);
-    open.mutable_open()->set_start(ibsm::v1::SubscribeRequest::Open::START_NEW);
-    open.mutable_open()->set_credit(kWindow);
-    stream_->Write(open);
-    ibsm::v1::SubscribeResponse first;
-    if (!stream_->Read(&first) || !first.has_opened()) {
-      Die("subscription was not opened: " + stream_->Finish().error_message());
-    }
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~BenchSubscriber() {
-    context_.TryCancel();
-    thread_.join();
-  }
+  // `name` is the durable name; `record_latency` keeps publish-to-delivery
+  // times from the alerts' created_at.
+  static std::unique_ptr<BenchSubscriber> Open(const Flags& f,
+                                               const std::string& name,
+                                               bool record_latency);
+  virtual ~BenchSubscriber() = default;
+
   // Waits until `n` alerts were received in all; dies when the
   // subscription ends first or nothing arrives for kStallTimeout.
   void WaitFor(uint64_t n) {
@@ -587,7 +822,7 @@ class BenchSubscriber {
                          "brokers' logs)"));
       }
       if (received_ >= n) return;
-      if (ended_) Die("a subscription ended early");
+      if (ended_) Die("a subscription ended early: " + end_reason_);
     }
   }
   uint64_t Received() {
@@ -604,9 +839,75 @@ class BenchSubscriber {
     return std::move(latencies_);
   }
 
- private:
-  static constexpr uint32_t kWindow = 4096;
+ protected:
+  explicit BenchSubscriber(bool record_latency)
+      : record_latency_(record_latency) {}
 
+  // Publish-to-delivery time of `alert` read at `now_us` (Unix µs).
+  static int64_t LatencyMicros(const ibsm::v1::Alert& alert, int64_t now_us) {
+    const auto& c = alert.created_at();
+    return now_us - (c.seconds() * 1000000 + c.nanos() / 1000);
+  }
+  // Counts `n` deliveries read at `now_us`, with their latencies.
+  void Count(uint64_t n, int64_t now_us, const std::vector<int64_t>& lat) {
+    absl::MutexLock lock(&mu_);
+    received_ += n;
+    if (n > 0) last_delivery_us_ = now_us;
+    latencies_.insert(latencies_.end(), lat.begin(), lat.end());
+  }
+  // One delivery read at `now_us`.
+  void CountOne(int64_t now_us, const ibsm::v1::Alert& alert) {
+    absl::MutexLock lock(&mu_);
+    ++received_;
+    last_delivery_us_ = now_us;
+    if (record_latency_) latencies_.push_back(LatencyMicros(alert, now_us));
+  }
+  void End(std::string why) {
+    absl::MutexLock lock(&mu_);
+    ended_ = true;
+    end_reason_ = std::move(why);
+  }
+
+  const bool record_latency_;
+
+ private:
+  absl::Mutex mu_;
+  uint64_t received_ ABSL_GUARDED_BY(mu_) = 0;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  std::string end_reason_ ABSL_GUARDED_BY(mu_);
+  int64_t last_delivery_us_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<int64_t> latencies_ ABSL_GUARDED_BY(mu_);
+};
+
+// --mode=wire: a raw Subscribe stream read on its own thread, returning
+// credit and acknowledging every --credit/4 deliveries (at once when timing
+// latency, so that latency runs are not credit-bound).
+class WireSubscriber : public BenchSubscriber {
+ public:
+  WireSubscriber(const Flags& f, const std::string& name, bool record_latency)
+      : BenchSubscriber(record_latency),
+        channel_(NewChannel(f)),
+        stub_(ibsm::v1::Subscriber::NewStub(channel_)),
+        credit_(static_cast<uint32_t>(f.credit)) {
+    stream_ = stub_->Subscribe(&context_);
+    ibsm::v1::SubscribeRequest open;
+    open.mutable_open()->add_topics("border.>");
+    open.mutable_open()->set_durable_name(name);
+    open.mutable_open()->set_start(ibsm::v1::SubscribeRequest::Open::START_NEW);
+    open.mutable_open()->set_credit(credit_);
+    stream_->Write(open);
+    ibsm::v1::SubscribeResponse first;
+    if (!stream_->Read(&first) || !first.has_opened()) {
+      Die("subscription was not opened: " + stream_->Finish().error_message());
+    }
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~WireSubscriber() override {
+    context_.TryCancel();
+    thread_.join();
+  }
+
+ private:
   void Run() {
     ibsm::v1::SubscribeResponse response;
     uint32_t unacked = 0;
@@ -616,34 +917,22 @@ class BenchSubscriber {
       std::vector<int64_t> lat;
       for (const auto& d : response.deliveries()) {
         last = d.sequence();
-        if (record_latency_) {
-          const auto& c = d.alert().created_at();
-          lat.push_back(now - (c.seconds() * 1000000 + c.nanos() / 1000));
-        }
+        if (record_latency_) lat.push_back(LatencyMicros(d.alert(), now));
       }
       unacked += response.deliveries_size();
-      if (unacked >= kWindow / 4) {
-        ibsm::v1::SubscribeRequest flow;
-        flow.mutable_flow()->set_ack_sequence(last);
-        flow.mutable_flow()->set_credit(unacked);
-        stream_->Write(flow);
-        unacked = 0;
-      } else if (record_latency_ && response.deliveries_size() > 0) {
-        // Latency runs are not credit-bound: return credit at once.
+      // Latency runs are not credit-bound: return credit at once.
+      if (unacked >= std::max<uint32_t>(1, credit_ / 4) ||
+          (record_latency_ && response.deliveries_size() > 0)) {
         ibsm::v1::SubscribeRequest flow;
         flow.mutable_flow()->set_ack_sequence(last);
         flow.mutable_flow()->set_credit(unacked);
         stream_->Write(flow);
         unacked = 0;
       }
-      absl::MutexLock lock(&mu_);
-      received_ += response.deliveries_size();
-      if (response.deliveries_size() > 0) last_delivery_us_ = now;
-      latencies_.insert(latencies_.end(), lat.begin(), lat.end());
+      Count(response.deliveries_size(), now, lat);
     }
     (void)stream_->Finish();  // cancelled at the end of the run
-    absl::MutexLock lock(&mu_);
-    ended_ = true;
+    End("the stream ended");
   }
 
   std::shared_ptr<grpc::Channel> channel_;
@@ -652,14 +941,53 @@ class BenchSubscriber {
   std::unique_ptr<grpc::ClientReaderWriter<ibsm::v1::SubscribeRequest,
                                            ibsm::v1::SubscribeResponse>>
       stream_;
-  const bool record_latency_;
+  const uint32_t credit_;
   std::thread thread_;
-  absl::Mutex mu_;
-  uint64_t received_ ABSL_GUARDED_BY(mu_) = 0;
-  bool ended_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t last_delivery_us_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<int64_t> latencies_ ABSL_GUARDED_BY(mu_);
 };
+
+// --mode=client: an ibsm::Subscriber on its own Client, push style; the
+// callback counts each delivery and acknowledges it (Ack), as an agency's
+// application that processes alerts one by one would.
+class ClientSubscriber : public BenchSubscriber {
+ public:
+  ClientSubscriber(const Flags& f, const std::string& name, bool record_latency)
+      : BenchSubscriber(record_latency), client_(ConnectClient(f, false)) {
+    ibsm::SubscribeOptions options;
+    options.topics = {"border.>"};
+    options.durable_name = name;
+    options.start = ibsm::SubscribeOptions::Start::kNew;
+    options.credit = static_cast<uint32_t>(f.credit);
+    absl::StatusOr<std::unique_ptr<ibsm::Subscriber>> subscriber =
+        client_->NewSubscriber(options);
+    if (!subscriber.ok()) {
+      Die("NewSubscriber: " + subscriber.status().ToString());
+    }
+    subscriber_ = *std::move(subscriber);
+    absl::Status started = subscriber_->Start(
+        [this](const ibsm::v1::Delivery& d) {
+          CountOne(NowMicros(), d.alert());
+          subscriber_->Ack(d.sequence());
+        },
+        [this](const absl::Status& s) { End(s.ToString()); });
+    if (!started.ok())
+      Die("subscription was not opened: " + started.ToString());
+  }
+  // Sends the last acknowledgement and closes the stream.
+  ~ClientSubscriber() override { subscriber_->Stop(); }
+
+ private:
+  std::unique_ptr<ibsm::Client> client_;
+  std::unique_ptr<ibsm::Subscriber> subscriber_;
+};
+
+std::unique_ptr<BenchSubscriber> BenchSubscriber::Open(const Flags& f,
+                                                       const std::string& name,
+                                                       bool record_latency) {
+  if (IsClientMode(f)) {
+    return std::make_unique<ClientSubscriber>(f, name, record_latency);
+  }
+  return std::make_unique<WireSubscriber>(f, name, record_latency);
+}
 
 // Node.GetLinks at node A, as an admin there: the link's state and backlog.
 class LinkProbe {
@@ -722,8 +1050,26 @@ std::string Json(std::optional<double> v) {
   return absl::StrCat(static_cast<int64_t>(*v + 0.5));
 }
 
+std::string Json(
+    const std::optional<std::vector<std::pair<uint64_t, uint64_t>>>& pairs) {
+  if (!pairs) return "null";
+  std::string out = "[";
+  for (const auto& [x, y] : *pairs) {
+    absl::StrAppend(&out, out.size() > 1 ? "," : "", "[", x, ",", y, "]");
+  }
+  return out + "]";
+}
+
+// The policy file's name, as a JSON string; null for none.
+std::string PolicyJson(const Flags& f) {
+  if (f.policy.empty()) return "null";
+  return absl::StrCat(
+      "\"", absl::CEscape(std::filesystem::path(f.policy).filename().string()),
+      "\"");
+}
+
 // The signature and signing-chain sizes of one alert of this run, signed
-// as PublishAll signs them.
+// as --sign signs them (the client library signs the same way).
 std::pair<size_t, size_t> SignatureSizes(const Flags& f,
                                          const std::string& run) {
   const std::unique_ptr<Signing> signing = LoadSigning(f);
@@ -752,20 +1098,24 @@ struct Rig {
   Flags admin;                      // CIV/focal-point at A (link topology)
 };
 
+// The policy_file line of the nodes' config (none for --policy=).
+std::string PolicyConfig(const Flags& f) {
+  if (f.policy.empty()) return "";
+  return absl::StrCat("policy_file: \"", absl::CEscape(f.policy), "\"\n");
+}
+
 void StartSingle(const Flags& f, Rig* rig) {
   rig->publisher = rig->subscriber = f;
   if (!f.target.empty()) return;  // someone else's broker
   rig->dir = std::make_unique<BenchDir>("--nodes CIV");
-  rig->node = std::make_unique<OwnBroker>(f, *rig->dir, "CIV");
+  rig->node = std::make_unique<OwnBroker>(f, *rig->dir, "CIV", PolicyConfig(f));
   rig->publisher = rig->subscriber = As(f, *rig->node, *rig->dir, "CIV/police");
 }
 
 void StartLink(const Flags& f, Rig* rig) {
   rig->dir = std::make_unique<BenchDir>(
       "--nodes CIV,MLI --agencies CIV/police,CIV/focal-point,MLI/customs");
-  const std::string policy =
-      absl::StrCat("policy_file: \"", IBSM_SOURCE_DIR,
-                   "/policies/ibsm-west-africa.textproto\"\n");
+  const std::string policy = PolicyConfig(f);
   const std::string window =
       f.link_window > 0 ? absl::StrCat("  window: ", f.link_window, "\n") : "";
   const std::string port_file = rig->dir->path() + "/MLI.fed-port";
@@ -802,6 +1152,8 @@ struct Results {
   std::optional<double> drain_ms, wire_bytes_per_alert, wire_bytes_single_alert,
       overhead_bytes_per_alert, signature_bytes, chain_bytes, crossing_first_ms,
       crossing_ms, crossing_after_reset_ms, relink_ms;
+  // W6: [alerts, VmRSS KiB]; W3 with --rss-every-seconds: [seconds, KiB].
+  std::optional<std::vector<std::pair<uint64_t, uint64_t>>> rss_samples;
 };
 
 // Percentiles of W3 from the subscriber's latencies.
@@ -821,37 +1173,109 @@ double SecondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// The broker's current resident set, for the memory workloads.
+uint64_t CurrentRss(const Rig& rig) {
+  std::optional<uint64_t> kib = rig.node->CurrentRssKib();
+  if (!kib) Die("cannot read the broker's VmRSS");
+  return *kib;
+}
+
+// W6 (see the header).
+void RunBacklogMemory(const Flags& f, const Rig& rig, const std::string& run,
+                      Results* r) {
+  // Its cursor is stored when it is opened; it never acknowledges.
+  BenchSubscriber::Open(rig.subscriber, run + "-stopped", false).reset();
+  std::vector<std::pair<uint64_t, uint64_t>> samples;
+  samples.emplace_back(0, CurrentRss(rig));
+  Checkpoints checkpoints;
+  checkpoints.every = f.rss_every;
+  checkpoints.at = [&](uint64_t acknowledged) {
+    samples.emplace_back(acknowledged, CurrentRss(rig));
+  };
+  const Clock::time_point t0 = Clock::now();
+  const uint64_t acked =
+      Publish(rig.publisher, f.messages, 256, std::nullopt, run, &checkpoints);
+  r->rate = acked / SecondsSince(t0);
+  r->rss_samples = std::move(samples);
+}
+
+// W3's --rss-every-seconds: samples VmRSS at 0, S, 2S, ... seconds on its
+// own thread, until destroyed.
+class RssSampler {
+ public:
+  RssSampler(const Rig& rig, uint64_t every_seconds)
+      : rig_(rig), every_(absl::Seconds(every_seconds)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~RssSampler() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> Samples() {
+    absl::MutexLock lock(&mu_);
+    return samples_;
+  }
+
+ private:
+  void Run() {
+    const absl::Time start = absl::Now();
+    for (uint64_t i = 0;; ++i) {
+      const uint64_t kib = CurrentRss(rig_);
+      absl::MutexLock lock(&mu_);
+      samples_.emplace_back(i * absl::ToInt64Seconds(every_), kib);
+      auto stopping = [this]()
+                          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
+      if (mu_.AwaitWithDeadline(absl::Condition(&stopping),
+                                start + every_ * static_cast<double>(i + 1))) {
+        return;
+      }
+    }
+  }
+
+  const Rig& rig_;
+  const absl::Duration every_;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::pair<uint64_t, uint64_t>> samples_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
 // W4 (see the header).
 void RunDrain(const Flags& f, const Rig& rig, const std::string& run,
               Results* r) {
   LinkProbe probe(rig.admin, "MLI");
-  BenchSubscriber sub(rig.subscriber, run + "-drain", false);
-  PublishAll(rig.publisher, f.messages, 256, std::nullopt, run);
+  const std::unique_ptr<BenchSubscriber> sub =
+      BenchSubscriber::Open(rig.subscriber, run + "-drain", false);
+  Publish(rig.publisher, f.messages, 256, std::nullopt, run);
   rig.proxy->RefuseNew(false);
   const int64_t up_us = probe.WaitUntilUp();
-  sub.WaitFor(f.messages);
+  sub->WaitFor(f.messages);
   probe.WaitUntilDrained();
   const int64_t drain_us =
-      std::max<int64_t>(1, sub.LastDeliveryMicros() - up_us);
+      std::max<int64_t>(1, sub->LastDeliveryMicros() - up_us);
   r->drain_ms = drain_us / 1000.0;
   r->rate = f.messages / (drain_us / 1e6);
-  r->delivered = sub.Received();
+  r->delivered = sub->Received();
 }
 
 // W5 (see the header).
 void RunThinLink(const Flags& f, const Rig& rig, const std::string& run,
                  Results* r) {
   LinkProbe probe(rig.admin, "MLI");
-  BenchSubscriber sub(rig.subscriber, run + "-thin", true);
+  const std::unique_ptr<BenchSubscriber> sub =
+      BenchSubscriber::Open(rig.subscriber, run + "-thin", true);
   probe.WaitUntilUp();
   const ibsm::testing::TcpProxy& proxy = *rig.proxy;
   auto wire = [&] { return proxy.bytes_to_target() + proxy.bytes_to_client(); };
   uint64_t expected = 0;
   // Publishes one alert and returns its publish-to-delivery time in ms.
   auto cross_one = [&](const std::string& tag) {
-    PublishAll(rig.publisher, 1, 1, absl::Milliseconds(1), tag);
-    sub.WaitFor(++expected);
-    std::vector<int64_t> lat = sub.TakeLatencies();
+    Publish(rig.publisher, 1, 1, absl::Milliseconds(1), tag);
+    sub->WaitFor(++expected);
+    std::vector<int64_t> lat = sub->TakeLatencies();
     if (lat.empty()) Die("no latency recorded");
     return lat.back() / 1000.0;
   };
@@ -871,12 +1295,12 @@ void RunThinLink(const Flags& f, const Rig& rig, const std::string& run,
 
   const uint64_t before = wire();
   const Clock::time_point t0 = Clock::now();
-  PublishAll(rig.publisher, f.messages, 256, std::nullopt, run + "-batch");
+  Publish(rig.publisher, f.messages, 256, std::nullopt, run + "-batch");
   expected += f.messages;
-  sub.WaitFor(expected);
+  sub->WaitFor(expected);
   r->rate = f.messages / SecondsSince(t0);
   probe.WaitUntilDrained();
-  (void)sub.TakeLatencies();  // not paced: created_at is not the send time
+  (void)sub->TakeLatencies();  // not paced: created_at is not the send time
   r->wire_bytes_per_alert = static_cast<double>(wire() - before) / f.messages;
   const auto [signature, chain] = SignatureSizes(rig.publisher, run);
   r->signature_bytes = signature;
@@ -890,7 +1314,7 @@ void RunThinLink(const Flags& f, const Rig& rig, const std::string& run,
   const google::protobuf::Timestamp up = probe.Get().up_since();
   r->relink_ms =
       (up.seconds() * 1000000 + up.nanos() / 1000 - reset_us) / 1000.0;
-  r->delivered = sub.Received();
+  r->delivered = sub->Received();
 }
 
 }  // namespace
@@ -913,25 +1337,26 @@ int main(int argc, char** argv) {
 
   if (f.workload == "W1" && !IsLink(f)) {
     Clock::time_point t0 = Clock::now();
-    uint64_t acked = PublishAll(pub, f.messages, 256, std::nullopt, run);
+    uint64_t acked = Publish(pub, f.messages, 256, std::nullopt, run);
     r.rate = acked / SecondsSince(t0);
   } else if (f.workload == "W1") {
     // Publish at A to delivery at B.
-    BenchSubscriber sub(at_sub, run + "-sub", false);
+    const std::unique_ptr<BenchSubscriber> sub =
+        BenchSubscriber::Open(at_sub, run + "-sub", false);
     Clock::time_point t0 = Clock::now();
-    PublishAll(pub, f.messages, 256, std::nullopt, run);
-    sub.WaitFor(f.messages);
+    Publish(pub, f.messages, 256, std::nullopt, run);
+    sub->WaitFor(f.messages);
     r.rate = f.messages / SecondsSince(t0);
-    r.delivered = sub.Received();
+    r.delivered = sub->Received();
   } else if (f.workload == "W2") {
     std::vector<std::unique_ptr<BenchSubscriber>> subs;
     for (int i = 0; i < f.subscribers; ++i) {
-      subs.push_back(std::make_unique<BenchSubscriber>(
-          at_sub, absl::StrCat(run, "-sub", i), false));
+      subs.push_back(
+          BenchSubscriber::Open(at_sub, absl::StrCat(run, "-sub", i), false));
     }
     Clock::time_point t0 = Clock::now();
     std::thread publisher(
-        [&] { PublishAll(pub, f.messages, 256, std::nullopt, run); });
+        [&] { Publish(pub, f.messages, 256, std::nullopt, run); });
     for (auto& s : subs) s->WaitFor(f.messages);
     double secs = SecondsSince(t0);
     publisher.join();
@@ -941,16 +1366,25 @@ int main(int argc, char** argv) {
     r.delivered = least;
   } else if (f.workload == "W3") {
     r.messages = f.rate * f.seconds;
-    BenchSubscriber sub(at_sub, run + "-lat", true);
+    const std::unique_ptr<BenchSubscriber> sub =
+        BenchSubscriber::Open(at_sub, run + "-lat", true);
+    std::optional<RssSampler> sampler;
+    if (f.rss_every_seconds > 0) sampler.emplace(rig, f.rss_every_seconds);
     Clock::time_point t0 = Clock::now();
-    PublishAll(pub, r.messages, 1 << 20,
-               absl::Seconds(1) / static_cast<double>(f.rate), run);
-    sub.WaitFor(r.messages);
+    Publish(pub, r.messages, 1 << 20,
+            absl::Seconds(1) / static_cast<double>(f.rate), run);
+    sub->WaitFor(r.messages);
     r.rate = r.messages / SecondsSince(t0);
-    SetPercentiles(sub.TakeLatencies(), &r);
-    r.delivered = sub.Received();
+    if (sampler) {
+      r.rss_samples = sampler->Samples();
+      sampler.reset();
+    }
+    SetPercentiles(sub->TakeLatencies(), &r);
+    r.delivered = sub->Received();
   } else if (f.workload == "W4") {
     RunDrain(f, rig, run, &r);
+  } else if (f.workload == "W6") {
+    RunBacklogMemory(f, rig, run, &r);
   } else {
     RunThinLink(f, rig, run, &r);
   }
@@ -984,7 +1418,9 @@ int main(int argc, char** argv) {
       ",\"crossing_first_ms\":", Json(r.crossing_first_ms),
       ",\"crossing_ms\":", Json(r.crossing_ms),
       ",\"crossing_after_reset_ms\":", Json(r.crossing_after_reset_ms),
-      ",\"relink_ms\":", Json(r.relink_ms), "}\n");
+      ",\"relink_ms\":", Json(r.relink_ms), ",\"mode\":\"", f.mode,
+      "\",\"policy\":", PolicyJson(f),
+      ",\"rss_samples_kib\":", Json(r.rss_samples), "}\n");
   std::fputs(line.c_str(), stdout);
   std::fflush(stdout);
   rig.node.reset();
