@@ -722,20 +722,20 @@ void Committer::AddCursorWrites(
   }
 }
 
-Committer::WrittenBatch Committer::AuditFailed(
-    const absl::Status& appended, Housekeeping housekeeping,
-    std::vector<QueuedGroup>* groups, PendingCommit* commit) {
+Committer::WrittenBatch Committer::AuditFailed(const absl::Status& appended,
+                                               Housekeeping housekeeping,
+                                               std::vector<QueuedGroup>* groups,
+                                               PendingCommit* commit) {
   // Without its audit record nothing may be stored.
   audit_->Aborted();
   LogEvent(absl::StrCat("the audit trail cannot be written: ",
                         appended.message(), "; will retry"));
   Requeue(std::move(housekeeping));
-  return FailBatch(
-      groups, commit->fresh, commit->first_new,
-      absl::UnavailableError(absl::StrCat("the audit trail cannot be written (",
-                                          appended.message(),
-                                          "); retry with the same id")),
-      commit);
+  return FailBatch(groups, commit->fresh, commit->first_new,
+                   absl::UnavailableError(absl::StrCat(
+                       "the audit trail cannot be written (",
+                       appended.message(), "); retry with the same id")),
+                   commit);
 }
 
 Committer::WrittenBatch Committer::CommitFailed(
