@@ -274,6 +274,15 @@ void Committer::Complete(WrittenBatch* batch) {
     if (!batch->outbox_added.empty()) {
       options_.outbox->Added(batch->outbox_added, batch->outbox_added_bytes);
     }
+    if (!batch->outbox_reserved.empty()) {
+      absl::MutexLock lock(&outbox_in_flight_mu_);
+      for (const auto& [peer, reserved] : batch->outbox_reserved) {
+        auto in_flight = outbox_in_flight_.find(peer);
+        in_flight->second.first -= reserved.first;
+        in_flight->second.second -= reserved.second;
+        if (in_flight->second.first == 0) outbox_in_flight_.erase(in_flight);
+      }
+    }
   }
   for (OutboxRemoval& removal : batch->outbox_removals) {
     if (removal.done) removal.done();
@@ -644,10 +653,16 @@ absl::Status Committer::ReserveOutbox(const PublishEntry& e,
         "this node has no federation outbox; the alert was not stored");
   }
   const uint64_t bytes = e.value.size();
+  absl::MutexLock lock(&outbox_in_flight_mu_);
   for (const std::string& peer : e.outbox_peers) {
     const auto& reserved = commit->outbox_reserved[peer];
-    if (!options_.outbox->Fits(peer, reserved.first + 1,
-                               reserved.second + bytes)) {
+    const auto in_flight = outbox_in_flight_.find(peer);
+    const uint64_t alerts =
+        in_flight == outbox_in_flight_.end() ? 0 : in_flight->second.first;
+    const uint64_t held_bytes =
+        in_flight == outbox_in_flight_.end() ? 0 : in_flight->second.second;
+    if (!options_.outbox->Fits(peer, alerts + reserved.first + 1,
+                               held_bytes + reserved.second + bytes)) {
       OutboxBacklog backlog = options_.outbox->Backlog(peer);
       return absl::ResourceExhaustedError(absl::StrCat(
           "the backlog for peer ", peer, " is full (", backlog.total(),
@@ -786,6 +801,15 @@ Committer::WrittenBatch Committer::CommitSucceeded(
   done.outbox_removals = std::move(housekeeping->outbox_removals);
   done.outbox_added = std::move(commit->outbox_added);
   done.outbox_added_bytes = std::move(commit->outbox_added_bytes);
+  if (!commit->outbox_reserved.empty()) {
+    absl::MutexLock lock(&outbox_in_flight_mu_);
+    for (const auto& [peer, reserved] : commit->outbox_reserved) {
+      auto& in_flight = outbox_in_flight_[peer];
+      in_flight.first += reserved.first;
+      in_flight.second += reserved.second;
+    }
+    done.outbox_reserved = std::move(commit->outbox_reserved);
+  }
   done.cursor_answers = std::move(commit->cursor_answers);
   done.cursor_status = commit->cursor_status;
   return done;

@@ -287,6 +287,9 @@ class Committer {
     std::vector<OutboxRemoval> outbox_removals;
     std::vector<OutboxKey> outbox_added;
     std::vector<uint64_t> outbox_added_bytes;
+    // What this batch holds of each peer's bound (outbox_in_flight_).
+    absl::flat_hash_map<std::string, std::pair<uint64_t, uint64_t>>
+        outbox_reserved;
     std::vector<CursorAnswer> cursor_answers;
     absl::Status cursor_status;
   };
@@ -399,6 +402,15 @@ class Committer {
   // `retry_backoff_`, not in a busy loop.
   bool last_failed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Duration retry_backoff_ ABSL_GUARDED_BY(mu_);
+
+  // Per peer, the outbox entries (alerts, bytes) of batches written but
+  // not yet in the outbox index, which learns of them only once they are
+  // synced: a peer's bound counts them too, so it holds while batches are
+  // in the pipeline. The committer thread adds, the completion thread
+  // subtracts.
+  absl::Mutex outbox_in_flight_mu_;
+  absl::flat_hash_map<std::string, std::pair<uint64_t, uint64_t>>
+      outbox_in_flight_ ABSL_GUARDED_BY(outbox_in_flight_mu_);
 
   // The completion thread's queue, in write order.
   absl::Mutex completion_mu_;

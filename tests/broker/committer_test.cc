@@ -2,9 +2,15 @@
 // cursors, against a real RocksDB in a temporary directory.
 #include "publish/committer.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
 #include <future>
 #include <limits>
 #include <map>
@@ -1018,6 +1024,56 @@ TEST_CASE(
   REQUIRE_FALSE(root.ok());
   CHECK(root.status().code() != absl::StatusCode::kDataLoss);
   CHECK_THAT(std::string(root.status().message()), Catch::Contains("injected"));
+}
+
+TEST_CASE(
+    "Committer: an alert is answered only once the write-ahead log that "
+    "holds it is synced",
+    "[committer][durability]") {
+  ::ibsm::testing::FaultEnv env;
+  AuditedNode node(&env);
+  ExpectAllOk(*SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a")}));
+  env.HoldLogSyncs(true);
+  GroupFuture held =
+      Submit(node.committer(), MakeGroup({MakeEntry("CIV/police", "b")}));
+  // Written (the log and the store hold it), not yet synced: not answered.
+  CHECK(held.wait_for(std::chrono::milliseconds(500)) ==
+        std::future_status::timeout);
+  env.HoldLogSyncs(false);
+  ExpectAllOk(*Wait(held));
+}
+
+TEST_CASE(
+    "Committer: a failed write-ahead log sync stops the process before "
+    "anything in the batch is answered (fail-stop)",
+    "[committer][durability]") {
+  // The child process opens a node, arms the fault and publishes; it must
+  // die with SIGABRT and never run the answer, which would exit 0.
+  TempDir log_dir;
+  const std::string answered = log_dir.File("answered");
+  fflush(nullptr);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // Not Catch2's handler, which would report the expected abort as a
+    // failure of this child's copy of the test run.
+    signal(SIGABRT, SIG_DFL);
+    ::ibsm::testing::FaultEnv env;
+    AuditedNode node(&env);
+    (void)SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a")});
+    env.FailLogSyncs(true);
+    (void)SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "b")});
+    // Reached only if "b" was answered.
+    FILE* f = fopen(answered.c_str(), "w");
+    if (f != nullptr) fclose(f);
+    _exit(0);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  INFO("child status " << status);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
+  CHECK_FALSE(std::filesystem::exists(answered));
 }
 
 }  // namespace

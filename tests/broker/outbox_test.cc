@@ -3,6 +3,7 @@
 // Committer's outbox step with its per-peer bounds.
 #include "storage/outbox.h"
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <future>
@@ -10,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "ibsm/internal/v1/storage.pb.h"
 #include "publish/committer.h"
 #include "storage/key_codec.h"
@@ -164,6 +167,76 @@ TEST_CASE(
       outbox->Unconfigured();
   REQUIRE(unconfigured.size() == 1);
   CHECK(unconfigured[0] == std::make_pair(std::string("MLI"), uint64_t{2}));
+}
+
+TEST_CASE(
+    "a peer's bound holds while earlier batches are written but not yet "
+    "synced and answered (pipelined committer)",
+    "[outbox]") {
+  TempDir dir;
+  std::unique_ptr<Store> store = *Store::Open({dir.path(), "CIV"});
+  std::unique_ptr<Outbox> outbox =
+      *Outbox::Load(*store, {{"MLI", {5, 1 << 20}}});
+  LogCache cache(1 << 20, 1);
+  CommitterOptions options;
+  options.outbox = outbox.get();
+  REQUIRE(options.pipelined);
+  // The first batch's completion waits here, so the outbox index does not
+  // yet hold its entries while the next batches are written.
+  absl::Notification first_completed, release;
+  std::atomic<bool> first{true};
+  Committer committer(store.get(), &cache, nullptr, options, [&](uint64_t) {
+    if (first.exchange(false)) {
+      first_completed.Notify();
+      release.WaitForNotification();
+    }
+  });
+  std::vector<std::future<std::unique_ptr<PublishGroup>>> answers;
+  std::vector<std::promise<std::unique_ptr<PublishGroup>>> promises(9);
+  auto submit = [&](std::vector<PublishEntry> entries, int i) {
+    auto group = std::make_unique<PublishGroup>();
+    group->entries = std::move(entries);
+    answers.push_back(promises[i].get_future());
+    group->done = [&promises, i](std::unique_ptr<PublishGroup> g) {
+      promises[i].set_value(std::move(g));
+    };
+    committer.Submit(std::move(group));
+  };
+  std::vector<PublishEntry> fill;
+  for (int i = 0; i < 4; ++i) {
+    fill.push_back(Entry(absl::StrCat("fill", i), v1::SEVERITY_LOW, {"MLI"}));
+  }
+  submit(std::move(fill), 0);
+  REQUIRE(first_completed.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  // One more fits (4 + 1 = 5); every later one is past the bound, though
+  // the index still shows 0 waiting.
+  for (int i = 1; i < 9; ++i) {
+    std::vector<PublishEntry> one;
+    one.push_back(Entry(absl::StrCat("more", i), v1::SEVERITY_LOW, {"MLI"}));
+    submit(std::move(one), i);
+  }
+  // Let the committer thread write what it can before the first batch is
+  // answered (it stops after kMaxUnsyncedBatches).
+  absl::SleepFor(absl::Milliseconds(300));
+  release.Notify();
+  int accepted = 0;
+  int refused = 0;
+  for (auto& answer : answers) {
+    REQUIRE(answer.wait_for(std::chrono::seconds(60)) ==
+            std::future_status::ready);
+    std::unique_ptr<PublishGroup> done = answer.get();
+    for (const PublishEntry& e : done->entries) {
+      if (e.status.ok()) {
+        ++accepted;
+      } else {
+        CHECK(absl::IsResourceExhausted(e.status));
+        ++refused;
+      }
+    }
+  }
+  CHECK(accepted == 5);
+  CHECK(refused == 7);
+  CHECK(outbox->Backlog("MLI").total() == 5);
 }
 
 TEST_CASE("Outbox::Load refuses an entry that does not parse", "[outbox]") {

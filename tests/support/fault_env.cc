@@ -3,7 +3,9 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 namespace ibsm::testing {
 namespace {
@@ -52,11 +54,32 @@ class FailingFile final : public rocksdb::FSRandomAccessFileOwnerWrapper {
   std::shared_ptr<std::atomic<bool>> fail_;
 };
 
+// What the switches of one FaultEnv are, shared with its files.
+struct Switches {
+  std::shared_ptr<std::atomic<bool>> fail_reads;
+  std::shared_ptr<std::atomic<bool>> fail_writes;
+  std::shared_ptr<std::atomic<bool>> fail_syncs;
+  std::shared_ptr<std::atomic<bool>> hold_syncs;
+};
+
 class FailingWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
  public:
   FailingWritableFile(std::unique_ptr<rocksdb::FSWritableFile> file,
-                      std::shared_ptr<std::atomic<bool>> fail)
-      : FSWritableFileOwnerWrapper(std::move(file)), fail_(std::move(fail)) {}
+                      Switches switches)
+      : FSWritableFileOwnerWrapper(std::move(file)),
+        fail_(switches.fail_writes),
+        switches_(std::move(switches)) {}
+
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions& options,
+                         rocksdb::IODebugContext* dbg) override {
+    if (rocksdb::IOStatus s = BeforeSync(); !s.ok()) return s;
+    return target()->Sync(options, dbg);
+  }
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
+                          rocksdb::IODebugContext* dbg) override {
+    if (rocksdb::IOStatus s = BeforeSync(); !s.ok()) return s;
+    return target()->Fsync(options, dbg);
+  }
 
   rocksdb::IOStatus Append(const rocksdb::Slice& data,
                            const rocksdb::IOOptions& options,
@@ -73,16 +96,27 @@ class FailingWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
   }
 
  private:
+  rocksdb::IOStatus BeforeSync() {
+    while (switches_.hold_syncs->load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (switches_.fail_syncs->load()) {
+      return rocksdb::IOStatus::IOError(
+          "injected sync failure (test FaultEnv)");
+    }
+    return rocksdb::IOStatus::OK();
+  }
+
   std::shared_ptr<std::atomic<bool>> fail_;
+  Switches switches_;
 };
 
 class FaultFileSystem final : public rocksdb::FileSystemWrapper {
  public:
-  FaultFileSystem(std::shared_ptr<std::atomic<bool>> fail,
-                  std::shared_ptr<std::atomic<bool>> fail_writes)
+  explicit FaultFileSystem(Switches switches)
       : FileSystemWrapper(rocksdb::FileSystem::Default()),
-        fail_(std::move(fail)),
-        fail_writes_(std::move(fail_writes)) {}
+        fail_(switches.fail_reads),
+        switches_(std::move(switches)) {}
   const char* Name() const override { return "IbsmTestFaultFileSystem"; }
 
   rocksdb::IOStatus NewRandomAccessFile(
@@ -103,15 +137,15 @@ class FaultFileSystem final : public rocksdb::FileSystemWrapper {
       rocksdb::IODebugContext* dbg) override {
     rocksdb::IOStatus s = target()->NewWritableFile(name, options, result, dbg);
     if (s.ok() && IsLogFile(name)) {
-      *result = std::make_unique<FailingWritableFile>(std::move(*result),
-                                                      fail_writes_);
+      *result =
+          std::make_unique<FailingWritableFile>(std::move(*result), switches_);
     }
     return s;
   }
 
  private:
   std::shared_ptr<std::atomic<bool>> fail_;
-  std::shared_ptr<std::atomic<bool>> fail_writes_;
+  Switches switches_;
 };
 
 }  // namespace
@@ -119,8 +153,10 @@ class FaultFileSystem final : public rocksdb::FileSystemWrapper {
 FaultEnv::FaultEnv()
     : fail_reads_(std::make_shared<std::atomic<bool>>(false)),
       fail_writes_(std::make_shared<std::atomic<bool>>(false)),
-      env_(rocksdb::NewCompositeEnv(
-          std::make_shared<FaultFileSystem>(fail_reads_, fail_writes_))) {}
+      fail_syncs_(std::make_shared<std::atomic<bool>>(false)),
+      hold_syncs_(std::make_shared<std::atomic<bool>>(false)),
+      env_(rocksdb::NewCompositeEnv(std::make_shared<FaultFileSystem>(
+          Switches{fail_reads_, fail_writes_, fail_syncs_, hold_syncs_}))) {}
 
 FaultEnv::~FaultEnv() = default;
 

@@ -1,8 +1,8 @@
 // A RocksDB Env whose file system can be told to fail reads of table (.sst)
-// files or writes of the write-ahead log, for tests of what the broker does
-// when a read or a write fails. Pass env() as StoreOptions::env. The FaultEnv
-// must outlive every Store opened with it. Arming and disarming are
-// thread-safe (one atomic flag each).
+// files, or writes or syncs of the write-ahead log, for tests of what the
+// broker does when a read or a write fails. Pass env() as StoreOptions::env.
+// The FaultEnv must outlive every Store opened with it. Arming and disarming
+// are thread-safe (one atomic flag each).
 //
 // It is built on a rocksdb::FileSystem wrapper. To also "drop unsynced data"
 // (a power loss), RocksDB's FaultInjectionTestFS would fit better, but it is
@@ -38,9 +38,20 @@ class FaultEnv {
   // failing disk. RocksDB then refuses writes until Store::Commit resumes it.
   void FailLogWrites(bool fail) { fail_writes_->store(fail); }
 
+  // While set, every sync of a write-ahead log file fails with an I/O
+  // error (what fsync's EIO becomes); appends still succeed.
+  void FailLogSyncs(bool fail) { fail_syncs_->store(fail); }
+
+  // While set, every sync of a write-ahead log file waits until it is
+  // cleared: what has been appended is in the page cache only, for as
+  // long as a test wants.
+  void HoldLogSyncs(bool hold) { hold_syncs_->store(hold); }
+
  private:
   std::shared_ptr<std::atomic<bool>> fail_reads_;
   std::shared_ptr<std::atomic<bool>> fail_writes_;
+  std::shared_ptr<std::atomic<bool>> fail_syncs_;
+  std::shared_ptr<std::atomic<bool>> hold_syncs_;
   std::unique_ptr<rocksdb::Env> env_;
 };
 
