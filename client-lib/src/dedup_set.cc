@@ -1,6 +1,7 @@
 #include "dedup_set.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -9,15 +10,14 @@ namespace ibsm::internal {
 DedupSet::DedupSet(size_t capacity)
     : capacity_(std::max<size_t>(1, capacity)) {}
 
-bool DedupSet::Insert(absl::string_view key) {
-  std::string k(key);
-  auto it = index_.find(k);
+bool DedupSet::Insert(std::string key) {
+  auto it = index_.find(key);
   if (it != index_.end()) {
     order_.splice(order_.begin(), order_, it->second);
     return false;
   }
-  order_.push_front(k);
-  index_.emplace(std::move(k), order_.begin());
+  order_.push_front(std::move(key));
+  index_.emplace(order_.front(), order_.begin());
   if (index_.size() > capacity_) {
     index_.erase(order_.back());
     order_.pop_back();
@@ -26,7 +26,7 @@ bool DedupSet::Insert(absl::string_view key) {
 }
 
 bool DedupSet::Contains(absl::string_view key) const {
-  return index_.count(std::string(key)) > 0;
+  return index_.contains(key);
 }
 
 std::string DedupSet::AlertKey(absl::string_view originator,

@@ -7,8 +7,8 @@
 #include <cstddef>
 #include <list>
 #include <string>
-#include <unordered_map>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 
 namespace ibsm::internal {
@@ -21,7 +21,7 @@ class DedupSet {
   // Inserts `key`; false when it was already present (a duplicate), in which
   // case it becomes the most recently used key. Evicts the least recently
   // used key when full.
-  bool Insert(absl::string_view key);
+  bool Insert(std::string key);
   bool Contains(absl::string_view key) const;
   size_t size() const { return index_.size(); }
   size_t capacity() const { return capacity_; }
@@ -34,7 +34,10 @@ class DedupSet {
  private:
   size_t capacity_;
   std::list<std::string> order_;  // most recent first
-  std::unordered_map<std::string, std::list<std::string>::iterator> index_;
+  // Keys are views of the strings in order_ (list nodes never move): one
+  // allocation per new key instead of four.
+  absl::flat_hash_map<absl::string_view, std::list<std::string>::iterator>
+      index_;
 };
 
 }  // namespace ibsm::internal

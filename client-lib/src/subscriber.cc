@@ -278,9 +278,10 @@ struct Subscriber::Impl {
     cv.SignalAll();
   }
 
-  void Push(const v1::SubscribeResponse& response)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    for (const v1::Delivery& d : response.deliveries()) queue.push_back(d);
+  // Moves the deliveries out of `response` (read again for the next one).
+  void Push(v1::SubscribeResponse& response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    for (v1::Delivery& d : *response.mutable_deliveries())
+      queue.push_back(std::move(d));
     if (response.deliveries_size() > 0) cv.SignalAll();
   }
 

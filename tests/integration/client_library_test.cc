@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "ibsm/client.h"
 #include "ibsm/publisher.h"
 #include "ibsm/subscriber.h"
@@ -234,6 +236,89 @@ TEST_CASE(
   REQUIRE(third.ok());
   CHECK(next_id(**third) == "while-away");
   CHECK(next_id(**third) == "after-it");
+}
+
+TEST_CASE(
+    "client library: PublishAsync sends every unanswered alert again after "
+    "a broker restart, in order, with the same content") {
+  TempDir dir;
+  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
+  config.set_listen_address("127.0.0.1:0");
+  auto broker = std::make_unique<BrokerProcess>(config);
+  const int port = broker->port();
+  config.set_listen_address(absl::StrCat("127.0.0.1:", port));
+  const std::string target = absl::StrCat("127.0.0.1:", port);
+
+  auto client = ConnectOrFail(target, "agency-CIV_police");
+  auto publisher = client->NewPublisher();
+  constexpr int kAnswered = 20;
+  constexpr int kTotal = 120;
+  std::vector<v1::Alert> alerts;
+  for (int i = 0; i < kTotal; ++i) {
+    v1::Alert alert = MakeAlert(absl::StrCat("resend-", i));
+    alert.set_payload(absl::StrCat("payload of alert ", i));
+    (*alert.mutable_attributes())["n"] = absl::StrCat(i);
+    alerts.push_back(std::move(alert));
+  }
+  std::vector<std::future<absl::StatusOr<PublishReceipt>>> receipts;
+  for (int i = 0; i < kAnswered; ++i) {
+    receipts.push_back(publisher->PublishAsync(alerts[i]));
+  }
+  REQUIRE(publisher->Flush(absl::Seconds(30)).ok());
+
+  // A stopped node reads nothing: the rest is written into the connection
+  // (or still queued) when the node dies, and gets no answer.
+  broker->Kill(SIGSTOP);
+  for (int i = kAnswered; i < kTotal; ++i) {
+    receipts.push_back(publisher->PublishAsync(alerts[i]));
+  }
+  // Not a wait for a condition: time for the writer to put the alerts on
+  // the stream, so that they are sent again rather than for the first time
+  // (either must work).
+  absl::SleepFor(absl::Milliseconds(300));
+  CHECK(publisher->outstanding() == kTotal - kAnswered);
+  broker->Kill(SIGKILL);
+  REQUIRE(broker->Wait() == 128 + SIGKILL);
+  broker = std::make_unique<BrokerProcess>(config);
+  REQUIRE(broker->port() == port);
+
+  INFO("outstanding " << publisher->outstanding());
+  REQUIRE(publisher->Flush(kEventuallyDeadline).ok());
+  uint64_t previous = 0;
+  for (int i = 0; i < kTotal; ++i) {
+    absl::StatusOr<PublishReceipt> receipt = receipts[i].get();
+    INFO("alert " << i << ": " << receipt.status().ToString());
+    REQUIRE(receipt.ok());
+    CHECK(receipt->alert_id == alerts[i].id());
+    CHECK(receipt->sequence > previous);  // stored in publishing order
+    previous = receipt->sequence;
+  }
+
+  // What the node stored is what was published, signed once.
+  auto reader = ConnectOrFail(target, "agency-CIV_customs");
+  SubscribeOptions options;
+  options.topics = {"border.>"};
+  options.start = SubscribeOptions::Start::kEarliest;
+  auto subscriber = reader->NewSubscriber(options);
+  REQUIRE(subscriber.ok());
+  for (int i = 0; i < kTotal; ++i) {
+    auto next = (*subscriber)->Next(absl::Seconds(20));
+    INFO("delivery " << i << ": " << next.status().ToString());
+    REQUIRE(next.ok());
+    REQUIRE(next->has_value());
+    v1::Alert stored = (*next)->alert();
+    CHECK(stored.originator() == "CIV/police");
+    CHECK_FALSE(stored.signature().empty());
+    stored.clear_originator();
+    stored.clear_signature();
+    stored.clear_signing_chain();
+    INFO(stored.DebugString() << " vs " << alerts[i].DebugString());
+    CHECK(
+        google::protobuf::util::MessageDifferencer::Equals(stored, alerts[i]));
+  }
+  auto extra = (*subscriber)->Next(absl::Milliseconds(500));
+  REQUIRE(extra.ok());
+  CHECK_FALSE(extra->has_value());
 }
 
 }  // namespace
