@@ -39,8 +39,8 @@ Workloads (the same on both sides; 1 KiB payloads, mutual TLS on loopback):
 EOF
 }
 
-die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
-note() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+# shellcheck source=tests/bench/bench-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 
 PAIRS=3
 MESSAGES=100000
@@ -67,13 +67,7 @@ done
 [[ $MESSAGES =~ ^[0-9]+$ && $MESSAGES -ge 1 && $MESSAGES -le 10000000 ]] ||
   die "--messages must be 1..10000000"
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$REPO"
-BUILD_DIR=$(cd "$BUILD_DIR" 2>/dev/null && pwd) ||
-  die "build dir '$BUILD_DIR' not found; run deploy/build.sh -DIBSM_BUILD_BENCH=ON first"
-IBSM_BENCH=$BUILD_DIR/bin/ibsm-bench
-[[ -x $IBSM_BENCH ]] ||
-  die "$IBSM_BENCH not found; build it: bash deploy/build.sh -DIBSM_BUILD_BENCH=ON"
+enter_repo_and_find_bench
 [[ -n $RESULTS ]] || RESULTS=$BUILD_DIR/compare-nats-$(date -u +%Y%m%dT%H%M%SZ).jsonl
 command -v python3 >/dev/null || die "python3 is needed for the summary"
 

@@ -45,8 +45,8 @@ Usage: tests/bench/run-all.sh [--quick] [--pairs N] [--minutes T]
 EOF
 }
 
-die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
-note() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+# shellcheck source=tests/bench/bench-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 
 QUICK=0
 PAIRS=3
@@ -70,12 +70,8 @@ done
 [[ $MINUTES =~ ^[0-9]+$ && $MINUTES -ge 1 && $MINUTES -le 600 ]] ||
   die "--minutes must be 1..600"
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$REPO"
-BUILD_DIR=$(cd "$BUILD_DIR" 2>/dev/null && pwd) ||
-  die "build dir '$BUILD_DIR' not found; run deploy/build.sh -DIBSM_BUILD_BENCH=ON first"
-BENCH=$BUILD_DIR/bin/ibsm-bench
-[[ -x $BENCH ]] || die "$BENCH not found; build it: bash deploy/build.sh -DIBSM_BUILD_BENCH=ON"
+enter_repo_and_find_bench
+BENCH=$IBSM_BENCH
 command -v python3 >/dev/null || die "python3 is needed for the table"
 COLD=$BUILD_DIR/bin/ibsm-cold-start-bench
 [[ -n $RESULTS ]] || RESULTS=$BUILD_DIR/run-all-$(date -u +%Y%m%dT%H%M%SZ).jsonl

@@ -20,6 +20,35 @@
 namespace ibsm::testing {
 namespace {
 
+// A broker whose port stays the same when it is started again, so that
+// clients reconnect to it by themselves.
+class RestartableBroker {
+ public:
+  explicit RestartableBroker(const std::string& data_dir)
+      : config_(NodeConfigFor(data_dir)) {
+    config_.set_listen_address("127.0.0.1:0");
+    process_ = std::make_unique<BrokerProcess>(config_);
+    config_.set_listen_address(absl::StrCat("127.0.0.1:", process_->port()));
+  }
+  const std::string& target() const { return config_.listen_address(); }
+  BrokerProcess& process() { return *process_; }
+  // Signals the running process and returns its exit status.
+  int Stop(int signal) {
+    process_->Kill(signal);
+    const int status = process_->Wait();
+    process_.reset();
+    return status;
+  }
+  void Start() {
+    process_ = std::make_unique<BrokerProcess>(config_);
+    REQUIRE(absl::StrCat("127.0.0.1:", process_->port()) == target());
+  }
+
+ private:
+  internal::v1::NodeConfig config_;
+  std::unique_ptr<BrokerProcess> process_;
+};
+
 TEST_CASE("client library: publish, retry with the same id, node info") {
   TempDir dir;
   BrokerProcess broker(NodeConfigFor(dir.File("data")));
@@ -64,15 +93,8 @@ TEST_CASE(
     "client library: a durable subscriber survives a broker restart "
     "and the application sees each alert once") {
   TempDir dir;
-  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
-  config.set_listen_address("127.0.0.1:0");
-  auto broker = std::make_unique<BrokerProcess>(config);
-  const int port = broker->port();
-  // Keep the port across the restart so the client reconnects to it.
-  config.set_listen_address(absl::StrCat("127.0.0.1:", port));
-
-  auto sub_client =
-      ConnectOrFail(absl::StrCat("127.0.0.1:", port), "agency-CIV_customs");
+  RestartableBroker broker(dir.File("data"));
+  auto sub_client = ConnectOrFail(broker.target(), "agency-CIV_customs");
   SubscribeOptions options;
   options.topics = {"border.>", "trafficking.*"};
   options.durable_name = "customs-desk";
@@ -80,8 +102,7 @@ TEST_CASE(
   auto subscriber = sub_client->NewSubscriber(options);
   REQUIRE(subscriber.ok());
 
-  auto pub_client =
-      ConnectOrFail(absl::StrCat("127.0.0.1:", port), "agency-CIV_police");
+  auto pub_client = ConnectOrFail(broker.target(), "agency-CIV_police");
   auto publisher = pub_client->NewPublisher();
   for (int i = 0; i < 50; ++i) {
     REQUIRE(publisher->Publish(MakeAlert(absl::StrCat("before-", i))).ok());
@@ -97,10 +118,8 @@ TEST_CASE(
   // status at all.
   const int signal = GENERATE(SIGTERM, SIGKILL);
   INFO("signal " << signal);
-  broker->Kill(signal);
-  REQUIRE(broker->Wait() == (signal == SIGTERM ? 0 : 128 + SIGKILL));
-  broker = std::make_unique<BrokerProcess>(config);
-  REQUIRE(broker->port() == port);
+  REQUIRE(broker.Stop(signal) == (signal == SIGTERM ? 0 : 128 + SIGKILL));
+  broker.Start();
   for (int i = 0; i < 20; ++i) {
     REQUIRE(publisher->Publish(MakeAlert(absl::StrCat("after-", i))).ok());
   }
@@ -121,21 +140,13 @@ TEST_CASE(
     "client library: a subscriber opens once a node that was down comes "
     "up, and gets what was published before") {
   TempDir dir;
-  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
-  config.set_listen_address("127.0.0.1:0");
-  auto broker = std::make_unique<BrokerProcess>(config);
-  const int port = broker->port();
-  config.set_listen_address(absl::StrCat("127.0.0.1:", port));
-  auto client =
-      ConnectOrFail(absl::StrCat("127.0.0.1:", port), "agency-CIV_customs");
+  RestartableBroker broker(dir.File("data"));
+  auto client = ConnectOrFail(broker.target(), "agency-CIV_customs");
   {
-    auto pub_client =
-        ConnectOrFail(absl::StrCat("127.0.0.1:", port), "agency-CIV_police");
+    auto pub_client = ConnectOrFail(broker.target(), "agency-CIV_police");
     REQUIRE(pub_client->NewPublisher()->Publish(MakeAlert("waiting")).ok());
   }
-  broker->Kill(SIGTERM);
-  REQUIRE(broker->Wait() == 0);
-  broker.reset();
+  REQUIRE(broker.Stop(SIGTERM) == 0);
 
   SubscribeOptions options;
   options.topics = {"border.>"};
@@ -151,7 +162,7 @@ TEST_CASE(
   // Not polling: the node stays down a while, so that opening fails and is
   // retried before it comes up.
   absl::SleepFor(absl::Seconds(1));
-  broker = std::make_unique<BrokerProcess>(config);
+  broker.Start();
   // Nothing but the client drives the reconnection here; it used to advance
   // only at gRPC's 5-second backup poll (10-20 s for TCP and TLS). How soon
   // it opens is a latency, not asserted here: timing belongs in tests/bench.
@@ -242,12 +253,8 @@ TEST_CASE(
     "client library: PublishAsync sends every unanswered alert again after "
     "a broker restart, in order, with the same content") {
   TempDir dir;
-  internal::v1::NodeConfig config = NodeConfigFor(dir.File("data"));
-  config.set_listen_address("127.0.0.1:0");
-  auto broker = std::make_unique<BrokerProcess>(config);
-  const int port = broker->port();
-  config.set_listen_address(absl::StrCat("127.0.0.1:", port));
-  const std::string target = absl::StrCat("127.0.0.1:", port);
+  RestartableBroker broker(dir.File("data"));
+  const std::string target = broker.target();
 
   auto client = ConnectOrFail(target, "agency-CIV_police");
   auto publisher = client->NewPublisher();
@@ -268,7 +275,7 @@ TEST_CASE(
 
   // A stopped node reads nothing: the rest is written into the connection
   // (or still queued) when the node dies, and gets no answer.
-  broker->Kill(SIGSTOP);
+  broker.process().Kill(SIGSTOP);
   for (int i = kAnswered; i < kTotal; ++i) {
     receipts.push_back(publisher->PublishAsync(alerts[i]));
   }
@@ -277,10 +284,8 @@ TEST_CASE(
   // (either must work).
   absl::SleepFor(absl::Milliseconds(300));
   CHECK(publisher->outstanding() == kTotal - kAnswered);
-  broker->Kill(SIGKILL);
-  REQUIRE(broker->Wait() == 128 + SIGKILL);
-  broker = std::make_unique<BrokerProcess>(config);
-  REQUIRE(broker->port() == port);
+  REQUIRE(broker.Stop(SIGKILL) == 128 + SIGKILL);
+  broker.Start();
 
   INFO("outstanding " << publisher->outstanding());
   REQUIRE(publisher->Flush(kEventuallyDeadline).ok());
