@@ -37,7 +37,8 @@
 //    "peer":true,"outbox_backlog":K,"crash":false}
 // Before generating it checks the free space (about 1.5 KiB per alert with
 // RocksDB's temporary compaction room) and refuses with a message when
-// there is not enough. The directory is removed at the end unless --keep.
+// there is not enough. A generated directory is removed at the end unless
+// --keep; a --reuse one is left as it is.
 // IBSM_BENCH_BROKER_LOG=1 keeps the broker's log on stderr.
 #include <fcntl.h>
 #include <google/protobuf/util/time_util.h>
@@ -546,8 +547,9 @@ int main(int argc, char** argv) {
       *std::max_element(main_runs.begin(), main_runs.end()), generate_s,
       warm.empty() ? "cold" : "warm",
       !warm.empty() && !cold.empty() ? JsonList(cold).c_str() : "null",
-      !warm.empty() && !cold.empty() ? absl::StrCat(Median(cold)).c_str()
-                                     : "null",
+      !warm.empty() && !cold.empty()
+          ? absl::StrCat(std::llround(Median(cold) * 10) / 10.0).c_str()
+          : "null",
       f.runs, f.peer ? "true" : "false",
       static_cast<unsigned long long>(f.outbox_backlog),
       f.crash ? "true" : "false");
