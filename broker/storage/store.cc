@@ -29,8 +29,9 @@ namespace {
 
 constexpr uint32_t kSchemaVersion = 1;
 // Table files RocksDB keeps open (its table cache). At 64 MiB a file this
-// covers tens of GiB before files are closed and reopened.
-constexpr int kMaxOpenTableFiles = 1000;
+// covers some 30 GiB before files are closed and reopened, and it leaves
+// room for connections under the common soft limit of 1024 descriptors.
+constexpr int kMaxOpenTableFiles = 512;
 // Write-ahead log kept before RocksDB flushes the families that hold the
 // oldest of it: about what a start after a crash replays (some 90,000
 // alerts of 1 KiB, under a second here).
