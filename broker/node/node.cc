@@ -7,6 +7,8 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "audit/audit_trail.h"
 #include "audit/log_integrity.h"
 #include "context/node_context.h"
@@ -133,6 +135,28 @@ absl::Status WritePortFile(const std::string& path, int port) {
   }
   return absl::OkStatus();
 }
+
+// How long each step of Start took, for one log line: an operator sees
+// what a slow start spends its time on (docs/running-a-node.md).
+class StartTimes {
+ public:
+  void Step(absl::string_view name) {
+    const absl::Time now = absl::Now();
+    absl::StrAppend(&steps_, steps_.empty() ? "" : ", ", name, " ",
+                    absl::ToInt64Milliseconds(now - last_), " ms");
+    last_ = now;
+  }
+  std::string Summary() const {
+    return absl::StrCat("started in ",
+                        absl::ToInt64Milliseconds(absl::Now() - start_),
+                        " ms (", steps_, ")");
+  }
+
+ private:
+  const absl::Time start_ = absl::Now();
+  absl::Time last_ = start_;
+  std::string steps_;
+};
 
 }  // namespace
 
@@ -366,18 +390,24 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   const internal::v1::NodeConfig& config = parts->config;
   IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, "config"));
 
+  StartTimes times;
   IBSM_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                         Steps::SetUpSecurity(parts.get()));
+  times.Step("security");
   IBSM_RETURN_IF_ERROR(CreateDataDirectory(config));
   parts->live_calls = std::make_unique<LiveCalls>();
   IBSM_RETURN_IF_ERROR(Steps::OpenStore(parts.get()));
+  times.Step("store");
   Steps::MakeDelivery(parts.get());
   IBSM_RETURN_IF_ERROR(Steps::OpenAuditTrail(parts.get()));
+  times.Step("audit trail");
   Steps::StartCommitter(parts.get());
   IBSM_ASSIGN_OR_RETURN(std::shared_ptr<const Authorizer> authorizer,
                         LoadPolicy(config));
+  times.Step("policy");
   IBSM_RETURN_IF_ERROR(
       Steps::RecordStartAndCheckLogTail(parts.get(), *authorizer));
+  times.Step("log tail check");
   Steps::MakeContext(parts.get(), std::move(authorizer));
   Steps::StartControlLoops(parts.get());
   IBSM_RETURN_IF_ERROR(Steps::StartServer(parts.get(), std::move(credentials)));
@@ -385,6 +415,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   if (!config.port_file().empty()) {
     IBSM_RETURN_IF_ERROR(WritePortFile(config.port_file(), parts->port));
   }
+  times.Step("servers");
+  LogEvent(times.Summary());
   return std::unique_ptr<Node>(new Node(std::move(parts)));
 }
 

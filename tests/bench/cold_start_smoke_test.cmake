@@ -1,0 +1,70 @@
+# Smoke test of ibsm-cold-start-bench: a small data directory, a few warm
+# starts; checks only that it prints one JSON line that parses, with the
+# counts and the shape it must have. No time is checked: benchmarks are not
+# timed tests.
+#
+#   cmake -DBENCH=build/bin/ibsm-cold-start-bench -DALERTS=20000 -DRUNS=2 \
+#         -P tests/bench/cold_start_smoke_test.cmake
+foreach(var BENCH ALERTS RUNS)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "cold_start_smoke_test.cmake needs -D${var}=...")
+  endif()
+endforeach()
+
+set(args --alerts=${ALERTS} --runs=${RUNS} --cache=warm --outbox-backlog=500)
+execute_process(COMMAND ${BENCH} ${args}
+  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 280)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "ibsm-cold-start-bench ${args} failed (${rc}):\n${err}")
+endif()
+string(STRIP "${out}" line)
+string(FIND "${line}" "\n" newline)
+if(NOT newline EQUAL -1)
+  message(FATAL_ERROR "ibsm-cold-start-bench printed more than one line:\n${out}")
+endif()
+
+function(expect key want)
+  string(JSON got ERROR_VARIABLE error GET "${line}" ${key})
+  if(error)
+    message(FATAL_ERROR "the JSON line has no \"${key}\" (${error}):\n${line}")
+  endif()
+  if(NOT "${got}" STREQUAL "${want}")
+    message(FATAL_ERROR "\"${key}\" is ${got}, expected ${want}:\n${line}")
+  endif()
+endfunction()
+function(expect_positive key)
+  string(JSON got ERROR_VARIABLE error GET "${line}" ${key})
+  if(error OR NOT got MATCHES "^[0-9]+(\\.[0-9]+)?$" OR got EQUAL 0)
+    message(FATAL_ERROR "\"${key}\" is not a positive number:\n${line}")
+  endif()
+endfunction()
+
+expect(bench cold-start)
+expect(alerts ${ALERTS})
+expect(cache warm)
+expect(runs ${RUNS})
+expect(peer ON)  # CMake reads JSON true as ON
+expect(outbox_backlog 500)
+string(JSON cold ERROR_VARIABLE error TYPE "${line}" cold_serving_ms)
+if(error OR NOT cold STREQUAL "NULL")
+  message(FATAL_ERROR "cold_serving_ms is not null with --cache=warm:\n${line}")
+endif()
+# 20,000 alerts of 1 KiB random payload do not compress: at least 20 MB.
+string(JSON bytes GET "${line}" data_bytes)
+if(bytes LESS ${ALERTS}000)
+  message(FATAL_ERROR "data_bytes ${bytes} is less than 1 KB per alert:\n${line}")
+endif()
+expect_positive(generate_s)
+expect_positive(median_ms)
+string(JSON runs LENGTH "${line}" serving_ms)
+if(NOT runs EQUAL RUNS)
+  message(FATAL_ERROR "${runs} serving_ms values, expected ${RUNS}:\n${line}")
+endif()
+math(EXPR last "${RUNS} - 1")
+foreach(i RANGE ${last})
+  string(JSON ms GET "${line}" serving_ms ${i})
+  if(NOT ms MATCHES "^[0-9]+(\\.[0-9]+)?$" OR ms EQUAL 0)
+    message(FATAL_ERROR "serving_ms[${i}] is ${ms}:\n${line}")
+  endif()
+endforeach()
+message(STATUS "${line}")
