@@ -89,11 +89,14 @@ std::unique_ptr<PublishGroup> Commit(Committer& committer,
                                      std::vector<PublishEntry> entries) {
   auto group = std::make_unique<PublishGroup>();
   group->entries = std::move(entries);
+  // The promise lives in the callback, which the Committer owns while it
+  // runs: set_value may still be running when the future is ready.
   std::promise<std::unique_ptr<PublishGroup>> promise;
   auto future = promise.get_future();
-  group->done = [&promise](std::unique_ptr<PublishGroup> g) {
-    promise.set_value(std::move(g));
-  };
+  group->done =
+      [p = std::move(promise)](std::unique_ptr<PublishGroup> g) mutable {
+        p.set_value(std::move(g));
+      };
   committer.Submit(std::move(group));
   REQUIRE(future.wait_for(std::chrono::seconds(60)) ==
           std::future_status::ready);
@@ -192,28 +195,29 @@ TEST_CASE(
     }
   });
   std::vector<std::future<std::unique_ptr<PublishGroup>>> answers;
-  std::vector<std::promise<std::unique_ptr<PublishGroup>>> promises(9);
-  auto submit = [&](std::vector<PublishEntry> entries, int i) {
+  auto submit = [&](std::vector<PublishEntry> entries) {
     auto group = std::make_unique<PublishGroup>();
     group->entries = std::move(entries);
-    answers.push_back(promises[i].get_future());
-    group->done = [&promises, i](std::unique_ptr<PublishGroup> g) {
-      promises[i].set_value(std::move(g));
-    };
+    std::promise<std::unique_ptr<PublishGroup>> promise;
+    answers.push_back(promise.get_future());
+    group->done =
+        [p = std::move(promise)](std::unique_ptr<PublishGroup> g) mutable {
+          p.set_value(std::move(g));
+        };
     committer.Submit(std::move(group));
   };
   std::vector<PublishEntry> fill;
   for (int i = 0; i < 4; ++i) {
     fill.push_back(Entry(absl::StrCat("fill", i), v1::SEVERITY_LOW, {"MLI"}));
   }
-  submit(std::move(fill), 0);
+  submit(std::move(fill));
   REQUIRE(first_completed.WaitForNotificationWithTimeout(absl::Seconds(60)));
   // One more fits (4 + 1 = 5); every later one is past the bound, though
   // the index still shows 0 waiting.
   for (int i = 1; i < 9; ++i) {
     std::vector<PublishEntry> one;
     one.push_back(Entry(absl::StrCat("more", i), v1::SEVERITY_LOW, {"MLI"}));
-    submit(std::move(one), i);
+    submit(std::move(one));
   }
   // Let the committer thread write what it can before the first batch is
   // answered (it stops after kMaxUnsyncedBatches).
