@@ -73,7 +73,7 @@ class PeerVerifier final : public std::enable_shared_from_this<PeerVerifier>,
 
   // AlertVerifier: VerifyAlertSignature against the current roots and, with
   // a crl_dir, the CRL of every certificate of the signing chain (a CA
-  // without one refuses). A verified chain is cached by SigningChainSha256
+  // without one refuses). A verified chain is cached by its exact bytes
   // for up to a minute (never past its notAfter) and until the next Reload,
   // so that a further alert with the same chain costs the signature check
   // only. Refusals are not cached.
@@ -115,10 +115,13 @@ class PeerVerifier final : public std::enable_shared_from_this<PeerVerifier>,
     std::shared_ptr<const VerifiedSigningChain> chain;
     absl::Time at;
   };
-  // Verified signing chains by SigningChainSha256; bounded, cleared on
-  // Reload. Filled by the const VerifyAlert, hence mutable.
+  // Verified signing chains by the exact bytes of the chain (bounded by
+  // CheckSignatureBounds: at most 4 x 16 KiB); at most kMaxCached, cleared
+  // on Reload, and when the keys would take more than 8 MiB. Filled by the
+  // const VerifyAlert, hence mutable.
   mutable absl::flat_hash_map<std::string, CachedSigningChain> signing_chains_
       ABSL_GUARDED_BY(mu_);
+  mutable size_t signing_chain_key_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::function<void(v1::AuditRecord)> sink_ ABSL_GUARDED_BY(mu_);
   // When each refused chain was last recorded; bounded.
   absl::flat_hash_map<std::string, absl::Time> audited_ ABSL_GUARDED_BY(mu_);

@@ -278,6 +278,81 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "in one batch of offers, whose signatures are checked together, each "
+    "offer gets the ack of its own checks, in order",
+    "[federation]") {
+  Federation fed;
+  fed.AddNode("MLI");
+  fed.config("MLI").clear_federation();
+  fed.AddNode("CIV");
+  fed.config("CIV").mutable_federation()->add_peers()->set_node_id("MLI");
+  fed.Start("MLI");
+  fed.Start("CIV");
+
+  auto mli = fed.Connect("MLI");
+  auto publisher = mli->NewPublisher();
+  REQUIRE(publisher->Publish(MakeAlert("m-1")).ok());
+  REQUIRE(publisher->Publish(MakeAlert("m-2")).ok());
+  RawSubscription read_back(Channel(fed.port("MLI"), Tls("agency-MLI_police")),
+                            OpenRequest({"border.>"}));
+  const std::vector<v1::Delivery>& delivered = read_back.ReadDeliveries(2);
+  REQUIRE(delivered.size() == 2);
+  const v1::Alert first = delivered[0].alert();
+  const v1::Alert second = delivered[1].alert();
+  REQUIRE(first.id() == "m-1");
+  REQUIRE(second.id() == "m-2");
+
+  RawLink link(fed.federation_port("CIV"), Tls("node-MLI"));
+  REQUIRE(link.Handshake("MLI").has_value());
+
+  v1::Alert altered = first;
+  altered.set_payload("Armed group sighted moving SOUTH near the border post.");
+  v1::Alert bad_signature = first;
+  std::string signature = bad_signature.signature();
+  signature.back() = static_cast<char>(signature.back() ^ 0x01);
+  bad_signature.set_signature(signature);
+
+  internal::v1::LinkFrame frame;
+  internal::v1::LinkOffers* offers = frame.mutable_offers();
+  *offers->add_offers() = OfferOf(1, altered, {"MLI"});
+  *offers->add_offers() = OfferOf(2, second, {"MLI"});  // carries the chain
+  *offers->add_offers() = OfferOf(3, bad_signature, {"MLI"});
+  // The genuine m-1 by the fingerprint of the chain offer 2 carried.
+  LinkOffer by_fingerprint = OfferOf(4, first, {"MLI"});
+  by_fingerprint.mutable_alert()->clear_signing_chain();
+  by_fingerprint.set_chain_sha256(SigningChainSha256(second));
+  *offers->add_offers() = by_fingerprint;
+  LinkOffer unknown = OfferOf(5, first, {"MLI"});
+  unknown.mutable_alert()->clear_signing_chain();
+  unknown.set_chain_sha256(std::string(32, '\xab'));
+  *offers->add_offers() = unknown;
+  REQUIRE(link.Write(frame));
+
+  std::vector<LinkAck> acks;
+  while (acks.size() < 5) {
+    std::optional<internal::v1::LinkFrame> reply = link.Read();
+    REQUIRE(reply.has_value());
+    for (const LinkAck& ack : reply->acks().acks()) acks.push_back(ack);
+  }
+  REQUIRE(acks.size() == 5);
+  const LinkAck::Result want[] = {LinkAck::REFUSED, LinkAck::STORED,
+                                  LinkAck::REFUSED, LinkAck::STORED,
+                                  LinkAck::CHAIN_UNKNOWN};
+  for (size_t i = 0; i < acks.size(); ++i) {
+    INFO("offer " << i + 1 << ": " << acks[i].reason());
+    CHECK(acks[i].id() == i + 1);
+    CHECK(acks[i].result() == want[i]);
+  }
+  CHECK(ContainsNoCase(acks[0].reason(), "sign"));
+  CHECK(ContainsNoCase(acks[2].reason(), "sign"));
+  std::set<std::string> stored;
+  for (const v1::StoredAlertDigest& d : fed.StoredAlerts("CIV")) {
+    stored.insert(d.alert_id());
+  }
+  CHECK(stored == std::set<std::string>{"m-1", "m-2"});
+}
+
+TEST_CASE(
     "an alert refused by the receiver's stricter policy is audited on both "
     "sides, the sender's record carrying the receiver's reason, and not "
     "retried",

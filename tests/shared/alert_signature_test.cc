@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "ibsm/canonical_alert.h"
 #include "ibsm/certificates.h"
 #include "ibsm/checkpoint.h"
 #include "ibsm/crypto.h"
@@ -207,6 +209,113 @@ TEST_CASE("The signing bytes leave out the signature and its chain only") {
   (*reordered.mutable_attributes())["direction"] = "north";
   (*reordered.mutable_attributes())["vehicle"] = "white pickup";
   CHECK(AlertSigningBytes(reordered) == AlertSigningBytes(ExampleAlert()));
+}
+
+// A signature made before AlertSigningBytes stopped copying the alert:
+// `openssl dgst -sha256 -sign` with the key of kVectorPublicKey over the
+// signing bytes of ExampleAlert as the copying code produced them (the hex
+// of docs/signature-format.md).
+constexpr absl::string_view kVectorPublicKey =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEo4jOYnbS2YA+wtlTNLKOz64URN0M\n"
+    "r1xMjBMbfisZZhFqP1CbxQ6TTznX2GWA1KotXZdmF6O4nBVg+p3t/YfYXw==\n"
+    "-----END PUBLIC KEY-----\n";
+constexpr absl::string_view kVectorSignatureHex =
+    "30440220357bda25d9b64478437cc21b2ae72c1f993f063b93a6982177f380bb529f75e4"
+    "022000d315f6aa935245ddba8718a61a7d85468df628a928e3aaadab3af50b689d8e";
+
+TEST_CASE("A signature made over the earlier signing bytes still verifies") {
+  absl::StatusOr<VerifyingKey> key =
+      VerifyingKey::FromPublicKeyPem(kVectorPublicKey);
+  REQUIRE(key.ok());
+  v1::Alert alert = ExampleAlert();
+  alert.set_signature(absl::HexStringToBytes(kVectorSignatureHex));
+  CHECK(key->Verify(AlertSigningBytes(alert), alert.signature()).ok());
+  alert.set_payload("Vehicle crossed without stopping!");
+  CHECK_FALSE(key->Verify(AlertSigningBytes(alert), alert.signature()).ok());
+}
+
+// The definition of docs/signature-format.md, literally: a copy without
+// fields 21 and 22, serialized deterministically.
+std::string ReferenceSigningBytes(const v1::Alert& alert) {
+  v1::Alert covered = alert;
+  covered.clear_signature();
+  covered.clear_signing_chain();
+  return absl::StrCat(kAlertSignatureContext, "\n",
+                      DeterministicAlertBytes(covered));
+}
+
+std::string RandomBytes(std::mt19937& rng, size_t max) {
+  std::string out(std::uniform_int_distribution<size_t>(0, max)(rng), '\0');
+  for (char& c : out) c = static_cast<char>(rng());
+  return out;
+}
+
+std::string RandomText(std::mt19937& rng, size_t max) {
+  std::string out(std::uniform_int_distribution<size_t>(0, max)(rng), 'a');
+  for (char& c : out) c = static_cast<char>('a' + rng() % 26);
+  return out;
+}
+
+v1::Alert RandomAlert(std::mt19937& rng) {
+  auto maybe = [&rng] { return rng() % 2 == 0; };
+  v1::Alert alert;
+  if (maybe()) alert.set_id(RandomText(rng, 40));
+  if (maybe()) alert.set_topic(RandomText(rng, 30));
+  if (maybe()) alert.set_classification("RESTRICTED");
+  for (int i = rng() % 4; i > 0; --i)
+    alert.add_releasable_to(RandomText(rng, 6));
+  alert.set_orcon(maybe());
+  alert.set_severity(static_cast<v1::Severity>(rng() % 5));
+  if (maybe()) {
+    alert.mutable_created_at()->set_seconds(rng());
+    alert.mutable_created_at()->set_nanos(static_cast<int32_t>(rng()));
+  }
+  if (maybe()) alert.mutable_expires_at()->set_seconds(rng());
+  if (maybe()) {
+    v1::GeoLocation* at = alert.mutable_location();
+    if (maybe()) at->set_latitude(static_cast<double>(rng()) / 1e7);
+    if (maybe()) at->set_place_name(RandomText(rng, 20));
+  }
+  for (int i = rng() % 4; i > 0; --i) {
+    (*alert.mutable_attributes())[RandomText(rng, 8)] = RandomText(rng, 12);
+  }
+  if (maybe()) alert.set_content_type("text/plain");
+  alert.set_payload(RandomBytes(rng, maybe() ? 100 : 5000));
+  for (int i = rng() % 3; i > 0; --i) {
+    v1::AlertReference* ref = alert.add_references();
+    ref->set_originator(RandomText(rng, 10));
+    ref->set_alert_id(RandomText(rng, 10));
+    ref->set_kind(static_cast<v1::AlertReference::Kind>(rng() % 4));
+  }
+  if (maybe()) alert.set_tlp("AMBER");
+  if (maybe()) alert.set_originator(RandomText(rng, 12));
+  // Signatures and certificates of every length class, empty ones included
+  // (an empty chain element is still written).
+  if (maybe()) alert.set_signature(RandomBytes(rng, maybe() ? 100 : 1024));
+  for (int i = rng() % 4; i > 0; --i) {
+    alert.add_signing_chain(RandomBytes(rng, maybe() ? 10 : 20000));
+  }
+  switch (rng() % 8) {
+    case 0:  // a field of a newer schema
+      alert.GetReflection()->MutableUnknownFields(&alert)->AddVarint(30, rng());
+      break;
+    case 1:  // field 21 with the wrong wire type stays unknown, and covered
+      alert.GetReflection()->MutableUnknownFields(&alert)->AddVarint(21, 7);
+      break;
+    default:
+      break;
+  }
+  return alert;
+}
+
+TEST_CASE("The signing bytes equal the copy-and-clear definition") {
+  std::mt19937 rng(20261202);
+  for (int i = 0; i < 3000; ++i) {
+    const v1::Alert alert = RandomAlert(rng);
+    INFO("alert " << i);
+    REQUIRE(AlertSigningBytes(alert) == ReferenceSigningBytes(alert));
+  }
 }
 
 TEST_CASE("SigningChainSha256 is over length-prefixed DER certificates") {

@@ -92,9 +92,56 @@ absl::Status CheckChainBounds(const Chain& chain_der) {
   return absl::OkStatus();
 }
 
+// Tags of signature (21) and signing_chain (22), both length-delimited.
+constexpr char kSignatureTag[2] = {static_cast<char>(0xaa), 0x01};
+constexpr char kChainTag[2] = {static_cast<char>(0xb2), 0x01};
+
+size_t VarintBytes(size_t n) {
+  size_t bytes = 1;
+  while (n >= 0x80) {
+    n >>= 7;
+    ++bytes;
+  }
+  return bytes;
+}
+
+// The bytes that signature and signing_chain take in the serialization.
+size_t SignatureFieldsBytes(const v1::Alert& alert) {
+  size_t bytes = 0;
+  if (!alert.signature().empty()) {
+    bytes +=
+        2 + VarintBytes(alert.signature().size()) + alert.signature().size();
+  }
+  for (const std::string& der : alert.signing_chain()) {
+    bytes += 2 + VarintBytes(der.size()) + der.size();
+  }
+  return bytes;
+}
+
 }  // namespace
 
 std::string AlertSigningBytes(const v1::Alert& alert) {
+  // Without unknown fields, the deterministic serialization ends with
+  // signature (21) and then signing_chain (22), the highest field numbers:
+  // the signing bytes are that serialization cut before field 21, which
+  // spares a copy of the alert (payload included) per signature and per
+  // verification. With unknown fields (written after 22) or if the cut does
+  // not land on the expected tag, the copy decides.
+  if (alert.GetReflection()->GetUnknownFields(alert).empty()) {
+    std::string bytes = absl::StrCat(kAlertSignatureContext, "\n");
+    const size_t start = bytes.size();
+    AppendDeterministicAlertBytes(alert, &bytes);
+    const size_t left_out = SignatureFieldsBytes(alert);
+    if (left_out == 0) return bytes;
+    if (left_out < bytes.size() - start) {
+      const size_t cut = bytes.size() - left_out;
+      const char* tag = alert.signature().empty() ? kChainTag : kSignatureTag;
+      if (bytes[cut] == tag[0] && bytes[cut + 1] == tag[1]) {
+        bytes.resize(cut);
+        return bytes;
+      }
+    }
+  }
   v1::Alert covered = alert;
   covered.clear_signature();
   covered.clear_signing_chain();
@@ -163,14 +210,20 @@ absl::Status SignAlert(const SigningKey& key,
   // key), and this runs for every alert. The caller checks it once
   // (CheckSigningKeyMatches); a verifier refuses a mismatch in any case.
   IBSM_RETURN_IF_ERROR(CheckChainBounds(chain_der));
-  v1::Alert signed_alert = *alert;
-  signed_alert.clear_signature();
-  signed_alert.clear_signing_chain();
-  for (const std::string& der : chain_der) signed_alert.add_signing_chain(der);
-  IBSM_ASSIGN_OR_RETURN(std::string signature,
-                        key.Sign(AlertSigningBytes(signed_alert)));
-  signed_alert.set_signature(std::move(signature));
-  *alert = std::move(signed_alert);
+  // In place rather than on a copy of the alert (payload included); the
+  // previous signature and chain come back if signing fails.
+  std::string previous_signature;
+  previous_signature.swap(*alert->mutable_signature());
+  google::protobuf::RepeatedPtrField<std::string> previous_chain;
+  previous_chain.Swap(alert->mutable_signing_chain());
+  for (const std::string& der : chain_der) alert->add_signing_chain(der);
+  absl::StatusOr<std::string> signature = key.Sign(AlertSigningBytes(*alert));
+  if (!signature.ok()) {
+    alert->mutable_signing_chain()->Swap(&previous_chain);
+    alert->mutable_signature()->swap(previous_signature);
+    return signature.status();
+  }
+  alert->set_signature(*std::move(signature));
   return absl::OkStatus();
 }
 

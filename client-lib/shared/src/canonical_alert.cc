@@ -23,14 +23,19 @@ std::string CanonicalAlertBytes(const v1::Alert& alert) {
 
 std::string DeterministicAlertBytes(const v1::Alert& alert) {
   std::string bytes;
+  AppendDeterministicAlertBytes(alert, &bytes);
+  return bytes;
+}
+
+void AppendDeterministicAlertBytes(const v1::Alert& alert, std::string* out) {
   {
-    google::protobuf::io::StringOutputStream out(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&out);
+    // StringOutputStream appends to what `out` holds.
+    google::protobuf::io::StringOutputStream stream(out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
     coded.SetSerializationDeterministic(true);
     // Serializing an in-memory message to a string cannot fail.
     (void)alert.SerializeToCodedStream(&coded);
-  }  // the CodedOutputStream flushes into `bytes` here
-  return bytes;
+  }  // the CodedOutputStream flushes into `out` here, then `stream` trims it
 }
 
 }  // namespace ibsm

@@ -43,6 +43,8 @@ std::string CanonicalAlertBytes(const v1::Alert& alert);
 // included, by the rules above: what CanonicalAlertBytes and the signing
 // bytes (ibsm/alert_signature.h) are made of.
 std::string DeterministicAlertBytes(const v1::Alert& alert);
+// The same bytes, appended to `out` (the signing bytes follow a prefix).
+void AppendDeterministicAlertBytes(const v1::Alert& alert, std::string* out);
 
 }  // namespace ibsm
 
