@@ -277,7 +277,9 @@ void Committer::Complete(WrittenBatch* batch) {
     if (!batch->outbox_reserved.empty()) {
       absl::MutexLock lock(&outbox_in_flight_mu_);
       for (const auto& [peer, reserved] : batch->outbox_reserved) {
+        // Always there: CommitSucceeded added at least this much.
         auto in_flight = outbox_in_flight_.find(peer);
+        if (in_flight == outbox_in_flight_.end()) continue;
         in_flight->second.first -= reserved.first;
         in_flight->second.second -= reserved.second;
         if (in_flight->second.first == 0) outbox_in_flight_.erase(in_flight);
@@ -655,7 +657,12 @@ absl::Status Committer::ReserveOutbox(const PublishEntry& e,
   const uint64_t bytes = e.value.size();
   absl::MutexLock lock(&outbox_in_flight_mu_);
   for (const std::string& peer : e.outbox_peers) {
-    const auto& reserved = commit->outbox_reserved[peer];
+    // Looked up, not inserted: a refused alert reserves nothing.
+    const auto reserved_here = commit->outbox_reserved.find(peer);
+    const std::pair<uint64_t, uint64_t> reserved =
+        reserved_here == commit->outbox_reserved.end()
+            ? std::pair<uint64_t, uint64_t>{0, 0}
+            : reserved_here->second;
     const auto in_flight = outbox_in_flight_.find(peer);
     const uint64_t alerts =
         in_flight == outbox_in_flight_.end() ? 0 : in_flight->second.first;
