@@ -1,6 +1,7 @@
 // ibsm-broker --config FILE: runs one IBSM Exchange node until SIGTERM or
 // SIGINT, then drains and exits 0. Exit code 2 with one line on stderr when
 // the configuration, TLS files or data directory are unusable.
+#include <jemalloc/jemalloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "logging/event_log.h"
@@ -20,6 +22,25 @@ namespace {
 constexpr int kExitBadSetup = 2;
 
 using ibsm::broker::LogEvent;
+
+// jemalloc's view of the heap (the broker is linked with it): what is
+// allocated, what its pages hold, and what it keeps mapped but unused.
+std::string DescribeHeap() {
+  uint64_t epoch = 1;
+  size_t size = sizeof(epoch);
+  // Refreshes the statistics; without it they are those of the last refresh.
+  (void)mallctl("epoch", &epoch, &size, &epoch, size);
+  auto stat = [](const char* name) {
+    size_t value = 0;
+    size_t len = sizeof(value);
+    if (mallctl(name, &value, &len, nullptr, 0) != 0) return std::string("?");
+    return absl::StrFormat("%.1f MiB", static_cast<double>(value) / (1 << 20));
+  };
+  return absl::StrCat("malloc allocated ", stat("stats.allocated"), ", active ",
+                      stat("stats.active"), ", resident ",
+                      stat("stats.resident"), ", retained ",
+                      stat("stats.retained"));
+}
 
 int Usage() {
   std::fprintf(stderr,
@@ -89,7 +110,8 @@ int main(int argc, char** argv) {
       (*node)->ReloadCertificates();
       continue;
     }
-    LogEvent(absl::StrCat(strsignal(sig), ": draining"));
+    LogEvent(absl::StrCat(strsignal(sig), ": draining; memory: ",
+                          (*node)->DescribeMemory(), "; ", DescribeHeap()));
     break;
   }
   (*node)->Shutdown(absl::Seconds(config->shutdown_grace_seconds()));

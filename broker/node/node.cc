@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "audit/audit_trail.h"
 #include "audit/log_integrity.h"
 #include "context/node_context.h"
@@ -76,6 +77,18 @@ int Node::port() const { return parts_->port; }
 int Node::federation_port() const { return parts_->federation_port; }
 
 size_t Node::open_subscriptions() const { return parts_->hub->size(); }
+
+std::string Node::DescribeMemory() const {
+  const StoreMemory store = parts_->store->MemoryUsage();
+  auto mib = [](uint64_t bytes) {
+    return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  };
+  return absl::StrCat("memtables ", mib(store.memtables), ", block cache ",
+                      mib(store.block_cache), " (pinned ",
+                      mib(store.block_cache_pinned), "), table readers ",
+                      mib(store.table_readers), ", log cache ",
+                      mib(parts_->cache->charged_bytes()));
+}
 
 namespace {
 

@@ -22,6 +22,11 @@ void LogCache::Append(
   }
 }
 
+size_t LogCache::charged_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return bytes_;
+}
+
 bool LogCache::Read(uint64_t from, size_t max,
                     std::vector<std::shared_ptr<const LogRecord>>* out) const {
   absl::MutexLock lock(&mu_);

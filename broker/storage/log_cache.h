@@ -31,6 +31,9 @@ class LogCache {
   // Appends records whose sequences continue the cache without gaps.
   void Append(const std::vector<std::shared_ptr<const LogRecord>>& records);
 
+  // Bytes charged to the budget by the records held now.
+  size_t charged_bytes() const;
+
   // Appends to `out` up to `max` records with sequence >= `from`, in order.
   // Returns false, appending nothing, when `from` is older than the oldest
   // cached record (the caller reads the Store).

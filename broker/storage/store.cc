@@ -519,6 +519,22 @@ absl::StatusOr<std::optional<std::string>> Store::LastKey(Family family) const {
   return std::optional<std::string>(it->key().ToString());
 }
 
+StoreMemory Store::MemoryUsage() const {
+  auto sum = [&](const std::string& property) {
+    uint64_t value = 0;
+    // An unknown property leaves 0: the figures are a diagnostic.
+    if (!db_->GetAggregatedIntProperty(property, &value)) value = 0;
+    return value;
+  };
+  StoreMemory memory;
+  memory.memtables = sum(rocksdb::DB::Properties::kCurSizeAllMemTables);
+  memory.block_cache = sum(rocksdb::DB::Properties::kBlockCacheUsage);
+  memory.block_cache_pinned =
+      sum(rocksdb::DB::Properties::kBlockCachePinnedUsage);
+  memory.table_readers = sum(rocksdb::DB::Properties::kEstimateTableReadersMem);
+  return memory;
+}
+
 absl::Status Store::Flush() {
   rocksdb::FlushOptions options;
   std::vector<rocksdb::ColumnFamilyHandle*> families(handles_.begin(),

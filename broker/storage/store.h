@@ -62,6 +62,15 @@ struct StoreOptions {
   rocksdb::Env* env = nullptr;
 };
 
+// What the store's RocksDB holds in memory, in bytes (RocksDB's own
+// accounting; see docs/performance.md for how it adds up to the RSS).
+struct StoreMemory {
+  uint64_t memtables = 0;           // rocksdb.cur-size-all-mem-tables
+  uint64_t block_cache = 0;         // rocksdb.block-cache-usage
+  uint64_t block_cache_pinned = 0;  // rocksdb.block-cache-pinned-usage
+  uint64_t table_readers = 0;       // rocksdb.estimate-table-readers-mem
+};
+
 // Free bytes below which the node treats its data directory as full: it does
 // not start, and it does not try to resume writing. RocksDB needs room for
 // a new write-ahead log, a manifest and the flush of its memtables.
@@ -147,6 +156,9 @@ class Store {
       const;
   // The last key of `family`, nullopt when it is empty.
   absl::StatusOr<std::optional<std::string>> LastKey(Family family) const;
+
+  // What RocksDB holds in memory now. Cheap; safe on any thread.
+  StoreMemory MemoryUsage() const;
 
   // Flushes memtables; used at clean shutdown so restart replays less WAL.
   absl::Status Flush();
