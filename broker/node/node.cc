@@ -166,8 +166,12 @@ struct Node::Steps {
 
   static absl::Status OpenStore(Parts* parts) {
     const internal::v1::NodeConfig& config = parts->config;
-    IBSM_ASSIGN_OR_RETURN(parts->store,
-                          Store::Open({config.data_dir(), config.node_id()}));
+    StoreOptions store_options{config.data_dir(), config.node_id()};
+    store_options.block_cache_bytes =
+        uint64_t{config.limits().rocksdb_block_cache_mib()} << 20;
+    store_options.memtable_bytes =
+        uint64_t{config.limits().rocksdb_memtable_mib()} << 20;
+    IBSM_ASSIGN_OR_RETURN(parts->store, Store::Open(store_options));
     parts->cache = std::make_unique<LogCache>(
         size_t{config.limits().log_cache_mib()} << 20,
         parts->store->recovered_last_sequence() + 1);
@@ -377,6 +381,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   ApplyDefaults(&parts->config);
   parts->clock = options.clock;
   const internal::v1::NodeConfig& config = parts->config;
+  IBSM_RETURN_IF_ERROR(CheckLimits(config.limits(), "config"));
   IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, "config"));
 
   IBSM_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
