@@ -152,21 +152,26 @@ class AllButSequenceTransform : public rocksdb::SliceTransform {
 
 constexpr uint64_t kMinCacheShard = uint64_t{8} << 20;
 
-// A family's share of the memtable budget, in sixteenths. The log takes
-// most of every publish's bytes (the alert), the audit family one record
-// per publish; the others get small keys and values (or, for the default
-// family, nothing).
+// A family's share of the memtable budget, in sixteenths. The idempotency
+// index gets the largest: its keys are random, so every flushed memtable
+// is merged into all of L1 again, and larger memtables mean fewer such
+// compactions. The log, whose keys only grow, has most of the bytes but its
+// table files move down the levels without being rewritten. The audit
+// family gets one record per publish; the others small keys and values
+// (or, for the default family, nothing).
 int MemtableShare(int family) {
   switch (static_cast<Family>(family)) {
+    case Family::kDedup:
+      return 5;
     case Family::kLog:
-      return 8;
+      return 4;
     case Family::kAudit:
       return 2;
     default:
-      return 1;  // dedup, cursor, meta, merkle, outbox, and the default one
+      return 1;  // cursor, meta, merkle, outbox, and the default one
   }
 }
-constexpr int kMemtableShares = 8 + 2 + 5 + 1;  // sums MemtableShare()
+constexpr int kMemtableShares = 5 + 4 + 2 + 5 * 1;  // sums MemtableShare()
 // Memtables per family: the one written and one being flushed.
 constexpr int kMaxWriteBuffers = 2;
 
