@@ -20,6 +20,7 @@
 #include "publish/committer.h"
 #include "publish/publish_path.h"
 #include "publish/route.h"
+#include "storage/log_cache.h"
 
 namespace ibsm::broker {
 
@@ -326,6 +327,7 @@ void Ingress::Receive(
     stored.set_received_from(peer);
     entry.value = stored.SerializeAsString();
     entry.record->bytes = entry.value.size();
+    entry.record->charge = LogCache::Charge(*entry.record);
   }
   if (group->entries.empty()) {
     done(std::move(acks));

@@ -58,8 +58,24 @@ absl::StatusOr<internal::v1::NodeConfig> ParseConfig(absl::string_view text,
   if (config.tls().ca_file().empty()) return Missing(source, "tls.ca_file");
 
   ApplyDefaults(&config);
+  IBSM_RETURN_IF_ERROR(CheckLimits(config.limits(), source));
   IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, source));
   return config;
+}
+
+absl::Status CheckLimits(const internal::v1::Limits& limits,
+                         absl::string_view source) {
+  auto in_mib_range = [&](absl::string_view field, uint32_t mib) {
+    if (mib >= kMinRocksDbMib && mib <= kMaxRocksDbMib) {
+      return absl::OkStatus();
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": limits.", field, " is ", mib, " MiB; it must be between ",
+        kMinRocksDbMib, " and ", kMaxRocksDbMib, " MiB"));
+  };
+  IBSM_RETURN_IF_ERROR(in_mib_range("rocksdb_block_cache_mib",
+                                    limits.rocksdb_block_cache_mib()));
+  return in_mib_range("rocksdb_memtable_mib", limits.rocksdb_memtable_mib());
 }
 
 absl::Status CheckFederationConfig(const internal::v1::NodeConfig& config,
@@ -113,6 +129,10 @@ void ApplyDefaults(internal::v1::NodeConfig* config) {
   limits->set_log_cache_mib(set_default(limits->log_cache_mib(), 64));
   limits->set_max_subscribe_patterns(
       set_default(limits->max_subscribe_patterns(), 64));
+  limits->set_rocksdb_block_cache_mib(
+      set_default(limits->rocksdb_block_cache_mib(), 32));
+  limits->set_rocksdb_memtable_mib(
+      set_default(limits->rocksdb_memtable_mib(), 64));
   if (config->durability() == internal::v1::DURABILITY_UNSPECIFIED) {
     config->set_durability(internal::v1::DURABILITY_SYNC);
   }

@@ -4,6 +4,7 @@
 #ifndef IBSM_BROKER_NODE_CONFIG_H_
 #define IBSM_BROKER_NODE_CONFIG_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -21,6 +22,16 @@ absl::StatusOr<internal::v1::NodeConfig> LoadConfig(const std::string& path);
 
 // Replaces zero limits and intervals by their documented defaults.
 void ApplyDefaults(internal::v1::NodeConfig* config);
+
+// Bounds of limits.rocksdb_block_cache_mib and limits.rocksdb_memtable_mib.
+inline constexpr uint32_t kMinRocksDbMib = 8;
+inline constexpr uint32_t kMaxRocksDbMib = 65536;
+
+// The limits that have bounds of their own (after ApplyDefaults): the
+// RocksDB memory limits are kMinRocksDbMib..kMaxRocksDbMib. INVALID_ARGUMENT
+// "source: limits.field is N MiB; it must be between ..." otherwise.
+absl::Status CheckLimits(const internal::v1::Limits& limits,
+                         absl::string_view source);
 
 // The federation section (docs/federation.md): peers are node ids, not this
 // node, not twice; peers need a policy_file. INVALID_ARGUMENT "source:

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "audit/audit_trail.h"
@@ -78,6 +79,18 @@ int Node::port() const { return parts_->port; }
 int Node::federation_port() const { return parts_->federation_port; }
 
 size_t Node::open_subscriptions() const { return parts_->hub->size(); }
+
+std::string Node::DescribeMemory() const {
+  const StoreMemory store = parts_->store->MemoryUsage();
+  auto mib = [](uint64_t bytes) {
+    return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  };
+  return absl::StrCat("memtables ", mib(store.memtables), ", block cache ",
+                      mib(store.block_cache), " (pinned ",
+                      mib(store.block_cache_pinned), "), table readers ",
+                      mib(store.table_readers), ", log cache ",
+                      mib(parts_->cache->charged_bytes()));
+}
 
 namespace {
 
@@ -177,8 +190,12 @@ struct Node::Steps {
 
   static absl::Status OpenStore(Parts* parts) {
     const internal::v1::NodeConfig& config = parts->config;
-    IBSM_ASSIGN_OR_RETURN(parts->store,
-                          Store::Open({config.data_dir(), config.node_id()}));
+    StoreOptions store_options{config.data_dir(), config.node_id()};
+    store_options.block_cache_bytes =
+        uint64_t{config.limits().rocksdb_block_cache_mib()} << 20;
+    store_options.memtable_bytes =
+        uint64_t{config.limits().rocksdb_memtable_mib()} << 20;
+    IBSM_ASSIGN_OR_RETURN(parts->store, Store::Open(store_options));
     parts->cache = std::make_unique<LogCache>(
         size_t{config.limits().log_cache_mib()} << 20,
         parts->store->recovered_last_sequence() + 1);
@@ -388,6 +405,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   ApplyDefaults(&parts->config);
   parts->clock = options.clock;
   const internal::v1::NodeConfig& config = parts->config;
+  IBSM_RETURN_IF_ERROR(CheckLimits(config.limits(), "config"));
   IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, "config"));
 
   StartTimes times;

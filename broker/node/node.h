@@ -20,6 +20,7 @@
 #define IBSM_BROKER_NODE_H_
 
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -50,6 +51,12 @@ class Node {
 
   // Subscriptions registered in the hub now (tests check that none leak).
   size_t open_subscriptions() const;
+
+  // What the node holds in memory by its own parts' accounting (RocksDB's
+  // memtables, block cache and table readers, the log cache's charge), as
+  // one line for the event log at stop (docs/performance.md, "Bounded
+  // broker memory").
+  std::string DescribeMemory() const;
 
   // Re-reads the policy file now (SIGHUP). OK when the file's policy is in
   // force; its validation error otherwise (the running policy stays).

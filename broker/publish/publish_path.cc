@@ -14,6 +14,7 @@
 #include "ibsm/internal/v1/storage.pb.h"
 #include "ibsm/v1/broker.pb.h"
 #include "publish/route.h"
+#include "storage/log_cache.h"
 #include "storage/store.h"
 
 namespace ibsm::broker {
@@ -203,6 +204,7 @@ absl::StatusOr<std::unique_ptr<PublishGroup>> PreparePublish(
     stored.set_received_from(node.config().node_id());
     entry.value = stored.SerializeAsString();
     entry.record->bytes = entry.value.size();
+    entry.record->charge = LogCache::Charge(*entry.record);
   }
   return group;
 }

@@ -3,6 +3,20 @@
 #include "ibsm/status_macros.h"
 
 namespace ibsm::broker {
+namespace {
+
+// The shared_ptr control block that make_shared puts before the record:
+// its vtable pointer and two reference counts.
+constexpr size_t kControlBlockBytes = 2 * sizeof(void*);
+
+}  // namespace
+
+size_t LogCache::Charge(const LogRecord& record) {
+  const size_t heap = record.stored.SpaceUsedLong() -
+                      sizeof(internal::v1::StoredAlert) + sizeof(LogRecord) +
+                      kControlBlockBytes;
+  return heap + heap / 4 + sizeof(std::shared_ptr<const LogRecord>);
+}
 
 LogCache::LogCache(size_t max_bytes, uint64_t next_sequence)
     : max_bytes_(max_bytes), first_sequence_(next_sequence) {}
@@ -12,14 +26,21 @@ void LogCache::Append(
   absl::MutexLock lock(&mu_);
   for (const auto& record : records) {
     IBSM_CHECK(record->sequence == first_sequence_ + records_.size());
+    // A record without its charge would never leave the budget.
+    IBSM_CHECK(record->charge > 0);
     records_.push_back(record);
-    bytes_ += record->bytes;
+    bytes_ += record->charge;
   }
   while (bytes_ > max_bytes_ && records_.size() > 1) {
-    bytes_ -= records_.front()->bytes;
+    bytes_ -= records_.front()->charge;
     records_.pop_front();
     ++first_sequence_;
   }
+}
+
+size_t LogCache::charged_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return bytes_;
 }
 
 bool LogCache::Read(uint64_t from, size_t max,

@@ -1,5 +1,6 @@
 #include "storage/store.h"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
@@ -8,6 +9,7 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -157,11 +159,39 @@ class AllButSequenceTransform : public rocksdb::SliceTransform {
   static constexpr size_t kSequenceBytes = 8;
 };
 
-rocksdb::ColumnFamilyOptions FamilyOptions(int family) {
+constexpr uint64_t kMinCacheShard = uint64_t{8} << 20;
+
+// A family's share of the memtable budget, in sixteenths. The idempotency
+// index gets the largest: its keys are random, so every flushed memtable
+// is merged into all of L1 again, and larger memtables mean fewer such
+// compactions. The log, whose keys only grow, has most of the bytes but its
+// table files move down the levels without being rewritten. The audit
+// family gets one record per publish; the others small keys and values
+// (or, for the default family, nothing).
+int MemtableShare(int family) {
+  switch (static_cast<Family>(family)) {
+    case Family::kDedup:
+      return 5;
+    case Family::kLog:
+      return 4;
+    case Family::kAudit:
+      return 2;
+    default:
+      return 1;  // cursor, meta, merkle, outbox, and the default one
+  }
+}
+constexpr int kMemtableShares = 5 + 4 + 2 + 5 * 1;  // sums MemtableShare()
+// Memtables per family: the one written and one being flushed.
+constexpr int kMaxWriteBuffers = 2;
+
+// `family` is a Family or -1 for RocksDB's default family (unused).
+rocksdb::ColumnFamilyOptions FamilyOptions(
+    int family, const std::shared_ptr<rocksdb::Cache>& block_cache,
+    uint64_t memtable_bytes) {
   rocksdb::ColumnFamilyOptions options;
   // Not for dedup and cursor keys, which do not end in a sequence: the
   // memtable would keep one hint per distinct prefix, that is per key.
-  if (family != static_cast<int>(Family::kDedup) &&
+  if (family >= 0 && family != static_cast<int>(Family::kDedup) &&
       family != static_cast<int>(Family::kCursor)) {
     options.memtable_insert_with_hint_prefix_extractor =
         std::make_shared<AllButSequenceTransform>();
@@ -170,12 +200,28 @@ rocksdb::ColumnFamilyOptions FamilyOptions(int family) {
   if (family == static_cast<int>(Family::kDedup) ||
       family == static_cast<int>(Family::kCursor)) {
     // Point lookups on every publish: a bloom filter saves the disk read for
-    // the common case of a new alert id.
+    // the common case of a new alert id. (The block cache this call makes
+    // is dropped with its table factory below.)
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     options.OptimizeForPointLookup(64);
   }
+  // One cache for all families, so its capacity bounds what every table
+  // reader holds. Index and filter blocks are charged to it too (they grow
+  // with the data: otherwise each open table file keeps its own on the
+  // heap, outside any bound); those of L0 files stay pinned, as they are
+  // read by every lookup.
+  table.block_cache = block_cache;
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  options.write_buffer_size = 64 << 20;
+  // Every family's memtables together stay within the budget even before
+  // the WriteBufferManager asks for a flush: write_buffer_size times
+  // kMaxWriteBuffers, summed over the families, is memtable_bytes.
+  const int share = MemtableShare(family);
+  options.write_buffer_size = static_cast<size_t>(
+      memtable_bytes * share / kMemtableShares / kMaxWriteBuffers);
+  options.max_write_buffer_number = kMaxWriteBuffers;
   return options;
 }
 
@@ -253,20 +299,50 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   // log since their last flush: by default up to 4 x the sum of all write
   // buffers, which was 5 GiB of log here and 7.6 s of replay after 1M
   // alerts. Past this total, RocksDB flushes the families that hold the
-  // oldest log back, so a replay stays short whatever the log's size.
-  db_options.max_total_wal_size = kMaxTotalWalBytes;
+  // oldest log back, so a replay stays short whatever the log's size. It
+  // also bounds memory: a family written rarely would otherwise keep its
+  // memtable for as long as it keeps the logs.
+  db_options.max_total_wal_size =
+      std::min<uint64_t>(kMaxTotalWalBytes, 2 * options.memtable_bytes);
   // The replayed writes stay in the memtables (and their log files stay
   // until the memtables are flushed in the background) instead of being
   // written to new table files before the node may serve.
   db_options.avoid_flush_during_recovery = true;
+  // Memory bounds (StoreOptions). The write buffers are not charged to the
+  // block cache: the two limits stay independent, and a burst of writes
+  // cannot evict the index and filter blocks every publish's idempotency
+  // lookup reads (docs/storage.md, "Memory").
+  // Shards of at least 8 MiB: an LRU shard cannot keep a block larger than
+  // itself, and a table file's filter block is about 1.2 MiB per million
+  // idempotency keys. With RocksDB's default of 512 KiB shards every
+  // lookup read the filter of every large dedup file again (a W6 profile:
+  // 30 % of the broker's CPU in filter block reads and their checksums).
+  int shard_bits = 0;
+  while (shard_bits < 6 &&
+         (options.block_cache_bytes >> (shard_bits + 1)) >= kMinCacheShard) {
+    ++shard_bits;
+  }
+  auto block_cache =
+      rocksdb::NewLRUCache(options.block_cache_bytes, shard_bits);
+  auto write_buffers =
+      std::make_shared<rocksdb::WriteBufferManager>(options.memtable_bytes);
+  db_options.write_buffer_manager = write_buffers;
+  // RocksDB preallocates each write-ahead log at 1.1 times the largest
+  // write buffer. With 64 MiB buffers that allocation failed (and was
+  // skipped) on a small disk; with the budget's smaller ones it succeeds
+  // and holds the free space that resuming after a full disk needs
+  // (tests/fault/full_disk_test.cc). Files grow as they are written instead.
+  db_options.allow_fallocate = false;
 
   IBSM_RETURN_IF_ERROR(PrepareDataDirectory(options.path));
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName,
-                           rocksdb::ColumnFamilyOptions());
+  descriptors.emplace_back(
+      rocksdb::kDefaultColumnFamilyName,
+      FamilyOptions(-1, block_cache, options.memtable_bytes));
   for (int i = 0; i < kFamilyCount; ++i) {
-    descriptors.emplace_back(kFamilyNames[i], FamilyOptions(i));
+    descriptors.emplace_back(
+        kFamilyNames[i], FamilyOptions(i, block_cache, options.memtable_bytes));
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -289,6 +365,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   store->path_ = options.path;
   store->node_id_ = options.node_id;
   store->info_log_ = std::move(info_log);
+  store->block_cache_ = std::move(block_cache);
+  store->write_buffers_ = std::move(write_buffers);
   store->db_.reset(raw);
   // handles[0] is the default family, which we keep only to close it.
   store->handles_.assign(handles.begin() + 1, handles.end());
@@ -548,6 +626,23 @@ absl::StatusOr<std::optional<std::string>> Store::LastKey(Family family) const {
   IBSM_RETURN_IF_ERROR(FromRocks(it->status(), "reading the store"));
   if (!it->Valid()) return std::optional<std::string>();
   return std::optional<std::string>(it->key().ToString());
+}
+
+StoreMemory Store::MemoryUsage() const {
+  auto sum = [&](const std::string& property) {
+    uint64_t value = 0;
+    // An unknown property leaves 0: the figures are a diagnostic.
+    if (!db_->GetAggregatedIntProperty(property, &value)) value = 0;
+    return value;
+  };
+  StoreMemory memory;
+  memory.memtables = sum(rocksdb::DB::Properties::kCurSizeAllMemTables);
+  // The cache is shared: summing the property over families would count
+  // it once per family.
+  memory.block_cache = block_cache_->GetUsage();
+  memory.block_cache_pinned = block_cache_->GetPinnedUsage();
+  memory.table_readers = sum(rocksdb::DB::Properties::kEstimateTableReadersMem);
+  return memory;
 }
 
 absl::Status Store::Flush() {

@@ -26,11 +26,13 @@
 #include "storage/write_batch.h"
 
 namespace rocksdb {
+class Cache;
 class DB;
 class ColumnFamilyHandle;
 class Env;
 class Logger;
 class Status;
+class WriteBufferManager;
 }  // namespace rocksdb
 
 namespace ibsm::broker {
@@ -60,6 +62,21 @@ struct StoreOptions {
   // outlive the Store. Tests inject file-system faults through it (an Env
   // built on a rocksdb::FileSystem, see tests/support/fault_env.h).
   rocksdb::Env* env = nullptr;
+  // RocksDB's memory, bounded across all column families
+  // (limits.rocksdb_block_cache_mib and limits.rocksdb_memtable_mib):
+  // one LRU block cache that also holds index and filter blocks, and one
+  // write-buffer budget for every family's memtables.
+  uint64_t block_cache_bytes = uint64_t{32} << 20;
+  uint64_t memtable_bytes = uint64_t{64} << 20;
+};
+
+// What the store's RocksDB holds in memory, in bytes (RocksDB's own
+// accounting; see docs/performance.md for how it adds up to the RSS).
+struct StoreMemory {
+  uint64_t memtables = 0;           // rocksdb.cur-size-all-mem-tables
+  uint64_t block_cache = 0;         // rocksdb.block-cache-usage
+  uint64_t block_cache_pinned = 0;  // rocksdb.block-cache-pinned-usage
+  uint64_t table_readers = 0;       // rocksdb.estimate-table-readers-mem
 };
 
 // Free bytes below which the node treats its data directory as full: it does
@@ -148,6 +165,9 @@ class Store {
   // The last key of `family`, nullopt when it is empty.
   absl::StatusOr<std::optional<std::string>> LastKey(Family family) const;
 
+  // What RocksDB holds in memory now. Cheap; safe on any thread.
+  StoreMemory MemoryUsage() const;
+
   // Flushes memtables; used at clean shutdown so restart replays less WAL.
   absl::Status Flush();
 
@@ -171,6 +191,9 @@ class Store {
   std::string node_id_;
   // RocksDB's info log, routed to the event log (store.cc says why).
   std::shared_ptr<rocksdb::Logger> info_log_;
+  // Shared by every family; declared before db_, so they outlive it.
+  std::shared_ptr<rocksdb::Cache> block_cache_;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; by Family
   uint64_t recovered_last_sequence_ = 0;

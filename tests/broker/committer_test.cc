@@ -59,6 +59,7 @@ PublishEntry MakeEntry(const std::string& originator, const std::string& id) {
   entry.record->stored.set_received_from("CIV");
   entry.value = entry.record->stored.SerializeAsString();
   entry.record->bytes = entry.value.size();
+  entry.record->charge = LogCache::Charge(*entry.record);
   return entry;
 }
 

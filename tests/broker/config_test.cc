@@ -44,6 +44,8 @@ limits {
   max_commit_group: 400
   max_subscriptions: 500
   log_cache_mib: 16
+  rocksdb_block_cache_mib: 128
+  rocksdb_memtable_mib: 256
 }
 port_file: "/run/ibsm/port"
 shutdown_grace_seconds: 9
@@ -81,6 +83,8 @@ TEST_CASE("ParseConfig reads every field of a full valid config", "[config]") {
   CHECK(config->limits().max_commit_group() == 400);
   CHECK(config->limits().max_subscriptions() == 500);
   CHECK(config->limits().log_cache_mib() == 16);
+  CHECK(config->limits().rocksdb_block_cache_mib() == 128);
+  CHECK(config->limits().rocksdb_memtable_mib() == 256);
   CHECK(config->port_file() == "/run/ibsm/port");
   CHECK(config->shutdown_grace_seconds() == 9);
 }
@@ -98,6 +102,8 @@ TEST_CASE("ParseConfig fills defaults for zero/absent values", "[config]") {
   CHECK(config->limits().max_commit_group() == 8192);
   CHECK(config->limits().max_subscriptions() == 10000);
   CHECK(config->limits().log_cache_mib() == 64);
+  CHECK(config->limits().rocksdb_block_cache_mib() == 32);
+  CHECK(config->limits().rocksdb_memtable_mib() == 64);
   CHECK(config->durability() == internal::v1::DURABILITY_SYNC);
   CHECK(config->shutdown_grace_seconds() == 5);
   CHECK(config->tls().reload_interval_seconds() == 60);
@@ -121,6 +127,35 @@ shutdown_grace_seconds: 0
   CHECK(config->limits().max_credit() == 7);
   CHECK(config->limits().max_batch_alerts() == 1024);
   CHECK(config->shutdown_grace_seconds() == 5);
+}
+
+TEST_CASE("ParseConfig refuses RocksDB memory limits outside 8..65536 MiB, "
+          "naming the field",
+          "[config]") {
+  struct Case {
+    const char* field;
+    uint32_t mib;
+    bool ok;
+  };
+  for (const Case& c : {Case{"rocksdb_memtable_mib", 4, false},
+                        Case{"rocksdb_memtable_mib", 7, false},
+                        Case{"rocksdb_memtable_mib", 8, true},
+                        Case{"rocksdb_memtable_mib", 65536, true},
+                        Case{"rocksdb_memtable_mib", 65537, false},
+                        Case{"rocksdb_block_cache_mib", 1, false},
+                        Case{"rocksdb_block_cache_mib", 8, true},
+                        Case{"rocksdb_block_cache_mib", 100000, false}}) {
+    INFO(c.field << " " << c.mib);
+    std::string text = absl::StrCat(kMinimalConfig, "limits { ", c.field,
+                                    ": ", c.mib, " }\n");
+    absl::StatusOr<internal::v1::NodeConfig> config = ParseConfig(text, "mem.txtpb");
+    CHECK(config.ok() == c.ok);
+    if (c.ok) continue;
+    CHECK(config.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(std::string(config.status().message()) ==
+          absl::StrCat("mem.txtpb: limits.", c.field, " is ", c.mib,
+                       " MiB; it must be between 8 and 65536 MiB"));
+  }
 }
 
 // Returns the 1-based line number the message reports after "source:".

@@ -1,23 +1,30 @@
 // Tests of broker/storage/log_cache.h: the in-memory window of recent records.
 #include "storage/log_cache.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <limits>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace ibsm::broker {
 namespace {
 
 using Records = std::vector<std::shared_ptr<const LogRecord>>;
 
+// A record charged `bytes` (the budget tests set the charge directly).
 std::shared_ptr<const LogRecord> Rec(uint64_t sequence, size_t bytes) {
   auto r = std::make_shared<LogRecord>();
   r->sequence = sequence;
   r->bytes = bytes;
+  r->charge = bytes;
   r->stored.mutable_alert()->set_id("a" + std::to_string(sequence));
   return r;
 }
@@ -27,6 +34,38 @@ Records Range(uint64_t first, uint64_t last, size_t bytes) {
   Records out;
   for (uint64_t s = first; s <= last; ++s) out.push_back(Rec(s, bytes));
   return out;
+}
+
+// An alert as ibsm-bench publishes it (tests/bench/ibsm_bench.cc), parsed
+// from its bytes as the publish path receives it, with its charge set as
+// the publish path sets it.
+std::shared_ptr<const LogRecord> BenchRecord(uint64_t sequence) {
+  internal::v1::StoredAlert built;
+  v1::Alert* alert = built.mutable_alert();
+  alert->set_id(absl::StrCat("bench-1733140000-", sequence));
+  alert->set_topic("border.incident");
+  alert->set_classification("RESTRICTED");
+  alert->set_severity(v1::SEVERITY_HIGH);
+  alert->set_payload(std::string(1024, 'x'));
+  (*alert->mutable_attributes())["bench"] = "bench-1733140000";
+  alert->set_originator("CIV/police");
+  alert->mutable_created_at()->set_seconds(1733140000);
+  built.mutable_received_at()->set_seconds(1733140001);
+  built.set_received_from("CIV");
+  const std::string bytes = built.SerializeAsString();
+  auto r = std::make_shared<LogRecord>();
+  r->sequence = sequence;
+  REQUIRE(r->stored.ParseFromString(bytes));
+  r->bytes = bytes.size();
+  r->charge = LogCache::Charge(*r);
+  return r;
+}
+
+// Bytes the process's heap has handed out (glibc's count; the tests are
+// not linked with jemalloc).
+size_t HeapInUse() {
+  struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
 }
 
 std::vector<uint64_t> Sequences(const Records& records) {
@@ -224,6 +263,73 @@ TEST_CASE(
   Records out;
   REQUIRE(cache.Read(kLast, 10, &out));
   CHECK(Sequences(out) == std::vector<uint64_t>{kLast});
+}
+
+}  // namespace
+}  // namespace ibsm::broker
+
+namespace ibsm::broker {
+namespace {
+
+// The budget used to count serialized bytes only, so a 64 MiB cache held
+// about 118 MiB of 1 KiB alerts.
+TEST_CASE(
+    "LogCache: a record is charged what it holds in memory, not its "
+    "serialized size",
+    "[log_cache]") {
+  constexpr uint64_t kRecords = 2000;
+  LogCache cache(size_t{1} << 30, 1);
+  Records records;
+  records.reserve(kRecords);
+  const size_t heap_before = HeapInUse();
+  size_t serialized = 0;
+  for (uint64_t s = 1; s <= kRecords; ++s) {
+    records.push_back(BenchRecord(s));
+    serialized += records.back()->bytes;
+  }
+  cache.Append(records);
+  const size_t held = HeapInUse() - heap_before;
+  INFO("charged " << cache.charged_bytes() << ", heap " << held
+                  << ", serialized " << serialized);
+  // At least what the heap really gave those records and the cache's slots.
+  CHECK(cache.charged_bytes() >= held);
+  // At least the bytes plus what every record holds besides them: its own
+  // object (with the StoredAlert), the Alert object and the shared_ptr's
+  // control block.
+  constexpr size_t kFixedOverhead =
+      sizeof(LogRecord) + sizeof(v1::Alert) + 2 * sizeof(void*);
+  CHECK(cache.charged_bytes() >= serialized + kRecords * kFixedOverhead);
+  // And not wildly more.
+  CHECK(cache.charged_bytes() <= 3 * serialized);
+}
+
+TEST_CASE("LogCache: Charge counts what a record owns besides its bytes",
+          "[log_cache]") {
+  auto few = std::make_shared<LogRecord>();
+  few->stored.mutable_alert()->set_payload(std::string(600, 'x'));
+  auto many = std::make_shared<LogRecord>();
+  for (int i = 0; i < 50; ++i) {
+    (*many->stored.mutable_alert()
+          ->mutable_attributes())[absl::StrCat("k", i)] = "v";
+  }
+  // About the same serialized size (50 entries of 9 bytes, 600 bytes of
+  // payload), but each map entry is a node on the heap.
+  REQUIRE(many->stored.ByteSizeLong() <= few->stored.ByteSizeLong());
+  CHECK(LogCache::Charge(*many) > LogCache::Charge(*few));
+}
+
+TEST_CASE("LogCache: evicts by the records' charge", "[log_cache]") {
+  std::shared_ptr<const LogRecord> first = BenchRecord(1);
+  // Room for three of these records' charges, but for six of their bytes.
+  LogCache cache(3 * first->charge, 1);
+  Records in = {first};
+  for (uint64_t s = 2; s <= 6; ++s) in.push_back(BenchRecord(s));
+  cache.Append(in);
+  Records out;
+  CHECK_FALSE(cache.Read(3, 10, &out));
+  REQUIRE(cache.Read(4, 10, &out));
+  CHECK(Sequences(out) == std::vector<uint64_t>{4, 5, 6});
+  CHECK(cache.charged_bytes() <= 3 * first->charge);
 }
 
 }  // namespace

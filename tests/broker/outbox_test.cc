@@ -81,6 +81,7 @@ PublishEntry Entry(const std::string& id, v1::Severity severity,
   entry.record->stored.set_received_from("CIV");
   entry.value = entry.record->stored.SerializeAsString();
   entry.record->bytes = entry.value.size();
+  entry.record->charge = LogCache::Charge(*entry.record);
   entry.outbox_peers = std::move(peers);
   return entry;
 }
