@@ -248,6 +248,7 @@ broker::PublishEntry MakeEntry(uint64_t n, RandomBytes* random,
   if (to_peer) entry.outbox_peers.push_back(kPeer);
   entry.value = stored.SerializeAsString();
   entry.record->bytes = entry.value.size();
+  entry.record->charge = broker::LogCache::Charge(*entry.record);
   return entry;
 }
 
