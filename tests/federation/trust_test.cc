@@ -170,28 +170,51 @@ TEST_CASE(
   CHECK(fed.WaitLinkUp("CIV", "MLI"));
 }
 
-TEST_CASE(
-    "alerts forged or altered by a peer are refused and audited at the "
-    "receiver; the genuine alert is stored once",
-    "[federation]") {
-  Federation fed;
-  // MLI here is a node of its own, unlinked: it only makes a genuine alert
-  // of MLI/police, signed by the client library. The test then plays MLI
-  // towards CIV over a raw link with MLI's node certificate.
+// MLI as a node of its own, unlinked, that only makes genuine alerts of
+// MLI/police, signed by the client library; CIV has MLI as a peer. The
+// test then plays MLI towards CIV over a raw link with MLI's node
+// certificate. Returns the alerts `ids` as MLI stored them.
+std::vector<v1::Alert> GenuineAlertsOfMli(Federation& fed,
+                                          const std::vector<std::string>& ids) {
   fed.AddNode("MLI");
   fed.config("MLI").clear_federation();
   fed.AddNode("CIV");
   fed.config("CIV").mutable_federation()->add_peers()->set_node_id("MLI");
   fed.Start("MLI");
   fed.Start("CIV");
-
   auto mli = fed.Connect("MLI");
-  REQUIRE(mli->NewPublisher()->Publish(MakeAlert("m-1")).ok());
+  auto publisher = mli->NewPublisher();
+  for (const std::string& id : ids) {
+    REQUIRE(publisher->Publish(MakeAlert(id)).ok());
+  }
   RawSubscription read_back(Channel(fed.port("MLI"), Tls("agency-MLI_police")),
                             OpenRequest({"border.>"}));
-  const std::vector<v1::Delivery>& delivered = read_back.ReadDeliveries(1);
-  REQUIRE(delivered.size() == 1);
-  const v1::Alert genuine = delivered[0].alert();
+  const std::vector<v1::Delivery>& delivered =
+      read_back.ReadDeliveries(ids.size());
+  REQUIRE(delivered.size() == ids.size());
+  std::vector<v1::Alert> alerts;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    REQUIRE(delivered[i].alert().id() == ids[i]);
+    alerts.push_back(delivered[i].alert());
+  }
+  return alerts;
+}
+
+// `alert` with its signature's last bit flipped.
+v1::Alert WithBadSignature(const v1::Alert& alert) {
+  v1::Alert bad = alert;
+  std::string signature = bad.signature();
+  signature.back() = static_cast<char>(signature.back() ^ 0x01);
+  bad.set_signature(signature);
+  return bad;
+}
+
+TEST_CASE(
+    "alerts forged or altered by a peer are refused and audited at the "
+    "receiver; the genuine alert is stored once",
+    "[federation]") {
+  Federation fed;
+  const v1::Alert genuine = GenuineAlertsOfMli(fed, {"m-1"})[0];
   REQUIRE(genuine.originator() == "MLI/police");
   INFO("the client library signs alerts (docs/signature-format.md)");
   REQUIRE_FALSE(genuine.signature().empty());
@@ -202,10 +225,7 @@ TEST_CASE(
 
   v1::Alert altered = genuine;
   altered.set_payload("Armed group sighted moving SOUTH near the border post.");
-  v1::Alert bad_signature = genuine;
-  std::string signature = bad_signature.signature();
-  signature.back() = static_cast<char>(signature.back() ^ 0x01);
-  bad_signature.set_signature(signature);
+  const v1::Alert bad_signature = WithBadSignature(genuine);
   // Signed, as far as the chain goes, by a CA outside the IBSM PKI.
   TempDir certs;
   IssueCertificate("foreign-ca", "spiffe://ibsm/MLI/police",
@@ -282,35 +302,17 @@ TEST_CASE(
     "offer gets the ack of its own checks, in order",
     "[federation]") {
   Federation fed;
-  fed.AddNode("MLI");
-  fed.config("MLI").clear_federation();
-  fed.AddNode("CIV");
-  fed.config("CIV").mutable_federation()->add_peers()->set_node_id("MLI");
-  fed.Start("MLI");
-  fed.Start("CIV");
-
-  auto mli = fed.Connect("MLI");
-  auto publisher = mli->NewPublisher();
-  REQUIRE(publisher->Publish(MakeAlert("m-1")).ok());
-  REQUIRE(publisher->Publish(MakeAlert("m-2")).ok());
-  RawSubscription read_back(Channel(fed.port("MLI"), Tls("agency-MLI_police")),
-                            OpenRequest({"border.>"}));
-  const std::vector<v1::Delivery>& delivered = read_back.ReadDeliveries(2);
-  REQUIRE(delivered.size() == 2);
-  const v1::Alert first = delivered[0].alert();
-  const v1::Alert second = delivered[1].alert();
-  REQUIRE(first.id() == "m-1");
-  REQUIRE(second.id() == "m-2");
+  const std::vector<v1::Alert> genuine =
+      GenuineAlertsOfMli(fed, {"m-1", "m-2"});
+  const v1::Alert& first = genuine[0];
+  const v1::Alert& second = genuine[1];
 
   RawLink link(fed.federation_port("CIV"), Tls("node-MLI"));
   REQUIRE(link.Handshake("MLI").has_value());
 
   v1::Alert altered = first;
   altered.set_payload("Armed group sighted moving SOUTH near the border post.");
-  v1::Alert bad_signature = first;
-  std::string signature = bad_signature.signature();
-  signature.back() = static_cast<char>(signature.back() ^ 0x01);
-  bad_signature.set_signature(signature);
+  const v1::Alert bad_signature = WithBadSignature(first);
 
   internal::v1::LinkFrame frame;
   internal::v1::LinkOffers* offers = frame.mutable_offers();
