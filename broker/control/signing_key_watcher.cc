@@ -1,12 +1,7 @@
 #include "control/signing_key_watcher.h"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "audit/audit_trail.h"
 #include "ibsm/certificates.h"
@@ -15,23 +10,6 @@
 #include "publish/committer.h"
 
 namespace ibsm::broker {
-namespace {
-
-// Hex SHA-256 of the DER of the first certificate in `pem`; empty if none.
-std::string CertificateSha256(const std::string& pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  if (cert == nullptr) return "";
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  X509_digest(cert, EVP_sha256(), md, &len);
-  X509_free(cert);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(md), len));
-}
-
-}  // namespace
 
 SigningKeyWatcher::SigningKeyWatcher(std::string cert_file,
                                      std::string key_file,

@@ -327,11 +327,13 @@ bool PeerLink::RunSession(LinkStream* stream, bool dialled,
   LogEvent(absl::StrCat("federation link to ", peer(), " up (",
                         dialled ? "dialled" : "accepted", ", protocol ",
                         hello->max_version(), ")"));
-  AuditLink(v1::AUDIT_FEDERATION_LINK_UP,
-            absl::StrCat(
-                "link to ", peer(), " up: protocol ", hello->max_version(),
-                ", ", dialled ? "dialled by " : "accepted by ", self_,
-                ", peer software ", hello->software_version().substr(0, 128)));
+  AuditLink(
+      v1::AUDIT_FEDERATION_LINK_UP,
+      absl::StrCat("link to ", peer(), " up: protocol ", hello->max_version(),
+                   ", ", dialled ? "dialled by " : "accepted by ", self_,
+                   ", peer software ", hello->software_version().substr(0, 128),
+                   ", peer certificate SHA-256 ",
+                   stream->PeerCertificateSha256()));
   std::thread writer([this, s] { WriterLoop(s); });
 
   ChainCache chains;

@@ -32,6 +32,11 @@ class LinkStream {
   // CRLs, bound to that node's intermediate). The accepting side checked
   // its caller before the session started and answers OK.
   virtual absl::Status CheckPeer(const std::string& expected_node) = 0;
+  // CertificateSha256 of the leaf certificate the peer presented in this
+  // stream's handshake (empty if the transport has none): the audit record
+  // of the link names it, so that after a rotation or a key compromise an
+  // auditor knows which certificate each session of a peer used.
+  virtual std::string PeerCertificateSha256() = 0;
 };
 
 }  // namespace ibsm::broker

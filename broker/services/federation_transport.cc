@@ -1,8 +1,11 @@
 #include "services/federation_transport.h"
 
+#include <grpc/grpc_security_constants.h>
 #include <grpcpp/grpcpp.h>
 
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "context/node_context.h"
@@ -24,6 +27,15 @@ constexpr absl::Duration kConnectTimeout = absl::Seconds(5);
 // frames of about 1 MiB, but one alert may be up to max_alert_bytes.
 constexpr int kMaxFrameBytes = 64 << 20;
 
+// CertificateSha256 of the peer's leaf certificate in `auth`, or empty.
+std::string LeafSha256(const grpc::AuthContext* auth) {
+  if (auth == nullptr) return "";
+  std::vector<grpc::string_ref> pem =
+      auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (pem.empty()) return "";
+  return CertificateSha256(absl::string_view(pem[0].data(), pem[0].size()));
+}
+
 class ServerLinkStream final : public LinkStream {
  public:
   ServerLinkStream(grpc::ServerContext* context,
@@ -34,6 +46,9 @@ class ServerLinkStream final : public LinkStream {
   void Cancel() override { context_->TryCancel(); }
   absl::Status CheckPeer(const std::string&) override {
     return absl::OkStatus();  // the caller was authenticated before
+  }
+  std::string PeerCertificateSha256() override {
+    return LeafSha256(context_->auth_context().get());
   }
 
  private:
@@ -93,6 +108,9 @@ class ClientLinkStream final : public LinkStream {
   bool Read(LinkFrame* frame) override { return stream_->Read(frame); }
   bool Write(const LinkFrame& frame) override { return stream_->Write(frame); }
   void Cancel() override { context_.TryCancel(); }
+  std::string PeerCertificateSha256() override {
+    return LeafSha256(context_.auth_context().get());
+  }
   absl::Status CheckPeer(const std::string& expected_node) override {
     std::shared_ptr<const grpc::AuthContext> auth = context_.auth_context();
     absl::StatusOr<Identity> who = AuthenticatePeer(verifier_, auth.get());

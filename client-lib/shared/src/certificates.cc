@@ -16,6 +16,7 @@
 #include <sstream>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -297,6 +298,24 @@ absl::StatusOr<CrlDirContents> ReadCrlDir(const std::string& dir) {
   ERR_clear_error();
   for (auto& [issuer, crl] : newest) out.crls.push_back(std::move(crl));
   return out;
+}
+
+std::string CertificateSha256(absl::string_view pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return "";
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (cert == nullptr) {
+    ERR_clear_error();
+    return "";
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  const bool digested = X509_digest(cert, EVP_sha256(), md, &len) == 1;
+  X509_free(cert);
+  if (!digested) return "";
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(md), len));
 }
 
 }  // namespace ibsm

@@ -73,6 +73,12 @@ absl::StatusOr<CrlDirContents> ReadCrlDir(const std::string& dir);
 absl::Status CheckCertificateHost(absl::string_view pem_chain,
                                   absl::string_view target);
 
+// Lower-case hex SHA-256 of the DER of the first certificate in `pem` (the
+// fingerprint `openssl x509 -fingerprint -sha256` prints, without colons),
+// or empty when `pem` holds no certificate. Names a certificate in audit
+// records and logs.
+std::string CertificateSha256(absl::string_view pem);
+
 }  // namespace ibsm
 
 #endif  // IBSM_CERTIFICATES_H_
