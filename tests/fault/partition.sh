@@ -131,7 +131,10 @@ civ_port=$(cat "$work/CIV.port")
 civ_fed_port=$(cat "$work/CIV.fed-port")
 
 node_config MLI "peers { node_id: \"CIV\" address: \"node-civ:$civ_fed_port\" }" >"$work/mli.textproto"
-in_mli "$build/bin/ibsm-broker" --config "$work/mli.textproto" >"$work/mli.log" 2>&1 &
+# nsenter itself, not the in_mli function: a function run with & is a
+# subshell, and $! would be that subshell, which the cleanup would kill while
+# the broker it forked lived on.
+nsenter -t "$holder" -n "$build/bin/ibsm-broker" --config "$work/mli.textproto" >"$work/mli.log" 2>&1 &
 mli_pid=$!
 eventually 60 read_port "$work/MLI.port" >/dev/null || fail "MLI did not start"
 mli_port=$(cat "$work/MLI.port")
