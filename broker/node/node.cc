@@ -42,7 +42,8 @@ namespace ibsm::broker {
 // Members in construction order; destroyed in reverse.
 struct Node::Parts {
   internal::v1::NodeConfig config;
-  Clock* clock = nullptr;  // not owned (NodeOptions::clock)
+  Clock* clock = nullptr;             // not owned (NodeOptions::clock)
+  rocksdb::Env* store_env = nullptr;  // not owned (NodeOptions::store_env)
   // Outlive the server and every call (see NodeContext::SetPeerSecurity).
   std::shared_ptr<PeerVerifier> verifier;
   std::unique_ptr<LiveCalls> live_calls;
@@ -191,6 +192,7 @@ struct Node::Steps {
   static absl::Status OpenStore(Parts* parts) {
     const internal::v1::NodeConfig& config = parts->config;
     StoreOptions store_options{config.data_dir(), config.node_id()};
+    store_options.env = parts->store_env;
     store_options.block_cache_bytes =
         uint64_t{config.limits().rocksdb_block_cache_mib()} << 20;
     store_options.memtable_bytes =
@@ -404,6 +406,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   parts->config = given;
   ApplyDefaults(&parts->config);
   parts->clock = options.clock;
+  parts->store_env = options.store_env;
   const internal::v1::NodeConfig& config = parts->config;
   IBSM_RETURN_IF_ERROR(CheckLimits(config.limits(), "config"));
   IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, "config"));

@@ -27,6 +27,10 @@
 #include "ibsm/clock.h"
 #include "ibsm/internal/v1/config.pb.h"
 
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
+
 namespace ibsm::broker {
 
 // What an in-process node takes besides its config (tests).
@@ -34,6 +38,10 @@ struct NodeOptions {
   // The time of expiry, retention, audit checkpoints and the control loops'
   // intervals. Must outlive the node.
   Clock* clock = RealClock();
+  // The RocksDB environment of the node's store (StoreOptions::env); null
+  // means the default. Tests pass a file system that simulates faults or a
+  // power loss (tests/support). Must outlive the node.
+  rocksdb::Env* store_env = nullptr;
 };
 
 class Node {

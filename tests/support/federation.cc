@@ -359,27 +359,8 @@ std::vector<v1::AuditRecord> Federation::Audit(
 
 std::vector<v1::StoredAlertDigest> Federation::StoredAlerts(
     const std::string& id) {
-  auto stub = v1::Auditor::NewStub(AuditorChannel(id));
-  std::vector<v1::StoredAlertDigest> stored;
-  uint64_t from = 1;
-  while (true) {
-    grpc::ClientContext context;
-    SetTestDeadline(context);
-    v1::AlertExportRequest request;
-    request.set_from_sequence(from);
-    request.set_limit(10000);
-    v1::AlertExport page;
-    grpc::Status status = stub->ExportAlerts(&context, request, &page);
-    INFO("Auditor.ExportAlerts at " << id << ": " << status.error_message());
-    REQUIRE(status.ok());
-    for (const v1::StoredAlertDigest& digest : page.alerts()) {
-      if (!digest.absent()) stored.push_back(digest);
-    }
-    if (page.alerts_size() == 0 || page.to_sequence() < from) break;
-    from = page.to_sequence() + 1;
-    if (page.alerts_size() < 10000) break;
-  }
-  return stored;
+  INFO("the stored alerts of " << id);
+  return RawStoredAlerts(AuditorChannel(id));
 }
 
 std::vector<std::string> Federation::StoredAlertIds(const std::string& id) {

@@ -2,6 +2,7 @@
 
 #include <grpcpp/generic/generic_stub.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 
 #include "absl/synchronization/notification.h"
@@ -41,6 +42,31 @@ std::vector<v1::AuditRecord> RawAuditQuery(
   grpc::Status s = reader->Finish();
   if (status != nullptr) *status = s;
   return out;
+}
+
+std::vector<v1::StoredAlertDigest> RawStoredAlerts(
+    const std::shared_ptr<grpc::Channel>& auditor) {
+  auto stub = v1::Auditor::NewStub(auditor);
+  std::vector<v1::StoredAlertDigest> stored;
+  uint64_t from = 1;
+  while (true) {
+    grpc::ClientContext context;
+    SetTestDeadline(context);
+    v1::AlertExportRequest request;
+    request.set_from_sequence(from);
+    request.set_limit(10000);
+    v1::AlertExport page;
+    grpc::Status status = stub->ExportAlerts(&context, request, &page);
+    INFO("Auditor.ExportAlerts: " << status.error_message());
+    REQUIRE(status.ok());
+    for (const v1::StoredAlertDigest& digest : page.alerts()) {
+      if (!digest.absent()) stored.push_back(digest);
+    }
+    if (page.alerts_size() == 0 || page.to_sequence() < from) break;
+    from = page.to_sequence() + 1;
+    if (page.alerts_size() < 10000) break;
+  }
+  return stored;
 }
 
 grpc::Status RawNodeInfo(const std::shared_ptr<grpc::Channel>& channel,

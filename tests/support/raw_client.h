@@ -30,6 +30,12 @@ std::vector<v1::AuditRecord> RawAuditQuery(
     const std::shared_ptr<grpc::Channel>& channel, const v1::AuditQuery& query,
     grpc::Status* status = nullptr);
 
+// What the node's log holds, in sequence order (Auditor.ExportAlerts page
+// by page, as an auditor reads it), the absent sequences left out. Fails
+// the test on a call error.
+std::vector<v1::StoredAlertDigest> RawStoredAlerts(
+    const std::shared_ptr<grpc::Channel>& auditor);
+
 // Unary Node.GetInfo with a 10 s deadline.
 grpc::Status RawNodeInfo(const std::shared_ptr<grpc::Channel>& channel,
                          v1::NodeInfo* info = nullptr);
