@@ -207,20 +207,6 @@ struct Node::Steps {
                         {e.old_key_files().begin(), e.old_key_files().end()}));
     }
     IBSM_ASSIGN_OR_RETURN(parts->store, Store::Open(store_options));
-    // Logged once the store opened: a start that fails stays one line.
-    if (const KeyRing* keys = parts->store->keys(); keys != nullptr) {
-      LogEvent(absl::StrCat(
-          "encryption at rest: alert payloads and attributes are sealed under "
-          "key id ",
-          seal::KeyIdHex(keys->current_key_id()), " (",
-          config.encryption().old_key_files_size(),
-          " older keys kept for reading)"));
-    } else {
-      LogEvent(
-          "WARNING: encryption at rest is off (no `encryption` in the "
-          "config): alert payloads and attributes are stored in plaintext "
-          "in the data directory; see docs/running-a-node.md");
-    }
     parts->cache = std::make_unique<LogCache>(
         size_t{config.limits().log_cache_mib()} << 20,
         parts->store->recovered_last_sequence() + 1);
@@ -239,6 +225,24 @@ struct Node::Steps {
       }
     }
     return absl::OkStatus();
+  }
+
+  // Whether payloads are sealed, logged once the node serves: a start that
+  // fails stays one line on stderr.
+  static void LogEncryption(const Parts& parts) {
+    if (const KeyRing* keys = parts.store->keys(); keys != nullptr) {
+      LogEvent(absl::StrCat(
+          "encryption at rest: alert payloads and attributes are sealed under "
+          "key id ",
+          seal::KeyIdHex(keys->current_key_id()), " (",
+          parts.config.encryption().old_key_files_size(),
+          " older keys kept for reading)"));
+    } else {
+      LogEvent(
+          "WARNING: encryption at rest is off (no `encryption` in the "
+          "config): alert payloads and attributes are stored in plaintext "
+          "in the data directory; see docs/running-a-node.md");
+    }
   }
 
   static void MakeDelivery(Parts* parts) {
@@ -460,6 +464,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
     IBSM_RETURN_IF_ERROR(WritePortFile(config.port_file(), parts->port));
   }
   times.Step("servers");
+  Steps::LogEncryption(*parts);
   LogEvent(times.Summary());
   return std::unique_ptr<Node>(new Node(std::move(parts)));
 }
