@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -125,6 +126,10 @@ int Reencrypt(int argc, char** argv) {
         absl::StrCat(config_path,
                      " has no `encryption` section: there is no "
                      "key to re-encrypt under")));
+  }
+  if (!std::filesystem::is_directory(config->data_dir())) {
+    return fail(absl::FailedPreconditionError(absl::StrCat(
+        "data directory ", config->data_dir(), " does not exist")));
   }
   const ibsm::internal::v1::EncryptionConfig& e = config->encryption();
   ibsm::broker::StoreOptions options{config->data_dir(), config->node_id()};
