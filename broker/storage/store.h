@@ -72,7 +72,7 @@ struct StoreOptions {
   uint64_t memtable_bytes = uint64_t{64} << 20;
   // Keys for encryption at rest (key_ring.h); null stores alerts in
   // plaintext. Records sealed before stay readable only with their key.
-  std::shared_ptr<const KeyRing> keys;
+  std::shared_ptr<const KeyRing> keys = nullptr;
 };
 
 // What the store's RocksDB holds in memory, in bytes (RocksDB's own

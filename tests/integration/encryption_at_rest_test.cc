@@ -93,6 +93,16 @@ TEST_CASE(
     REQUIRE(RawNodeInfo(police, &info).ok());
     CHECK(info.encryption_at_rest() == encrypted);
     CHECK(info.encryption_key_id().size() == (encrypted ? 16 : 0));
+    RunResult shown = RunBinary(
+        CliBinary(),
+        CliArgs(broker.port(), "agency-CIV_police", {"node", "info"}));
+    INFO(shown.output);
+    CHECK(shown.exit_code == 0);
+    CHECK_THAT(
+        shown.output,
+        Catch::Contains(encrypted ? absl::StrCat("encryption:     on, key id ",
+                                                 info.encryption_key_id())
+                                  : "encryption:     off"));
     broker.Kill(SIGTERM);
     REQUIRE(broker.Wait() == 0);
   }
