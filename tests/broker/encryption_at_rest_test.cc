@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "audit/log_integrity.h"
+#include "ibsm/alert_signature.h"
 #include "ibsm/internal/v1/storage.pb.h"
 #include "publish/publish_path.h"
 #include "storage/key_codec.h"
@@ -84,11 +85,13 @@ std::string Deterministic(const v1::Alert& alert) {
 }
 
 // The alert read back is the published one, byte for byte: its content
-// hash (idempotency) and signature input do not change.
+// hash (idempotency), its signature and the bytes it signs do not change.
 void ExpectSame(const internal::v1::StoredAlert& got,
                 const internal::v1::StoredAlert& want) {
   CHECK(Deterministic(got.alert()) == Deterministic(want.alert()));
   CHECK(AlertContentSha256(got.alert()) == AlertContentSha256(want.alert()));
+  CHECK(AlertSigningBytes(got.alert()) == AlertSigningBytes(want.alert()));
+  CHECK(got.alert().signature() == want.alert().signature());
   CHECK(got.received_at().seconds() == want.received_at().seconds());
   CHECK(got.received_from() == want.received_from());
   CHECK(got.seal_format() == 0);
