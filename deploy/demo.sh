@@ -164,6 +164,8 @@ write_config() {  # write_config NODE: $demo/NODE/config.textproto
   local n=$1 dir=$demo/$1 peer kind policy_file=$policy
   [ "$n" = UNODC ] && policy_file=$unodc_policy
   mkdir -p "$dir"
+  # Encryption at rest: one node key per node, made once (docs/running-a-node.md).
+  [ -f "$dir/node.key" ] || "$bin/ibsm-broker" keygen --out "$dir/node.key" >/dev/null
   {
     cat <<CONF
 # Node configuration (proto/ibsm/internal/v1/config.proto, docs/running-a-node.md).
@@ -180,6 +182,8 @@ tls {
   crl_dir: "$pki/crl"
 }
 audit { checkpoint_every_seconds: 1 }
+# Alert payloads and attributes sealed with AES-256-GCM (docs/security.md).
+encryption { key_file: "$dir/node.key" }
 # Links to other nodes (docs/federation.md).
 federation {
 CONF

@@ -272,10 +272,10 @@ absl::Status ReadVerifiedLog(const Store& store, uint64_t from, uint64_t to,
         if (!absent_up_to(sequence)) return false;
         auto record = std::make_shared<LogRecord>();
         record->sequence = sequence;
-        if (!record->stored.ParseFromArray(value.data(),
-                                           static_cast<int>(value.size()))) {
-          return fail(sequence, Loss(sequence, "does not parse"));
-        }
+        absl::StatusOr<internal::v1::StoredAlert> opened =
+            store.DecodeAlert(sequence, value);
+        if (!opened.ok()) return fail(sequence, opened.status());
+        record->stored = *std::move(opened);
         if (absl::Status s = CheckStoredAlert(store, sequence, record->stored);
             !s.ok()) {
           return fail(sequence, std::move(s));
@@ -339,13 +339,13 @@ absl::Status AppendAlertDigests(const Store& store, uint64_t from, uint64_t to,
                       expected = sequence + 1;
                       v1::StoredAlertDigest* d = out->add_alerts();
                       d->set_sequence(sequence);
-                      internal::v1::StoredAlert stored;
-                      if (!stored.ParseFromArray(
-                              value.data(), static_cast<int>(value.size()))) {
+                      absl::StatusOr<internal::v1::StoredAlert> stored =
+                          store.DecodeAlert(sequence, value);
+                      if (!stored.ok()) {
                         d->set_unparseable(true);
                         return true;
                       }
-                      const v1::Alert& alert = stored.alert();
+                      const v1::Alert& alert = stored->alert();
                       d->set_alert_id(alert.id());
                       d->set_originator(alert.originator());
                       d->set_topic(alert.topic());

@@ -58,11 +58,12 @@ absl::StatusOr<size_t> RetentionTask::RunOnce(absl::Time now) {
           if (seq > last) return false;
           next = seq + 1;
           ++seen;
-          internal::v1::StoredAlert stored;
-          if (!stored.ParseFromArray(value.data(),
-                                     static_cast<int>(value.size()))) {
+          absl::StatusOr<internal::v1::StoredAlert> opened =
+              node_->store()->DecodeAlert(seq, value);
+          if (!opened.ok()) {
             return true;  // not ours to judge; delivery reports corruption
           }
+          const internal::v1::StoredAlert& stored = *opened;
           if (IsExpired(stored, *policy, now)) {
             sequences.push_back(seq);
             dedup_keys.push_back(

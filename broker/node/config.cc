@@ -60,7 +60,27 @@ absl::StatusOr<internal::v1::NodeConfig> ParseConfig(absl::string_view text,
   ApplyDefaults(&config);
   IBSM_RETURN_IF_ERROR(CheckLimits(config.limits(), source));
   IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, source));
+  IBSM_RETURN_IF_ERROR(CheckEncryptionConfig(config, source));
   return config;
+}
+
+absl::Status CheckEncryptionConfig(const internal::v1::NodeConfig& config,
+                                   absl::string_view source) {
+  if (!config.has_encryption()) return absl::OkStatus();
+  const internal::v1::EncryptionConfig& e = config.encryption();
+  if (e.key_file().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source,
+                     ": encryption.key_file is required when encryption is set "
+                     "(make one with ibsm-broker keygen --out FILE)"));
+  }
+  for (int i = 0; i < e.old_key_files_size(); ++i) {
+    if (e.old_key_files(i).empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": encryption.old_key_files[", i, "] is empty"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckLimits(const internal::v1::Limits& limits,

@@ -39,6 +39,12 @@ absl::Status CheckLimits(const internal::v1::Limits& limits,
 absl::Status CheckFederationConfig(const internal::v1::NodeConfig& config,
                                    absl::string_view source);
 
+// The encryption section: when set, key_file is named and no old key file
+// is empty. INVALID_ARGUMENT "source: encryption.field ..." otherwise. The
+// key files themselves are checked when the node opens its store.
+absl::Status CheckEncryptionConfig(const internal::v1::NodeConfig& config,
+                                   absl::string_view source);
+
 }  // namespace ibsm::broker
 
 #endif  // IBSM_BROKER_NODE_CONFIG_H_

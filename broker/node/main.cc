@@ -1,12 +1,18 @@
 // ibsm-broker --config FILE: runs one IBSM Exchange node until SIGTERM or
 // SIGINT, then drains and exits 0. Exit code 2 with one line on stderr when
-// the configuration, TLS files or data directory are unusable.
+// the configuration, TLS files, key files or data directory are unusable.
+//
+// ibsm-broker keygen --out FILE: writes a new node key for encryption at
+// rest (mode 0600; never overwrites) and prints its key id.
+// ibsm-broker reencrypt --config FILE: on a stopped node, seals every stored
+// alert not under the current key again under it; prints how many.
 #include <jemalloc/jemalloc.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +22,10 @@
 #include "logging/event_log.h"
 #include "node/config.h"
 #include "node/node.h"
+#include "storage/key_ring.h"
+#include "storage/reencrypt.h"
+#include "storage/seal.h"
+#include "storage/store.h"
 
 // jemalloc's options, read at its first allocation (MALLOC_CONF in the
 // environment still overrides them). Freed pages go back to the kernel
@@ -56,14 +66,109 @@ std::string DescribeHeap() {
 int Usage() {
   std::fprintf(stderr,
                "usage: ibsm-broker --config FILE\n"
+               "       ibsm-broker keygen --out FILE\n"
+               "       ibsm-broker reencrypt --config FILE\n"
                "  FILE is a NodeConfig in protobuf text format "
-               "(proto/ibsm/internal/v1/config.proto)\n");
+               "(proto/ibsm/internal/v1/config.proto); keygen writes a new "
+               "32-byte key file for encryption.key_file\n");
   return kExitBadSetup;
+}
+
+// The value of `--name VALUE` or `--name=VALUE` among argv[first..]; empty,
+// with a message, for anything else.
+bool ParseOneFlag(int argc, char** argv, int first, const std::string& name,
+                  std::string* value) {
+  for (int i = first; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--" + name && i + 1 < argc) {
+      *value = argv[++i];
+    } else if (arg.rfind("--" + name + "=", 0) == 0) {
+      *value = arg.substr(name.size() + 3);
+    } else {
+      std::fprintf(stderr, "ibsm-broker: unknown argument '%s'\n", argv[i]);
+      return false;
+    }
+  }
+  if (value->empty()) {
+    std::fprintf(stderr, "ibsm-broker: --%s FILE is required\n", name.c_str());
+    return false;
+  }
+  return true;
+}
+
+int Keygen(int argc, char** argv) {
+  std::string out;
+  if (!ParseOneFlag(argc, argv, 2, "out", &out)) return Usage();
+  absl::StatusOr<std::string> id = ibsm::broker::WriteNewKeyFile(out);
+  if (!id.ok()) {
+    std::fprintf(stderr, "ibsm-broker keygen: %s\n",
+                 std::string(id.status().message()).c_str());
+    return kExitBadSetup;
+  }
+  std::printf("wrote a new node key to %s (mode 0600), key id %s\n",
+              out.c_str(), ibsm::broker::seal::KeyIdHex(*id).c_str());
+  return 0;
+}
+
+int Reencrypt(int argc, char** argv) {
+  std::string config_path;
+  if (!ParseOneFlag(argc, argv, 2, "config", &config_path)) return Usage();
+  auto fail = [](const absl::Status& s) {
+    std::fprintf(stderr, "ibsm-broker reencrypt: %s\n",
+                 std::string(s.message()).c_str());
+    return kExitBadSetup;
+  };
+  absl::StatusOr<ibsm::internal::v1::NodeConfig> config =
+      ibsm::broker::LoadConfig(config_path);
+  if (!config.ok()) return fail(config.status());
+  if (!config->has_encryption()) {
+    return fail(absl::FailedPreconditionError(
+        absl::StrCat(config_path,
+                     " has no `encryption` section: there is no "
+                     "key to re-encrypt under")));
+  }
+  if (!std::filesystem::is_directory(config->data_dir())) {
+    return fail(absl::FailedPreconditionError(absl::StrCat(
+        "data directory ", config->data_dir(), " does not exist")));
+  }
+  const ibsm::internal::v1::EncryptionConfig& e = config->encryption();
+  ibsm::broker::StoreOptions options{config->data_dir(), config->node_id()};
+  absl::StatusOr<std::shared_ptr<const ibsm::broker::KeyRing>> keys =
+      ibsm::broker::KeyRing::Load(
+          e.key_file(), {e.old_key_files().begin(), e.old_key_files().end()});
+  if (!keys.ok()) return fail(keys.status());
+  options.keys = *keys;
+  absl::StatusOr<std::unique_ptr<ibsm::broker::Store>> store =
+      ibsm::broker::Store::Open(options);
+  if (!store.ok()) {
+    return fail(absl::FailedPreconditionError(absl::StrCat(
+        store.status().message(), " (reencrypt runs on a stopped node)")));
+  }
+  absl::StatusOr<ibsm::broker::ReencryptResult> done =
+      ibsm::broker::ReencryptLog(store->get());
+  if (!done.ok()) return fail(done.status());
+  if (absl::Status flushed = (*store)->Flush(); !flushed.ok()) {
+    return fail(flushed);
+  }
+  std::printf(
+      "re-encrypted %llu of %llu stored alerts under key id %s in %llu "
+      "synced batches\n",
+      static_cast<unsigned long long>(done->rewritten),
+      static_cast<unsigned long long>(done->scanned),
+      ibsm::broker::seal::KeyIdHex((*keys)->current_key_id()).c_str(),
+      static_cast<unsigned long long>(done->batches));
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "keygen") == 0) {
+    return Keygen(argc, argv);
+  }
+  if (argc >= 2 && std::strcmp(argv[1], "reencrypt") == 0) {
+    return Reencrypt(argc, argv);
+  }
   std::string config_path;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];

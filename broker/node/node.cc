@@ -33,8 +33,10 @@
 #include "services/peer_verifier.h"
 #include "services/server_credentials.h"
 #include "services/services.h"
+#include "storage/key_ring.h"
 #include "storage/log_cache.h"
 #include "storage/outbox.h"
+#include "storage/seal.h"
 #include "storage/store.h"
 
 namespace ibsm::broker {
@@ -197,6 +199,13 @@ struct Node::Steps {
         uint64_t{config.limits().rocksdb_block_cache_mib()} << 20;
     store_options.memtable_bytes =
         uint64_t{config.limits().rocksdb_memtable_mib()} << 20;
+    if (config.has_encryption()) {
+      const internal::v1::EncryptionConfig& e = config.encryption();
+      IBSM_ASSIGN_OR_RETURN(
+          store_options.keys,
+          KeyRing::Load(e.key_file(),
+                        {e.old_key_files().begin(), e.old_key_files().end()}));
+    }
     IBSM_ASSIGN_OR_RETURN(parts->store, Store::Open(store_options));
     parts->cache = std::make_unique<LogCache>(
         size_t{config.limits().log_cache_mib()} << 20,
@@ -216,6 +225,24 @@ struct Node::Steps {
       }
     }
     return absl::OkStatus();
+  }
+
+  // Whether payloads are sealed, logged once the node serves: a start that
+  // fails stays one line on stderr.
+  static void LogEncryption(const Parts& parts) {
+    if (const KeyRing* keys = parts.store->keys(); keys != nullptr) {
+      LogEvent(absl::StrCat(
+          "encryption at rest: alert payloads and attributes are sealed under "
+          "key id ",
+          seal::KeyIdHex(keys->current_key_id()), " (",
+          parts.config.encryption().old_key_files_size(),
+          " older keys kept for reading)"));
+    } else {
+      LogEvent(
+          "WARNING: encryption at rest is off (no `encryption` in the "
+          "config): alert payloads and attributes are stored in plaintext "
+          "in the data directory; see docs/running-a-node.md");
+    }
   }
 
   static void MakeDelivery(Parts* parts) {
@@ -437,6 +464,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
     IBSM_RETURN_IF_ERROR(WritePortFile(config.port_file(), parts->port));
   }
   times.Step("servers");
+  Steps::LogEncryption(*parts);
   LogEvent(times.Summary());
   return std::unique_ptr<Node>(new Node(std::move(parts)));
 }

@@ -470,7 +470,10 @@ bool Committer::CommitOnce(std::vector<QueuedGroup> groups,
   PendingCommit commit(store_->NewBatch(), written_sequence_);
   AddCursorCreations(std::move(housekeeping.cursor_creations), &commit);
   AssignSequences(&groups, &commit);
-  AddLogWrites(&commit);
+  if (absl::Status sealed = AddLogWrites(&commit); !sealed.ok()) {
+    HandOver(CommitFailed(sealed, std::move(housekeeping), &groups, &commit));
+    return false;
+  }
   AddDedupWrites(&commit);
   absl::Status audited =
       AddAuditWrites(groups, housekeeping.audit_records, &commit);
@@ -604,15 +607,19 @@ void Committer::AssignSequence(PublishEntry* e, PendingCommit* commit) {
   commit->fresh.push_back(e);
 }
 
-void Committer::AddLogWrites(PendingCommit* commit) {
+absl::Status Committer::AddLogWrites(PendingCommit* commit) {
   for (const PublishEntry* e : commit->fresh) {
-    commit->batch.PutAlert(e->sequence, e->value);
+    // The one step that seals (encryption at rest): the sequence, part of
+    // what the seal authenticates, is known only here.
+    IBSM_RETURN_IF_ERROR(
+        commit->batch.PutAlert(e->sequence, e->record->stored));
   }
   if (!commit->fresh.empty()) {
     // The high-water mark, so that retention emptying the end of the log
     // can never make a restarted node hand out these sequences again.
     commit->batch.PutLastSequence(commit->last_sequence);
   }
+  return absl::OkStatus();
 }
 
 void Committer::AddDedupWrites(PendingCommit* commit) {

@@ -7,8 +7,9 @@
 //
 // CommitOnce builds the batch in steps, one per concern (AddLogWrites,
 // AddDedupWrites, AddAuditWrites, AddOutboxWrites, AddRemovals,
-// AddCursorWrites). A new concern is one more step there: encryption at
-// rest a step before AddLogWrites that seals each fresh entry's value.
+// AddCursorWrites). A new concern is one more step there. Encryption at
+// rest is inside AddLogWrites: storage::Batch::PutAlert seals each fresh
+// alert under its sequence (storage/key_ring.h).
 //
 // Two threads share the work, so that the fsync of one batch overlaps the
 // building and writing of the next. The committer thread builds each batch
@@ -315,7 +316,8 @@ class Committer {
   // them sequences), duplicates or conflicts; writes nothing.
   void AssignSequences(std::vector<QueuedGroup>* groups, PendingCommit* commit);
   void AssignSequence(PublishEntry* e, PendingCommit* commit);
-  void AddLogWrites(PendingCommit* commit);
+  // Fails only when sealing an alert fails (OpenSSL).
+  absl::Status AddLogWrites(PendingCommit* commit);
   void AddDedupWrites(PendingCommit* commit);
   // The records of the publishes and the queued ones, in submission order,
   // and the alerts' links to them. Fails when the trail cannot append.

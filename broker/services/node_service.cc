@@ -12,6 +12,9 @@
 #include "services/grpc_status.h"
 #include "services/raw_message.h"
 #include "services/services.h"
+#include "storage/key_ring.h"
+#include "storage/seal.h"
+#include "storage/store.h"
 
 namespace ibsm::broker {
 namespace {
@@ -87,6 +90,10 @@ class NodeService final
     }
     for (const std::string& level : authorizer->classification_levels()) {
       info->add_classification_levels(level);
+    }
+    if (const KeyRing* keys = node_->store()->keys(); keys != nullptr) {
+      info->set_encryption_at_rest(true);
+      info->set_encryption_key_id(seal::KeyIdHex(keys->current_key_id()));
     }
     reactor->Finish(ToGrpcStatus(SerializeResponse(response, response_bytes)));
     return reactor;

@@ -25,6 +25,7 @@
 #include "ibsm/status_macros.h"
 #include "logging/event_log.h"
 #include "storage/key_codec.h"
+#include "storage/key_ring.h"
 
 namespace ibsm::broker {
 namespace {
@@ -364,6 +365,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   auto store = std::unique_ptr<Store>(new Store());
   store->path_ = options.path;
   store->node_id_ = options.node_id;
+  store->keys_ = options.keys;
   store->info_log_ = std::move(info_log);
   store->block_cache_ = std::move(block_cache);
   store->write_buffers_ = std::move(write_buffers);
@@ -583,12 +585,14 @@ absl::StatusOr<std::optional<internal::v1::StoredAlert>> Store::GetAlert(
   IBSM_ASSIGN_OR_RETURN(std::optional<std::string> value,
                         Get(Family::kLog, EncodeSequence(sequence)));
   if (!value) return std::optional<internal::v1::StoredAlert>();
-  internal::v1::StoredAlert stored;
-  if (!stored.ParseFromString(*value)) {
-    return absl::DataLossError(absl::StrCat("the stored alert at sequence ",
-                                            sequence, " cannot be parsed"));
-  }
+  IBSM_ASSIGN_OR_RETURN(internal::v1::StoredAlert stored,
+                        DecodeAlert(sequence, *value));
   return std::optional<internal::v1::StoredAlert>(std::move(stored));
+}
+
+absl::StatusOr<internal::v1::StoredAlert> Store::DecodeAlert(
+    uint64_t sequence, absl::string_view value) const {
+  return OpenStoredAlert(keys_.get(), sequence, value);
 }
 
 absl::StatusOr<std::optional<std::string>> Store::Get(

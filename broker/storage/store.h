@@ -55,6 +55,8 @@ enum class Durability {
   kBuffered,  // written to the OS: survives a crash of the process only
 };
 
+class KeyRing;
+
 struct StoreOptions {
   std::string path;
   std::string node_id;  // recorded on first open; a mismatch later is refused
@@ -68,6 +70,9 @@ struct StoreOptions {
   // write-buffer budget for every family's memtables.
   uint64_t block_cache_bytes = uint64_t{32} << 20;
   uint64_t memtable_bytes = uint64_t{64} << 20;
+  // Keys for encryption at rest (key_ring.h); null stores alerts in
+  // plaintext. Records sealed before stay readable only with their key.
+  std::shared_ptr<const KeyRing> keys = nullptr;
 };
 
 // What the store's RocksDB holds in memory, in bytes (RocksDB's own
@@ -149,9 +154,19 @@ class Store {
       const std::function<bool(uint64_t, absl::string_view)>& fn) const;
 
   // The stored alert at `sequence` of the log, nullopt when there is none;
-  // DATA_LOSS naming the sequence when its bytes do not parse.
+  // DATA_LOSS naming the sequence when its bytes do not parse or do not
+  // open (DecodeAlert).
   absl::StatusOr<std::optional<internal::v1::StoredAlert>> GetAlert(
       uint64_t sequence) const;
+  // The stored alert in log value `value` (as ScanLog passes it) at
+  // `sequence`, opened with this store's keys: every read of an alert from
+  // the log goes through here or GetAlert. DATA_LOSS naming the sequence
+  // (and the key id, for a key the store does not hold) otherwise.
+  absl::StatusOr<internal::v1::StoredAlert> DecodeAlert(
+      uint64_t sequence, absl::string_view value) const;
+
+  // The keys alerts are sealed with; null when encryption is off.
+  const KeyRing* keys() const { return keys_.get(); }
 
   // The value under `key` in `family`, nullopt when absent.
   absl::StatusOr<std::optional<std::string>> Get(Family family,
@@ -189,6 +204,7 @@ class Store {
 
   std::string path_;
   std::string node_id_;
+  std::shared_ptr<const KeyRing> keys_;
   // RocksDB's info log, routed to the event log (store.cc says why).
   std::shared_ptr<rocksdb::Logger> info_log_;
   // Shared by every family; declared before db_, so they outlive it.

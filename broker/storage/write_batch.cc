@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "storage/key_codec.h"
+#include "storage/key_ring.h"
 #include "storage/store.h"
 
 namespace ibsm::broker::storage {
@@ -24,8 +25,13 @@ Batch::~Batch() = default;
 Batch::Batch(Batch&&) noexcept = default;
 Batch& Batch::operator=(Batch&&) noexcept = default;
 
-void Batch::PutAlert(uint64_t sequence, absl::string_view stored_alert) {
-  Put(Family::kLog, EncodeSequence(sequence), stored_alert);
+absl::Status Batch::PutAlert(uint64_t sequence,
+                             const internal::v1::StoredAlert& stored) {
+  absl::StatusOr<std::string> value =
+      SealStoredAlert(store_->keys(), sequence, stored);
+  if (!value.ok()) return value.status();
+  Put(Family::kLog, EncodeSequence(sequence), *value);
+  return absl::OkStatus();
 }
 
 void Batch::RemoveAlert(uint64_t sequence) {

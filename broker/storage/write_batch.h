@@ -19,11 +19,15 @@
 #include <cstdint>
 #include <memory>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace rocksdb {
 class WriteBatch;
 }  // namespace rocksdb
+namespace ibsm::internal::v1 {
+class StoredAlert;
+}  // namespace ibsm::internal::v1
 
 namespace ibsm::broker {
 
@@ -41,8 +45,11 @@ class Batch {
   Batch(const Batch&) = delete;
   Batch& operator=(const Batch&) = delete;
 
-  // `log`: the serialized StoredAlert under its sequence.
-  void PutAlert(uint64_t sequence, absl::string_view stored_alert);
+  // `log`: `stored` under its sequence, sealed under the store's current
+  // key when it has keys (key_ring.h: the one place alerts are sealed).
+  // INTERNAL only if OpenSSL fails; nothing is added then.
+  absl::Status PutAlert(uint64_t sequence,
+                        const internal::v1::StoredAlert& stored);
   // `log`: retention's removal of the alert at `sequence`.
   void RemoveAlert(uint64_t sequence);
 

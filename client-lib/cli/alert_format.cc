@@ -301,6 +301,10 @@ std::string FormatNodeInfo(const v1::NodeInfo& info) {
        info.has_started_at() ? FormatTime(info.started_at()) : "");
   line("subscriptions:", absl::StrCat(info.active_subscriptions()));
   line("levels:", absl::StrJoin(info.classification_levels(), ", "));
+  line("encryption:",
+       info.encryption_at_rest()
+           ? absl::StrCat("on, key id ", info.encryption_key_id())
+           : "off (payloads stored in plaintext)");
   return out;
 }
 

@@ -6,7 +6,7 @@
 //              [--mode=client|wire] [--policy=FILE] [--credit=C]
 //              [--rss-every=K] [--rss-every-seconds=S]
 //              [--topology=single|link] [--link-kbps=K] [--link-delay-ms=D]
-//              [--link-window=W]
+//              [--link-window=W] [--encryption=off|on]
 //              [--target=HOST:PORT --ca=FILE --cert=FILE --key=FILE]
 //
 // Without --target it makes a development PKI, starts its own ibsm-broker
@@ -21,8 +21,11 @@
 //    "overhead_bytes_per_alert":..,"signature_bytes":..,"chain_bytes":..,
 //    "crossing_first_ms":..,"crossing_ms":..,"crossing_after_reset_ms":..,
 //    "relink_ms":..,"mode":"client","policy":"ibsm-west-africa.textproto",
-//    "rss_samples_kib":..}
+//    "rss_samples_kib":..,"encryption":false,"broker_cpu_us_per_alert":..}
 // broker_rss_kib is the broker's peak resident set (VmHWM) at the end.
+// --encryption=on gives the node(s) it starts a key made with ibsm-broker
+// keygen (encryption at rest, docs/security.md); broker_cpu_us_per_alert is
+// the node's user + system CPU over the workload, per alert published.
 //
 // --mode=client (the default) measures what an agency's application gets:
 // alerts are published through the client library's asynchronous
@@ -109,8 +112,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <random>
@@ -124,6 +129,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -155,6 +161,7 @@ struct Flags {
   std::string durability = "sync";
   std::string target, ca, cert, key;
   bool sign = false;
+  bool encryption = false;  // --encryption=on: the nodes seal payloads
   std::string topology = "single";
   std::string payload;          // "repeated" or "random"; set by ParseFlags
   uint64_t link_kbps = 0;       // 0: the proxy, if any, does not limit
@@ -235,7 +242,11 @@ Flags ParseFlags(int argc, char** argv) {
       f.topology_given = true;
     } else if (name == "payload")
       f.payload = value;
-    else if (name == "link-kbps")
+    else if (name == "encryption") {
+      if (value != "on" && value != "off")
+        Die("--encryption must be on or off");
+      f.encryption = value == "on";
+    } else if (name == "link-kbps")
       number(&f.link_kbps);
     else if (name == "link-delay-ms")
       number(&f.link_delay_ms);
@@ -419,6 +430,17 @@ class OwnBroker {
     const std::string base = absl::StrCat(dir.path(), "/", node);
     const std::string& pki = dir.pki();
     std::string config = base + ".textproto";
+    std::string broker = SelfDir() + "/ibsm-broker";
+    std::string encryption;
+    if (flags.encryption) {
+      const std::string key = base + ".key";
+      if (std::system(
+              absl::StrCat("'", broker, "' keygen --out '", key, "' >/dev/null")
+                  .c_str()) != 0) {
+        Die("ibsm-broker keygen failed");
+      }
+      encryption = absl::StrCat("encryption { key_file: \"", key, "\" }\n");
+    }
     std::ofstream(config) << absl::StrCat(
         "node_id: \"", node, "\"\nlisten_address: \"127.0.0.1:0\"\n",
         "data_dir: \"", base, "-data\"\nport_file: \"", base, ".port\"\n",
@@ -427,8 +449,7 @@ class OwnBroker {
         "\ntls {\n cert_file: \"", pki, "/node-", node,
         "-chain.pem\"\n key_file: \"", pki, "/node-", node,
         ".key\"\n ca_file: \"", dir.ca(), "\"\n crl_dir: \"", pki,
-        "/crl\"\n}\n", extra_config);
-    std::string broker = SelfDir() + "/ibsm-broker";
+        "/crl\"\n}\n", encryption, extra_config);
     pid_ = fork();
     if (pid_ == 0) {
       int devnull = open("/dev/null", O_WRONLY);
@@ -467,6 +488,21 @@ class OwnBroker {
   std::optional<uint64_t> PeakRssKib() const { return StatusKib("VmHWM:"); }
   // The broker's resident set now, in KiB.
   std::optional<uint64_t> CurrentRssKib() const { return StatusKib("VmRSS:"); }
+  // User + system CPU the broker used so far, in seconds (/proc/PID/stat).
+  double CpuSeconds() const {
+    std::ifstream in(absl::StrCat("/proc/", pid_, "/stat"));
+    std::string stat((std::istreambuf_iterator<char>(in)), {});
+    // Fields after the command name, which is in parentheses; utime and
+    // stime are fields 14 and 15 of the line, 12 and 13 after it.
+    std::vector<std::string> fields =
+        absl::StrSplit(stat.substr(stat.rfind(')') + 2), ' ');
+    uint64_t utime = 0, stime = 0;
+    if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
+        !absl::SimpleAtoi(fields[12], &stime)) {
+      return 0;
+    }
+    return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+  }
   const std::string& target() const { return target_; }
 
  private:
@@ -1332,6 +1368,7 @@ int main(int argc, char** argv) {
   const std::string run = absl::StrCat("bench-", NowMicros());
   Results r;
   r.messages = f.messages;
+  const double cpu_before = rig.node != nullptr ? rig.node->CpuSeconds() : 0;
   if (IsLink(f) && f.workload != "W4")
     LinkProbe(rig.admin, "MLI").WaitUntilUp();
 
@@ -1388,6 +1425,11 @@ int main(int argc, char** argv) {
   } else {
     RunThinLink(f, rig, run, &r);
   }
+  std::optional<double> cpu_per_alert;
+  if (rig.node != nullptr && r.messages > 0) {
+    cpu_per_alert = (rig.node->CpuSeconds() - cpu_before) * 1e6 /
+                    static_cast<double>(r.messages);
+  }
   auto rss = [](const std::unique_ptr<OwnBroker>& b) -> std::optional<double> {
     if (b == nullptr) return std::nullopt;
     if (auto kib = b->PeakRssKib()) return static_cast<double>(*kib);
@@ -1420,7 +1462,9 @@ int main(int argc, char** argv) {
       ",\"crossing_after_reset_ms\":", Json(r.crossing_after_reset_ms),
       ",\"relink_ms\":", Json(r.relink_ms), ",\"mode\":\"", f.mode,
       "\",\"policy\":", PolicyJson(f),
-      ",\"rss_samples_kib\":", Json(r.rss_samples), "}\n");
+      ",\"rss_samples_kib\":", Json(r.rss_samples),
+      ",\"encryption\":", f.encryption ? "true" : "false",
+      ",\"broker_cpu_us_per_alert\":", Json(cpu_per_alert), "}\n");
   std::fputs(line.c_str(), stdout);
   std::fflush(stdout);
   rig.node.reset();

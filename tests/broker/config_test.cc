@@ -223,6 +223,33 @@ TEST_CASE("ParseConfig refuses an unknown field, reporting source:line:col",
   }
 }
 
+TEST_CASE("ParseConfig reads the encryption section and refuses it without "
+          "a key file",
+          "[config]") {
+  absl::StatusOr<internal::v1::NodeConfig> off =
+      ParseConfig(kMinimalConfig, "m.txtpb");
+  REQUIRE(off.ok());
+  CHECK_FALSE(off->has_encryption());
+  absl::StatusOr<internal::v1::NodeConfig> on = ParseConfig(
+      absl::StrCat(kMinimalConfig,
+                   "encryption { key_file: \"/k/new.key\" "
+                   "old_key_files: \"/k/old.key\" }\n"),
+      "e.txtpb");
+  REQUIRE(on.ok());
+  CHECK(on->encryption().key_file() == "/k/new.key");
+  CHECK(on->encryption().old_key_files_size() == 1);
+  for (const char* bad : {"encryption { }\n",
+                          "encryption { old_key_files: \"/k/old.key\" }\n",
+                          "encryption { key_file: \"/k\" old_key_files: \"\" }\n"}) {
+    absl::StatusOr<internal::v1::NodeConfig> config =
+        ParseConfig(absl::StrCat(kMinimalConfig, bad), "e.txtpb");
+    INFO(bad);
+    CHECK(config.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(config.status().message()),
+               Catch::Contains("e.txtpb: encryption."));
+  }
+}
+
 TEST_CASE("ParseConfig: unknown field message names the field", "[config]") {
   absl::StatusOr<internal::v1::NodeConfig> config =
       ParseConfig(absl::StrCat(kMinimalConfig, "frobnicate: true\n"), "f.txtpb");

@@ -36,7 +36,9 @@ std::unique_ptr<Store> MustOpen(const std::string& path,
 // Writes log records with the given sequences (value "v<seq>") in one batch.
 void WriteLog(Store& store, const std::vector<uint64_t>& sequences) {
   storage::Batch batch = store.NewBatch();
-  for (uint64_t s : sequences) batch.PutAlert(s, "v" + std::to_string(s));
+  for (uint64_t s : sequences)
+    batch.PutForTesting(Family::kLog, EncodeSequence(s),
+                        "v" + std::to_string(s));
   absl::Status written = store.Commit(std::move(batch), Durability::kSynced);
   INFO(written.ToString());
   REQUIRE(written.ok());
@@ -349,7 +351,7 @@ TEST_CASE("Store: writes without sync are also durable across a clean close",
   {
     std::unique_ptr<Store> store = MustOpen(path);
     storage::Batch batch = store->NewBatch();
-    batch.PutAlert(9, "v9");
+    batch.PutForTesting(Family::kLog, EncodeSequence(9), "v9");
     REQUIRE(store->Commit(std::move(batch), Durability::kBuffered).ok());
   }
   std::unique_ptr<Store> store = MustOpen(path);

@@ -61,8 +61,8 @@ struct Records {
 };
 
 void AddEveryRecord(const Records& r, storage::Batch* batch) {
-  batch->PutAlert(1, r.alert1);
-  batch->PutAlert(2, r.alert2);
+  batch->PutForTesting(Family::kLog, EncodeSequence(1), r.alert1);
+  batch->PutForTesting(Family::kLog, EncodeSequence(2), r.alert2);
   batch->PutDedup(r.dedup_key, 1, r.content_sha256);
   batch->PutCursor(r.cursor_key, 2);
   batch->AppendAuditRecord(0, r.audit_record);
@@ -226,7 +226,7 @@ TEST_CASE(
     CHECK(store->recovered_last_sequence() == 0);
     nothing_visible(*store, {});
     storage::Batch next = store->NewBatch();
-    next.PutAlert(7, "after the failure");
+    next.PutForTesting(Family::kLog, EncodeSequence(7), "after the failure");
     absl::Status written = store->Commit(std::move(next), Durability::kSynced);
     INFO(written.ToString());
     REQUIRE(written.ok());

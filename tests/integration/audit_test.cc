@@ -243,7 +243,7 @@ uint64_t RunAndStop(const internal::v1::NodeConfig& config, int alerts,
   }
   node->Shutdown(absl::Seconds(1));
   node.reset();
-  auto store = broker::Store::Open({config.data_dir(), "CIV"});
+  auto store = broker::Store::Open(StoreOptionsFor(config));
   REQUIRE(store.ok());
   auto latest = broker::LatestCheckpoint(**store);
   REQUIRE(latest.ok());
@@ -297,7 +297,7 @@ TEST_CASE(
     const uint64_t size = RunAndStop(config, 10, "t");
     REQUIRE(size >= 12);  // node start, 10 publishes, node stop
     {
-      auto store = broker::Store::Open({config.data_dir(), "CIV"});
+      auto store = broker::Store::Open(StoreOptionsFor(config));
       REQUIRE(store.ok());
       broker::storage::Batch batch = (*store)->NewBatch();
       c.tamper(**store, batch, size);
@@ -415,20 +415,21 @@ TEST_CASE("a change of the CRL directory is noticed and recorded") {
 }
 
 // Edits the stored alert at `sequence` of a stopped node's data directory,
-// as someone with the files could.
+// as someone with the files and the node key could.
 void EditStoredAlert(const internal::v1::NodeConfig& config, uint64_t sequence,
                      const std::function<void(v1::Alert*)>& edit) {
-  auto store = broker::Store::Open({config.data_dir(), "CIV"});
+  auto store = broker::Store::Open(StoreOptionsFor(config));
   REQUIRE(store.ok());
   const std::string key = broker::EncodeSequence(sequence);
   auto value = (*store)->Get(broker::Family::kLog, key);
   REQUIRE(value.ok());
   REQUIRE(value->has_value());
-  internal::v1::StoredAlert stored;
-  REQUIRE(stored.ParseFromString(**value));
-  edit(stored.mutable_alert());
+  absl::StatusOr<internal::v1::StoredAlert> stored =
+      (*store)->DecodeAlert(sequence, **value);
+  REQUIRE(stored.ok());
+  edit(stored->mutable_alert());
   broker::storage::Batch batch = (*store)->NewBatch();
-  batch.PutAlert(sequence, stored.SerializeAsString());
+  REQUIRE(batch.PutAlert(sequence, *stored).ok());
   REQUIRE((*store)->Commit(std::move(batch), broker::Durability::kSynced).ok());
 }
 
@@ -472,7 +473,7 @@ TEST_CASE(
     internal::v1::NodeConfig config = AuditedConfig(dir);
     const uint64_t size = RunAndStop(config, 5, "tamper-");
     if (c.remove) {
-      auto store = broker::Store::Open({config.data_dir(), "CIV"});
+      auto store = broker::Store::Open(StoreOptionsFor(config));
       REQUIRE(store.ok());
       broker::storage::Batch batch = (*store)->NewBatch();
       batch.RemoveAlert(3);
@@ -569,7 +570,7 @@ TEST_CASE(
     node->Shutdown(absl::Seconds(1));
   }
   {
-    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    auto store = broker::Store::Open(StoreOptionsFor(config));
     REQUIRE(store.ok());
     auto latest = broker::LatestCheckpoint(**store);
     REQUIRE(latest.ok());
@@ -691,7 +692,7 @@ TEST_CASE(
   internal::v1::NodeConfig config = AuditedConfig(dir);
   RunAndStop(config, 5, "q");
   {
-    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    auto store = broker::Store::Open(StoreOptionsFor(config));
     REQUIRE(store.ok());
     broker::storage::Batch batch = (*store)->NewBatch();
     // 0xff is field 31 with wire type 7, which does not exist.
@@ -717,7 +718,7 @@ TEST_CASE(
   internal::v1::NodeConfig config = AuditedConfig(dir);
   const uint64_t size = RunAndStop(config, 10, "t");
   {
-    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    auto store = broker::Store::Open(StoreOptionsFor(config));
     REQUIRE(store.ok());
     broker::storage::Batch batch = (*store)->NewBatch();
     for (uint64_t i = 7; i < size; ++i) {
@@ -739,7 +740,7 @@ TEST_CASE(
 // links marker in `meta`. Returns the links it removed, by sequence.
 std::map<uint64_t, std::string> RemoveAlertAuditLinks(
     const internal::v1::NodeConfig& config) {
-  auto store = broker::Store::Open({config.data_dir(), "CIV"});
+  auto store = broker::Store::Open(StoreOptionsFor(config));
   REQUIRE(store.ok());
   const std::string prefix = "alert-audit/";
   std::map<uint64_t, std::string> links;
@@ -836,7 +837,7 @@ TEST_CASE(
   {
     // The links are those the broker wrote with the alerts, and the marker
     // is back.
-    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    auto store = broker::Store::Open(StoreOptionsFor(config));
     REQUIRE(store.ok());
     CHECK(AlertAuditLinks(**store) == written);
     auto marker = (*store)->Get(broker::Family::kMeta,
@@ -871,7 +872,7 @@ TEST_CASE(
   };
   {
     // A crash after the first batch: some links, no marker.
-    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    auto store = broker::Store::Open(StoreOptionsFor(config));
     REQUIRE(store.ok());
     broker::storage::Batch batch = (*store)->NewBatch();
     batch.PutForTesting(broker::Family::kMeta, broker::AlertAuditLinkKey(1),
@@ -882,7 +883,7 @@ TEST_CASE(
         (*store)->Commit(std::move(batch), broker::Durability::kSynced).ok());
   }
   {
-    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    auto store = broker::Store::Open(StoreOptionsFor(config));
     REQUIRE(store.ok());
     auto trail = open_trail(store->get());
     const uint64_t size = trail->size();
@@ -905,7 +906,7 @@ TEST_CASE(
   }
   RemoveAlertAuditLinks(config);
   {
-    auto store = broker::Store::Open({config.data_dir(), "CIV"});
+    auto store = broker::Store::Open(StoreOptionsFor(config));
     REQUIRE(store.ok());
     broker::storage::Batch batch = (*store)->NewBatch();
     batch.AppendAuditRecord(3, "\xff\xff not a record");

@@ -91,6 +91,38 @@ TEST_CASE("the broker refuses to start on bad setup with one line, exit 2") {
         RunBinary(Broker(), {"--config", path}, absl::Seconds(10)),
         "accessible by group or others (mode 0644)");
   }
+  SECTION(
+      "an encryption key file that is missing, open to others or not 32 "
+      "bytes") {
+    const std::string key = dir.File("node.key");
+    auto with_key = [&](const std::string& file) {
+      return WriteConfig(dir, ConfigText(dir, Tls("node-CIV").key_file) +
+                                  "encryption { key_file: \"" + file +
+                                  "\" }\n");
+    };
+    ExpectOneLineExit2(RunBinary(Broker(), {"--config", with_key(key)}),
+                       "node.key: encryption key file cannot be read");
+    REQUIRE(RunBinary(Broker(), {"keygen", "--out", key}).exit_code == 0);
+    std::filesystem::permissions(key, std::filesystem::perms::group_read,
+                                 std::filesystem::perm_options::add);
+    ExpectOneLineExit2(
+        RunBinary(Broker(), {"--config", with_key(key)}),
+        "node.key: encryption key file is accessible by group or others "
+        "(mode 0640)");
+    const std::string short_key = dir.File("short.key");
+    std::ofstream(short_key) << std::string(31, 'k');
+    std::filesystem::permissions(short_key,
+                                 std::filesystem::perms::owner_read |
+                                     std::filesystem::perms::owner_write);
+    ExpectOneLineExit2(RunBinary(Broker(), {"--config", with_key(short_key)}),
+                       "short.key: encryption key file holds 31 bytes");
+    ExpectOneLineExit2(
+        RunBinary(Broker(),
+                  {"--config",
+                   WriteConfig(dir, ConfigText(dir, Tls("node-CIV").key_file) +
+                                        "encryption { }\n")}),
+        "encryption.key_file is required");
+  }
   SECTION("a node_id that the node certificate does not carry") {
     std::string path = WriteConfig(
         dir, absl::StrReplaceAll(ConfigText(dir, Tls("node-CIV").key_file),

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "ibsm/v1/broker.pb.h"
+#include "storage/key_ring.h"
 #include "tests/support/eventually.h"
 
 namespace ibsm::testing {
@@ -181,8 +182,37 @@ internal::v1::NodeConfig NodeConfigFor(const std::string& data_dir,
   config.mutable_tls()->set_crl_dir(PkiDir() + "/crl");
   config.set_durability(internal::v1::DURABILITY_SYNC);
   config.set_shutdown_grace_seconds(2);
+  // Encryption at rest on, so every test runs with it: one key per data
+  // directory, made on first use and kept for restarts.
+  config.mutable_encryption()->set_key_file(NodeKeyFileFor(data_dir));
   // Everything else keeps the defaults that Node::Start fills in.
   return config;
+}
+
+std::string NodeKeyFileFor(const std::string& data_dir) {
+  const std::string path = data_dir + ".key";
+  if (!std::filesystem::exists(path)) {
+    std::filesystem::create_directories(
+        std::filesystem::path(path).parent_path());
+    absl::StatusOr<std::string> made = broker::WriteNewKeyFile(path);
+    INFO(made.status().ToString());
+    REQUIRE(made.ok());
+  }
+  return path;
+}
+
+broker::StoreOptions StoreOptionsFor(const internal::v1::NodeConfig& config) {
+  broker::StoreOptions options{config.data_dir(), config.node_id()};
+  if (config.has_encryption()) {
+    const internal::v1::EncryptionConfig& e = config.encryption();
+    absl::StatusOr<std::shared_ptr<const broker::KeyRing>> keys =
+        broker::KeyRing::Load(
+            e.key_file(), {e.old_key_files().begin(), e.old_key_files().end()});
+    INFO(keys.status().ToString());
+    REQUIRE(keys.ok());
+    options.keys = *keys;
+  }
+  return options;
 }
 
 std::shared_ptr<grpc::Channel> Channel(int port, const TlsFiles& client) {

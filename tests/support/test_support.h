@@ -18,6 +18,7 @@
 #include "ibsm/tls.h"
 #include "ibsm/v1/alert.pb.h"
 #include "node/node.h"
+#include "storage/store.h"
 
 namespace grpc {
 class Channel;
@@ -73,9 +74,16 @@ void TakeAndAck(Subscriber& subscriber, size_t n,
 void IssueCertificate(const std::string& ca_base, const std::string& spiffe_id,
                       const std::string& out_base);
 
-// A config for node `node_id` on 127.0.0.1:0 with its PKI files.
+// A config for node `node_id` on 127.0.0.1:0 with its PKI files, and
+// encryption at rest on under the key NodeKeyFileFor(data_dir).
 internal::v1::NodeConfig NodeConfigFor(const std::string& data_dir,
                                        const std::string& node_id = "CIV");
+// The node key file of `data_dir` (`data_dir`.key, next to it), written
+// with a new key (ibsm-broker keygen's way) when it does not exist yet.
+std::string NodeKeyFileFor(const std::string& data_dir);
+// Options to open `config`'s store offline, as the broker does: with its
+// keys when it has `encryption`.
+broker::StoreOptions StoreOptionsFor(const internal::v1::NodeConfig& config);
 
 // An mTLS channel to 127.0.0.1:port presenting `client` (raw gRPC SSL
 // credentials: no client-side checks, so tests can present bad certificates).
