@@ -73,7 +73,12 @@ broker_pids=()
 subscriber_pids=()
 stop_subscribers() {
   local p
-  for p in "${subscriber_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  # Each pid is the subshell that runs the ibsm_as function; the ibsm
+  # process is its child, and would outlive a signal to the subshell alone.
+  for p in "${subscriber_pids[@]}"; do
+    pkill -TERM -P "$p" 2>/dev/null || true
+    kill -TERM "$p" 2>/dev/null || true
+  done
   for p in "${subscriber_pids[@]}"; do wait "$p" 2>/dev/null || true; done
   subscriber_pids=()
 }
