@@ -369,6 +369,9 @@ issue "$TEST_NODE-ca" wrong-eku server-only "$T_SUBJ" "URI:spiffe://ibsm/$TEST_N
 chain wrong-eku "$TEST_NODE-ca"
 issue "$TEST_NODE-ca" node-noclient server-only "/O=IBSM/OU=$TEST_NODE/CN=$TEST_NODE" "$T_NODE_SAN"
 chain node-noclient "$TEST_NODE-ca"
+issue "$TEST_NODE-ca" node-expired server "/O=IBSM/OU=$TEST_NODE/CN=$TEST_NODE" "$T_NODE_SAN" \
+  -startdate 20200101000000Z -enddate 20200102000000Z
+chain node-expired "$TEST_NODE-ca"
 issue "$TEST_NODE-ca" node-noserver client "/O=IBSM/OU=$TEST_NODE/CN=$TEST_NODE" "$T_NODE_SAN"
 chain node-noserver "$TEST_NODE-ca"
 issue "$TEST_NODE-ca" no-uri client "$T_SUBJ" "DNS:police.${TEST_NODE,,}"
@@ -461,6 +464,7 @@ for leaf in wrong-eku node-noclient; do
   expect ok "$leaf chains to the root" -CAfile ca.pem -untrusted "$T" "$leaf.pem"
   expect fail "$leaf is not a TLS client" -CAfile ca.pem -purpose sslclient -untrusted "$T" "$leaf.pem"
 done
+expect expired "node-expired" -CAfile ca.pem -untrusted "$T" node-expired.pem
 expect fail "node-noserver is not a TLS server" -CAfile ca.pem -purpose sslserver \
   -untrusted "$T" node-noserver.pem
 for leaf in no-uri cn-spiffe two-uris unknown-agency; do
@@ -506,7 +510,7 @@ $PROG: development PKI written to $OUTDIR in ${MS} ms (NOT FOR PRODUCTION)
                  expired.pem ($TEST_NODE/expired, expired 2020-01-02)
                  foreign.pem ($TEST_NODE/police, issued by foreign-ca.pem)
   sibling        ${SIBLING_NODE:+sibling-${TEST_NODE}_police.pem ${SIBLING_AUDITOR:+sibling-${SIBLING_AUDITOR/\//_}.pem }(issued by $SIBLING_NODE-ca.pem)}
-  matrix         not-yet-valid wrong-eku node-noclient node-noserver no-uri cn-spiffe
+  matrix         not-yet-valid wrong-eku node-expired node-noclient node-noserver no-uri cn-spiffe
                  two-uris unknown-agency rsa1024 sha1 (.pem, .key, -chain.pem)
   revoked CA     revoked-ca.pem (revoked by the root), under-revoked-ca.pem ($TEST_NODE/police)
   CRLs           crl/: $N_CRLS CRLs (root + every intermediate) as <hash>.r0 and <name>.crl.pem, ${CRL_DAYS} days
