@@ -265,6 +265,11 @@ write_ext() {
         'basicConstraints = critical, CA:false' \
         'keyUsage = critical, digitalSignature' \
         'extendedKeyUsage = clientAuth' >"$ext" ;;
+    server-only)  # wrong EKU for a client or a dialling node
+      printf '%s\n' '[ ext ]' \
+        'basicConstraints = critical, CA:false' \
+        'keyUsage = critical, digitalSignature' \
+        'extendedKeyUsage = serverAuth' >"$ext" ;;
   esac
   printf '%s\n' 'subjectKeyIdentifier = hash' 'authorityKeyIdentifier = keyid:always' >>"$ext"
   [[ -z $2 ]] || printf 'subjectAltName = %s\n' "$2" >>"$ext"
@@ -276,7 +281,8 @@ issue() {
   local issuer=$1 base=$2 profile=$3 subj=$4 san=$5
   shift 5
   write_ext "$profile" "$san"
-  run "$OPENSSL" req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc \
+  # shellcheck disable=SC2086  # NEWKEY is a list of options
+  run "$OPENSSL" req -new ${NEWKEY:--newkey ec -pkeyopt ec_paramgen_curve:P-256} -noenc \
     -keyout "$OUT/$base.key" -out "$WORK/req.csr" -subj "$subj" -config "$REQ_CNF"
   run "$OPENSSL" ca -batch -notext -preserveDN -config "$DB/$issuer.cnf" \
     -in "$WORK/req.csr" -out "$OUT/$base.pem" \
@@ -353,6 +359,32 @@ ca_init revoked-ca
 client_cert revoked under-revoked-ca "$TEST_NODE/police"
 run "$OPENSSL" ca -config "$DB/ca.cnf" -revoke "$OUT/revoked-ca.pem" -crl_reason keyCompromise
 
+# The rest of the certificate matrix (docs/security.md): each differs from a
+# valid TEST_NODE identity in one respect only.
+client_cert "$TEST_NODE" not-yet-valid "$TEST_NODE/police" \
+  -startdate 20990101000000Z -enddate 20991231000000Z
+T_SUBJ="/O=IBSM/OU=$TEST_NODE/CN=$TEST_NODE\\/police"
+T_NODE_SAN="URI:spiffe://ibsm/$TEST_NODE, DNS:localhost, DNS:node-${TEST_NODE,,}, IP:127.0.0.1, IP:::1"
+issue "$TEST_NODE-ca" wrong-eku server-only "$T_SUBJ" "URI:spiffe://ibsm/$TEST_NODE/police"
+chain wrong-eku "$TEST_NODE-ca"
+issue "$TEST_NODE-ca" node-noclient server-only "/O=IBSM/OU=$TEST_NODE/CN=$TEST_NODE" "$T_NODE_SAN"
+chain node-noclient "$TEST_NODE-ca"
+issue "$TEST_NODE-ca" node-expired server "/O=IBSM/OU=$TEST_NODE/CN=$TEST_NODE" "$T_NODE_SAN" \
+  -startdate 20200101000000Z -enddate 20200102000000Z
+chain node-expired "$TEST_NODE-ca"
+issue "$TEST_NODE-ca" node-noserver client "/O=IBSM/OU=$TEST_NODE/CN=$TEST_NODE" "$T_NODE_SAN"
+chain node-noserver "$TEST_NODE-ca"
+issue "$TEST_NODE-ca" no-uri client "$T_SUBJ" "DNS:police.${TEST_NODE,,}"
+chain no-uri "$TEST_NODE-ca"
+issue "$TEST_NODE-ca" cn-spiffe client "/O=IBSM/OU=$TEST_NODE/CN=spiffe:\/\/ibsm\/$TEST_NODE\/police" ""
+chain cn-spiffe "$TEST_NODE-ca"
+issue "$TEST_NODE-ca" two-uris client "$T_SUBJ" \
+  "URI:spiffe://ibsm/$TEST_NODE/police, URI:spiffe://ibsm/$TEST_NODE/customs"
+chain two-uris "$TEST_NODE-ca"
+client_cert "$TEST_NODE" unknown-agency "$TEST_NODE/nobody"
+NEWKEY="-newkey rsa:1024" client_cert "$TEST_NODE" rsa1024 "$TEST_NODE/police"
+client_cert "$TEST_NODE" sha1 "$TEST_NODE/police" -md sha1
+
 # CRLs for the root and every intermediate: readable <name>.crl.pem plus a
 # copy named <issuer subject hash>.rN for OpenSSL's hashed-directory lookup.
 N_CRLS=0
@@ -425,6 +457,24 @@ expect ok "leaf under the revoked intermediate without CRL check" -CAfile ca.pem
   -untrusted revoked-ca.pem under-revoked-ca.pem
 expect revoked "leaf under the revoked intermediate, -crl_check_all" -crl_check_all \
   -CAfile ca.pem -CApath crl -untrusted revoked-ca.pem under-revoked-ca.pem
+expect fail "not-yet-valid cert" -CAfile ca.pem -untrusted "$T" not-yet-valid.pem
+expect ok "not-yet-valid cert is otherwise valid" -no_check_time -CAfile ca.pem \
+  -untrusted "$T" not-yet-valid.pem
+for leaf in wrong-eku node-noclient; do
+  expect ok "$leaf chains to the root" -CAfile ca.pem -untrusted "$T" "$leaf.pem"
+  expect fail "$leaf is not a TLS client" -CAfile ca.pem -purpose sslclient -untrusted "$T" "$leaf.pem"
+done
+expect expired "node-expired" -CAfile ca.pem -untrusted "$T" node-expired.pem
+expect fail "node-noserver is not a TLS server" -CAfile ca.pem -purpose sslserver \
+  -untrusted "$T" node-noserver.pem
+for leaf in no-uri cn-spiffe two-uris unknown-agency; do
+  expect ok "$leaf chains to the root as a TLS client" -CAfile ca.pem -CApath crl -crl_check_all \
+    -purpose sslclient -untrusted "$T" "$leaf.pem"
+done
+for leaf in rsa1024 sha1; do
+  expect ok "$leaf chains to the root" -CAfile ca.pem -untrusted "$T" "$leaf.pem"
+  expect fail "$leaf is below 112-bit security" -auth_level 2 -CAfile ca.pem -untrusted "$T" "$leaf.pem"
+done
 if [[ -n $SIBLING_NODE ]]; then
   # Sibling-issued certificates chain to the root: only the node binding
   # (issuer URI vs. leaf URI) refuses them.
@@ -460,6 +510,8 @@ $PROG: development PKI written to $OUTDIR in ${MS} ms (NOT FOR PRODUCTION)
                  expired.pem ($TEST_NODE/expired, expired 2020-01-02)
                  foreign.pem ($TEST_NODE/police, issued by foreign-ca.pem)
   sibling        ${SIBLING_NODE:+sibling-${TEST_NODE}_police.pem ${SIBLING_AUDITOR:+sibling-${SIBLING_AUDITOR/\//_}.pem }(issued by $SIBLING_NODE-ca.pem)}
+  matrix         not-yet-valid wrong-eku node-expired node-noclient node-noserver no-uri cn-spiffe
+                 two-uris unknown-agency rsa1024 sha1 (.pem, .key, -chain.pem)
   revoked CA     revoked-ca.pem (revoked by the root), under-revoked-ca.pem ($TEST_NODE/police)
   CRLs           crl/: $N_CRLS CRLs (root + every intermediate) as <hash>.r0 and <name>.crl.pem, ${CRL_DAYS} days
   self-check     $CHECKS openssl verify checks passed

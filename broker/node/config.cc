@@ -59,6 +59,7 @@ absl::StatusOr<internal::v1::NodeConfig> ParseConfig(absl::string_view text,
 
   ApplyDefaults(&config);
   IBSM_RETURN_IF_ERROR(CheckLimits(config.limits(), source));
+  IBSM_RETURN_IF_ERROR(CheckTlsConfig(config.tls(), source));
   IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, source));
   IBSM_RETURN_IF_ERROR(CheckEncryptionConfig(config, source));
   return config;
@@ -96,6 +97,20 @@ absl::Status CheckLimits(const internal::v1::Limits& limits,
   IBSM_RETURN_IF_ERROR(in_mib_range("rocksdb_block_cache_mib",
                                     limits.rocksdb_block_cache_mib()));
   return in_mib_range("rocksdb_memtable_mib", limits.rocksdb_memtable_mib());
+}
+
+absl::Status CheckTlsConfig(const internal::v1::TlsConfig& tls,
+                            absl::string_view source) {
+  uint32_t timeout = tls.handshake_timeout_seconds();
+  if (timeout < kMinHandshakeTimeoutSeconds ||
+      timeout > kMaxHandshakeTimeoutSeconds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": tls.handshake_timeout_seconds is ", timeout,
+                     "; it must be between ", kMinHandshakeTimeoutSeconds,
+                     " and ", kMaxHandshakeTimeoutSeconds,
+                     " seconds (0: ", kDefaultHandshakeTimeoutSeconds, ")"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckFederationConfig(const internal::v1::NodeConfig& config,
@@ -172,6 +187,10 @@ void ApplyDefaults(internal::v1::NodeConfig* config) {
   }
   if (config->tls().reload_interval_seconds() == 0) {
     config->mutable_tls()->set_reload_interval_seconds(60);
+  }
+  if (config->tls().handshake_timeout_seconds() == 0) {
+    config->mutable_tls()->set_handshake_timeout_seconds(
+        kDefaultHandshakeTimeoutSeconds);
   }
   internal::v1::FederationConfig* fed = config->mutable_federation();
   if (fed->window() == 0) fed->set_window(64);

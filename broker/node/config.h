@@ -33,6 +33,17 @@ inline constexpr uint32_t kMaxRocksDbMib = 65536;
 absl::Status CheckLimits(const internal::v1::Limits& limits,
                          absl::string_view source);
 
+// Bounds and default of tls.handshake_timeout_seconds.
+inline constexpr uint32_t kDefaultHandshakeTimeoutSeconds = 5;
+inline constexpr uint32_t kMinHandshakeTimeoutSeconds = 1;
+inline constexpr uint32_t kMaxHandshakeTimeoutSeconds = 60;
+
+// The tls section (after ApplyDefaults): handshake_timeout_seconds is
+// within its bounds. INVALID_ARGUMENT "source: tls.field is N; it must be
+// between ..." otherwise.
+absl::Status CheckTlsConfig(const internal::v1::TlsConfig& tls,
+                            absl::string_view source);
+
 // The federation section (docs/federation.md): peers are node ids, not this
 // node, not twice; peers need a policy_file. INVALID_ARGUMENT "source:
 // federation: reason" otherwise.

@@ -174,6 +174,16 @@ class StartTimes {
   std::string steps_;
 };
 
+// An accepted connection that has not finished its TLS handshake in
+// tls.handshake_timeout_seconds is closed; gRPC's own default is 120 s,
+// which lets idle sockets pile up.
+void AddHandshakeTimeout(const internal::v1::NodeConfig& config,
+                         grpc::ServerBuilder* builder) {
+  builder->AddChannelArgument(
+      GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+      static_cast<int>(config.tls().handshake_timeout_seconds() * 1000));
+}
+
 }  // namespace
 
 // Each step of Start, in the order Start runs them (see node.h).
@@ -376,6 +386,7 @@ struct Node::Steps {
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     builder.AddChannelArgument(
         GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+    AddHandshakeTimeout(parts->config, &builder);
     parts->federation_server = builder.BuildAndStart();
     if (!parts->federation_server || parts->federation_port == 0) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -417,6 +428,7 @@ struct Node::Steps {
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     builder.AddChannelArgument(
         GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+    AddHandshakeTimeout(parts->config, &builder);
     parts->server = builder.BuildAndStart();
     if (!parts->server || parts->port == 0) {
       return absl::FailedPreconditionError(
@@ -436,6 +448,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   parts->store_env = options.store_env;
   const internal::v1::NodeConfig& config = parts->config;
   IBSM_RETURN_IF_ERROR(CheckLimits(config.limits(), "config"));
+  IBSM_RETURN_IF_ERROR(CheckTlsConfig(config.tls(), "config"));
   IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, "config"));
 
   StartTimes times;

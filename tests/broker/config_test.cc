@@ -107,6 +107,7 @@ TEST_CASE("ParseConfig fills defaults for zero/absent values", "[config]") {
   CHECK(config->durability() == internal::v1::DURABILITY_SYNC);
   CHECK(config->shutdown_grace_seconds() == 5);
   CHECK(config->tls().reload_interval_seconds() == 60);
+  CHECK(config->tls().handshake_timeout_seconds() == 5);
   CHECK(config->tls().crl_dir().empty());
   CHECK(config->port_file().empty());
 }
@@ -155,6 +156,30 @@ TEST_CASE("ParseConfig refuses RocksDB memory limits outside 8..65536 MiB, "
     CHECK(std::string(config.status().message()) ==
           absl::StrCat("mem.txtpb: limits.", c.field, " is ", c.mib,
                        " MiB; it must be between 8 and 65536 MiB"));
+  }
+}
+
+TEST_CASE("ParseConfig refuses tls.handshake_timeout_seconds outside 1..60, "
+          "naming the field",
+          "[config]") {
+  for (auto [seconds, ok] : {std::pair{1u, true}, std::pair{60u, true},
+                             std::pair{61u, false}, std::pair{3600u, false}}) {
+    INFO(seconds);
+    std::string text = absl::StrReplaceAll(
+        kMinimalConfig,
+        {{"ca_file: \"ca.pem\"\n",
+          absl::StrCat("ca_file: \"ca.pem\"\nhandshake_timeout_seconds: ",
+                       seconds, "\n")}});
+    absl::StatusOr<internal::v1::NodeConfig> config = ParseConfig(text, "hs.txtpb");
+    CHECK(config.ok() == ok);
+    if (ok) {
+      CHECK(config->tls().handshake_timeout_seconds() == seconds);
+      continue;
+    }
+    CHECK(config.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(std::string(config.status().message()) ==
+          absl::StrCat("hs.txtpb: tls.handshake_timeout_seconds is ", seconds,
+                       "; it must be between 1 and 60 seconds (0: 5)"));
   }
 }
 

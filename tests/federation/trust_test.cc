@@ -440,3 +440,59 @@ TEST_CASE(
 
 }  // namespace
 }  // namespace ibsm::testing
+
+namespace ibsm::testing {
+namespace {
+
+// The dialler's side of the certificate matrix (docs/security.md): CIV
+// dials "MLI" at a FakeLinkServer presenting each certificate. A refused
+// handshake never reaches the fake's service; the valid one does.
+TEST_CASE(
+    "a dialler refuses at the handshake an acceptor whose certificate is "
+    "expired, from a foreign CA, without serverAuth, without its "
+    "intermediate or an agency's",
+    "[federation][matrix]") {
+  struct DialRow {
+    const char* name;
+    TlsFiles tls;
+    bool reaches_service;
+  };
+  const std::string pki = PkiDir();
+  const DialRow row = GENERATE_COPY(
+      DialRow{"valid", Tls("node-MLI"), true},
+      DialRow{"expired node certificate", Tls("node-expired"), false},
+      DialRow{"node certificate without serverAuth", Tls("node-noserver"),
+              false},
+      DialRow{"foreign CA", Tls("foreign"), false},
+      DialRow{"intermediate missing",
+              TlsFiles{pki + "/node-MLI.pem", pki + "/node-MLI.key",
+                       pki + "/ca.pem", ""},
+              false},
+      DialRow{"agency certificate as a node", Tls("agency-MLI_customs"),
+              false});
+  INFO(row.name);
+  FakeLinkServer acceptor(row.tls, "MLI");
+  Federation fed;
+  fed.AddNode("CIV");
+  internal::v1::PeerConfig* peer =
+      fed.config("CIV").mutable_federation()->add_peers();
+  peer->set_node_id("MLI");
+  peer->set_address(acceptor.address());
+  fed.Start("CIV");
+  if (row.reaches_service) {
+    CHECK(Eventually([&] { return acceptor.streams() > 0; }));
+    return;
+  }
+  // Wait for a dial that failed, then check that none got through.
+  std::optional<v1::LinkInfo> link;
+  REQUIRE(Eventually([&] {
+    link = fed.Link("CIV", "MLI");
+    return link.has_value() && !link->last_error().empty();
+  }));
+  INFO("last_error: " << link->last_error());
+  CHECK(acceptor.streams() == 0);
+  CHECK(link->state() != v1::LinkInfo::UP);
+}
+
+}  // namespace
+}  // namespace ibsm::testing

@@ -139,6 +139,7 @@ absl::StatusOr<std::vector<X509Ptr>> VerifyChain(
     return absl::InternalError("the certificate chain check could not run");
   }
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
+  X509_VERIFY_PARAM_set_auth_level(param, options.auth_level);
   if (options.at_unix.has_value()) {
     X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(*options.at_unix));
   }

@@ -147,6 +147,11 @@ struct ChainOptions {
   // An X509_PURPOSE_* the leaf must fit (X509_PURPOSE_SSL_CLIENT, ...);
   // 0: any.
   int purpose = 0;
+  // OpenSSL's security level that every key and signature of the chain
+  // must meet (the trusted root's own self-signature excepted): 2 is 112
+  // bits, so no RSA key under 2048 bits and no SHA-1 signature. Set here,
+  // not left to the OpenSSL build's default level.
+  int auth_level = 2;
 };
 
 // Why VerifyChain refused a chain: OpenSSL's verification result.
