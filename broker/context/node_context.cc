@@ -16,6 +16,7 @@ NodeContext::NodeContext(const internal::v1::NodeConfig& config, Store* store,
       hub_(hub),
       workers_(workers),
       clock_(clock),
+      identity_limits_(IdentityLimits::FromConfig(config.limits()), clock),
       authorizer_(std::move(authorizer)) {
   for (const internal::v1::PeerConfig& peer : config_.federation().peers()) {
     peer_ids_.push_back(peer.node_id());

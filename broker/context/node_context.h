@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "context/identity_limits.h"
 #include "ibsm/authorizer.h"
 #include "ibsm/clock.h"
 #include "ibsm/internal/v1/config.pb.h"
@@ -58,6 +59,8 @@ class NodeContext {
   LogCache* cache() const { return cache_; }
   Committer* committer() const { return committer_; }
   SubscriptionHub* hub() const { return hub_; }
+  // Every caller's share of the node (limits.identity_*).
+  IdentityLimits* identity_limits() const { return &identity_limits_; }
   WorkerPool* workers() const { return workers_; }
   absl::Time started_at() const { return started_at_; }
   // The node's time for expiry and retention (tests inject a FakeClock).
@@ -112,6 +115,7 @@ class NodeContext {
   WorkerPool* const workers_;
   Clock* const clock_;
   const absl::Time started_at_ = absl::Now();
+  mutable IdentityLimits identity_limits_;
 
   mutable absl::Mutex mu_;
   std::shared_ptr<const Authorizer> authorizer_ ABSL_GUARDED_BY(mu_);

@@ -96,7 +96,24 @@ absl::Status CheckLimits(const internal::v1::Limits& limits,
   };
   IBSM_RETURN_IF_ERROR(in_mib_range("rocksdb_block_cache_mib",
                                     limits.rocksdb_block_cache_mib()));
-  return in_mib_range("rocksdb_memtable_mib", limits.rocksdb_memtable_mib());
+  IBSM_RETURN_IF_ERROR(
+      in_mib_range("rocksdb_memtable_mib", limits.rocksdb_memtable_mib()));
+  auto at_most = [&](absl::string_view field, uint32_t value, uint32_t bound) {
+    if (value <= bound) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": limits.", field, " is ", value,
+                     "; it must be at most ", bound));
+  };
+  IBSM_RETURN_IF_ERROR(at_most("log_cache_mib", limits.log_cache_mib(), 65536));
+  IBSM_RETURN_IF_ERROR(at_most("identity_max_inflight_mib",
+                               limits.identity_max_inflight_mib(), 65536));
+  const uint32_t request_mib = limits.max_request_memory_mib();
+  if (request_mib < 16 || request_mib > 65536) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": limits.max_request_memory_mib is ", request_mib,
+                     " MiB; it must be between 16 and 65536 MiB"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckTlsConfig(const internal::v1::TlsConfig& tls,
@@ -168,6 +185,20 @@ void ApplyDefaults(internal::v1::NodeConfig* config) {
       set_default(limits->rocksdb_block_cache_mib(), 32));
   limits->set_rocksdb_memtable_mib(
       set_default(limits->rocksdb_memtable_mib(), 64));
+  limits->set_identity_publish_rate(
+      set_default(limits->identity_publish_rate(), 10000));
+  limits->set_identity_publish_burst(set_default(
+      limits->identity_publish_burst(), 2 * limits->identity_publish_rate()));
+  limits->set_identity_max_inflight_alerts(
+      set_default(limits->identity_max_inflight_alerts(), 16384));
+  limits->set_identity_max_inflight_mib(
+      set_default(limits->identity_max_inflight_mib(), 64));
+  limits->set_identity_max_streams(
+      set_default(limits->identity_max_streams(), 256));
+  limits->set_identity_max_subscriptions(
+      set_default(limits->identity_max_subscriptions(), 128));
+  limits->set_max_request_memory_mib(
+      set_default(limits->max_request_memory_mib(), 256));
   if (config->durability() == internal::v1::DURABILITY_UNSPECIFIED) {
     config->set_durability(internal::v1::DURABILITY_SYNC);
   }

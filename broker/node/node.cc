@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/service_type.h>
+#include <grpcpp/resource_quota.h>
 
 #include <filesystem>
 #include <fstream>
@@ -62,6 +63,9 @@ struct Node::Parts {
   std::unique_ptr<TlsWatcher> tls_watcher;
   std::unique_ptr<SigningKeyWatcher> signing_key_watcher;
   std::vector<std::unique_ptr<grpc::Service>> services;
+  // Memory gRPC may spend on requests read and not yet handled, shared by
+  // both servers (limits.max_request_memory_mib).
+  grpc::ResourceQuota request_memory{"ibsm-requests"};
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   // Federation: the links (after the committer, which their callbacks
@@ -387,6 +391,7 @@ struct Node::Steps {
     builder.AddChannelArgument(
         GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
     AddHandshakeTimeout(parts->config, &builder);
+    builder.SetResourceQuota(parts->request_memory);
     parts->federation_server = builder.BuildAndStart();
     if (!parts->federation_server || parts->federation_port == 0) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -429,6 +434,7 @@ struct Node::Steps {
     builder.AddChannelArgument(
         GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
     AddHandshakeTimeout(parts->config, &builder);
+    builder.SetResourceQuota(parts->request_memory);
     parts->server = builder.BuildAndStart();
     if (!parts->server || parts->port == 0) {
       return absl::FailedPreconditionError(
@@ -449,6 +455,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   const internal::v1::NodeConfig& config = parts->config;
   IBSM_RETURN_IF_ERROR(CheckLimits(config.limits(), "config"));
   IBSM_RETURN_IF_ERROR(CheckTlsConfig(config.tls(), "config"));
+  parts->request_memory.Resize(size_t{config.limits().max_request_memory_mib()}
+                               << 20);
   IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, "config"));
 
   StartTimes times;

@@ -51,6 +51,15 @@ void AuditRefusedCall(NodeContext* node, absl::string_view actor,
   node->committer()->Audit(std::move(record));
 }
 
+void AuditLimitRefusal(NodeContext* node, absl::string_view actor,
+                       absl::string_view detail, const absl::Status& status) {
+  std::string note;
+  if (!node->identity_limits()->ShouldAudit(actor, status, &note)) return;
+  AuditRefusedCall(
+      node, actor, detail,
+      absl::Status(status.code(), absl::StrCat(status.message(), note)));
+}
+
 LiveCalls::Registration::~Registration() { calls_->Remove(id_); }
 
 std::unique_ptr<LiveCalls::Registration> LiveCalls::Add(

@@ -101,6 +101,12 @@ absl::StatusOr<Identity> AuthenticatePeer(PeerVerifier* verifier,
 void AuditRefusedCall(NodeContext* node, absl::string_view actor,
                       absl::string_view detail, const absl::Status& status);
 
+// A call refused by one of `actor`'s limits (NodeContext::identity_limits):
+// recorded as AuditRefusedCall does, but at most once a minute per identity
+// and limit, each record counting the refusals not recorded since.
+void AuditLimitRefusal(NodeContext* node, absl::string_view actor,
+                       absl::string_view detail, const absl::Status& status);
+
 // After the node's certificate, CA or CRL files changed: reloads the
 // verifier's roots and CRLs, then ends the live calls it now refuses.
 void ApplyCertificateChange(NodeContext* node);

@@ -1,9 +1,13 @@
 // The Publisher service: unary Publish and the PublishStream bidi stream.
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
+
+#include <algorithm>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "context/identity_limits.h"
 #include "context/node_context.h"
 #include "ibsm/v1/broker.grpc.pb.h"
 #include "publish/committer.h"
@@ -41,7 +45,16 @@ class PublishStreamReactor final : public RawStreamReactor {
       return;
     }
     caller_ = *std::move(caller);
+    absl::StatusOr<std::unique_ptr<IdentityLimits::Lease>> stream =
+        node_->identity_limits()->AdmitStream(caller_.id(), false);
     absl::MutexLock lock(&mu_);
+    if (!stream.ok()) {
+      AuditLimitRefusal(node_, caller_.id(), "publish stream", stream.status());
+      finished_ = true;
+      Finish(ToGrpcStatus(stream.status()));
+      return;
+    }
+    stream_lease_ = *std::move(stream);
     reading_ = true;
     StartRead(&request_bytes_);
   }
@@ -62,7 +75,27 @@ class PublishStreamReactor final : public RawStreamReactor {
       MaybeFinish();
       return;
     }
+    absl::StatusOr<std::unique_ptr<IdentityLimits::Lease>> admitted =
+        node_->identity_limits()->AdmitPublish(
+            caller_.id(), request_.alerts_size(), request_bytes_.Length());
     request_bytes_.Clear();
+    if (!admitted.ok()) {
+      // Each alert of the batch is answered RESOURCE_EXHAUSTED and the
+      // stream stays open: the identity may publish again once under its
+      // limit, without reconnecting.
+      AuditLimitRefusal(node_, caller_.id(), "publish", admitted.status());
+      for (const v1::Alert& alert : request_.alerts()) {
+        v1::PublishResult* result = pending_.add_results();
+        result->set_alert_id(alert.id());
+        result->set_code(static_cast<int>(admitted.status().code()));
+        result->set_message(std::string(admitted.status().message()));
+      }
+      request_.Clear();
+      PauseReading(node_->identity_limits()->PublishWait(
+          caller_.id(), static_cast<uint64_t>(pending_.results_size())));
+      MaybeWrite();
+      return;
+    }
     absl::StatusOr<std::unique_ptr<PublishGroup>> group =
         PreparePublish(*node_, caller_, request_.mutable_alerts());
     request_.Clear();
@@ -74,7 +107,9 @@ class PublishStreamReactor final : public RawStreamReactor {
       return;
     }
     inflight_ += (*group)->entries.size();
-    (*group)->done = [this](std::unique_ptr<PublishGroup> g) {
+    (*group)->done = [this, lease = *std::move(admitted)](
+                         std::unique_ptr<PublishGroup> g) mutable {
+      lease.reset();  // answered: no longer in flight for the identity
       OnCommitted(std::move(g));
     };
     node_->committer()->Submit(*std::move(group));
@@ -94,6 +129,12 @@ class PublishStreamReactor final : public RawStreamReactor {
   }
 
   void OnCancel() override {
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+    }
+    // Fires the resume callback now (outside mu_: it takes it).
+    if (resume_ != nullptr) resume_->Cancel();
     absl::MutexLock lock(&mu_);
     broken_ = true;
     input_closed_ = true;
@@ -101,7 +142,12 @@ class PublishStreamReactor final : public RawStreamReactor {
     MaybeFinish();
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    // Callbacks from outside gRPC (the Committer's, the resume alarm's) may
+    // call Finish under mu_: let them release it before the reactor goes.
+    { absl::MutexLock lock(&mu_); }
+    delete this;
+  }
 
  private:
   void OnCommitted(std::unique_ptr<PublishGroup> group) {
@@ -113,8 +159,25 @@ class PublishStreamReactor final : public RawStreamReactor {
     MaybeFinish();
   }
 
+  // No read before `wait` has passed (the identity's rate refilled); the
+  // alarm's callback reads again, or lets the stream finish if cancelled.
+  void PauseReading(absl::Duration wait) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    wait = std::clamp(wait, absl::Milliseconds(1), kMaxPause);
+    if (cancelled_) return;
+    paused_ = true;
+    // A new alarm each time: the previous one has fired (paused_ was false).
+    resume_ = std::make_unique<grpc::Alarm>();
+    resume_->Set(absl::ToChronoTime(absl::Now() + wait), [this](bool) {
+      absl::MutexLock lock(&mu_);
+      paused_ = false;
+      MaybeRead();
+      MaybeFinish();
+    });
+  }
+
   void MaybeRead() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (reading_ || input_closed_ || finished_ || inflight_ >= max_inflight_) {
+    if (reading_ || paused_ || input_closed_ || finished_ ||
+        inflight_ >= max_inflight_) {
       return;
     }
     reading_ = true;
@@ -138,7 +201,8 @@ class PublishStreamReactor final : public RawStreamReactor {
   }
 
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || !input_closed_ || inflight_ > 0 || writing_ || reading_) {
+    if (finished_ || !input_closed_ || inflight_ > 0 || writing_ || reading_ ||
+        paused_) {
       return;
     }
     if (!broken_ && !pending_.results().empty()) return;
@@ -151,6 +215,10 @@ class PublishStreamReactor final : public RawStreamReactor {
   Identity caller_;
   // Keeps this stream in LiveCalls until OnDone deletes the reactor.
   std::unique_ptr<LiveCalls::Registration> live_;
+  // This stream's place among its identity's streams.
+  std::unique_ptr<IdentityLimits::Lease> stream_lease_;
+  // The longest a refused stream waits before it reads again.
+  static constexpr absl::Duration kMaxPause = absl::Seconds(2);
 
   absl::Mutex mu_;
   grpc::ByteBuffer request_bytes_ ABSL_GUARDED_BY(mu_);   // being read
@@ -159,6 +227,10 @@ class PublishStreamReactor final : public RawStreamReactor {
   v1::PublishResponse pending_ ABSL_GUARDED_BY(mu_);      // results to write
   size_t inflight_ ABSL_GUARDED_BY(mu_) = 0;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  // Reading waits for `resume_` after a refusal by the publish rate.
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<grpc::Alarm> resume_;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool input_closed_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
@@ -194,6 +266,14 @@ class PublisherService final
       reactor->Finish(ToGrpcStatus(parsed));
       return reactor;
     }
+    absl::StatusOr<std::unique_ptr<IdentityLimits::Lease>> admitted =
+        node_->identity_limits()->AdmitPublish(
+            caller->id(), request.alerts_size(), request_bytes->Length());
+    if (!admitted.ok()) {
+      AuditLimitRefusal(node_, caller->id(), "publish", admitted.status());
+      reactor->Finish(ToGrpcStatus(admitted.status()));
+      return reactor;
+    }
     google::protobuf::RepeatedPtrField<v1::Alert> alerts;
     alerts.Swap(request.mutable_alerts());
     absl::StatusOr<std::unique_ptr<PublishGroup>> group =
@@ -215,8 +295,10 @@ class PublisherService final
         }
       }
     }
-    (*group)->done = [reactor, response_bytes,
-                      refused](std::unique_ptr<PublishGroup> g) {
+    (*group)->done = [reactor, response_bytes, refused,
+                      lease = *std::move(admitted)](
+                         std::unique_ptr<PublishGroup> g) mutable {
+      lease.reset();
       absl::Status failed = refused.ok() ? FirstError(*g) : refused;
       if (!failed.ok()) {
         reactor->Finish(ToGrpcStatus(failed));

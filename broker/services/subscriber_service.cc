@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "audit/audit_trail.h"
 #include "audit/log_integrity.h"
+#include "context/identity_limits.h"
 #include "context/node_context.h"
 #include "control/retention.h"
 #include "delivery/subscription.h"
@@ -581,6 +582,14 @@ class SubscribeReactor final : public Reactor {
       Finish(ToGrpcStatus(who.status()));
       return;
     }
+    absl::StatusOr<std::unique_ptr<IdentityLimits::Lease>> admitted =
+        node->identity_limits()->AdmitStream(who->id(), true);
+    if (!admitted.ok()) {
+      AuditLimitRefusal(node, who->id(), "subscribe", admitted.status());
+      Finish(ToGrpcStatus(admitted.status()));
+      return;
+    }
+    lease_ = *std::move(admitted);
     subscription_ = std::make_shared<SubscriptionImpl>(node, this, *who);
     node_ = node;
     caller_ = who->id();
@@ -638,6 +647,8 @@ class SubscribeReactor final : public Reactor {
   bool opened_ = false;
   // Keeps this stream in LiveCalls until OnDone deletes the reactor.
   std::unique_ptr<LiveCalls::Registration> live_;
+  // This subscription's place among its identity's streams.
+  std::unique_ptr<IdentityLimits::Lease> lease_;
 };
 
 // Raw method: the reactor parses requests itself (services/raw_message.h).

@@ -1,12 +1,13 @@
 // ibsm-bench: throughput, latency and memory of an IBSM Exchange node.
 //
-//   ibsm-bench --workload=W1|W2|W3|W4|W5|W6 [--messages=N] [--size=BYTES]
+//   ibsm-bench --workload=W1|W2|W3|W4|W5|W6|W7 [--messages=N] [--size=BYTES]
 //              [--subscribers=K] [--rate=PER_SEC] [--seconds=T]
 //              [--durability=sync|async] [--sign] [--payload=repeated|random]
 //              [--mode=client|wire] [--policy=FILE] [--credit=C]
 //              [--rss-every=K] [--rss-every-seconds=S]
 //              [--topology=single|link] [--link-kbps=K] [--link-delay-ms=D]
 //              [--link-window=W] [--encryption=off|on]
+//              [--noisy-streams=N] [--identity-rate=R]
 //              [--target=HOST:PORT --ca=FILE --cert=FILE --key=FILE]
 //
 // Without --target it makes a development PKI, starts its own ibsm-broker
@@ -21,11 +22,20 @@
 //    "overhead_bytes_per_alert":..,"signature_bytes":..,"chain_bytes":..,
 //    "crossing_first_ms":..,"crossing_ms":..,"crossing_after_reset_ms":..,
 //    "relink_ms":..,"mode":"client","policy":"ibsm-west-africa.textproto",
-//    "rss_samples_kib":..,"encryption":false,"broker_cpu_us_per_alert":..}
+//    "rss_samples_kib":..,"encryption":false,"broker_cpu_us_per_alert":..,
+//    "noisy_streams":0,"identity_rate":..,"noisy_accepted":..,
+//    "noisy_refused":..}
 // broker_rss_kib is the broker's peak resident set (VmHWM) at the end.
 // --encryption=on gives the node(s) it starts a key made with ibsm-broker
 // keygen (encryption at rest, docs/security.md); broker_cpu_us_per_alert is
 // the node's user + system CPU over the workload, per alert published.
+// --noisy-streams=N (single node): while the workload runs, another
+// identity, CIV/customs, publishes to trafficking.drugs on N raw streams as
+// fast as the node answers, so that it sits at its limits; with
+// --identity-rate=R the node's limits.identity_publish_rate and burst are R
+// (default: 10,000,000, so that the bench measures the node, not the limit).
+// noisy_accepted / noisy_refused count its alerts stored and refused
+// RESOURCE_EXHAUSTED. tests/bench/noisy-neighbour.sh compares runs.
 //
 // --mode=client (the default) measures what an agency's application gets:
 // alerts are published through the client library's asynchronous
@@ -67,6 +77,13 @@
 //     (default 100,000; the publisher waits until those are acknowledged, then
 //     reads /proc/PID/status) and after the last: "rss_samples_kib":
 //     [[0,kib],[K,kib],...,[N,kib]]. msgs_per_sec is the publishing rate.
+// W7  hostile input: for --seconds (default 10), rounds of 300 idle TCP
+//     connections that never start TLS, 1,000 publish streams opened at once
+//     by one identity, 3 Subscribe requests of 200,000 patterns, 20 alerts of
+//     2 MiB and 20 of 20,000 attributes; then all is closed and the
+//     node idles for 10 s. "rss_samples_kib": [[0,kib] before, [round,kib]
+//     at the end of each round, [last,kib] after the idle time]; "messages"
+//     is the calls made, "delivered" how many the node refused.
 //     Single node only.
 //
 // --topology=link starts two linked nodes on loopback with the policy: CIV
@@ -102,9 +119,12 @@
 //     relink_ms is the part until the link was up again (its new up_since).
 // Every wait has a deadline (10 minutes without progress): ibsm-bench exits
 // 2 with a message instead of hanging.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,6 +151,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/strings/substitute.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -174,6 +195,11 @@ struct Flags {
   uint64_t credit = 4096;          // subscription credit (node maximum: 4096)
   uint64_t rss_every = 100000;     // W6: a VmRSS sample every K alerts
   uint64_t rss_every_seconds = 0;  // W3: a VmRSS sample every S s; 0: none
+  // --noisy-streams=N: another identity floods the node on N streams while
+  // the workload runs (single node); --identity-rate=R: the node's
+  // limits.identity_publish_rate (and a burst of R), 0: unlimited.
+  uint64_t noisy_streams = 0;
+  uint64_t identity_rate = 0;
   bool messages_given = false;
   bool topology_given = false;
   bool policy_given = false;
@@ -263,6 +289,10 @@ Flags ParseFlags(int argc, char** argv) {
       number(&f.rss_every);
     else if (name == "rss-every-seconds")
       number(&f.rss_every_seconds);
+    else if (name == "noisy-streams")
+      number(&f.noisy_streams);
+    else if (name == "identity-rate")
+      number(&f.identity_rate);
     else if (name == "size")
       number(&f.size);
     else if (name == "subscribers") {
@@ -286,13 +316,24 @@ Flags ParseFlags(int argc, char** argv) {
       Die(absl::StrCat("unknown flag --", name));
   }
   if (f.workload != "W1" && f.workload != "W2" && f.workload != "W3" &&
-      f.workload != "W4" && f.workload != "W5" && f.workload != "W6") {
-    Die("--workload must be W1, W2, W3, W4, W5 or W6");
+      f.workload != "W4" && f.workload != "W5" && f.workload != "W6" &&
+      f.workload != "W7") {
+    Die("--workload must be W1, W2, W3, W4, W5, W6 or W7");
+  }
+  if (f.workload == "W7" && (IsLink(f) || !f.target.empty())) {
+    Die("--workload=W7 measures a single node ibsm-bench starts itself");
   }
   if (f.mode != "client" && f.mode != "wire") {
     Die("--mode must be client or wire");
   }
   if (f.credit > 4096) Die("--credit is at most 4096 (the node's maximum)");
+  if (f.noisy_streams > 0 &&
+      (IsLink(f) || !f.target.empty() ||
+       (f.workload != "W1" && f.workload != "W2" && f.workload != "W3"))) {
+    Die("--noisy-streams is for W1, W2 or W3 on a single node ibsm-bench "
+        "starts itself");
+  }
+  if (f.noisy_streams > 64) Die("--noisy-streams is at most 64");
   if (f.topology != "single" && f.topology != "link") {
     Die("--topology must be single or link");
   }
@@ -449,7 +490,15 @@ class OwnBroker {
         "\ntls {\n cert_file: \"", pki, "/node-", node,
         "-chain.pem\"\n key_file: \"", pki, "/node-", node,
         ".key\"\n ca_file: \"", dir.ca(), "\"\n crl_dir: \"", pki,
-        "/crl\"\n}\n", encryption, extra_config);
+        "/crl\"\n}\n", encryption,
+        // The bench measures the node, not the per-identity rate limit
+        // (limits.identity_publish_rate, 10,000/s by default), which one
+        // publisher here exceeds on purpose, unless --identity-rate.
+        absl::Substitute(
+            "limits {\n identity_publish_rate: $0\n"
+            " identity_publish_burst: $0\n}\n",
+            flags.identity_rate > 0 ? flags.identity_rate : 10000000),
+        extra_config);
     pid_ = fork();
     if (pid_ == 0) {
       int devnull = open("/dev/null", O_WRONLY);
@@ -690,6 +739,70 @@ uint64_t PublishWire(const Flags& f, uint64_t count, size_t window,
   }
   return acked;
 }
+
+// --noisy-streams: an identity at its limits. Each of `streams` threads
+// publishes requests of 128 alerts on its own PublishStream as fast as the
+// node answers, until destroyed; refusals (its rate limit) are counted, not
+// fatal. Its alerts go to `topic`, which the measured subscribers do not
+// receive.
+class NoisyNeighbour {
+ public:
+  NoisyNeighbour(const Flags& as, uint64_t streams, const std::string& run) {
+    for (uint64_t i = 0; i < streams; ++i) {
+      threads_.emplace_back([this, as, i, run] { Flood(as, i, run); });
+    }
+  }
+  ~NoisyNeighbour() {
+    stop_.store(true);
+    for (std::thread& t : threads_) t.join();
+  }
+  uint64_t accepted() const { return accepted_.load(); }
+  uint64_t refused() const { return refused_.load(); }
+
+ private:
+  void Flood(const Flags& f, uint64_t index, const std::string& run) {
+    auto stub = ibsm::v1::Publisher::NewStub(NewChannel(f));
+    grpc::ClientContext context;
+    auto stream = stub->PublishStream(&context);
+    ibsm::v1::Alert alert = Template(f, run);
+    alert.set_topic("trafficking.drugs");
+    for (uint64_t n = 0; !stop_.load(); n += 128) {
+      ibsm::v1::PublishRequest request;
+      for (uint64_t k = 0; k < 128; ++k) {
+        alert.set_id(absl::StrCat(run, "-noisy-", index, "-", n + k));
+        *request.add_alerts() = alert;
+      }
+      if (!stream->Write(request)) break;
+      size_t answered = 0;
+      ibsm::v1::PublishResponse response;
+      while (answered < 128 && stream->Read(&response)) {
+        for (const auto& r : response.results()) {
+          ++answered;
+          if (r.code() == 0) {
+            accepted_.fetch_add(1);
+          } else if (r.code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+            refused_.fetch_add(1);
+          } else {
+            Die(absl::StrCat("the noisy neighbour's alert was refused: ",
+                             r.message()));
+          }
+        }
+      }
+      if (answered < 128) break;
+    }
+    stream->WritesDone();
+    grpc::Status s = stream->Finish();
+    if (!s.ok() && !stop_.load()) {
+      Die(absl::StrCat("the noisy neighbour's stream ended: ",
+                       s.error_message()));
+    }
+  }
+
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> accepted_{0};
+  std::atomic<uint64_t> refused_{0};
+  std::vector<std::thread> threads_;
+};
 
 // A client-library connection to `f.target` as the agency of `f.cert`,
 // signing published alerts when `sign`.
@@ -1132,6 +1245,7 @@ struct Rig {
   Flags publisher;                  // at A
   Flags subscriber;                 // at B; at A when single
   Flags admin;                      // CIV/focal-point at A (link topology)
+  Flags noisy;                      // CIV/customs (--noisy-streams)
 };
 
 // The policy_file line of the nodes' config (none for --policy=).
@@ -1146,6 +1260,7 @@ void StartSingle(const Flags& f, Rig* rig) {
   rig->dir = std::make_unique<BenchDir>("--nodes CIV");
   rig->node = std::make_unique<OwnBroker>(f, *rig->dir, "CIV", PolicyConfig(f));
   rig->publisher = rig->subscriber = As(f, *rig->node, *rig->dir, "CIV/police");
+  rig->noisy = As(f, *rig->node, *rig->dir, "CIV/customs");
 }
 
 void StartLink(const Flags& f, Rig* rig) {
@@ -1232,6 +1347,103 @@ void RunBacklogMemory(const Flags& f, const Rig& rig, const std::string& run,
   const uint64_t acked =
       Publish(rig.publisher, f.messages, 256, std::nullopt, run, &checkpoints);
   r->rate = acked / SecondsSince(t0);
+  r->rss_samples = std::move(samples);
+}
+
+// W7: the broker's memory under hostile input (docs/security.md, "Limits").
+// Rounds of: 300 idle TCP connections that never start TLS, 1,000 publish
+// streams opened at once by one identity, Subscribe requests of 200,000
+// patterns, oversized alerts and alerts of 20,000 attributes, for --seconds;
+// then everything is closed and the node left idle for 10 s. rss_samples_kib
+// is [round, VmRSS KiB]: round 0 before, the last one after the idle time.
+void RunHostile(const Flags& f, const Rig& rig, Results* r) {
+  const Flags& as = rig.publisher;
+  const int port = std::stoi(as.target.substr(as.target.rfind(':') + 1));
+  std::vector<std::pair<uint64_t, uint64_t>> samples;
+  samples.emplace_back(0, CurrentRss(rig));
+  auto channel = NewChannel(as);
+  auto stub = ibsm::v1::Publisher::NewStub(channel);
+  auto subscriber = ibsm::v1::Subscriber::NewStub(channel);
+  ibsm::v1::SubscribeRequest huge;
+  for (int i = 0; i < 200000; ++i) {
+    huge.mutable_open()->add_topics(absl::StrCat("border.p", i));
+  }
+  ibsm::v1::PublishRequest oversized;
+  *oversized.add_alerts() = Template(as, "hostile");
+  oversized.mutable_alerts(0)->set_payload(std::string(2 << 20, 'x'));
+  ibsm::v1::PublishRequest many_attributes;
+  *many_attributes.add_alerts() = Template(as, "hostile");
+  for (int i = 0; i < 20000; ++i) {
+    (*many_attributes.mutable_alerts(0)
+          ->mutable_attributes())[absl::StrCat("a", i)] = "v";
+  }
+  uint64_t refused = 0, calls = 0;
+  const Clock::time_point t0 = Clock::now();
+  for (uint64_t round = 1;
+       round == 1 || SecondsSince(t0) < static_cast<double>(f.seconds);
+       ++round) {
+    std::vector<int> sockets;
+    for (int i = 0; i < 300; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(port));
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (fd >= 0 &&
+          connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        sockets.push_back(fd);
+      } else if (fd >= 0) {
+        close(fd);
+      }
+    }
+    struct Held {
+      grpc::ClientContext context;
+      std::unique_ptr<grpc::ClientReaderWriter<ibsm::v1::PublishRequest,
+                                               ibsm::v1::PublishResponse>>
+          stream;
+    };
+    std::vector<std::unique_ptr<Held>> streams;
+    for (int i = 0; i < 1000; ++i) {
+      auto held = std::make_unique<Held>();
+      held->stream = stub->PublishStream(&held->context);
+      streams.push_back(std::move(held));
+    }
+    for (int i = 0; i < 3; ++i) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::seconds(30));
+      auto stream = subscriber->Subscribe(&context);
+      stream->Write(huge);
+      stream->WritesDone();
+      ibsm::v1::SubscribeResponse ignored;
+      while (stream->Read(&ignored)) {
+      }
+      refused += !stream->Finish().ok();
+      ++calls;
+    }
+    for (int i = 0; i < 20; ++i) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::seconds(30));
+      ibsm::v1::PublishResponse response;
+      refused += !stub->Publish(&context, oversized, &response).ok();
+      grpc::ClientContext again;
+      again.set_deadline(context.deadline());
+      refused += !stub->Publish(&again, many_attributes, &response).ok();
+      calls += 2;
+    }
+    samples.emplace_back(round, CurrentRss(rig));
+    for (auto& held : streams) held->context.TryCancel();
+    for (auto& held : streams) {
+      refused += !held->stream->Finish().ok();
+      ++calls;
+    }
+    for (int fd : sockets) close(fd);
+  }
+  absl::SleepFor(absl::Seconds(10));
+  samples.emplace_back(samples.size(), CurrentRss(rig));
+  r->messages = calls;
+  r->delivered = static_cast<double>(refused);
   r->rss_samples = std::move(samples);
 }
 
@@ -1372,6 +1584,8 @@ int main(int argc, char** argv) {
   if (IsLink(f) && f.workload != "W4")
     LinkProbe(rig.admin, "MLI").WaitUntilUp();
 
+  std::optional<NoisyNeighbour> noisy;
+  if (f.noisy_streams > 0) noisy.emplace(rig.noisy, f.noisy_streams, run);
   if (f.workload == "W1" && !IsLink(f)) {
     Clock::time_point t0 = Clock::now();
     uint64_t acked = Publish(pub, f.messages, 256, std::nullopt, run);
@@ -1422,8 +1636,16 @@ int main(int argc, char** argv) {
     RunDrain(f, rig, run, &r);
   } else if (f.workload == "W6") {
     RunBacklogMemory(f, rig, run, &r);
+  } else if (f.workload == "W7") {
+    RunHostile(f, rig, &r);
   } else {
     RunThinLink(f, rig, run, &r);
+  }
+  std::optional<double> noisy_accepted, noisy_refused;
+  if (noisy) {
+    noisy_accepted = static_cast<double>(noisy->accepted());
+    noisy_refused = static_cast<double>(noisy->refused());
+    noisy.reset();
   }
   std::optional<double> cpu_per_alert;
   if (rig.node != nullptr && r.messages > 0) {
@@ -1464,7 +1686,12 @@ int main(int argc, char** argv) {
       "\",\"policy\":", PolicyJson(f),
       ",\"rss_samples_kib\":", Json(r.rss_samples),
       ",\"encryption\":", f.encryption ? "true" : "false",
-      ",\"broker_cpu_us_per_alert\":", Json(cpu_per_alert), "}\n");
+      ",\"broker_cpu_us_per_alert\":", Json(cpu_per_alert),
+      ",\"noisy_streams\":", f.noisy_streams, ",\"identity_rate\":",
+      Json(f.identity_rate > 0 ? std::optional<double>(f.identity_rate)
+                               : std::nullopt),
+      ",\"noisy_accepted\":", Json(noisy_accepted),
+      ",\"noisy_refused\":", Json(noisy_refused), "}\n");
   std::fputs(line.c_str(), stdout);
   std::fflush(stdout);
   rig.node.reset();
