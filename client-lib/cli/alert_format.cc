@@ -401,7 +401,7 @@ std::string FormatLinks(const v1::Links& links, absl::Time now) {
         Cut(l.last_error(), kLastErrorWidth),
     });
   }
-  return table.Format();
+  return table.Format(TerminalWidth());
 }
 
 }  // namespace ibsm::cli

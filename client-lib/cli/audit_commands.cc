@@ -695,7 +695,7 @@ std::string FormatRecordTable(const std::vector<v1::AuditRecord>& records) {
         OrDash(r.reason()),
     });
   }
-  return table.Format();
+  return table.Format(TerminalWidth());
 }
 
 int RunQuery(const ParsedFlags& flags, Io& io) {

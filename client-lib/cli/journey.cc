@@ -398,7 +398,7 @@ std::string FormatJourney(const AlertRef& alert,
       table.AddRow({TimeText(e.time), e.node, absl::StrCat(e.index),
                     ProofText(e.source->proof), e.text});
     }
-    absl::StrAppend(&out, table.Format());
+    absl::StrAppend(&out, table.Format(TerminalWidth()));
   }
   absl::StrAppend(&out, "\n");
   for (const NodeJourney& n : nodes)

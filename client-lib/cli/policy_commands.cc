@@ -361,7 +361,7 @@ int RunMatrix(const ParsedFlags& flags, Io& io) {
   for (const MatrixRow& r : rows) {
     table.AddRow({r.rule, r.topic, r.level, r.originator, r.nodes, r.agencies});
   }
-  io.out << table.Format();
+  io.out << table.Format(TerminalWidth());
   io.out << "(version " << policy->version()
          << "; NODES: peer nodes the alert is shared with, besides the "
             "originator's)\n";
