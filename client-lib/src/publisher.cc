@@ -207,6 +207,8 @@ struct Publisher::Impl {
       };
       for (Item& item : pending) cancel(item);
       pending.clear();
+      for (Item& item : retry_later) cancel(item);
+      retry_later.clear();
       // The worker has returned every lent alert before it ended.
       for (Sent& sent : in_flight) {
         if (!sent.answered) cancel(sent.item);
@@ -336,7 +338,12 @@ struct Publisher::Impl {
         return;
       }
     }
-    item.done(absl::CancelledError("publisher is closing"));
+    item.done(absl::CancelledError(
+        spool != nullptr
+            ? absl::StrCat("publisher is closing; alert '", item.alert.id(),
+                           "' stays in the spool ", spool->dir(),
+                           " and the next Publisher on it sends it")
+            : std::string("publisher is closing")));
   }
 
   absl::Status Flush(absl::Duration timeout) {
@@ -445,6 +452,10 @@ struct Publisher::Impl {
           last_error = status;
           if (sent->lent != nullptr) {
             sent->requeue = true;  // once its alert is back (ReturnLent)
+          } else if (item.spool_seq != 0) {
+            // Back in order with the stream's other unanswered alerts
+            // once it has ended (Run).
+            retry_later.push_back(std::move(item));
           } else {
             pending.push_front(std::move(item));  // same id: idempotent
             cv.SignalAll();
@@ -475,7 +486,9 @@ struct Publisher::Impl {
          it != in_flight.rend() && it->lent != nullptr; ++it) {
       it->item.alert = std::move(*it->lent);
       it->lent = nullptr;
-      if (it->requeue) {
+      if (it->requeue && it->item.spool_seq != 0) {
+        retry_later.push_back(std::move(it->item));  // see HandleResponse
+      } else if (it->requeue) {
         pending.push_front(std::move(it->item));  // same id: idempotent
         requeued = true;
       }
@@ -511,6 +524,8 @@ struct Publisher::Impl {
           if (!sent.answered) unanswered.push_back(std::move(sent.item));
         }
         in_flight.clear();
+        for (Item& item : retry_later) unanswered.push_back(std::move(item));
+        retry_later.clear();
         in_flight_count = 0;
         std::sort(
             unanswered.begin(), unanswered.end(),
@@ -650,6 +665,9 @@ struct Publisher::Impl {
   bool progress ABSL_GUARDED_BY(mu) = false;  // a result since last open
   // A spooled alert got a retryable result: end the stream and back off.
   bool throttled ABSL_GUARDED_BY(mu) = false;
+  // Spooled alerts with a retryable result on the current stream; queued
+  // again in their order when it ends.
+  std::vector<Item> retry_later ABSL_GUARDED_BY(mu);
   absl::Time last_result ABSL_GUARDED_BY(mu);
   absl::Status last_error ABSL_GUARDED_BY(mu);
   grpc::ClientContext* current_ctx ABSL_GUARDED_BY(mu) = nullptr;

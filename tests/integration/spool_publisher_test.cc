@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <string>
@@ -28,6 +29,7 @@
 #include "tests/support/restartable_broker.h"
 #include "tests/support/tcp_proxy.h"
 #include "tests/support/test_support.h"
+#include "tests/support/tmpfs.h"
 
 namespace ibsm::testing {
 namespace {
@@ -301,6 +303,73 @@ TEST_CASE(
                         << " of them still spooled, " << duplicates
                         << " resent that the node had stored already, "
                         << seen.size() << " delivered, once each");
+}
+
+TEST_CASE(
+    "spool: alerts the node cannot store for now (its disk is full) stay "
+    "spooled, and arrive once and in order when it has space again") {
+  TempDir dir;
+  TmpfsMount mnt(dir.File("mnt"), 24);
+  if (!mnt.mounted()) {
+    WARN("SKIPPED: cannot mount a tmpfs here (" << mnt.error()
+                                                << "); node disk not filled");
+    return;
+  }
+  BrokerProcess broker(NodeConfigFor(dir.File("mnt/data")));
+  const std::string target = absl::StrCat("127.0.0.1:", broker.port());
+  auto sub_client = ConnectOrFail(target, "agency-CIV_customs");
+  std::unique_ptr<Subscriber> subscriber =
+      OpenDurableSubscriber(*sub_client, "full-desk");
+  auto client = ConnectOrFail(target, "agency-CIV_police");
+  PublisherOptions options;
+  options.spool_dir = dir.File("spool");  // not on the full disk
+  options.max_batch = 4;
+  auto publisher = client->OpenPublisher(options);
+  REQUIRE(publisher.ok());
+
+  std::atomic<int> stored{0}, failed{0};
+  auto publish = [&](int i) {
+    (*publisher)
+        ->PublishAsync(MakeAlert(absl::StrCat("d-", i)),
+                       [&](absl::StatusOr<PublishReceipt> r) {
+                         ++(r.ok() ? stored : failed);
+                       });
+  };
+  for (int i = 0; i < 5; ++i) publish(i);
+  REQUIRE((*publisher)->Flush(absl::Seconds(30)).ok());
+  REQUIRE(stored == 5);
+
+  const std::string filler = dir.File("mnt/filler");
+  FillDisk(filler);
+  constexpr int kAlerts = 40;
+  for (int i = 5; i < kAlerts; ++i) publish(i);
+  CHECK(Eventually([&] {
+    auto state = (*publisher)->spool_state();
+    return state.ok() &&
+           state->last_error.code() == absl::StatusCode::kResourceExhausted;
+  }));
+  auto state = (*publisher)->spool_state();
+  REQUIRE(state.ok());
+  INFO(state->last_error.ToString());
+  // The node refuses them for now (it may have stored one or two before it
+  // noticed the full disk): no error reaches a callback, the rest waits.
+  CHECK(state->alerts + stored == kAlerts);
+  CHECK(state->alerts >= kAlerts - 10);
+  CHECK(failed == 0);
+
+  std::filesystem::remove(filler);
+  REQUIRE((*publisher)->Flush(absl::Seconds(120)).ok());
+  CHECK(stored == kAlerts);
+  CHECK(failed == 0);
+  CHECK((*publisher)->spool_state()->alerts == 0);
+  std::vector<std::string> seen;
+  TakeUntilQuiet(*subscriber, &seen);
+  REQUIRE(seen.size() == kAlerts);
+  for (int i = 0; i < kAlerts; ++i) {
+    INFO("position " << i);
+    CHECK(seen[i] == absl::StrCat("d-", i));
+  }
+  CHECK(LastSequence(target) == kAlerts);
 }
 
 TEST_CASE(
