@@ -201,7 +201,8 @@ Spool::Spool(std::string dir, SpoolBounds bounds,
 Spool::~Spool() = default;
 
 absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(const std::string& dir,
-                                                   SpoolBounds bounds) {
+                                                   SpoolBounds bounds,
+                                                   rocksdb::Env* env) {
   if (dir.empty()) {
     return absl::InvalidArgumentError("the spool directory is empty");
   }
@@ -230,6 +231,7 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(const std::string& dir,
   }
 
   rocksdb::Options options = SpoolOptions();
+  if (env != nullptr) options.env = env;
   options.create_if_missing = created;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);

@@ -29,6 +29,7 @@
 
 namespace rocksdb {
 class DB;
+class Env;
 }  // namespace rocksdb
 
 namespace ibsm::internal {
@@ -56,9 +57,11 @@ class Spool {
   // the database when missing; `bounds` apply to later Appends and are
   // stored for ReadSpoolState. FAILED_PRECONDITION when another process or
   // Spool has the directory, or it exists and holds something else;
-  // DATA_LOSS when a record cannot be parsed.
-  static absl::StatusOr<std::unique_ptr<Spool>> Open(const std::string& dir,
-                                                     SpoolBounds bounds);
+  // DATA_LOSS when a record cannot be parsed. `env` (null: RocksDB's
+  // default) must outlive the Spool; tests pass one that simulates a power
+  // loss (tests/support/power_loss_env.h).
+  static absl::StatusOr<std::unique_ptr<Spool>> Open(
+      const std::string& dir, SpoolBounds bounds, rocksdb::Env* env = nullptr);
   // The state of the spool in `dir` from a read-only open, which takes no
   // lock (ReadSpoolState in ibsm/publisher.h).
   static absl::StatusOr<SpoolState> ReadState(const std::string& dir,

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "ibsm/publisher.h"
+#include "tests/support/power_loss_env.h"
 #include "tests/support/test_support.h"
 
 namespace ibsm::testing {
@@ -173,6 +175,60 @@ TEST_CASE("spool: only the newest refusal records are kept") {
   auto read = ReadSpoolState(dir.File("spool"));
   REQUIRE(read.ok());
   CHECK(read->refusals.size() == kMaxSpoolRefusals);
+}
+
+TEST_CASE(
+    "spool: power loss, many cycles: every accepted alert survives, none "
+    "written after the cut comes back") {
+  PowerLossEnv power;
+  TempDir dir;
+  const std::string path = dir.File("spool");
+  const absl::Time now = absl::Now();
+  std::set<std::string> accepted;   // synced before a cut, not settled
+  std::set<std::string> settled;    // acknowledged: may come back, or not
+  std::set<std::string> after_cut;  // never reached the disk
+  int next = 0;
+  for (int cycle = 0; cycle < 8; ++cycle) {
+    INFO("cycle " << cycle);
+    {
+      auto spool = Spool::Open(path, Bounds(100000), power.env());
+      REQUIRE(spool.ok());
+      std::set<std::string> recovered;
+      for (const auto& e : (*spool)->TakeRecovered()) {
+        CHECK(recovered.insert(e.alert.id()).second);
+      }
+      for (const std::string& id : accepted) {
+        INFO(id);
+        CHECK(recovered.count(id) == 1);
+      }
+      for (const std::string& id : recovered) {
+        INFO(id);
+        CHECK((accepted.count(id) == 1 || settled.count(id) == 1));
+        CHECK(after_cut.count(id) == 0);
+      }
+      std::vector<SpoolSettlement> acked;
+      for (int i = 0; i < 60; ++i) {
+        const std::string id = absl::StrCat("p-", next++);
+        auto seq = (*spool)->Append(MakeAlert(id), now);
+        REQUIRE(seq.ok());
+        if (i % 3 == 0) {
+          acked.push_back({*seq, absl::OkStatus()});
+          settled.insert(id);
+        } else {
+          accepted.insert(id);
+        }
+      }
+      REQUIRE((*spool)->Settle(acked, now).ok());
+      power.CutPower();
+      for (int i = 0; i < 5; ++i) {
+        const std::string id = absl::StrCat("p-", next++);
+        // The process does not know the power is gone.
+        REQUIRE((*spool)->Append(MakeAlert(id), now).ok());
+        after_cut.insert(id);
+      }
+    }
+    REQUIRE(power.RestorePower().ok());
+  }
 }
 
 }  // namespace
