@@ -24,6 +24,7 @@
 #include "ibsm/v1/broker.pb.h"
 #include "policy_commands.h"
 #include "rpc_call.h"
+#include "spool_commands.h"
 
 namespace ibsm::cli {
 namespace {
@@ -86,9 +87,14 @@ absl::StatusOr<std::string> ReadPayload(Io& io, const std::string& path) {
 }  // namespace
 
 // The connection from the common flags. Returns the exit code on failure.
+int UsageError(Io& io, const Command& cmd, absl::string_view message) {
+  return Usage(io, &cmd, message);
+}
+
 std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
                                                    const Command& cmd, Io& io,
-                                                   bool sign_alerts) {
+                                                   bool sign_alerts,
+                                                   bool lazily) {
   for (auto [flag, env] :
        {std::pair{"target", "IBSM_TARGET"}, std::pair{"ca", "IBSM_CA"},
         std::pair{"cert", "IBSM_CERT"}, std::pair{"key", "IBSM_KEY"}}) {
@@ -115,6 +121,7 @@ std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
   } else {
     options.retry_timeout = absl::Seconds(30);
   }
+  if (lazily) options.connect_timeout = absl::ZeroDuration();
   TlsFiles files;
   files.ca_file = options.ca_file;
   files.cert_file = options.cert_file;
@@ -158,6 +165,8 @@ int RunPublish(const Command& cmd, const ParsedFlags& flags, Io& io) {
   if (absl::Status s = ValidateAlert(*alert, limits); !s.ok()) {
     return Usage(io, &cmd, absl::StrCat("invalid alert: ", s.message()));
   }
+
+  if (flags.Has("spool")) return PublishThroughSpool(cmd, flags, io, *alert);
 
   // Signed unless --unsigned: a federated node refuses unsigned alerts.
   auto connected = Connect(flags, cmd, io, !flags.Bool("unsigned"));
@@ -336,7 +345,11 @@ std::vector<Command> MakeCommands() {
       "Re-publishing the same --id is safe: the node answers with the\n"
       "original sequence and 'duplicate'. Transient failures are retried "
       "with the same id.\nThe alert is signed with --key as its originator "
-      "(docs/signature-format.md) unless --unsigned is given.",
+      "(docs/signature-format.md) unless --unsigned is given.\nWith --spool "
+      "DIR it is first written to the offline spool in DIR; if the node does "
+      "not answer\nwithin --timeout it stays there (exit 3) and is sent by "
+      "the next 'ibsm publish --spool DIR'\nor 'ibsm spool flush --spool "
+      "DIR'.",
       {
           Flag("id", Kind::kValue, "ID",
                "alert id, unique per agency ([A-Za-z0-9._:-], <= 128)"),
@@ -377,6 +390,10 @@ std::vector<Command> MakeCommands() {
           Flag("unsigned", Kind::kBool, "",
                "do not sign the alert (single-node development only: a "
                "federated node refuses it)"),
+          Flag("spool", Kind::kValue, "DIR",
+               "publish through the offline spool in DIR: the alert is "
+               "kept there until the node stores it (exit 3 while it "
+               "waits)"),
       },
       [](const ParsedFlags& f, Io& io) {
         return RunPublish(Commands()[0], f, io);
@@ -441,6 +458,7 @@ std::vector<Command> MakeCommands() {
       }});
   for (Command& c : PolicyCommands()) commands.push_back(std::move(c));
   for (Command& c : AuditCommands()) commands.push_back(std::move(c));
+  for (Command& c : SpoolCommands()) commands.push_back(std::move(c));
   // Later groups go here.
   return commands;
 }
@@ -475,7 +493,8 @@ std::string GlobalHelp() {
   }
   absl::StrAppend(&out, "\nCommon flags:\n", FormatFlagHelp(CommonFlags()),
                   "\nExit codes: 0 success, 1 refused by the node or call "
-                  "failed, 2 usage error, 130 interrupted.\n"
+                  "failed, 2 usage error, 3 alert spooled, not yet sent, "
+                  "130 interrupted.\n"
                   "Run 'ibsm <command> --help' for the flags of a command.\n");
   return out;
 }

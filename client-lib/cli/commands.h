@@ -27,6 +27,9 @@ namespace ibsm::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;  // the node refused, or a call failed
 inline constexpr int kExitUsage = 2;   // bad command line
+// `ibsm publish --spool`, `ibsm spool flush`: alerts wait in the spool
+// because the node did not answer in time; they are sent later.
+inline constexpr int kExitSpooled = 3;
 inline constexpr int kExitInterrupted = 130;
 
 struct Io {
@@ -59,9 +62,17 @@ const std::vector<Command>& Commands();
 // kExitFailed when the node cannot be reached). With `sign_alerts` the
 // client signs the alerts it publishes (ClientOptions::sign_alerts), and a
 // key that cannot sign is a usage error; only `ibsm publish` asks for it.
+// With `lazily` it does not wait for the node (ClientOptions::connect_timeout
+// zero), so it fails only for bad flags or files: the spool commands work
+// while the node is unreachable.
 std::variant<std::unique_ptr<Client>, int> Connect(const ParsedFlags& flags,
                                                    const Command& cmd, Io& io,
-                                                   bool sign_alerts = false);
+                                                   bool sign_alerts = false,
+                                                   bool lazily = false);
+
+// Prints "ibsm: <message>" and "Run 'ibsm <cmd> --help' for usage." and
+// returns kExitUsage.
+int UsageError(Io& io, const Command& cmd, absl::string_view message);
 
 // Prints "ibsm: <what> refused|failed: CODE: message" for a call the node
 // answered with `status` ("failed" for UNAVAILABLE, DEADLINE_EXCEEDED,

@@ -145,6 +145,19 @@ std::unique_ptr<Publisher> Client::NewPublisher(
       new Publisher(channel_, options_, options, signing_));
 }
 
+absl::StatusOr<std::unique_ptr<Publisher>> Client::OpenPublisher(
+    const PublisherOptions& options) {
+  std::unique_ptr<Publisher> publisher = NewPublisher(options);
+  if (!options.spool_dir.empty()) {
+    // The error that kept the spool from opening, if any.
+    if (absl::StatusOr<SpoolState> state = publisher->spool_state();
+        !state.ok()) {
+      return state.status();
+    }
+  }
+  return publisher;
+}
+
 absl::StatusOr<std::unique_ptr<Subscriber>> Client::NewSubscriber(
     const SubscribeOptions& options) {
   if (options.topics.empty()) {

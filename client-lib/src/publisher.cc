@@ -19,6 +19,7 @@
 #include "ibsm/status_macros.h"
 #include "ibsm/v1/broker.grpc.pb.h"
 #include "publish_util.h"
+#include "spool.h"
 
 namespace ibsm {
 
@@ -40,7 +41,6 @@ namespace {
 
 // Keeps a batch well under gRPC's default 4 MiB receive limit on the node.
 constexpr size_t kMaxBatchBytes = 3 << 20;
-constexpr absl::Duration kDestructorFlush = absl::Seconds(5);
 
 // Stream endings after which unacknowledged alerts are simply sent again.
 bool ResendAfter(const absl::Status& s) {
@@ -50,6 +50,25 @@ bool ResendAfter(const absl::Status& s) {
     case absl::StatusCode::kDeadlineExceeded:
     case absl::StatusCode::kCancelled:
     case absl::StatusCode::kAborted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Per-alert results after which a spooled alert stays in the spool and is
+// sent again after a backoff: the node did not refuse the alert itself
+// (it was unavailable, its disk or a peer's outbox was full, a lookup
+// failed). Anything else is a definitive refusal.
+bool SpoolRetries(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kCancelled:
     case absl::StatusCode::kInternal:
     case absl::StatusCode::kUnknown:
       return true;
@@ -87,6 +106,7 @@ struct Publisher::Impl {
     Callback done;
     absl::Time deadline;
     size_t bytes = 0;  // alert.ByteSizeLong(), taken once for the batch limit
+    uint64_t spool_seq = 0;  // its spool record; 0 without a spool
   };
   // An alert written on the stream and awaiting its result. While the
   // request it went out in is being written, the alert itself is in that
@@ -121,11 +141,44 @@ struct Publisher::Impl {
     }
     options.max_in_flight = std::max<size_t>(1, options.max_in_flight);
     options.max_batch = std::clamp<size_t>(options.max_batch, 1, 1024);
+    if (!options.spool_dir.empty()) OpenSpool();
   }
+
+  // Opens the spool and queues what it holds, first, in its order.
+  void OpenSpool() {
+    internal::SpoolBounds bounds;
+    bounds.max_alerts = std::max<uint64_t>(1, options.spool_max_alerts);
+    bounds.max_bytes = std::max<uint64_t>(1, options.spool_max_bytes);
+    absl::StatusOr<std::unique_ptr<internal::Spool>> opened =
+        internal::Spool::Open(options.spool_dir, bounds);
+    if (!opened.ok()) {
+      spool_error = opened.status();
+      return;
+    }
+    spool = *std::move(opened);
+    std::vector<internal::SpooledEntry> recovered = spool->TakeRecovered();
+    if (recovered.empty()) return;
+    absl::MutexLock lock(&mu);
+    for (internal::SpooledEntry& entry : recovered) {
+      Item item;
+      item.bytes = entry.alert.ByteSizeLong();
+      item.alert = std::move(entry.alert);
+      item.done = options.spool_recovered_result;
+      item.spool_seq = entry.seq;
+      item.deadline = absl::InfiniteFuture();
+      item.order = next_order++;
+      finished.push_back(false);
+      ++outstanding_count;
+      pending.push_back(std::move(item));
+    }
+    worker = std::thread([this] { Run(); });
+  }
+
+  bool spooled() const { return !options.spool_dir.empty(); }
 
   ~Impl() {
     // Best effort: results of outstanding alerts still reach their callbacks.
-    (void)Flush(kDestructorFlush);  // on timeout, the rest is cancelled below
+    (void)Flush(options.close_timeout);  // on timeout, cancelled below
     {
       absl::MutexLock lock(&mu);
       shutting_down = true;
@@ -139,12 +192,23 @@ struct Publisher::Impl {
       auto cancel = [&](Item& item) {
         rest.push_back(Completion{
             item.order, std::move(item.done),
-            absl::CancelledError(absl::StrCat(
-                "publisher closed before the node answered for alert '",
-                item.alert.id(), "'; publish it again to be sure"))});
+            absl::CancelledError(
+                spool != nullptr
+                    ? absl::StrCat(
+                          "publisher closed before the node answered for "
+                          "alert '",
+                          item.alert.id(), "'; it stays in the spool ",
+                          spool->dir(),
+                          " and the next Publisher on it sends it")
+                    : absl::StrCat("publisher closed before the node "
+                                   "answered for alert '",
+                                   item.alert.id(),
+                                   "'; publish it again to be sure"))});
       };
       for (Item& item : pending) cancel(item);
       pending.clear();
+      for (Item& item : retry_later) cancel(item);
+      retry_later.clear();
       // The worker has returned every lent alert before it ended.
       for (Sent& sent : in_flight) {
         if (!sent.answered) cancel(sent.item);
@@ -166,6 +230,7 @@ struct Publisher::Impl {
   }
 
   absl::StatusOr<PublishReceipt> PublishBlocking(v1::Alert alert) {
+    if (spooled()) return PublishThroughSpool(std::move(alert));
     IBSM_RETURN_IF_ERROR(Prepare(alert));
     v1::PublishRequest request;
     *request.add_alerts() = std::move(alert);
@@ -202,24 +267,69 @@ struct Publisher::Impl {
     }
   }
 
+  // Blocking Publish with a spool: the async path and a bounded wait.
+  absl::StatusOr<PublishReceipt> PublishThroughSpool(v1::Alert alert) {
+    const std::string id = alert.id();
+    auto promise =
+        std::make_shared<std::promise<absl::StatusOr<PublishReceipt>>>();
+    std::future<absl::StatusOr<PublishReceipt>> future = promise->get_future();
+    Enqueue(std::move(alert), [promise](absl::StatusOr<PublishReceipt> r) {
+      promise->set_value(std::move(r));
+    });
+    if (future.wait_for(absl::ToChronoSeconds(client_options.retry_timeout)) ==
+        std::future_status::ready) {
+      return future.get();
+    }
+    absl::Status last;
+    {
+      absl::MutexLock lock(&mu);
+      last = last_error;
+    }
+    return absl::UnavailableError(absl::StrCat(
+        "no answer from the node for alert '", id, "' within ",
+        absl::FormatDuration(client_options.retry_timeout),
+        "; it stays in the spool ", spool->dir(),
+        " and is sent when the node is back",
+        last.ok() ? "" : absl::StrCat(" (last error: ", last.ToString(), ")")));
+  }
+
   void Enqueue(v1::Alert alert, Callback done) {
     if (absl::Status s = Prepare(alert); !s.ok()) {
       done(s);
       return;
     }
+    uint64_t spool_seq = 0;
+    if (spooled()) {
+      if (spool == nullptr) {
+        done(spool_error);
+        return;
+      }
+      // Synced before PublishAsync returns: accepted means durable here.
+      absl::StatusOr<uint64_t> seq = spool->Append(alert, absl::Now());
+      if (!seq.ok()) {
+        done(seq.status());
+        return;
+      }
+      spool_seq = *seq;
+    }
     Item item;
     item.bytes = alert.ByteSizeLong();
     item.alert = std::move(alert);
     item.done = std::move(done);
+    item.spool_seq = spool_seq;
     {
       absl::MutexLock lock(&mu);
-      while (outstanding_count >= options.max_in_flight && !shutting_down) {
+      // With a spool its bounds hold the producers back instead; the worker
+      // keeps at most max_in_flight on the stream.
+      while (!spooled() && outstanding_count >= options.max_in_flight &&
+             !shutting_down) {
         cv.Wait(&mu);
       }
       if (!shutting_down) {
         if (!worker.joinable()) worker = std::thread([this] { Run(); });
         item.order = next_order++;
-        item.deadline = absl::Now() + options.async_timeout;
+        item.deadline = spooled() ? absl::InfiniteFuture()
+                                  : absl::Now() + options.async_timeout;
         finished.push_back(false);
         ++outstanding_count;
         // The worker waits only for an empty queue to fill.
@@ -228,7 +338,12 @@ struct Publisher::Impl {
         return;
       }
     }
-    item.done(absl::CancelledError("publisher is closing"));
+    item.done(absl::CancelledError(
+        spool != nullptr
+            ? absl::StrCat("publisher is closing; alert '", item.alert.id(),
+                           "' stays in the spool ", spool->dir(),
+                           " and the next Publisher on it sends it")
+            : std::string("publisher is closing")));
   }
 
   absl::Status Flush(absl::Duration timeout) {
@@ -305,6 +420,7 @@ struct Publisher::Impl {
   void HandleResponse(v1::PublishResponse& response) {
     std::vector<Completion> done;
     done.reserve(response.results_size());
+    std::vector<internal::SpoolSettlement> settled;
     {
       absl::MutexLock lock(&mu);
       progress = true;
@@ -316,14 +432,30 @@ struct Publisher::Impl {
         --in_flight_count;
         Item& item = sent->item;
         absl::Status status = internal::StatusFromCode(r.code(), r.message());
+        const bool retry =
+            item.spool_seq != 0
+                ? SpoolRetries(status)
+                : internal::IsRetryable(status) && item.deadline > last_result;
+        if (item.spool_seq != 0 && (status.ok() || !retry)) {
+          settled.push_back(internal::SpoolSettlement{item.spool_seq, status});
+        }
+        if (item.spool_seq != 0 && retry && !status.ok()) {
+          // Sent again after a backoff, not at once: the node is short of
+          // something (its disk, a peer's outbox) and will be for a while.
+          throttled = true;
+        }
         if (status.ok()) {
+          last_error = absl::OkStatus();  // sending works (again)
           done.push_back(
               Completion{item.order, std::move(item.done), TakeReceipt(r)});
-        } else if (internal::IsRetryable(status) &&
-                   item.deadline > last_result) {
+        } else if (retry) {
           last_error = status;
           if (sent->lent != nullptr) {
             sent->requeue = true;  // once its alert is back (ReturnLent)
+          } else if (item.spool_seq != 0) {
+            // Back in order with the stream's other unanswered alerts
+            // once it has ended (Run).
+            retry_later.push_back(std::move(item));
           } else {
             pending.push_front(std::move(item));  // same id: idempotent
             cv.SignalAll();
@@ -333,6 +465,15 @@ struct Publisher::Impl {
         }
       }
       PopAnswered();
+    }
+    if (!settled.empty()) {
+      // Before the callbacks: an alert the application saw answered is no
+      // longer spooled. A failure only means a later resend, which the node
+      // answers as a duplicate (or refuses again).
+      if (absl::Status s = spool->Settle(settled, absl::Now()); !s.ok()) {
+        absl::MutexLock lock(&mu);
+        last_error = s;
+      }
     }
     Complete(done);
   }
@@ -345,7 +486,9 @@ struct Publisher::Impl {
          it != in_flight.rend() && it->lent != nullptr; ++it) {
       it->item.alert = std::move(*it->lent);
       it->lent = nullptr;
-      if (it->requeue) {
+      if (it->requeue && it->item.spool_seq != 0) {
+        retry_later.push_back(std::move(it->item));  // see HandleResponse
+      } else if (it->requeue) {
         pending.push_front(std::move(it->item));  // same id: idempotent
         requeued = true;
       }
@@ -369,8 +512,9 @@ struct Publisher::Impl {
       {
         absl::MutexLock lock(&mu);
         if (shutting_down) return;
-        if (progress) backoff.Reset();
+        if (progress && !throttled) backoff.Reset();
         progress = false;
+        throttled = false;
         if (!status.ok()) last_error = status;
         // Unanswered alerts go back to the front of the queue, in order, or
         // fail when the node refused the stream itself. RunStream returned
@@ -380,11 +524,16 @@ struct Publisher::Impl {
           if (!sent.answered) unanswered.push_back(std::move(sent.item));
         }
         in_flight.clear();
+        for (Item& item : retry_later) unanswered.push_back(std::move(item));
+        retry_later.clear();
         in_flight_count = 0;
         std::sort(
             unanswered.begin(), unanswered.end(),
             [](const Item& a, const Item& b) { return a.order < b.order; });
-        if (ResendAfter(status)) {
+        // A spooled alert is only ever completed by its own result: a
+        // stream the node ends with an error (a certificate it does not
+        // accept now, say) is retried.
+        if (spooled() || ResendAfter(status)) {
           for (auto it = unanswered.rbegin(); it != unanswered.rend(); ++it) {
             pending.push_front(std::move(*it));
           }
@@ -436,7 +585,8 @@ struct Publisher::Impl {
       std::vector<Completion> expired;
       {
         absl::MutexLock lock(&mu);
-        while (!shutting_down && !reader_done && pending.empty()) {
+        while (!shutting_down && !reader_done && !throttled &&
+               (pending.empty() || in_flight_count >= options.max_in_flight)) {
           cv.WaitWithTimeout(&mu, absl::Seconds(1));
           if (in_flight_count > 0 &&
               absl::Now() - last_result > client_options.call_timeout) {
@@ -444,10 +594,10 @@ struct Publisher::Impl {
             break;
           }
         }
-        if (shutting_down || reader_done || stalled) break;
+        if (shutting_down || reader_done || stalled || throttled) break;
         ExpirePending(expired);
         size_t bytes = 0;
-        while (!pending.empty() &&
+        while (!pending.empty() && in_flight_count < options.max_in_flight &&
                static_cast<size_t>(request.alerts_size()) < options.max_batch) {
           size_t size = pending.front().bytes;
           if (request.alerts_size() > 0 && bytes + size > kMaxBatchBytes) break;
@@ -480,6 +630,7 @@ struct Publisher::Impl {
           absl::StrCat("no publish result from the node for ",
                        absl::FormatDuration(client_options.call_timeout)));
     }
+    if (throttled && !last_error.ok()) return last_error;
     return status;
   }
 
@@ -490,6 +641,10 @@ struct Publisher::Impl {
   const std::shared_ptr<const internal::AlertSigning> signing;
   PublisherOptions options;  // normalised in the constructor, then constant
   AlertLimits limits;
+  // With spool_dir: the spool, or why it could not be opened. Set in the
+  // constructor, then constant (the Spool itself is thread-safe).
+  std::unique_ptr<internal::Spool> spool;
+  absl::Status spool_error;
 
   absl::Mutex mu;
   absl::CondVar cv;  // any change of the state below
@@ -508,6 +663,11 @@ struct Publisher::Impl {
   bool shutting_down ABSL_GUARDED_BY(mu) = false;
   bool reader_done ABSL_GUARDED_BY(mu) = false;
   bool progress ABSL_GUARDED_BY(mu) = false;  // a result since last open
+  // A spooled alert got a retryable result: end the stream and back off.
+  bool throttled ABSL_GUARDED_BY(mu) = false;
+  // Spooled alerts with a retryable result on the current stream; queued
+  // again in their order when it ends.
+  std::vector<Item> retry_later ABSL_GUARDED_BY(mu);
   absl::Time last_result ABSL_GUARDED_BY(mu);
   absl::Status last_error ABSL_GUARDED_BY(mu);
   grpc::ClientContext* current_ctx ABSL_GUARDED_BY(mu) = nullptr;
@@ -551,6 +711,18 @@ absl::Status Publisher::Flush(absl::Duration timeout) {
 size_t Publisher::outstanding() const {
   absl::MutexLock lock(&impl_->mu);
   return impl_->outstanding_count;
+}
+
+absl::StatusOr<SpoolState> Publisher::spool_state() const {
+  if (!impl_->spooled()) {
+    return absl::FailedPreconditionError(
+        "this Publisher has no spool (PublisherOptions::spool_dir)");
+  }
+  if (impl_->spool == nullptr) return impl_->spool_error;
+  SpoolState state = impl_->spool->State(absl::Now());
+  absl::MutexLock lock(&impl_->mu);
+  state.last_error = impl_->last_error;
+  return state;
 }
 
 }  // namespace ibsm

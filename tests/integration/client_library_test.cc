@@ -15,39 +15,11 @@
 #include "ibsm/subscriber.h"
 #include "ibsm/v1/broker.pb.h"
 #include "tests/support/eventually.h"
+#include "tests/support/restartable_broker.h"
 #include "tests/support/test_support.h"
 
 namespace ibsm::testing {
 namespace {
-
-// A broker whose port stays the same when it is started again, so that
-// clients reconnect to it by themselves.
-class RestartableBroker {
- public:
-  explicit RestartableBroker(const std::string& data_dir)
-      : config_(NodeConfigFor(data_dir)) {
-    config_.set_listen_address("127.0.0.1:0");
-    process_ = std::make_unique<BrokerProcess>(config_);
-    config_.set_listen_address(absl::StrCat("127.0.0.1:", process_->port()));
-  }
-  const std::string& target() const { return config_.listen_address(); }
-  BrokerProcess& process() { return *process_; }
-  // Signals the running process and returns its exit status.
-  int Stop(int signal) {
-    process_->Kill(signal);
-    const int status = process_->Wait();
-    process_.reset();
-    return status;
-  }
-  void Start() {
-    process_ = std::make_unique<BrokerProcess>(config_);
-    REQUIRE(absl::StrCat("127.0.0.1:", process_->port()) == target());
-  }
-
- private:
-  internal::v1::NodeConfig config_;
-  std::unique_ptr<BrokerProcess> process_;
-};
 
 TEST_CASE("client library: publish, retry with the same id, node info") {
   TempDir dir;

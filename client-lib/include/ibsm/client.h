@@ -121,9 +121,17 @@ class Client {
   absl::StatusOr<v1::NodeInfo> NodeInfo();
 
   // A new Publisher on this connection. The Publisher shares the channel, so
-  // it may outlive the Client.
+  // it may outlive the Client. When options.spool_dir cannot be opened, the
+  // Publisher refuses every alert with that error; OpenPublisher reports it
+  // at once instead.
   std::unique_ptr<Publisher> NewPublisher();
   std::unique_ptr<Publisher> NewPublisher(const PublisherOptions& options);
+  // The same, failing when the spool cannot be opened: FAILED_PRECONDITION
+  // when another process (or Publisher) has the directory, or it exists and
+  // is not a spool; DATA_LOSS for an unreadable record; the file system's
+  // error otherwise. Alerts found in the spool are queued for sending.
+  absl::StatusOr<std::unique_ptr<Publisher>> OpenPublisher(
+      const PublisherOptions& options);
 
   // A new Subscriber on this connection; INVALID_ARGUMENT when a topic
   // pattern or an option is invalid. Nothing is sent until the Subscriber is
