@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The clang builds of deploy/test-all.sh (docs/security.md, "Sanitizers"):
 #
-#   deploy/test-sanitizers.sh [asan|tsan|fuzz]...   (default: all three)
+#   deploy/test-sanitizers.sh [asan|tsan|fuzz]...   (default: asan fuzz)
 #
 #   asan  one clang build (<build>-clang) that is at once the lock-annotation
 #         check (-Wthread-safety, every warning an error), AddressSanitizer +
@@ -11,7 +11,11 @@
 #   fuzz  the smoke run of every fuzz target of that build over its corpus
 #         (tests/fuzz/run.sh, IBSM_FUZZ_SECONDS each, default 15).
 #   tsan  a second clang build (<build>-tsan) with ThreadSanitizer of only
-#         what the tests labelled `concurrency` need, and those tests.
+#         what the tests labelled `concurrency` need, and those tests. NOT
+#         in the default run yet (IBSM_TSAN=1 adds it): Debian's Abseil is
+#         not instrumented, so TSan does not see absl::Mutex, and the
+#         annotation shim (tests/sanitizers/tsan_absl_shim.cc) is not
+#         complete; see docs/security.md, "Sanitizers".
 #
 # <build> is IBSM_BUILD_DIR (default <repo>/build). -O1 with line tables:
 # fast enough to run everything, symbolized reports. Exit non-zero on the
@@ -20,7 +24,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${IBSM_BUILD_DIR:-$root/build}
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(asan fuzz tsan)
+if [ ${#steps[@]} -eq 0 ]; then
+  steps=(asan fuzz)
+  [ "${IBSM_TSAN:-0}" = 1 ] && steps+=(tsan)
+fi
 supp=$root/tests/sanitizers
 clang_flags=(-DCMAKE_CXX_COMPILER=clang++ -DIBSM_WERROR=ON
              -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -gline-tables-only")

@@ -51,10 +51,10 @@ if [ -z "$work" ]; then
   own_work=true
 fi
 jobs=${IBSM_FUZZ_JOBS:-1}
-# Symbolized reports; leaks are findings (libFuzzer checks after each input).
+# Symbolized reports; leaks are findings (libFuzzer checks after each
+# input), OpenSSL's included: no tests/sanitizers/lsan.supp here.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/sanitizers/lsan.supp}
 
 failed=()
 for target in "${targets[@]}"; do
