@@ -57,7 +57,7 @@ for step in "${steps[@]}"; do
       rc=0
       (cd "$build-clang" &&
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$reports/asan \
-        LSAN_OPTIONS=suppressions=$supp/lsan.supp \
+        LSAN_OPTIONS=suppressions=$supp/lsan.supp:print_suppressions=0 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan \
         ctest --output-on-failure --timeout 900 -j 2) || rc=$?
       check_reports "$reports" || rc=1
