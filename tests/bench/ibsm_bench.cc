@@ -960,7 +960,8 @@ class BenchSubscriber {
     absl::MutexLock lock(&mu_);
     for (;;) {
       const uint64_t before = received_;
-      auto done = [&] {
+      // Await evaluates the condition with mu_ held.
+      auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return received_ >= n || ended_ || received_ > before;
       };
       if (!mu_.AwaitWithTimeout(absl::Condition(&done), kStallTimeout)) {

@@ -262,7 +262,7 @@ TEST_CASE(
     "[fault][power-loss][federation]") {
   const int cycles = Cycles();
   TempDir dir;
-  LinkedNode civ{"CIV"}, mli{"MLI"};
+  LinkedNode civ{.id = "CIV"}, mli{.id = "MLI"};
   for (LinkedNode* n : {&civ, &mli}) {
     n->config = NodeConfigFor(dir.File(n->id), n->id);
     n->config.set_policy_file(SourceDir() +

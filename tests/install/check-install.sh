@@ -38,7 +38,17 @@ find_package(ibsm CONFIG REQUIRED)
 add_executable(app main.cc)
 target_link_libraries(app PRIVATE ibsm::client)
 CMAKE
-cmake -G Ninja -S "$work/app" -B "$work/app/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+# A sanitized build tree (IBSM_SANITIZE, IBSM_BUILD_FUZZ) installs
+# instrumented libraries: the application links them with the same compiler
+# and sanitizer runtimes, as any application of such a build would.
+cached() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; }
+app_flags=(-DCMAKE_CXX_COMPILER="$(cached CMAKE_CXX_COMPILER)")
+sanitize=$(cached IBSM_SANITIZE)
+[[ -z $sanitize && $(cached IBSM_BUILD_FUZZ) == ON ]] && sanitize=address,undefined
+[[ -n $sanitize ]] && app_flags+=(-DCMAKE_EXE_LINKER_FLAGS="-fsanitize=$sanitize")
+[[ $(cached IBSM_BUILD_FUZZ) == ON ]] && app_flags+=(-DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link")
+cmake -G Ninja -S "$work/app" -B "$work/app/build" -DCMAKE_PREFIX_PATH="$prefix" \
+  "${app_flags[@]}" >/dev/null
 ninja -C "$work/app/build" >/dev/null
 [[ -x $work/app/build/app ]] || fail "the example did not link against the installed package"
 echo "install: ok"
