@@ -61,6 +61,13 @@ bool HistoryChecker::PublishedAlert::acked() const {
   return false;
 }
 
+uint64_t HistoryChecker::PublishedAlert::acked_sequence() const {
+  for (const auto& [n, a] : attempts) {
+    if (a.outcome == "ack") return a.sequence;
+  }
+  return 0;
+}
+
 bool HistoryChecker::PublishedAlert::unknown() const {
   if (acked()) return false;
   for (const auto& [n, a] : attempts) {
@@ -372,6 +379,21 @@ CheckReport HistoryChecker::Check() const {
     for (size_t i = 0; i < keys.size(); ++i) rank.emplace(keys[i], i);
     const std::string origin =
         keys.empty() ? "" : NodeOf(alerts_.at(keys[0]).request.originator);
+    // The node's own part: each acknowledgement names a higher sequence
+    // than the one before (a retry held already names its first one,
+    // which came after the previous alert's acknowledgement too).
+    uint64_t previous = 0;
+    for (const std::string& key : keys) {
+      const uint64_t sequence = alerts_.at(key).acked_sequence();
+      if (sequence <= previous) {
+        violate("order", key, nullptr,
+                absl::StrCat("acknowledged by ", origin, " with sequence ",
+                             sequence, " after an earlier alert of ", publisher,
+                             " got ", previous));
+        break;
+      }
+      previous = sequence;
+    }
     for (const auto& [name, s] : subscribers_) {
       if (s.declared.node != origin) continue;
       size_t last = 0;

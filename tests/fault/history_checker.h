@@ -12,8 +12,9 @@
 //   lost              an acknowledged alert never reached a durable
 //                     subscriber entitled to it, local or remote
 //   unentitled        a subscriber was handed an alert it is not entitled to
-//   order             a subscriber at a publisher's node was handed that
-//                     publisher's acknowledged alerts out of order
+//   order             a publisher's node acknowledged its alerts with
+//                     sequences that do not increase, or a subscriber at
+//                     that node was handed them out of order
 //   duplicate         the client library handed one alert twice to one
 //                     subscriber
 //   content           an alert was handed with other content than published
@@ -117,7 +118,8 @@ class HistoryChecker {
     std::set<std::string> digests;
     std::map<int64_t, Attempt> attempts;
     bool acked() const;
-    bool unknown() const;  // not acked, some attempt not refused
+    uint64_t acked_sequence() const;  // of the first acknowledged attempt
+    bool unknown() const;             // not acked, some attempt not refused
   };
   struct Subscriber {
     HistoryEvent declared;

@@ -61,7 +61,9 @@ HistoryEvent Alert(const std::string& id, const std::string& topic,
 
 HistoryEvent Result(const HistoryEvent& publish, const std::string& outcome,
                     const std::string& code = "") {
+  static uint64_t next_sequence = 0;
   HistoryEvent e;
+  if (outcome == "ack") e.sequence = ++next_sequence;
   e.type = "publish_result";
   e.publisher = publish.publisher;
   e.originator = publish.originator;
@@ -232,6 +234,21 @@ TEST_CASE(
   }
   std::iter_swap(d1, d2);
   CHECK(Reports(f.Check(), "order", "CIV/police/a1"));
+}
+
+TEST_CASE(
+    "history checker: acknowledgements whose sequences do not "
+    "increase break the order rule") {
+  Fixture f;
+  HistoryEvent late = Alert("late", "border.incident", "RESTRICTED");
+  f.events.push_back(late);
+  HistoryEvent result = Result(late, "ack");
+  result.sequence = 1;  // below a1's
+  f.events.push_back(result);
+  for (const auto& s : f.all) f.events.push_back(Delivery(late, s));
+  CheckReport report = f.Check();
+  REQUIRE(Reports(report, "order", "CIV/police/late"));
+  CHECK(report.violations.size() == 1);
 }
 
 TEST_CASE("history checker: the same alert handed twice is a duplicate") {
