@@ -190,6 +190,18 @@ bool FillDisk(const std::string& path) {
   return last_errno == ENOSPC;
 }
 
+// Whether child `pid` has exited (a zombie not reaped yet), without reaping
+// it: BrokerProcess::Wait does that.
+bool HasExited(pid_t pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return true;  // gone altogether
+  // "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
+  const size_t close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() ||
+         line[close + 2] == 'Z' || line[close + 2] == 'X';
+}
+
 std::string EntityOf(const std::string& agency) {
   return "agency-" + absl::StrReplaceAll(agency, {{"/", "_"}});
 }
@@ -469,12 +481,11 @@ class FaultLog {
     e.target = target;
     e.message = message;
     (void)history_.Write(e);  // a lost fault line only lowers a count
-    UNSCOPED_INFO_SAFE(fault, target);
+    Progress(fault, target);
   }
 
  private:
-  static void UNSCOPED_INFO_SAFE(const std::string& fault,
-                                 const std::string& target) {
+  static void Progress(const std::string& fault, const std::string& target) {
     // Progress on stderr (Catch's macros are for the test thread only).
     std::fprintf(
         stderr, "[fault %s] %s %s\n",
@@ -644,7 +655,27 @@ TEST_CASE(
     return static_cast<int>(std::uniform_int_distribution<int>(0, n - 1)(rng));
   };
   int kills = 0;
+  // A node that exits by itself (an abort, a crash) is a failure of the
+  // run, whatever the checker finds: noticed before every fault and at the
+  // end, recorded as a "crash" fault with its exit code, and restarted so
+  // that the run goes on and its histories are still judged.
+  std::vector<std::string> crashes;
+  auto reap_crashes = [&] {
+    for (const std::string& node : kNodes) {
+      if (!fed.running(node) || !HasExited(fed.process(node).pid())) continue;
+      const int code = fed.Stop(node, SIGKILL);  // reaps it
+      const std::string what =
+          absl::StrCat(node, " exited by itself with code ", code,
+                       code > 128 ? absl::StrCat(" (signal ", code - 128, ")")
+                                  : std::string());
+      faults.Record("crash", node, what);
+      crashes.push_back(what);
+      fed.Restart(node);
+      faults.Record("restart", node);
+    }
+  };
   auto kill_restart = [&](const std::string& node, absl::Duration down) {
+    reap_crashes();
     faults.Record("sigkill", node);
     CHECK(fed.Stop(node, SIGKILL) == 128 + SIGKILL);
     absl::SleepFor(down);
@@ -653,12 +684,14 @@ TEST_CASE(
     ++kills;
   };
   auto term_restart = [&](const std::string& node) {
+    reap_crashes();
     faults.Record("sigterm", node);
     CHECK(fed.Stop(node, SIGTERM) == 0);
     fed.Restart(node);
     faults.Record("restart", node);
   };
   auto pause = [&](const std::string& node, absl::Duration hold) {
+    reap_crashes();
     faults.Record("sigstop", node);
     fed.process(node).Kill(SIGSTOP);
     absl::SleepFor(hold);
@@ -666,6 +699,7 @@ TEST_CASE(
     faults.Record("sigcont", node);
   };
   auto full_disk = [&](absl::Duration hold) {
+    reap_crashes();
     if (!disk.mounted()) return;
     const std::string filler = run.File("mli-disk/filler");
     faults.Record("disk_full", kFullDiskNode);
@@ -755,6 +789,7 @@ TEST_CASE(
     flapper.join();
   }
   const absl::Duration fault_phase = absl::Now() - faults_started;
+  reap_crashes();
 
   // ---- quiesce and check
   // -----------------------------------------------------
@@ -847,6 +882,12 @@ TEST_CASE(
                absl::FormatDuration(fault_phase).c_str(), text.c_str(),
                ReportJson(report).c_str());
 
+  for (const std::string& crash : crashes) {
+    run.Keep();
+    FAIL_CHECK("a node crashed during the run: "
+               << crash << " (its stderr is in this test's output; run "
+               << "folder kept: " << run.path() << ")");
+  }
   if (!report.violations.empty()) {
     run.Keep();
     const Violation& first = report.violations.front();
