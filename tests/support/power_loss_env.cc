@@ -74,6 +74,9 @@ class DroppedFile final : public rocksdb::FSWritableFile {
                        rocksdb::IODebugContext*) override {
     return size_;
   }
+  // As a real file: RocksDB's SyncWAL refuses ("Not implemented") a log
+  // that may not be synced from another thread, and the node then stops.
+  bool IsSyncThreadSafe() const override { return true; }
 
  private:
   uint64_t size_ = 0;
