@@ -42,6 +42,7 @@
 #include "ibsm/v1/audit.pb.h"
 #include "journey.h"
 #include "json_writer.h"
+#include "progress.h"
 #include "rpc_call.h"
 #include "table.h"
 
@@ -819,10 +820,15 @@ int RunExport(const ParsedFlags& flags, Io& io) {
   const ExportArgs& args = std::get<ExportArgs>(parsed);
 
   v1::AuditExport exported;
-  if (int code = CallUnary<v1::Auditor>(
-          flags, AuditCommand("export"),
-          AuditRpc("audit export", absl::Seconds(120)),
-          &v1::Auditor::Stub::Export, args.request, &exported, io);
+  ProgressLine progress = MakeProgressLine(flags, io.err);
+  if (int code = WithElapsedTime(
+          progress, "exporting the audit trail, waiting for the node",
+          [&] {
+            return CallUnary<v1::Auditor>(
+                flags, AuditCommand("export"),
+                AuditRpc("audit export", absl::Seconds(120)),
+                &v1::Auditor::Stub::Export, args.request, &exported, io);
+          });
       code != kExitOk) {
     return code;
   }
@@ -968,10 +974,15 @@ int RunExportAlerts(const ParsedFlags& flags, Io& io) {
     request.set_limit(static_cast<uint32_t>(*n));
   }
   v1::AlertExport exported;
-  if (int code = CallUnary<v1::Auditor>(
-          flags, AuditCommand("export-alerts"),
-          AuditRpc("audit export-alerts", absl::Seconds(120)),
-          &v1::Auditor::Stub::ExportAlerts, request, &exported, io);
+  ProgressLine progress = MakeProgressLine(flags, io.err);
+  if (int code = WithElapsedTime(
+          progress, "exporting the log's digests, waiting for the node",
+          [&] {
+            return CallUnary<v1::Auditor>(
+                flags, AuditCommand("export-alerts"),
+                AuditRpc("audit export-alerts", absl::Seconds(120)),
+                &v1::Auditor::Stub::ExportAlerts, request, &exported, io);
+          });
       code != kExitOk) {
     return code;
   }
@@ -1703,6 +1714,9 @@ Command ExportCommand() {
                'o'),
           Flag("save-checkpoint", Kind::kValue, "NOTEFILE",
                "also write the export's signed checkpoint note here"),
+          Flag("progress", Kind::kBool, "",
+               "show on stderr that the export is under way (default: when "
+               "stderr is a terminal)"),
       },
       RunExport};
 }
@@ -1726,6 +1740,9 @@ Command ExportAlertsCommand() {
           Flag("limit", Kind::kValue, "N", "sequences to cover, 1..100000"),
           Flag("output", Kind::kValue, "FILE", "where to write the export",
                'o'),
+          Flag("progress", Kind::kBool, "",
+               "show on stderr that the export is under way (default: when "
+               "stderr is a terminal)"),
       },
       RunExportAlerts};
 }

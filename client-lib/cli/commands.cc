@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "alert_format.h"
 #include "audit_commands.h"
 #include "ibsm/alert_rules.h"
@@ -23,6 +24,7 @@
 #include "ibsm/v1/broker.grpc.pb.h"
 #include "ibsm/v1/broker.pb.h"
 #include "policy_commands.h"
+#include "progress.h"
 #include "rpc_call.h"
 #include "spool_commands.h"
 
@@ -189,6 +191,59 @@ int RunPublish(const Command& cmd, const ParsedFlags& flags, Io& io) {
 
 // ---- ibsm subscribe --------------------------------------------------------
 
+// The progress of `ibsm subscribe` through what the log held when the
+// subscription opened: the sequences after its cursor up to the node's
+// last sequence then. Done once a delivery reaches that sequence, or when
+// the node sends nothing for a while (the rest was not for this
+// subscription).
+class BacklogProgress {
+ public:
+  explicit BacklogProgress(ProgressLine line) : line_(std::move(line)) {}
+
+  void Opened(const Subscriber& subscriber) {
+    if (state_ != State::kUnknown || !line_.enabled()) return;
+    const uint64_t last = subscriber.opened_last_sequence();
+    if (last == 0) return;  // not open yet, or an empty log
+    from_ = subscriber.opened_cursor();
+    to_ = last;
+    state_ = to_ > from_ ? State::kDraining : State::kDone;
+    start_ = absl::Now();
+  }
+  void Delivered(uint64_t sequence) {
+    if (state_ != State::kDraining) return;
+    ++received_;
+    if (sequence >= to_) {
+      Finish();
+      return;
+    }
+    line_.Update(absl::StrCat(
+        "catching up: sequence ",
+        CountOf(sequence > from_ ? sequence - from_ : 0, to_ - from_), ", ",
+        received_, " alerts received"));
+  }
+  void Idle() {
+    if (state_ == State::kDraining) Finish();
+  }
+
+ private:
+  enum class State { kUnknown, kDraining, kDone };
+  void Finish() {
+    state_ = State::kDone;
+    line_.Done(
+        absl::StrCat("caught up: ", received_,
+                     " alerts of the backlog up to sequence ", to_, " in ",
+                     absl::FormatDuration(absl::Trunc(
+                         absl::Now() - start_, absl::Milliseconds(100)))));
+  }
+
+  ProgressLine line_;
+  State state_ = State::kUnknown;
+  uint64_t from_ = 0;
+  uint64_t to_ = 0;
+  uint64_t received_ = 0;
+  absl::Time start_;
+};
+
 int RunSubscribe(const Command& cmd, const ParsedFlags& flags, Io& io) {
   SubscribeOptions options;
   options.topics = flags.GetAll("topic");
@@ -257,6 +312,7 @@ int RunSubscribe(const Command& cmd, const ParsedFlags& flags, Io& io) {
   const bool json = flags.Bool("json");
   uint64_t received = 0;
   int exit_code = kExitOk;
+  BacklogProgress backlog(MakeProgressLine(flags, io.err));
   while (count == 0 || received < count) {
     if (g_interrupted) {
       exit_code = kExitInterrupted;
@@ -268,8 +324,13 @@ int RunSubscribe(const Command& cmd, const ParsedFlags& flags, Io& io) {
       exit_code = CallError(io, "subscription", next.status());
       break;
     }
-    if (!next->has_value()) continue;
+    backlog.Opened(**subscriber);
+    if (!next->has_value()) {
+      backlog.Idle();
+      continue;
+    }
     const v1::Delivery& d = **next;
+    backlog.Delivered(d.sequence());
     if (json) {
       PrintJsonOr(io, ToJsonLine(d));
     } else {
@@ -425,6 +486,9 @@ std::vector<Command> MakeCommands() {
           Flag("crl-dir", Kind::kValue, "DIR",
                "with --verify: check revocation of every signing certificate "
                "with the CRLs in DIR"),
+          Flag("progress", Kind::kBool, "",
+               "show on stderr how far the backlog is drained (default: "
+               "when stderr is a terminal)"),
       },
       [](const ParsedFlags& f, Io& io) {
         return RunSubscribe(Commands()[1], f, io);

@@ -203,6 +203,7 @@ struct Subscriber::Impl {
         {
           absl::MutexLock lock(&mu);
           opened_cursor = response.opened().cursor();
+          opened_last_sequence = response.opened().last_sequence();
           if (!opened_once) first_cursor = opened_cursor;
           if (opened_once) ++reconnects;
           opened_once = true;
@@ -443,6 +444,7 @@ struct Subscriber::Impl {
   bool opened_once ABSL_GUARDED_BY(mu) = false;
   uint64_t first_cursor ABSL_GUARDED_BY(mu) = 0;
   uint64_t opened_cursor ABSL_GUARDED_BY(mu) = 0;
+  uint64_t opened_last_sequence ABSL_GUARDED_BY(mu) = 0;
   uint64_t reconnects ABSL_GUARDED_BY(mu) = 0;
   uint64_t generation ABSL_GUARDED_BY(mu) = 0;  // one per opened stream
   // The generation of the open stream the flow thread may write to; 0 from
@@ -511,6 +513,11 @@ void Subscriber::Ack(uint64_t sequence) { impl_->Ack(sequence); }
 uint64_t Subscriber::opened_cursor() const {
   absl::MutexLock lock(&impl_->mu);
   return impl_->opened_cursor;
+}
+
+uint64_t Subscriber::opened_last_sequence() const {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->opened_last_sequence;
 }
 
 uint64_t Subscriber::reconnects() const {

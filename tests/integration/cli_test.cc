@@ -81,6 +81,43 @@ TEST_CASE("ibsm publish, subscribe and node info against a node") {
   CHECK_THAT(info.output, Catch::Contains("CIV/customs"));
 }
 
+TEST_CASE(
+    "ibsm subscribe --progress reports the drain of a durable backlog on "
+    "stderr, and stays quiet without it when stderr is not a terminal") {
+  TempDir dir;
+  BrokerProcess broker(NodeConfigFor(dir.File("data")));
+  const int port = broker.port();
+  for (int i = 1; i <= 5; ++i) {
+    REQUIRE(RunBinary(CliBinary(),
+                      CliArgs(port, "agency-CIV_police",
+                              {"publish", "--id", absl::StrCat("drain-", i),
+                               "--topic", "border.closure", "--classification",
+                               "UNCLASSIFIED", "--severity", "LOW", "--payload",
+                               "Post closed"}))
+                .exit_code == 0);
+  }
+  RunResult drained = RunBinary(
+      CliBinary(), CliArgs(port, "agency-CIV_customs",
+                           {"subscribe", "--json", "--progress", "--topic",
+                            "border.>", "--durable", "drain-desk", "--from",
+                            "earliest", "--count", "5"}));
+  INFO(drained.output);
+  REQUIRE(drained.exit_code == 0);
+  CHECK_THAT(
+      drained.output,
+      Catch::Contains("caught up: 5 alerts of the backlog up to sequence 5"));
+
+  RunResult quiet = RunBinary(
+      CliBinary(),
+      CliArgs(port, "agency-CIV_customs",
+              {"subscribe", "--json", "--topic", "border.>", "--durable",
+               "quiet-desk", "--from", "earliest", "--count", "5"}));
+  INFO(quiet.output);
+  REQUIRE(quiet.exit_code == 0);
+  CHECK(Lines(quiet.output).size() == 5);
+  CHECK_THAT(quiet.output, !Catch::Contains("caught up"));
+}
+
 TEST_CASE("ibsm exits non-zero with a clear message on every error") {
   TempDir dir;
   BrokerProcess broker(NodeConfigFor(dir.File("data")));

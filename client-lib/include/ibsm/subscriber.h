@@ -112,6 +112,11 @@ class Subscriber {
 
   // The cursor reported by the node when the subscription was last opened.
   uint64_t opened_cursor() const;
+  // The newest sequence in the node's log at that open: with the cursor, how
+  // far a durable subscription has to catch up (its backlog is at most
+  // opened_last_sequence() - opened_cursor() alerts; fewer when its topics
+  // or clearance skip some).
+  uint64_t opened_last_sequence() const;
   // How many times the stream has been reopened after a failure.
   uint64_t reconnects() const;
 
