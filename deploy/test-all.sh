@@ -2,8 +2,8 @@
 # Installs what is needed, builds everything and runs every test: the gcc
 # build and its ctest suite, then the clang builds of
 # deploy/test-sanitizers.sh (the lock-annotation check, ASan + UBSan over
-# the whole suite, the fuzz smoke runs; with IBSM_TSAN=1 also
-# ThreadSanitizer over the concurrency tests; docs/security.md).
+# the whole suite, the fuzz smoke runs, ThreadSanitizer over the
+# concurrency tests; docs/security.md).
 # Run as root on a fresh Debian 12 machine: bash deploy/test-all.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -100,7 +100,18 @@ class NodeContext {
   // The configured peers' node ids, in config order.
   const std::vector<std::string>& peer_ids() const { return peer_ids_; }
 
+  // Each reactor calls CallEnded() as the very last step of its OnDone
+  // (after deleting itself), and Node::Shutdown calls AfterCallsEnded() once
+  // the server has stopped, before the node's parts are destroyed. gRPC
+  // already orders every OnDone before its Shutdown returns, but through its
+  // own atomics, which ThreadSanitizer cannot see in Debian's uninstrumented
+  // libgrpc; the lock makes that order visible (docs/security.md,
+  // "Sanitizers"). One uncontended lock per call.
+  void CallEnded() const { absl::MutexLock lock(&calls_ended_mu_); }
+  void AfterCallsEnded() const { absl::MutexLock lock(&calls_ended_mu_); }
+
  private:
+  mutable absl::Mutex calls_ended_mu_;
   PeerVerifier* peer_verifier_ = nullptr;
   LiveCalls* live_calls_ = nullptr;
   const AlertVerifier* alert_verifier_ = nullptr;

@@ -525,6 +525,7 @@ void Node::Shutdown(absl::Duration grace) {
   parts_->hub->Shutdown();
   parts_->server->Shutdown(std::chrono::system_clock::now() +
                            absl::ToChronoNanoseconds(grace));
+  parts_->context->AfterCallsEnded();
   // No handshake refusal may reach the committer once it stops.
   parts_->verifier->SetAuditSink(nullptr);
   parts_->committer->Audit(AuditEvent(

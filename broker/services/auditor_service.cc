@@ -227,7 +227,11 @@ class QueryReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     }
     ScheduleFill();
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    const NodeContext* node = node_;
+    delete this;
+    node->CallEnded();
+  }
 
  private:
   void ScheduleFill() {

@@ -146,7 +146,9 @@ class PublishStreamReactor final : public RawStreamReactor {
     // Callbacks from outside gRPC (the Committer's, the resume alarm's) may
     // call Finish under mu_: let them release it before the reactor goes.
     { absl::MutexLock lock(&mu_); }
+    const NodeContext* node = node_;
     delete this;
+    node->CallEnded();
   }
 
  private:

@@ -575,7 +575,8 @@ class SubscriptionImpl final
 
 class SubscribeReactor final : public Reactor {
  public:
-  SubscribeReactor(NodeContext* node, grpc::CallbackServerContext* context) {
+  SubscribeReactor(NodeContext* node, grpc::CallbackServerContext* context)
+      : node_(node) {
     absl::StatusOr<Identity> who =
         AuthenticateCall(node, context, "subscribe", &live_);
     if (!who.ok()) {
@@ -591,7 +592,6 @@ class SubscribeReactor final : public Reactor {
     }
     lease_ = *std::move(admitted);
     subscription_ = std::make_shared<SubscriptionImpl>(node, this, *who);
-    node_ = node;
     caller_ = who->id();
     StartRead(&request_bytes_);
   }
@@ -635,7 +635,9 @@ class SubscribeReactor final : public Reactor {
 
   void OnDone() override {
     if (subscription_) subscription_->OnReactorDone();
+    const NodeContext* node = node_;
     delete this;
+    node->CallEnded();
   }
 
  private:
