@@ -330,8 +330,10 @@ class Client:
         returns one PublishResult per alert: code 0 is stored durably
         (duplicate=True: stored before, same sequence). UNAVAILABLE and
         DEADLINE_EXCEEDED, of the call or of an alert, are retried with the
-        same bytes for up to retry_timeout; a call that never succeeds
-        raises IbsmError. A refusal of one alert is its result's code."""
+        same bytes for up to retry_timeout; a call that never succeeds, or
+        that the node refuses as a whole (a signature that does not verify,
+        a certificate it does not accept), raises IbsmError. A refusal of
+        one alert (policy, validation) is that result's code."""
         if self.signer is not None:
             for alert in alerts:
                 self.signer.sign(alert)

@@ -3,6 +3,7 @@
   ibsm-py publish --id ID --topic T --classification C --severity S [...]
   ibsm-py subscribe --topic P [--topic P2 ...] --durable NAME [--from earliest|new]
                     [--count N] [--idle SECONDS]
+  ibsm-py info                            the node, and who it says you are
   ibsm-py signing-bytes ALERT.textproto   the signing bytes, in hex
   ibsm-py pythonpath                      PYTHONPATH for your own program
 
@@ -98,6 +99,13 @@ def subscribe(args):
           file=sys.stderr)
 
 
+def info(args):
+    with _client(args, sign=False) as client:
+        node = client.node_info()
+    print("node %s (%s), caller %s, last sequence %d" %
+          (node.node_id, node.version, node.caller, node.last_sequence))
+
+
 def show_signing_bytes(args):
     alert = alert_pb2.Alert()
     with open(args.file) as f:
@@ -139,6 +147,10 @@ def main():
     p.add_argument("--idle", type=float, default=None,
                    help="exit when nothing arrives for this many seconds")
     p.set_defaults(run=subscribe)
+
+    p = commands.add_parser("info", help="the node, and who it says you are")
+    _connection_flags(p)
+    p.set_defaults(run=info)
 
     p = commands.add_parser("signing-bytes",
                             help="the signing bytes of an alert in text format")
