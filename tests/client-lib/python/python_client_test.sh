@@ -166,6 +166,7 @@ refused '^ibsm-py: FAILED_PRECONDITION: .*federated.*signed' py_publish py-unsig
 refused "^ibsm-py: [A-Z_]+: .*no\.such\.topic" \
   ibsm-py publish "${police[@]}" --id py-unknown --topic no.such.topic \
   --classification RESTRICTED --severity HIGH
+refused "^ibsm-py: ALREADY_EXISTS: .*py-1" py_publish py-1 --tlp RED
 refused '^ibsm-py: INVALID_ARGUMENT: ' \
   ibsm-py subscribe "${customs[@]}" --topic 'border..x' --durable bad --count 1
 
