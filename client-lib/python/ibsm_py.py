@@ -79,7 +79,7 @@ def subscribe(args):
     taken = 0
     with _client(args, sign=False) as client:
         sub = ibsm_client.DurableSubscriber(client, args.topic, args.durable,
-                                            start=start)
+                                            start=start, credit=args.credit)
         try:
             while args.count == 0 or taken < args.count:
                 d = sub.next(timeout=args.idle)
@@ -144,6 +144,8 @@ def main():
                    default="new", help="where a new durable name starts")
     p.add_argument("--count", type=int, default=0,
                    help="exit after N alerts (0: run until interrupted)")
+    p.add_argument("--credit", type=int, default=256,
+                   help="deliveries the node may send ahead (the window)")
     p.add_argument("--idle", type=float, default=None,
                    help="exit when nothing arrives for this many seconds")
     p.set_defaults(run=subscribe)

@@ -110,8 +110,9 @@ ibsm-py info "${police[@]}" >info.out
 expect info.out '^node CIV .*caller CIV/police'
 
 echo "== a Python durable subscriber (CIV/customs), opened before the alerts"
+# A window of 2: the five deliveries arrive only if it grants credit again.
 ibsm-py subscribe "${customs[@]}" --topic 'border.>' --durable py-ops \
-  --from earliest --count 5 >sub.out 2>sub.err &
+  --from earliest --count 5 --credit 2 >sub.out 2>sub.err &
 sub_pid=$!
 
 echo "== signed publishes from Python, one from the C++ CLI in between"
