@@ -11,6 +11,10 @@ packages=(
   clang  # the clang builds of deploy/test-sanitizers.sh (lock annotations, sanitizers, fuzzing)
   libclang-rt-14-dev  # clang's sanitizer and libFuzzer runtimes (only recommended by clang)
   llvm  # /usr/bin/llvm-symbolizer: sanitizer reports with file:line
+  # The Python client example (client-lib/python/) and its ctests, for
+  # Debian's /usr/bin/python3; its stubs come from protobuf-compiler-grpc's
+  # grpc_python_plugin.
+  python3-grpcio python3-protobuf python3-cryptography
 )
 
 missing=()

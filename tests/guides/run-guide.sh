@@ -10,11 +10,13 @@
 #   pki/                     the development PKI (certs/make-dev-pki.sh, its
 #                            default nodes, agencies and auditor)
 #   policies/                a copy of the repository's policies/
-# and build/bin first on PATH (ibsm, ibsm-broker). A guide whose first line
-# is not `<!-- guide: no-node -->` also gets a running CIV node with the
-# shipped policy, started from civ.textproto (data in civ-data/, encryption
-# key civ.key, checkpoints every second), and IBSM_TARGET, IBSM_CA set for
-# it. Whatever the guide starts in the background it must stop itself; the
+#   proto/ibsm/v1/           a copy of the public API's .proto files (as
+#                            installed in share/ibsm/proto/)
+# and build/bin first on PATH (ibsm, ibsm-broker, ibsm-example, ibsm-py).
+# A guide whose first line is not `<!-- guide: no-node -->` also gets a
+# running CIV node with the shipped policy, started from civ.textproto (data
+# in civ-data/, encryption key civ.key, checkpoints every second), and
+# IBSM_TARGET, IBSM_CA set for it. Whatever the guide starts in the background it must stop itself; the
 # runner kills the node it started, and any process left in the folder's
 # process group, when it ends.
 set -euo pipefail
@@ -38,6 +40,8 @@ trap cleanup EXIT
 cd "$work"
 bash "$src/certs/make-dev-pki.sh" pki --quiet
 cp -r "$src/policies" policies
+mkdir -p proto/ibsm
+cp -r "$src/proto/ibsm/v1" proto/ibsm/v1
 export PATH=$build/bin:$PATH
 
 if [[ $(head -1 "$guide") != "<!-- guide: no-node -->" ]]; then
