@@ -135,10 +135,15 @@ int RunBackupCommand(const std::string& config_path, const std::string& to,
   }
   grpc::Status status = reader->Finish();
   if (!status.ok()) {
-    return abandon(kExitFailed,
-                   absl::StrCat("node ", config->node_id(), " at ", target,
-                                ": ", status.error_message(), " (",
-                                static_cast<int>(status.error_code()), ")"));
+    const bool unreachable =
+        status.error_code() == grpc::StatusCode::UNAVAILABLE;
+    return abandon(
+        kExitFailed,
+        absl::StrCat(unreachable ? "cannot reach node " : "node ",
+                     config->node_id(), " at ", target,
+                     unreachable ? " (is it running? --target HOST:PORT)" : "",
+                     ": ", status.error_message(), " (gRPC code ",
+                     static_cast<int>(status.error_code()), ")"));
   }
   if (!manifest) {
     return abandon(kExitFailed, "the node ended the backup without a manifest");
