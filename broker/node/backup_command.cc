@@ -107,7 +107,9 @@ int RunBackupCommand(const std::string& config_path, const std::string& to,
     return Fail(kCommand, code, why);
   };
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(4 << 20);
+  // A chunk is 1 MiB; the manifest lists every file (a few hundred for
+  // a big store).
+  args.SetMaxReceiveMessageSize(16 << 20);
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(target, grpc::SslCredentials(files), args);
   std::unique_ptr<v1::Node::Stub> stub = v1::Node::NewStub(channel);

@@ -32,6 +32,12 @@ for f in share/ibsm/examples/node.textproto share/ibsm/policies/ibsm-west-africa
     share/doc/ibsm/operations.md share/ibsm/examples/publish_and_subscribe.cc; do
   [[ -f $prefix/$f ]] || fail "$f is not installed"
 done
+if command -v groff >/dev/null; then
+  for page in share/man/man1/ibsm.1 share/man/man8/ibsm-broker.8; do
+    warnings=$(groff -man -Tutf8 -ww -z "$prefix/$page" 2>&1) || fail "$page does not render: $warnings"
+    [[ -z $warnings ]] || fail "$page: $warnings"
+  done
+fi
 pcfile=$(find "$prefix" -name ibsm.pc)
 [[ -n $pcfile ]] || fail "ibsm.pc is not installed"
 cmake_config=$(find "$prefix" -name ibsmConfig.cmake)
