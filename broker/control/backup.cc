@@ -405,36 +405,13 @@ absl::StatusOr<v1::BackupManifest> ReadBackupManifest(const std::string& dir) {
   return manifest;
 }
 
-absl::StatusOr<RestoreReport> RestoreBackup(
-    const std::string& backup_dir, const StoreOptions& target,
-    const std::string& published_checkpoint_file) {
-  RestoreReport report;
-  IBSM_ASSIGN_OR_RETURN(report.backup, ReadBackupManifest(backup_dir));
-  const v1::BackupManifest& manifest = report.backup;
-  if (manifest.node_id() != target.node_id) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the backup in ", backup_dir, " is of node ",
-                     manifest.node_id(), ", not ", target.node_id));
-  }
-  for (const v1::BackupFile& file : manifest.files()) {
-    if (!PlainFileName(file.name())) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the manifest in ", backup_dir, " names a file '",
-          absl::CHexEscape(file.name()), "' that is not a plain file name"));
-    }
-    IBSM_ASSIGN_OR_RETURN(auto hashed,
-                          HashFile(absl::StrCat(backup_dir, "/", file.name())));
-    if (hashed.second != file.size() || hashed.first != file.sha256()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "file ", file.name(), " of the backup in ", backup_dir,
-          " does not match its manifest (", hashed.second, " bytes, ",
-          file.size(), " listed, or another SHA-256): the backup is damaged"));
-    }
-  }
-  IBSM_ASSIGN_OR_RETURN(
-      report.published,
-      ReadPublishedCheckpoint(published_checkpoint_file, target.node_id));
-  IBSM_RETURN_IF_ERROR(RequireEmptyOrAbsent(target.path, "data directory"));
+namespace {
+
+// Copies the backup's files into the empty `target.path`, fsyncs them, and
+// checks that the opened copy holds what the manifest says.
+absl::Status CopyAndCheck(const std::string& backup_dir,
+                          const v1::BackupManifest& manifest,
+                          const StoreOptions& target) {
   for (const v1::BackupFile& file : manifest.files()) {
     const std::string to = absl::StrCat(target.path, "/", file.name());
     std::error_code ec;
@@ -467,7 +444,55 @@ absl::StatusOr<RestoreReport> RestoreBackup(
         opened.audit_size(), " audit records and alerts up to sequence ",
         opened.last_sequence(), ", but the manifest says ",
         manifest.audit_size(), " and ", manifest.last_sequence(),
-        ": move it aside and use another backup"));
+        ": use another backup"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<RestoreReport> RestoreBackup(
+    const std::string& backup_dir, const StoreOptions& target,
+    const std::string& published_checkpoint_file) {
+  RestoreReport report;
+  IBSM_ASSIGN_OR_RETURN(report.backup, ReadBackupManifest(backup_dir));
+  const v1::BackupManifest& manifest = report.backup;
+  if (manifest.node_id() != target.node_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the backup in ", backup_dir, " is of node ",
+                     manifest.node_id(), ", not ", target.node_id));
+  }
+  for (const v1::BackupFile& file : manifest.files()) {
+    if (!PlainFileName(file.name())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the manifest in ", backup_dir, " names a file '",
+          absl::CHexEscape(file.name()), "' that is not a plain file name"));
+    }
+    IBSM_ASSIGN_OR_RETURN(auto hashed,
+                          HashFile(absl::StrCat(backup_dir, "/", file.name())));
+    if (hashed.second != file.size() || hashed.first != file.sha256()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "file ", file.name(), " of the backup in ", backup_dir,
+          " does not match its manifest (", hashed.second, " bytes, ",
+          file.size(), " listed, or another SHA-256): the backup is damaged"));
+    }
+  }
+  IBSM_ASSIGN_OR_RETURN(
+      report.published,
+      ReadPublishedCheckpoint(published_checkpoint_file, target.node_id));
+  IBSM_RETURN_IF_ERROR(RequireEmptyOrAbsent(target.path, "data directory"));
+  absl::Status copied = CopyAndCheck(backup_dir, manifest, target);
+  if (!copied.ok()) {
+    // The directory was absent or empty: a failed restore leaves it empty,
+    // never half a database that could be started.
+    std::error_code ec;
+    for (const fs::directory_entry& entry :
+         fs::directory_iterator(target.path, ec)) {
+      fs::remove_all(entry.path(), ec);
+    }
+    return absl::Status(copied.code(),
+                        absl::StrCat(copied.message(), " (", target.path,
+                                     " was emptied again)"));
   }
   return report;
 }

@@ -205,6 +205,32 @@ TEST_CASE(
   CHECK(refused_restore.exit_code == 2);
   CHECK_THAT(refused_restore.output, Catch::Contains("not an empty directory"));
   std::filesystem::rename(data, data + ".old");
+  // A damaged backup is refused before anything is copied.
+  {
+    const std::string damaged = dir.File("damaged");
+    std::filesystem::copy(backup, damaged);
+    v1::BackupManifest manifest;
+    REQUIRE(google::protobuf::TextFormat::ParseFromString(
+        ReadFile(damaged + "/backup-manifest.textproto"), &manifest));
+    const v1::BackupFile& victim = manifest.files(0);
+    {
+      std::fstream f(damaged + "/" + victim.name(),
+                     std::ios::in | std::ios::out | std::ios::binary);
+      char byte = 0;
+      f.read(&byte, 1);
+      f.seekp(0);
+      byte = static_cast<char>(byte ^ 0x01);
+      f.write(&byte, 1);
+    }
+    RunResult refused =
+        RunBinary(BrokerBinary(),
+                  {"restore", "--config", config_file, "--from", damaged});
+    INFO(refused.output);
+    CHECK(refused.exit_code == 2);
+    CHECK_THAT(refused.output, Catch::Contains("the backup is damaged") &&
+                                   Catch::Contains(victim.name()));
+    CHECK_FALSE(std::filesystem::exists(data + "/CURRENT"));
+  }
   RunResult restored = RunBinary(
       BrokerBinary(), {"restore", "--config", config_file, "--from", backup});
   INFO(restored.output);
