@@ -137,7 +137,8 @@ def need(obj, dotted, where):
         cur = cur[part]
     return cur
 api = {"ConfigMap": "v1", "Secret": "v1", "Service": "v1",
-       "StatefulSet": "apps/v1", "NetworkPolicy": "networking.k8s.io/v1"}
+       "StatefulSet": "apps/v1", "NetworkPolicy": "networking.k8s.io/v1",
+       "PersistentVolumeClaim": "v1", "CronJob": "batch/v1"}
 by_kind = {}
 for d in docs:
     kind = d.get("kind")
@@ -204,6 +205,29 @@ named = set(ports) if broker else set()
 for rule in np["spec"].get("ingress", []):
     for p in rule.get("ports", []):
         if isinstance(p.get("port"), str) and p["port"] not in named: err(f"NetworkPolicy: port {p['port']} is not a named container port")
+cron = by_kind["CronJob"][0]
+need(cron, "spec.schedule", "CronJob")
+if cron["spec"].get("concurrencyPolicy") != "Forbid": err("CronJob: concurrencyPolicy must be Forbid (one backup at a time)")
+job_pod = need(cron, "spec.jobTemplate.spec.template.spec", "CronJob") or {}
+if job_pod.get("restartPolicy") not in ("Never", "OnFailure"): err("CronJob: restartPolicy must be Never or OnFailure")
+jsc = job_pod.get("securityContext", {})
+if not jsc.get("runAsNonRoot") or jsc.get("runAsUser", 0) == 0: err("CronJob: not runAsNonRoot")
+job_volumes = {v["name"]: v for v in job_pod.get("volumes", [])}
+pvcs = {p["metadata"]["name"] for p in by_kind["PersistentVolumeClaim"]}
+for c in job_pod.get("containers", []) + job_pod.get("initContainers", []):
+    for m in c.get("volumeMounts", []):
+        if m["name"] not in job_volumes: err(f"CronJob {c['name']}: mount {m['mountPath']} names no volume")
+for name, v in job_volumes.items():
+    if "persistentVolumeClaim" in v and v["persistentVolumeClaim"].get("claimName") not in pvcs: err(f"CronJob volume {name}: no such claim")
+    if "secret" in v and v["secret"].get("secretName") != secret["metadata"]["name"]: err(f"CronJob volume {name}: no such Secret")
+    if "configMap" in v and v["configMap"].get("name") != cm["metadata"]["name"]: err(f"CronJob volume {name}: no such ConfigMap")
+backup_cmd = " ".join(job_pod["containers"][0].get("command", []))
+if "ibsm-broker backup --config /etc/ibsm/node.textproto" not in backup_cmd: err("CronJob: does not run ibsm-broker backup with the node's config")
+job_labels = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+if not any(p.get("podSelector", {}).get("matchLabels") == job_labels
+           for rule in np["spec"].get("ingress", []) for p in rule.get("from", [])):
+    err("NetworkPolicy: the backup job may not reach the node")
+with open(f"{work}/backup.txt", "w") as f: f.write(backup_cmd)
 with open(f"{work}/node.textproto", "w") as f: f.write(cm["data"]["node.textproto"])
 if errors:
     print("k8s: " + "; ".join(errors), file=sys.stderr); sys.exit(1)
@@ -237,13 +261,20 @@ EOF
   probe=("${probe[@]//127.0.0.1:7443/127.0.0.1:$port}")
   probe[0]=$build/bin/ibsm
   "${probe[@]}" >"$work/probe.out" 2>&1 || fail "the probe fails against a serving node: $(cat "$work/probe.out")"
+  # The CronJob's backup command, with the pod's paths mapped likewise.
+  mkdir "$work/backups"
+  backup_cmd=$(sed -e "s|/opt/ibsm/bin/ibsm-broker|$build/bin/ibsm-broker|" \
+      -e "s|/etc/ibsm/node.textproto|$work/config.textproto|" \
+      -e "s|ibsm-civ-0.ibsm-civ:7443|127.0.0.1:$port|" -e "s|/backups|$work/backups|g" "$work/backup.txt")
+  sh -c "$backup_cmd" >"$work/backup.out" 2>&1 || fail "the CronJob's backup fails: $(cat "$work/backup.out")"
+  ls "$work"/backups/civ-*/backup-manifest.textproto >/dev/null 2>&1 || fail "the CronJob's backup wrote no manifest"
   kill "$broker_pid"
   wait "$broker_pid" || true
   broker_pid=
   if "${probe[@]}" >"$work/probe.out" 2>&1; then
     fail "the probe succeeds with the node stopped"
   fi
-  echo "k8s: ok (manifests checked, probe passes on a serving node and fails on a stopped one)"
+  echo "k8s: ok (manifests checked; the probe passes on a serving node and fails on a stopped one; the CronJob's backup command writes a backup)"
   ;;
 *)
   fail "unknown mode (systemd, container or k8s)"
