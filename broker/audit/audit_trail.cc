@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "audit/published_checkpoint.h"
 #include "ibsm/status_macros.h"
 #include "ibsm/v1/alert.pb.h"
 #include "storage/key_codec.h"
@@ -194,6 +195,22 @@ absl::Status AuditTrail::MaybeCheckpoint(absl::Time now, bool force) {
       std::string(reinterpret_cast<const char*>(root.data()), root.size()));
   signed_checkpoint.mutable_time()->set_seconds(checkpoint.time_unix);
   std::string bytes = signed_checkpoint.SerializeAsString();
+  // Recorded outside the data directory first: once stored, auditors may
+  // fetch it, and a restored data directory must then be noticed.
+  if (!options_.published_checkpoint_file.empty()) {
+    internal::v1::PublishedCheckpoint published;
+    published.set_node_id(options_.node_id);
+    *published.mutable_checkpoint() = signed_checkpoint;
+    IBSM_ASSIGN_OR_RETURN(std::optional<std::string> mark,
+                          store_->Get(Family::kMeta, kLastSequenceKey));
+    if (mark) {
+      if (std::optional<uint64_t> last = DecodeSequence(*mark)) {
+        published.set_last_sequence(*last);
+      }
+    }
+    IBSM_RETURN_IF_ERROR(WritePublishedCheckpoint(
+        options_.published_checkpoint_file, published));
+  }
   storage::Batch batch = store_->NewBatch();
   batch.PutCheckpoint(size_, bytes);
   IBSM_RETURN_IF_ERROR(store_->Commit(std::move(batch), Durability::kSynced));

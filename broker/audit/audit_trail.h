@@ -44,6 +44,9 @@ struct AuditOptions {
   absl::Duration checkpoint_every = absl::Seconds(10);
   // Measures `checkpoint_every`; must outlive the trail.
   Clock* clock = RealClock();
+  // Where each new checkpoint is recorded before it is stored
+  // (published_checkpoint.h); empty: nowhere (tests of the trail alone).
+  std::string published_checkpoint_file;
 };
 
 class AuditTrail {

@@ -4,6 +4,7 @@
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,36 @@ absl::Status Missing(absl::string_view source, absl::string_view field) {
       absl::StrCat(source, ": required field '", field, "' is not set"));
 }
 
+// The published checkpoint must survive a restore of the data directory,
+// so it lives next to it by default and never inside it.
+absl::Status ApplyPublishedCheckpointFile(internal::v1::NodeConfig* config,
+                                          absl::string_view source) {
+  std::string data_dir = config->data_dir();
+  while (data_dir.size() > 1 && data_dir.back() == '/') data_dir.pop_back();
+  if (config->published_checkpoint_file().empty()) {
+    config->set_published_checkpoint_file(
+        absl::StrCat(data_dir, ".checkpoint"));
+    return absl::OkStatus();
+  }
+  const std::filesystem::path dir =
+      std::filesystem::path(data_dir).lexically_normal();
+  const std::filesystem::path file =
+      std::filesystem::path(config->published_checkpoint_file())
+          .lexically_normal();
+  auto [dir_end, file_it] =
+      std::mismatch(dir.begin(), dir.end(), file.begin(), file.end());
+  if (dir_end == dir.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": published_checkpoint_file ",
+        config->published_checkpoint_file(), " is inside data_dir ",
+        config->data_dir(),
+        "; put it outside (a restored data directory must not bring back "
+        "an older one), or leave it unset for ",
+        data_dir, ".checkpoint"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<internal::v1::NodeConfig> ParseConfig(absl::string_view text,
@@ -58,6 +89,7 @@ absl::StatusOr<internal::v1::NodeConfig> ParseConfig(absl::string_view text,
   if (config.tls().ca_file().empty()) return Missing(source, "tls.ca_file");
 
   ApplyDefaults(&config);
+  IBSM_RETURN_IF_ERROR(ApplyPublishedCheckpointFile(&config, source));
   IBSM_RETURN_IF_ERROR(CheckLimits(config.limits(), source));
   IBSM_RETURN_IF_ERROR(CheckTlsConfig(config.tls(), source));
   IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, source));

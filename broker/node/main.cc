@@ -6,6 +6,11 @@
 // rest (mode 0600; never overwrites) and prints its key id.
 // ibsm-broker reencrypt --config FILE: on a stopped node, seals every stored
 // alert not under the current key again under it; prints how many.
+// ibsm-broker backup --config FILE --to DIR [--target HOST:PORT]: an online
+// copy of the running node; ibsm-broker restore --config FILE --from DIR:
+// into the stopped node's empty data directory (node/backup_command.h).
+// ibsm-broker --config FILE --accept-rollback N: start on a restored data
+// directory although the node already signed a checkpoint of N records.
 #include <jemalloc/jemalloc.h>
 #include <signal.h>
 #include <unistd.h>
@@ -13,13 +18,17 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "logging/event_log.h"
+#include "node/backup_command.h"
 #include "node/config.h"
 #include "node/node.h"
 #include "storage/key_ring.h"
@@ -65,12 +74,28 @@ std::string DescribeHeap() {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: ibsm-broker --config FILE\n"
+               "usage: ibsm-broker --config FILE [--accept-rollback N]\n"
                "       ibsm-broker keygen --out FILE\n"
                "       ibsm-broker reencrypt --config FILE\n"
+               "       ibsm-broker backup --config FILE --to DIR "
+               "[--target HOST:PORT]\n"
+               "       ibsm-broker restore --config FILE --from DIR\n"
                "  FILE is a NodeConfig in protobuf text format "
                "(proto/ibsm/internal/v1/config.proto); keygen writes a new "
-               "32-byte key file for encryption.key_file\n");
+               "32-byte key file for encryption.key_file.\n"
+               "  backup: an online copy of the running node into DIR (absent "
+               "or empty), over its client port with the node's own "
+               "certificate.\n"
+               "  restore: checks the backup in DIR and copies it into the "
+               "stopped node's data_dir (absent or empty), then says which "
+               "acknowledged alerts are gone.\n"
+               "  --accept-rollback N: start although the data directory's "
+               "audit trail is shorter than the checkpoint of N records the "
+               "node already signed (after a restore); recorded in the "
+               "trail.\n"
+               "  Exit codes: 0 done, 1 backup failed at the node or on the "
+               "way, 2 bad arguments, config, files or data directory "
+               "(docs/operations.md).\n");
   return kExitBadSetup;
 }
 
@@ -94,6 +119,60 @@ bool ParseOneFlag(int argc, char** argv, int first, const std::string& name,
     return false;
   }
   return true;
+}
+
+// The values of `--NAME VALUE` or `--NAME=VALUE` for each of `names`
+// among argv[first..]; false, with a message, for anything else or a
+// missing one.
+bool ParseFlags(int argc, char** argv, int first,
+                const std::vector<std::string>& names,
+                const std::vector<std::string>& optional,
+                std::map<std::string, std::string>* values) {
+  for (int i = first; i < argc; ++i) {
+    std::string arg = argv[i];
+    bool matched = false;
+    for (const std::vector<std::string>* list : {&names, &optional}) {
+      for (const std::string& name : *list) {
+        if (arg == "--" + name && i + 1 < argc) {
+          (*values)[name] = argv[++i];
+          matched = true;
+        } else if (arg.rfind("--" + name + "=", 0) == 0) {
+          (*values)[name] = arg.substr(name.size() + 3);
+          matched = true;
+        }
+        if (matched) break;
+      }
+      if (matched) break;
+    }
+    if (!matched) {
+      std::fprintf(stderr, "ibsm-broker: unknown argument '%s'\n", argv[i]);
+      return false;
+    }
+  }
+  for (const std::string& name : names) {
+    if ((*values)[name].empty()) {
+      std::fprintf(stderr, "ibsm-broker: --%s is required\n", name.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+int Backup(int argc, char** argv) {
+  std::map<std::string, std::string> flags;
+  if (!ParseFlags(argc, argv, 2, {"config", "to"}, {"target"}, &flags)) {
+    return Usage();
+  }
+  return ibsm::broker::RunBackupCommand(flags["config"], flags["to"],
+                                        flags["target"]);
+}
+
+int Restore(int argc, char** argv) {
+  std::map<std::string, std::string> flags;
+  if (!ParseFlags(argc, argv, 2, {"config", "from"}, {}, &flags)) {
+    return Usage();
+  }
+  return ibsm::broker::RunRestoreCommand(flags["config"], flags["from"]);
 }
 
 int Keygen(int argc, char** argv) {
@@ -169,13 +248,37 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "reencrypt") == 0) {
     return Reencrypt(argc, argv);
   }
+  if (argc >= 2 && std::strcmp(argv[1], "backup") == 0) {
+    return Backup(argc, argv);
+  }
+  if (argc >= 2 && std::strcmp(argv[1], "restore") == 0) {
+    return Restore(argc, argv);
+  }
   std::string config_path;
+  ibsm::broker::NodeOptions node_options;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--config" && i + 1 < argc) {
       config_path = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
       config_path = arg.substr(9);
+    } else if (arg == "--accept-rollback" ||
+               arg.rfind("--accept-rollback=", 0) == 0) {
+      std::string value;
+      if (arg.size() > 17) {
+        value = arg.substr(18);
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      }
+      if (!absl::SimpleAtoi(value, &node_options.accept_rollback_size) ||
+          node_options.accept_rollback_size == 0) {
+        std::fprintf(stderr,
+                     "ibsm-broker: --accept-rollback needs the tree size of "
+                     "the abandoned checkpoint, as the refused start named "
+                     "it (got '%s')\n",
+                     value.c_str());
+        return kExitBadSetup;
+      }
     } else if (arg == "--help" || arg == "-h") {
       Usage();
       return 0;
@@ -203,7 +306,7 @@ int main(int argc, char** argv) {
     return kExitBadSetup;
   }
   absl::StatusOr<std::unique_ptr<ibsm::broker::Node>> node =
-      ibsm::broker::Node::Start(*config);
+      ibsm::broker::Node::Start(*config, node_options);
   if (!node.ok()) {
     std::fprintf(stderr, "ibsm-broker: cannot start node %s: %s\n",
                  config->node_id().c_str(),

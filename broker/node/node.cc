@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -13,6 +14,7 @@
 #include "absl/time/time.h"
 #include "audit/audit_trail.h"
 #include "audit/log_integrity.h"
+#include "audit/published_checkpoint.h"
 #include "context/node_context.h"
 #include "control/policy_watcher.h"
 #include "control/retention.h"
@@ -47,6 +49,9 @@ struct Node::Parts {
   internal::v1::NodeConfig config;
   Clock* clock = nullptr;             // not owned (NodeOptions::clock)
   rocksdb::Env* store_env = nullptr;  // not owned (NodeOptions::store_env)
+  uint64_t accept_rollback_size = 0;  // NodeOptions::accept_rollback_size
+  // Set when the start accepted a rolled-back trail; recorded at start.
+  std::optional<AcceptedRollback> accepted_rollback;
   // Outlive the server and every call (see NodeContext::SetPeerSecurity).
   std::shared_ptr<PeerVerifier> verifier;
   std::unique_ptr<LiveCalls> live_calls;
@@ -279,9 +284,20 @@ struct Node::Steps {
     audit_options.checkpoint_every =
         absl::Seconds(config.audit().checkpoint_every_seconds());
     audit_options.clock = parts->clock;
+    audit_options.published_checkpoint_file =
+        config.published_checkpoint_file();
     IBSM_ASSIGN_OR_RETURN(
         parts->audit, AuditTrail::Open(parts->store.get(),
                                        std::move(signing_key), audit_options));
+    // A restored (rolled-back) data directory is refused unless the
+    // operator accepted it (docs/operations.md, "Backup and restore").
+    if (!config.published_checkpoint_file().empty()) {
+      IBSM_ASSIGN_OR_RETURN(parts->accepted_rollback,
+                            CheckPublishedCheckpointAtStart(
+                                *parts->store, parts->audit->size(),
+                                config.published_checkpoint_file(),
+                                config.node_id(), parts->accept_rollback_size));
+    }
     // A data directory of a broker from before alerts were linked to their
     // audit records gets its links once, before anything checks them (the
     // trail is not the Committer's yet). A trail that cannot be read stops
@@ -313,6 +329,18 @@ struct Node::Steps {
     committer->Audit(AuditEvent(
         v1::AUDIT_NODE_START, config.node_id(), true,
         absl::StrCat("node started, policy ", authorizer.version())));
+    if (const auto& rollback = parts->accepted_rollback; rollback) {
+      const std::string what = absl::StrCat(
+          "started on a rolled-back data directory, as the operator "
+          "accepted (--accept-rollback ",
+          rollback->abandoned.checkpoint().tree_size(), "): ", rollback->why,
+          "; the abandoned checkpoint is kept in ", rollback->kept_as);
+      LogEvent(what);
+      v1::AuditRecord record =
+          AuditEvent(v1::AUDIT_ROLLBACK_ACCEPTED, config.node_id(), true, what);
+      record.set_detail(rollback->abandoned.checkpoint().note());
+      committer->Audit(std::move(record));
+    }
     return CheckLogTail(*parts->store, committer->last_sequence(),
                         config.audit().verify_tail_alerts(),
                         [&](uint64_t sequence, const absl::Status& failure) {
@@ -452,6 +480,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   ApplyDefaults(&parts->config);
   parts->clock = options.clock;
   parts->store_env = options.store_env;
+  parts->accept_rollback_size = options.accept_rollback_size;
   const internal::v1::NodeConfig& config = parts->config;
   IBSM_RETURN_IF_ERROR(CheckLimits(config.limits(), "config"));
   IBSM_RETURN_IF_ERROR(CheckTlsConfig(config.tls(), "config"));

@@ -42,6 +42,13 @@ struct NodeOptions {
   // means the default. Tests pass a file system that simulates faults or a
   // power loss (tests/support). Must outlive the node.
   rocksdb::Env* store_env = nullptr;
+  // The operator's --accept-rollback N: start on a data directory whose
+  // audit trail is shorter than (or diverges from) the checkpoint of N
+  // records recorded in config.published_checkpoint_file, and record that
+  // in the trail. 0: refuse such a start (docs/operations.md, "Backup and
+  // restore"). The check runs only when published_checkpoint_file is set
+  // (LoadConfig sets it; an in-process config may leave it empty).
+  uint64_t accept_rollback_size = 0;
 };
 
 class Node {

@@ -8,6 +8,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 #include <sys/stat.h>
@@ -477,6 +478,22 @@ absl::Status Store::SyncLog() {
   }
   return FromRocks(db_->SyncWAL(),
                    absl::StrCat("syncing the write-ahead log in ", path_));
+}
+
+absl::Status Store::WriteCheckpoint(const std::string& dir) const {
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // log_size_for_flush 0: every memtable is flushed first, so the copy is
+  // table files plus at most the current write-ahead log (RocksDB keeps
+  // the families consistent with each other by copying the live logs).
+  if (s.ok()) s = checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0);
+  if (!s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write a checkpoint of ", path_, " to ", dir, ": ",
+                     s.ToString()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Store::Commit(storage::Batch&& batch, Durability durability) {

@@ -141,6 +141,14 @@ class Store {
   // those batches are on disk is then unknown.
   absl::Status SyncLog();
 
+  // Writes a consistent copy of the whole database, as it is now, into
+  // `dir` (which must not exist; its parent must), with RocksDB's
+  // Checkpoint: memtables flushed, table files hard-linked when `dir` is on
+  // the same file system (so it costs little space until compactions
+  // replace them), the rest copied. Safe while other threads commit.
+  // FAILED_PRECONDITION naming `dir` and RocksDB's reason on failure.
+  absl::Status WriteCheckpoint(const std::string& dir) const;
+
   // Bytes free for the node (statvfs f_bavail) in the data directory.
   absl::StatusOr<uint64_t> FreeBytes() const;
 

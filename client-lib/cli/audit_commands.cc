@@ -583,6 +583,8 @@ constexpr ActionName kActionNames[] = {
     {v1::AUDIT_ALERT_LINKS_MIGRATED, "alert-links-migrated"},
     {v1::AUDIT_FEDERATION_LINK_UP, "federation-link-up"},
     {v1::AUDIT_FEDERATION_LINK_DOWN, "federation-link-down"},
+    {v1::AUDIT_BACKUP, "backup"},
+    {v1::AUDIT_ROLLBACK_ACCEPTED, "rollback-accepted"},
 };
 
 std::string ActionText(v1::AuditAction action) {

@@ -112,6 +112,32 @@ TEST_CASE("ParseConfig fills defaults for zero/absent values", "[config]") {
   CHECK(config->port_file().empty());
 }
 
+TEST_CASE("ParseConfig puts the published checkpoint next to data_dir and "
+          "refuses it inside data_dir", "[config]") {
+  absl::StatusOr<internal::v1::NodeConfig> config =
+      ParseConfig(kMinimalConfig, "minimal.txtpb");
+  REQUIRE(config.ok());
+  CHECK(config->published_checkpoint_file() == config->data_dir() + ".checkpoint");
+  std::string outside = absl::StrCat(kMinimalConfig, R"pb(
+published_checkpoint_file: "/srv/other/ibsm.checkpoint"
+)pb");
+  config = ParseConfig(outside, "outside.txtpb");
+  REQUIRE(config.ok());
+  CHECK(config->published_checkpoint_file() == "/srv/other/ibsm.checkpoint");
+  for (const std::string& inside :
+       {absl::StrCat(config->data_dir(), "/published.checkpoint"),
+        absl::StrCat(config->data_dir(), "/./sub/../x")}) {
+    std::string text = absl::StrCat(kMinimalConfig, "published_checkpoint_file: \"",
+                                    inside, "\"\n");
+    absl::StatusOr<internal::v1::NodeConfig> refused = ParseConfig(text, "inside.txtpb");
+    INFO(inside);
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(std::string(refused.status().message()),
+               Catch::Contains("is inside data_dir") &&
+                   Catch::Contains("inside.txtpb"));
+  }
+}
+
 TEST_CASE("ParseConfig: explicit zeros and DURABILITY_UNSPECIFIED get "
           "defaults; a partial limits block keeps its values",
           "[config]") {

@@ -242,7 +242,8 @@ v1::Alert MakeAlert(const std::string& id, const std::string& topic,
   return alert;
 }
 
-BrokerProcess::BrokerProcess(internal::v1::NodeConfig config)
+BrokerProcess::BrokerProcess(internal::v1::NodeConfig config,
+                             std::vector<std::string> extra_args)
     : config_(std::move(config)) {
   std::filesystem::create_directories(config_.data_dir());
   std::string port_file = config_.data_dir() + ".port";
@@ -267,11 +268,15 @@ BrokerProcess::BrokerProcess(internal::v1::NodeConfig config)
     out << text;
   }
   std::string binary = BinaryDir() + "/bin/ibsm-broker";
+  std::vector<std::string> args = {binary, "--config", config_path};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
   pid_ = fork();
   REQUIRE(pid_ >= 0);
   if (pid_ == 0) {
-    execl(binary.c_str(), binary.c_str(), "--config", config_path.c_str(),
-          static_cast<char*>(nullptr));
+    execv(binary.c_str(), argv.data());
     _exit(127);
   }
   bool exited = false;

@@ -100,8 +100,10 @@ class BrokerProcess {
   // Writes `config` (with port_file set, and federation.port_file when it
   // has a federation listen_address) next to its data dir, starts the
   // broker and waits until it serves, on its federation port too. Fails the
-  // test if it does not.
-  explicit BrokerProcess(internal::v1::NodeConfig config);
+  // test if it does not. `extra_args` follow `--config FILE` (e.g.
+  // --accept-rollback N).
+  explicit BrokerProcess(internal::v1::NodeConfig config,
+                         std::vector<std::string> extra_args = {});
   ~BrokerProcess();  // SIGKILLs if still running
   int port() const { return port_; }
   // The bound federation port; 0 without a federation listen_address.
