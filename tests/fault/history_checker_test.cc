@@ -94,7 +94,7 @@ struct Fixture {
   HistoryEvent a2 = Alert("a2", "border.incident", "SECRET");
   HistoryEvent a3 = Alert("a3", "trafficking.drugs", "CONFIDENTIAL");
   HistoryEvent a4 = Alert("a4", "local.note", "RESTRICTED");
-  HistoryEvent r1 = [this] {
+  HistoryEvent r1 = [] {
     HistoryEvent r = Alert("r1", "border.incident", "RESTRICTED");
     r.kind = "RETRACTION";
     r.references = "CIV/police/a1";
