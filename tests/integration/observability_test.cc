@@ -283,6 +283,30 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "metrics: every refusal by a per-identity limit is counted under the "
+    "limit's name, though the trail records one a minute",
+    "[metrics]") {
+  TempDir dir;
+  internal::v1::NodeConfig config = ObservedConfig(dir.File("data"));
+  config.mutable_limits()->set_identity_publish_rate(1);
+  config.mutable_limits()->set_identity_publish_burst(1);
+  std::unique_ptr<broker::Node> node = StartOrFail(config);
+  auto police = Channel(node->port(), Tls("agency-CIV_police"));
+  int refused = 0;
+  for (int i = 0; i < 5; ++i) {
+    grpc::Status status =
+        RawPublish(police, {MakeAlert(absl::StrCat("rate-", i))});
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++refused;
+  }
+  REQUIRE(refused >= 1);
+  std::map<std::string, double> m = Scrape(node->metrics_port());
+  CHECK(Sample(m, R"(ibsm_limits_hit_total{limit="identity_publish_rate"})") ==
+        refused);
+  CHECK(Sample(m, R"(ibsm_calls_refused_total{reason="resource_exhausted"})") ==
+        refused);
+}
+
+TEST_CASE(
     "metrics over mutual TLS: a scraper with a certificate of the client CA "
     "gets the metrics, one without a certificate is refused",
     "[metrics]") {
