@@ -8,6 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libssl-dev openssl librocksdb-dev catch2
   libjemalloc-dev  # the broker's allocator (docs/performance.md)
+  libcpp-httplib-dev  # the metrics listener's HTTP(S) server (broker/metrics/, built on OpenSSL)
   clang  # the clang builds of deploy/test-sanitizers.sh (lock annotations, sanitizers, fuzzing)
   libclang-rt-14-dev  # clang's sanitizer and libFuzzer runtimes (only recommended by clang)
   llvm  # /usr/bin/llvm-symbolizer: sanitizer reports with file:line

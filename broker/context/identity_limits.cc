@@ -198,9 +198,10 @@ bool IdentityLimits::ShouldAudit(absl::string_view identity,
                                  const absl::Status& refused,
                                  std::string* note) {
   const absl::Time now = clock_->Now();
+  const std::string limit = LimitOf(refused);
   absl::MutexLock lock(&mu_);
-  AuditState& a =
-      audits_[absl::StrCat(identity, std::string(1, '\0'), LimitOf(refused))];
+  ++hits_[limit];
+  AuditState& a = audits_[absl::StrCat(identity, std::string(1, '\0'), limit)];
   if (now - a.last_recorded < kAuditEvery) {
     ++a.suppressed;
     return false;
@@ -213,6 +214,11 @@ bool IdentityLimits::ShouldAudit(absl::string_view identity,
   a.last_recorded = now;
   a.suppressed = 0;
   return true;
+}
+
+absl::flat_hash_map<std::string, uint64_t> IdentityLimits::Hits() const {
+  absl::MutexLock lock(&mu_);
+  return hits_;
 }
 
 }  // namespace ibsm::broker

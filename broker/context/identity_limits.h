@@ -120,6 +120,11 @@ class IdentityLimits {
   bool ShouldAudit(absl::string_view identity, const absl::Status& refused,
                    std::string* note);
 
+  // How many refusals each limit made (by its config field, e.g.
+  // "identity_publish_rate"), over all identities, counted by ShouldAudit
+  // (which sees every refusal) for the node's metrics.
+  absl::flat_hash_map<std::string, uint64_t> Hits() const;
+
  private:
   struct Usage {
     explicit Usage(const Bounds& b, absl::Time now)
@@ -143,8 +148,10 @@ class IdentityLimits {
 
   const Bounds bounds_;
   Clock* const clock_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Usage> usage_ ABSL_GUARDED_BY(mu_);
+  // By limit; bounded by the limits' own names.
+  absl::flat_hash_map<std::string, uint64_t> hits_ ABSL_GUARDED_BY(mu_);
   // By identity and limit ("identity\0limit").
   absl::flat_hash_map<std::string, AuditState> audits_ ABSL_GUARDED_BY(mu_);
 };

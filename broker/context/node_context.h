@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "context/identity_limits.h"
+#include "context/node_counters.h"
 #include "ibsm/authorizer.h"
 #include "ibsm/clock.h"
 #include "ibsm/internal/v1/config.pb.h"
@@ -62,6 +63,11 @@ class NodeContext {
   // Every caller's share of the node (limits.identity_*).
   IdentityLimits* identity_limits() const { return &identity_limits_; }
   WorkerPool* workers() const { return workers_; }
+  // The node's event counters (metrics). Never null: the node's own once
+  // SetCounters was called, else this context's.
+  NodeCounters* counters() const { return counters_; }
+  // Set once by Node before the server starts; must outlive the context.
+  void SetCounters(NodeCounters* counters) { counters_ = counters; }
   absl::Time started_at() const { return started_at_; }
   // The node's time for expiry and retention (tests inject a FakeClock).
   Clock* clock() const { return clock_; }
@@ -127,6 +133,8 @@ class NodeContext {
   Clock* const clock_;
   const absl::Time started_at_ = absl::Now();
   mutable IdentityLimits identity_limits_;
+  mutable NodeCounters own_counters_;
+  NodeCounters* counters_ = &own_counters_;
 
   mutable absl::Mutex mu_;
   std::shared_ptr<const Authorizer> authorizer_ ABSL_GUARDED_BY(mu_);

@@ -24,8 +24,10 @@ absl::Status PolicyWatcher::Reload() {
   if (!loaded.ok()) {
     // Log a refusal once per distinct problem, not at every check.
     std::string problem(loaded.status().message());
+    reload_failing_ = true;
     if (problem != last_refusal_) {
       last_refusal_ = problem;
+      ++reload_failures_;
       v1::AuditRecord record =
           AuditEvent(v1::AUDIT_POLICY_RELOAD, "operator", false, problem);
       record.set_policy_version(current->version());
@@ -36,6 +38,7 @@ absl::Status PolicyWatcher::Reload() {
     return loaded.status();
   }
   last_refusal_.clear();
+  reload_failing_ = false;
   if ((*loaded)->version() == current->version()) return absl::OkStatus();
   LogEvent(absl::StrCat("policy ", (*loaded)->version(), " from ", path_,
                         " in force (was ", current->version(), ")"));

@@ -7,6 +7,8 @@
 #ifndef IBSM_BROKER_POLICY_WATCHER_H_
 #define IBSM_BROKER_POLICY_WATCHER_H_
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -32,7 +34,15 @@ class PolicyWatcher {
   // or not); the validation error otherwise (the old policy stays).
   absl::Status Reload();
 
+  // Refused reloads (each distinct problem once, as logged), and whether
+  // the file's current content is refused (the running policy is older
+  // than the file). For the node's metrics; thread-safe.
+  uint64_t reload_failures() const { return reload_failures_; }
+  bool reload_failing() const { return reload_failing_; }
+
  private:
+  std::atomic<uint64_t> reload_failures_{0};
+  std::atomic<bool> reload_failing_{false};
   const std::string path_;
   NodeContext* const node_;
 

@@ -82,4 +82,12 @@ size_t SubscriptionHub::size() const {
   return all_.size();
 }
 
+std::vector<std::string> SubscriptionHub::DurableKeys() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> keys;
+  keys.reserve(durable_.size());
+  for (const auto& [key, sub] : durable_) keys.push_back(key);
+  return keys;
+}
+
 }  // namespace ibsm::broker

@@ -43,6 +43,8 @@ class SubscriptionHub {
   void Shutdown();
 
   size_t size() const;
+  // The cursor keys of the durable subscriptions registered now.
+  std::vector<std::string> DurableKeys() const;
 
  private:
   const size_t max_subscriptions_;

@@ -13,6 +13,7 @@
 #include "ibsm/certificates.h"
 #include "ibsm/spiffe_id.h"
 #include "ibsm/status_macros.h"
+#include "logging/event_log.h"
 
 namespace ibsm::broker {
 namespace {
@@ -94,7 +95,28 @@ absl::StatusOr<internal::v1::NodeConfig> ParseConfig(absl::string_view text,
   IBSM_RETURN_IF_ERROR(CheckTlsConfig(config.tls(), source));
   IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, source));
   IBSM_RETURN_IF_ERROR(CheckEncryptionConfig(config, source));
+  IBSM_RETURN_IF_ERROR(CheckObservabilityConfig(config, source));
   return config;
+}
+
+absl::Status CheckObservabilityConfig(const internal::v1::NodeConfig& config,
+                                      absl::string_view source) {
+  const internal::v1::LoggingConfig& logging = config.logging();
+  absl::StatusOr<EventLogOptions> log =
+      ParseEventLogOptions(logging.format(), logging.level(), logging.file());
+  if (!log.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": ", log.status().message()));
+  }
+  const internal::v1::MetricsConfig& metrics = config.metrics();
+  if (metrics.listen_address().empty() &&
+      (!metrics.port_file().empty() || !metrics.client_ca_file().empty())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source,
+                     ": metrics.port_file and metrics.client_ca_file need "
+                     "metrics.listen_address (e.g. \"127.0.0.1:9464\")"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckEncryptionConfig(const internal::v1::NodeConfig& config,

@@ -56,6 +56,12 @@ absl::Status CheckFederationConfig(const internal::v1::NodeConfig& config,
 absl::Status CheckEncryptionConfig(const internal::v1::NodeConfig& config,
                                    absl::string_view source);
 
+// The logging and metrics sections: a known logging.format and level;
+// metrics.port_file and client_ca_file only with a listen_address.
+// INVALID_ARGUMENT "source: field ..." otherwise.
+absl::Status CheckObservabilityConfig(const internal::v1::NodeConfig& config,
+                                      absl::string_view source);
+
 }  // namespace ibsm::broker
 
 #endif  // IBSM_BROKER_NODE_CONFIG_H_

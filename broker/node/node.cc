@@ -1,6 +1,8 @@
 #include "node/node.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/codegen/service_type.h>
 #include <grpcpp/resource_quota.h>
 
@@ -29,6 +31,10 @@
 #include "ibsm/status_macros.h"
 #include "ibsm/v1/broker.pb.h"
 #include "logging/event_log.h"
+#include "metrics/health.h"
+#include "metrics/metrics_server.h"
+#include "metrics/node_metrics.h"
+#include "metrics/rpc_latency.h"
 #include "node/config.h"
 #include "publish/committer.h"
 #include "services/authenticate.h"
@@ -47,6 +53,10 @@ namespace ibsm::broker {
 // Members in construction order; destroyed in reverse.
 struct Node::Parts {
   internal::v1::NodeConfig config;
+  // What the metrics count and the health services report; first, so that
+  // everything that counts or reports outlives neither.
+  NodeCounters counters;
+  HealthState health;
   Clock* clock = nullptr;             // not owned (NodeOptions::clock)
   rocksdb::Env* store_env = nullptr;  // not owned (NodeOptions::store_env)
   uint64_t accept_rollback_size = 0;  // NodeOptions::accept_rollback_size
@@ -79,6 +89,13 @@ struct Node::Parts {
   std::unique_ptr<grpc::Service> federation_service;
   std::unique_ptr<grpc::Server> federation_server;
   int federation_port = 0;
+  // Re-checks the store for the health services (after the servers).
+  std::unique_ptr<HealthMonitor> health_monitor;
+  // The metrics listener (config `metrics`): started early, so /healthz
+  // says NOT_SERVING while the store opens; destroyed first, as its
+  // scrapes read the parts above.
+  std::unique_ptr<MetricsServer> metrics_server;
+  int metrics_port = 0;
   bool shut_down = false;
 };
 
@@ -89,6 +106,14 @@ Node::~Node() { Shutdown(absl::ZeroDuration()); }
 int Node::port() const { return parts_->port; }
 
 int Node::federation_port() const { return parts_->federation_port; }
+
+int Node::metrics_port() const { return parts_->metrics_port; }
+
+bool Node::serving() const { return parts_->health.serving(); }
+
+void Node::CheckHealthNow() {
+  if (parts_->health_monitor) parts_->health_monitor->CheckNow();
+}
 
 size_t Node::open_subscriptions() const { return parts_->hub->size(); }
 
@@ -181,6 +206,30 @@ class StartTimes {
   const absl::Time start_ = absl::Now();
   absl::Time last_ = start_;
   std::string steps_;
+};
+
+// gRPC server reflection on one ServerBuilder or not (config
+// enable_reflection). Linking libgrpc++_reflection registers its plugin
+// for every builder of the process at load time, so the option also takes
+// it away where it is not wanted.
+class ReflectionOption : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool enabled) : enabled_(enabled) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*
+                         plugins) override {
+    // The name ProtoServerReflectionPlugin::name() returns.
+    std::erase_if(*plugins, [](const auto& plugin) {
+      return plugin->name() == "proto_server_reflection";
+    });
+    if (enabled_) {
+      plugins->push_back(
+          std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+    }
+  }
+
+ private:
+  const bool enabled_;
 };
 
 // An accepted connection that has not finished its TLS handshake in
@@ -313,6 +362,7 @@ struct Node::Steps {
     options.max_group_alerts = parts->config.limits().max_commit_group();
     options.clock = parts->clock;
     options.outbox = parts->outbox.get();
+    options.counters = &parts->counters;
     SubscriptionHub* hub = parts->hub.get();
     parts->committer = std::make_unique<Committer>(
         parts->store.get(), parts->cache.get(), parts->audit.get(), options,
@@ -358,6 +408,7 @@ struct Node::Steps {
         parts->config, parts->store.get(), parts->cache.get(),
         parts->committer.get(), parts->hub.get(), parts->workers.get(),
         std::move(authorizer), parts->clock);
+    parts->context->SetCounters(&parts->counters);
     parts->context->SetPeerSecurity(parts->verifier.get(),
                                     parts->live_calls.get());
     parts->context->SetAlertVerifier(parts->verifier.get());
@@ -407,6 +458,7 @@ struct Node::Steps {
                               parts->verifier->HandshakeVerifier()));
     parts->federation_service = MakeFederationService(context, links);
     grpc::ServerBuilder builder;
+    builder.SetOption(std::make_unique<ReflectionOption>(false));
     builder.AddListeningPort(fed.listen_address(), credentials,
                              &parts->federation_port);
     builder.RegisterService(parts->federation_service.get());
@@ -441,7 +493,19 @@ struct Node::Steps {
     parts->services.push_back(MakeNodeService(context));
     parts->services.push_back(MakeAuditorService(context));
 
+    // The standard health service (grpc.health.v1.Health), driven by
+    // parts->health; and reflection only when asked for, on this builder
+    // only (an option, not the global plugin, so that the federation port
+    // and other nodes in the process stay without it).
+    grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
+    builder.SetOption(
+        std::make_unique<ReflectionOption>(parts->config.enable_reflection()));
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(MakeRpcLatencyInterceptorFactory(&parts->counters));
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
     builder.AddListeningPort(parts->config.listen_address(), credentials,
                              &parts->port);
     for (auto& service : parts->services) {
@@ -469,7 +533,57 @@ struct Node::Steps {
           absl::StrCat("cannot listen on ", parts->config.listen_address(),
                        " (address in use or not available)"));
     }
+    grpc::HealthCheckServiceInterface* health =
+        parts->server->GetHealthCheckService();
+    if (health != nullptr) {
+      // Each service by name too, so that probes may ask for one.
+      for (const char* service : {"ibsm.v1.Publisher", "ibsm.v1.Subscriber",
+                                  "ibsm.v1.Node", "ibsm.v1.Auditor"}) {
+        health->SetServingStatus(service, parts->health.serving());
+      }
+      health->SetServingStatus(parts->health.serving());
+      parts->health.OnChange(
+          [health](bool serving) { health->SetServingStatus(serving); });
+    }
     return absl::OkStatus();
+  }
+
+  // The metrics listener, before the store opens (health NOT_SERVING).
+  static absl::Status StartMetricsListener(Parts* parts) {
+    const internal::v1::MetricsConfig& metrics = parts->config.metrics();
+    if (metrics.listen_address().empty()) return absl::OkStatus();
+    MetricsServerOptions options;
+    options.listen_address = metrics.listen_address();
+    if (!metrics.client_ca_file().empty()) {
+      options.cert_file = parts->config.tls().cert_file();
+      options.key_file = parts->config.tls().key_file();
+      options.client_ca_file = metrics.client_ca_file();
+    }
+    IBSM_ASSIGN_OR_RETURN(
+        parts->metrics_server,
+        MetricsServer::Start(options, nullptr, &parts->health));
+    parts->metrics_port = parts->metrics_server->port();
+    if (!metrics.port_file().empty()) {
+      IBSM_RETURN_IF_ERROR(
+          WritePortFile(metrics.port_file(), parts->metrics_port));
+    }
+    return absl::OkStatus();
+  }
+
+  // Serving: the health services say so, the store check runs and the
+  // metrics listener exports.
+  static void StartHealthAndMetrics(Parts* parts) {
+    parts->health_monitor = std::make_unique<HealthMonitor>(
+        parts->store.get(), &parts->health, absl::Seconds(1));
+    parts->health.SetStarted();
+    if (parts->metrics_server) {
+      MetricsSources sources;
+      sources.node = parts->context.get();
+      sources.health = &parts->health;
+      sources.policy = parts->policy_watcher.get();
+      parts->metrics_server->SetMetrics(
+          [sources] { return CollectNodeMetrics(sources, absl::Now()); });
+    }
   }
 };
 
@@ -487,10 +601,20 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   parts->request_memory.Resize(size_t{config.limits().max_request_memory_mib()}
                                << 20);
   IBSM_RETURN_IF_ERROR(CheckFederationConfig(config, "config"));
+  IBSM_RETURN_IF_ERROR(CheckObservabilityConfig(config, "config"));
+  if (config.has_logging()) {
+    // Parsed above; the log's format and destination hold for the process.
+    IBSM_ASSIGN_OR_RETURN(EventLogOptions log,
+                          ParseEventLogOptions(config.logging().format(),
+                                               config.logging().level(),
+                                               config.logging().file()));
+    IBSM_RETURN_IF_ERROR(ConfigureEventLog(log));
+  }
 
   StartTimes times;
   IBSM_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                         Steps::SetUpSecurity(parts.get()));
+  IBSM_RETURN_IF_ERROR(Steps::StartMetricsListener(parts.get()));
   times.Step("security");
   IBSM_RETURN_IF_ERROR(CreateDataDirectory(config));
   parts->live_calls = std::make_unique<LiveCalls>();
@@ -513,6 +637,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(
   if (!config.port_file().empty()) {
     IBSM_RETURN_IF_ERROR(WritePortFile(config.port_file(), parts->port));
   }
+  Steps::StartHealthAndMetrics(parts.get());
   times.Step("servers");
   Steps::LogEncryption(*parts);
   LogEvent(times.Summary());
@@ -539,6 +664,9 @@ absl::StatusOr<size_t> Node::RunRetention(absl::Time now) {
 void Node::Shutdown(absl::Duration grace) {
   if (!parts_ || parts_->shut_down) return;
   parts_->shut_down = true;
+  // Probes see the drain before the ports close.
+  parts_->health_monitor.reset();
+  parts_->health.SetStopping();
   parts_->retention.reset();
   parts_->tls_watcher.reset();
   parts_->signing_key_watcher.reset();
@@ -555,6 +683,8 @@ void Node::Shutdown(absl::Duration grace) {
   parts_->server->Shutdown(std::chrono::system_clock::now() +
                            absl::ToChronoNanoseconds(grace));
   parts_->context->AfterCallsEnded();
+  // Its scrapes read the committer and the store.
+  if (parts_->metrics_server) parts_->metrics_server->Stop();
   // No handshake refusal may reach the committer once it stops.
   parts_->verifier->SetAuditSink(nullptr);
   parts_->committer->Audit(AuditEvent(

@@ -63,6 +63,13 @@ class Node {
   int port() const;
   // The bound federation port; 0 without federation.listen_address.
   int federation_port() const;
+  // The bound metrics port; 0 without metrics.listen_address.
+  int metrics_port() const;
+  // What the health services answer now (SERVING: true).
+  bool serving() const;
+  // Re-checks the store for the health services now (they also do it
+  // every second).
+  void CheckHealthNow();
 
   // Subscriptions registered in the hub now (tests check that none leak).
   size_t open_subscriptions() const;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "audit/audit_trail.h"
 #include "audit/log_integrity.h"
+#include "context/node_counters.h"
 #include "ibsm/internal/v1/storage.pb.h"
 #include "ibsm/status_macros.h"
 #include "logging/event_log.h"
@@ -107,6 +108,7 @@ void Committer::Submit(std::unique_ptr<PublishGroup> group) {
     }
   }
   for (PublishEntry& e : group->entries) e.status = refused;
+  CountAnswers(*group);
   auto done = std::move(group->done);
   done(std::move(group));
 }
@@ -893,8 +895,16 @@ Committer::WrittenBatch Committer::FailBatch(
   return done;
 }
 
-void Committer::Answer(std::vector<QueuedGroup>* groups) {
+void Committer::CountAnswers(const PublishGroup& group) const {
+  if (options_.counters == nullptr) return;
+  for (const PublishEntry& e : group.entries) {
+    options_.counters->CountPublish(e.status, e.duplicate);
+  }
+}
+
+void Committer::Answer(std::vector<QueuedGroup>* groups) const {
   for (QueuedGroup& queued : *groups) {
+    CountAnswers(*queued.group);
     auto done = std::move(queued.group->done);
     done(std::move(queued.group));
   }

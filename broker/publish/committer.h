@@ -55,6 +55,8 @@
 
 namespace ibsm::broker {
 
+class NodeCounters;
+
 class AuditTrail;
 class Outbox;
 class Store;
@@ -117,6 +119,9 @@ struct CommitterOptions {
   // The outbox index (federation); null for a node without peers. Must
   // outlive the Committer, which alone updates it.
   Outbox* outbox = nullptr;
+  // Counts every alert answered (stored, duplicate, refused) for the
+  // node's metrics; null: not counted. Must outlive the Committer.
+  NodeCounters* counters = nullptr;
 };
 
 // Where an alert of `severity` waits in an outbox.
@@ -363,7 +368,9 @@ class Committer {
                                    const DedupEntry& dedup) const;
   void AddRecordsLocked(std::vector<v1::AuditRecord> records)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  static void Answer(std::vector<QueuedGroup>* groups);
+  void Answer(std::vector<QueuedGroup>* groups) const;
+  // Counts the answers of `group` in options_.counters.
+  void CountAnswers(const PublishGroup& group) const;
   void CheckpointIfDue(bool force);
 
   Store* const store_;

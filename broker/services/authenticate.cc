@@ -42,8 +42,19 @@ absl::StatusOr<Identity> AuthenticatePeer(PeerVerifier* verifier,
   return verifier->Authenticate(leaf, chain);
 }
 
-void AuditRefusedCall(NodeContext* node, absl::string_view actor,
-                      absl::string_view detail, const absl::Status& status) {
+namespace {
+
+// Counted for the metrics and logged (the log bounds repeats).
+void CountAndLogRefusal(NodeContext* node, absl::string_view actor,
+                        absl::string_view detail, const absl::Status& status) {
+  node->counters()->CountCallRefused(status.code());
+  LogRefusal("call refused", actor,
+             absl::StrCat(detail, ": ", StatusCodeLabel(status.code()), ": ",
+                          status.message().substr(0, kMaxReasonBytes)));
+}
+
+void RecordRefusedCall(NodeContext* node, absl::string_view actor,
+                       absl::string_view detail, const absl::Status& status) {
   std::string reason(status.message().substr(0, kMaxReasonBytes));
   v1::AuditRecord record =
       AuditEvent(v1::AUDIT_CALL_REFUSED, actor, false, reason);
@@ -51,11 +62,20 @@ void AuditRefusedCall(NodeContext* node, absl::string_view actor,
   node->committer()->Audit(std::move(record));
 }
 
+}  // namespace
+
+void AuditRefusedCall(NodeContext* node, absl::string_view actor,
+                      absl::string_view detail, const absl::Status& status) {
+  CountAndLogRefusal(node, actor, detail, status);
+  RecordRefusedCall(node, actor, detail, status);
+}
+
 void AuditLimitRefusal(NodeContext* node, absl::string_view actor,
                        absl::string_view detail, const absl::Status& status) {
+  CountAndLogRefusal(node, actor, detail, status);
   std::string note;
   if (!node->identity_limits()->ShouldAudit(actor, status, &note)) return;
-  AuditRefusedCall(
+  RecordRefusedCall(
       node, actor, detail,
       absl::Status(status.code(), absl::StrCat(status.message(), note)));
 }

@@ -13,6 +13,8 @@
 #ifndef IBSM_BROKER_SERVICES_PEER_VERIFIER_H_
 #define IBSM_BROKER_SERVICES_PEER_VERIFIER_H_
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -93,7 +95,12 @@ class PeerVerifier final : public std::enable_shared_from_this<PeerVerifier>,
   // a refused connection on its own and would fill the trail.
   bool ShouldAuditHandshake(const std::string& key);
 
+  // TLS handshakes whose presented chain was refused (metrics).
+  void CountHandshakeRefused() { ++handshakes_refused_; }
+  uint64_t handshakes_refused() const { return handshakes_refused_; }
+
  private:
+  std::atomic<uint64_t> handshakes_refused_{0};
   struct Snapshot;
   PeerVerifier(std::string ca_file, std::string crl_dir);
   absl::StatusOr<std::shared_ptr<const Snapshot>> Load() const;

@@ -462,6 +462,7 @@ class SubscriptionImpl final
   void AuditDeliveries(const v1::SubscribeResponse& response,
                        const Authorizer& authorizer) {
     const int count = response.deliveries_size();
+    node_->counters()->CountDeliveries(count);
     v1::AuditRecord record =
         AuditEvent(v1::AUDIT_DELIVER, who_.id(), true, "delivered");
     for (const v1::Delivery& d : response.deliveries()) {

@@ -18,8 +18,10 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "ibsm/internal/v1/storage.pb.h"
@@ -684,6 +686,45 @@ StoreMemory Store::MemoryUsage() const {
   memory.block_cache_pinned = block_cache_->GetPinnedUsage();
   memory.table_readers = sum(rocksdb::DB::Properties::kEstimateTableReadersMem);
   return memory;
+}
+
+StoreStats Store::Stats() const {
+  auto sum = [&](const std::string& property) {
+    uint64_t value = 0;
+    // An unknown property leaves 0: the figures are a diagnostic.
+    if (!db_->GetAggregatedIntProperty(property, &value)) value = 0;
+    return value;
+  };
+  auto db_wide = [&](const std::string& property) {
+    uint64_t value = 0;
+    if (!db_->GetIntProperty(property, &value)) value = 0;
+    return value;
+  };
+  StoreStats stats;
+  stats.sst_bytes = sum(rocksdb::DB::Properties::kTotalSstFilesSize);
+  stats.live_data_bytes = sum(rocksdb::DB::Properties::kEstimateLiveDataSize);
+  stats.memtable_bytes = sum(rocksdb::DB::Properties::kCurSizeAllMemTables);
+  stats.pending_compaction_bytes =
+      sum(rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
+  stats.write_stopped = db_wide(rocksdb::DB::Properties::kIsWriteStopped) != 0;
+  stats.delayed_write_rate =
+      db_wide(rocksdb::DB::Properties::kActualDelayedWriteRate);
+  for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+    std::map<std::string, std::string> cf_stats;
+    if (!db_->GetMapProperty(handle, rocksdb::DB::Properties::kCFStats,
+                             &cf_stats)) {
+      continue;
+    }
+    auto add = [&](const char* key, uint64_t* to) {
+      auto it = cf_stats.find(key);
+      if (it == cf_stats.end()) return;
+      // The map holds doubles printed as text.
+      *to += static_cast<uint64_t>(std::strtod(it->second.c_str(), nullptr));
+    };
+    add("io_stalls.total_stop", &stats.stall_stops);
+    add("io_stalls.total_slowdown", &stats.stall_slowdowns);
+  }
+  return stats;
 }
 
 absl::Status Store::Flush() {

@@ -84,6 +84,20 @@ struct StoreMemory {
   uint64_t table_readers = 0;       // rocksdb.estimate-table-readers-mem
 };
 
+// RocksDB's sizes and write stalls, for the node's metrics. Summed over
+// the column families; a property RocksDB does not report stays 0.
+struct StoreStats {
+  uint64_t sst_bytes = 0;                 // rocksdb.total-sst-files-size
+  uint64_t live_data_bytes = 0;           // rocksdb.estimate-live-data-size
+  uint64_t memtable_bytes = 0;            // rocksdb.cur-size-all-mem-tables
+  uint64_t pending_compaction_bytes = 0;  // estimate-pending-compaction-bytes
+  bool write_stopped = false;             // rocksdb.is-write-stopped
+  uint64_t delayed_write_rate = 0;        // rocksdb.actual-delayed-write-rate
+  // Writes stopped / slowed down since open (cfstats io_stalls.total_*).
+  uint64_t stall_stops = 0;
+  uint64_t stall_slowdowns = 0;
+};
+
 // Free bytes below which the node treats its data directory as full: it does
 // not start, and it does not try to resume writing. RocksDB needs room for
 // a new write-ahead log, a manifest and the flush of its memtables.
@@ -204,6 +218,8 @@ class Store {
 
   // What RocksDB holds in memory now. Cheap; safe on any thread.
   StoreMemory MemoryUsage() const;
+  // RocksDB's sizes and stall counters now. Cheap; safe on any thread.
+  StoreStats Stats() const;
 
   // Flushes memtables; used at clean shutdown so restart replays less WAL.
   absl::Status Flush();

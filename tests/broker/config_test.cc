@@ -416,6 +416,45 @@ TEST_CASE("LoadConfig reads a file and uses its path as the source name",
   std::filesystem::remove_all(dir, ec);
 }
 
+TEST_CASE("ParseConfig reads metrics, logging and enable_reflection, and "
+          "refuses an unknown log format or level or a metrics setting "
+          "without its address, naming the field",
+          "[config]") {
+  const std::string full = absl::StrCat(
+      kMinimalConfig,
+      "metrics { listen_address: \"127.0.0.1:9464\" port_file: \"m.port\" "
+      "client_ca_file: \"scrapers.pem\" }\n"
+      "logging { format: \"json\" level: \"warning\" file: \"b.log\" }\n"
+      "enable_reflection: true\n");
+  absl::StatusOr<internal::v1::NodeConfig> config =
+      ParseConfig(full, "obs.txtpb");
+  INFO(config.status().ToString());
+  REQUIRE(config.ok());
+  CHECK(config->metrics().listen_address() == "127.0.0.1:9464");
+  CHECK(config->metrics().client_ca_file() == "scrapers.pem");
+  CHECK(config->logging().format() == "json");
+  CHECK(config->enable_reflection());
+
+  struct Bad {
+    const char* text;
+    const char* field;
+  };
+  for (const Bad& bad :
+       {Bad{"logging { format: \"xml\" }\n", "logging.format is 'xml'"},
+        Bad{"logging { level: \"loud\" }\n", "logging.level is 'loud'"},
+        Bad{"metrics { port_file: \"m.port\" }\n",
+            "metrics.port_file and metrics.client_ca_file need "
+            "metrics.listen_address"}}) {
+    INFO(bad.text);
+    absl::StatusOr<internal::v1::NodeConfig> refused =
+        ParseConfig(absl::StrCat(kMinimalConfig, bad.text), "obs.txtpb");
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(std::string(refused.status().message()).rfind(
+              absl::StrCat("obs.txtpb: ", bad.field), 0) == 0);
+  }
+}
+
 }  // namespace
 }  // namespace ibsm::broker
 // clang-format on
