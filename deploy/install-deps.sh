@@ -16,6 +16,11 @@ packages=(
   # Debian's /usr/bin/python3; its stubs come from protobuf-compiler-grpc's
   # grpc_python_plugin.
   python3-grpcio python3-protobuf python3-cryptography
+  # The packaging checks (deploy/validate-packaging.sh, tests/install/), which
+  # otherwise print SKIP: the Kubernetes manifests' schema, systemd-analyze
+  # verify of the unit, the man pages rendered; curl for the operator guide's
+  # metrics and health commands.
+  python3-yaml systemd groff curl
 )
 
 missing=()

@@ -55,7 +55,7 @@ systemd)
 
 container)
   source=${1:?SOURCE_DIR}
-  python3 - "$source/deploy/container/Containerfile" <<'EOF'
+  /usr/bin/python3 - "$source/deploy/container/Containerfile" <<'EOF'
 import re, sys
 path = sys.argv[1]
 lines, cont = [], ""
@@ -121,9 +121,9 @@ EOF
 k8s)
   source=${1:?SOURCE_DIR}
   build=${2:?BUILD_DIR}
-  python3 -c 'import yaml' 2>/dev/null || { echo "SKIP: no python3-yaml"; exit 0; }
+  /usr/bin/python3 -c 'import yaml' 2>/dev/null || { echo "SKIP: no python3-yaml"; exit 0; }
   manifest=$source/deploy/k8s/ibsm-node.yaml
-  python3 - "$manifest" "$work" <<'EOF'
+  /usr/bin/python3 - "$manifest" "$work" <<'EOF'
 import sys, yaml
 path, work = sys.argv[1], sys.argv[2]
 docs = [d for d in yaml.safe_load_all(open(path)) if d]
