@@ -66,6 +66,7 @@
 #include "tests/support/federation.h"
 #include "tests/support/tcp_proxy.h"
 #include "tests/support/test_support.h"
+#include "tests/support/tmpfs.h"
 
 namespace ibsm::testing {
 namespace {
@@ -146,32 +147,6 @@ class RunDir {
  private:
   std::string path_;
   bool keep_ = false;
-};
-
-// A tmpfs of `mib` MiB at `path`, unmounted on destruction.
-class TmpfsMount {
- public:
-  TmpfsMount(const std::string& path, int mib) : path_(path) {
-    fs::create_directories(path_);
-    std::string data = absl::StrCat("size=", mib, "m,mode=0700");
-    if (mount("tmpfs", path_.c_str(), "tmpfs", 0, data.c_str()) == 0) {
-      mounted_ = true;
-    } else {
-      error_ = std::strerror(errno);
-    }
-  }
-  ~TmpfsMount() {
-    if (mounted_) umount2(path_.c_str(), MNT_DETACH);
-  }
-  TmpfsMount(const TmpfsMount&) = delete;
-  TmpfsMount& operator=(const TmpfsMount&) = delete;
-  bool mounted() const { return mounted_; }
-  const std::string& error() const { return error_; }
-
- private:
-  std::string path_;
-  bool mounted_ = false;
-  std::string error_;
 };
 
 // Writes `path` until the file system refuses more (ENOSPC), in shrinking

@@ -25,54 +25,10 @@
 #include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_support.h"
+#include "tests/support/tmpfs.h"
 
 namespace ibsm::testing {
 namespace {
-
-// A tmpfs of `mib` MiB at `path`, unmounted (and emptied) on destruction.
-class TmpfsMount {
- public:
-  TmpfsMount(const std::string& path, int mib) : path_(path) {
-    std::filesystem::create_directories(path_);
-    std::string data = absl::StrCat("size=", mib, "m,mode=0700");
-    if (mount("tmpfs", path_.c_str(), "tmpfs", 0, data.c_str()) == 0) {
-      mounted_ = true;
-    } else {
-      error_ = std::strerror(errno);
-    }
-  }
-  ~TmpfsMount() {
-    if (mounted_) umount2(path_.c_str(), MNT_DETACH);
-  }
-  TmpfsMount(const TmpfsMount&) = delete;
-  TmpfsMount& operator=(const TmpfsMount&) = delete;
-  bool mounted() const { return mounted_; }
-  const std::string& error() const { return error_; }
-
- private:
-  std::string path_;
-  bool mounted_ = false;
-  std::string error_;
-};
-
-// Writes `path` until the filesystem refuses more (ENOSPC), in shrinking
-// chunks so that the last free page is taken too. Returns the bytes written.
-size_t FillDisk(const std::string& path) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  REQUIRE(fd >= 0);
-  size_t total = 0;
-  std::vector<char> chunk(1 << 20, 'x');
-  for (size_t size = chunk.size(); size >= 1; size /= 16) {
-    while (true) {
-      ssize_t n = write(fd, chunk.data(), size);
-      if (n <= 0) break;
-      total += static_cast<size_t>(n);
-    }
-  }
-  REQUIRE(errno == ENOSPC);
-  close(fd);
-  return total;
-}
 
 v1::Alert BigAlert(const std::string& id) {
   v1::Alert alert = MakeAlert(id);

@@ -1,7 +1,6 @@
 // A small tmpfs of its own for full-disk tests, and a way to fill it. Mounting
 // needs root (CI runs as root); a test checks mounted() and skips with a
-// warning otherwise. Not thread-safe. (tests/fault/full_disk_test.cc has
-// its own copy of the same two helpers, from before this header.)
+// warning otherwise. Not thread-safe.
 #ifndef IBSM_TESTS_SUPPORT_TMPFS_H_
 #define IBSM_TESTS_SUPPORT_TMPFS_H_
 
