@@ -34,6 +34,16 @@ cleanup() {
     kill -TERM "$node_pid" 2>/dev/null || true
     wait "$node_pid" 2>/dev/null || true
   fi
+  # What the guide started and left running (its own nodes, when a block
+  # failed before the one that stops them): every process working in the
+  # folder, by pid.
+  local p pid
+  for p in /proc/[0-9]*; do
+    [[ $(readlink "$p/cwd" 2>/dev/null) == "$work"* ]] || continue
+    pid=${p#/proc/}
+    [[ $pid == "$$" ]] && continue
+    kill -TERM "$pid" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
