@@ -16,29 +16,10 @@
 #include "ibsm/crypto.h"
 #include "ibsm/merkle.h"
 #include "ibsm/status_macros.h"
+#include "storage/durable_file.h"
 #include "storage/store.h"
 
 namespace ibsm::broker {
-namespace {
-
-absl::Status Errno(absl::string_view what, const std::string& path) {
-  return absl::FailedPreconditionError(
-      absl::StrCat("cannot ", what, " ", path, ": ", std::strerror(errno)));
-}
-
-// Writes all of `bytes` to `fd`.
-bool WriteAll(int fd, absl::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-}  // namespace
-
 absl::StatusOr<std::optional<internal::v1::PublishedCheckpoint>>
 ReadPublishedCheckpoint(const std::string& path, const std::string& node_id) {
   std::error_code ec;
@@ -81,25 +62,7 @@ absl::Status WritePublishedCheckpoint(
       "# The newest audit checkpoint this node signed (written by "
       "ibsm-broker; docs/operations.md, \"Backup and restore\").\n",
       text);
-  const std::string temp = path + ".tmp";
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Errno("create", temp);
-  const bool written = WriteAll(fd, text) && ::fsync(fd) == 0;
-  const int saved = errno;
-  ::close(fd);
-  if (!written) {
-    errno = saved;
-    return Errno("write", temp);
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) return Errno("rename", temp);
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return Errno("open", dir);
-  const bool synced = ::fsync(dir_fd) == 0;
-  ::close(dir_fd);
-  if (!synced) return Errno("sync", dir);
-  return absl::OkStatus();
+  return ReplaceFileDurably(path, text);
 }
 
 absl::StatusOr<TrailCheck> CheckTrailAgainstPublished(
@@ -160,7 +123,7 @@ absl::StatusOr<std::optional<AcceptedRollback>> CheckPublishedCheckpointAtStart(
       accepted->why = check.why;
       accepted->kept_as = absl::StrCat(path, ".abandoned-", size);
       if (::rename(path.c_str(), accepted->kept_as.c_str()) != 0) {
-        return Errno("rename", path);
+        return ErrnoError("rename", path);
       }
       published.reset();
     }

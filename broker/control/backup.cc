@@ -22,49 +22,12 @@
 #include "ibsm/crypto.h"
 #include "ibsm/merkle.h"
 #include "ibsm/status_macros.h"
+#include "storage/durable_file.h"
 
 namespace ibsm::broker {
 namespace {
 
 namespace fs = std::filesystem;
-
-absl::Status Errno(absl::string_view what, const std::string& path) {
-  return absl::FailedPreconditionError(
-      absl::StrCat("cannot ", what, " ", path, ": ", std::strerror(errno)));
-}
-
-bool WriteAll(int fd, absl::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-absl::Status SyncDirectory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Errno("open", dir);
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced) return Errno("sync", dir);
-  return absl::OkStatus();
-}
-
-// Writes `bytes` to `path` (new, mode 0600) and fsyncs it.
-absl::Status WriteNewFile(const std::string& path, absl::string_view bytes) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Errno("create", path);
-  const bool ok = WriteAll(fd, bytes) && ::fsync(fd) == 0;
-  const int saved = errno;
-  ::close(fd);
-  if (!ok) {
-    errno = saved;
-    return Errno("write", path);
-  }
-  return absl::OkStatus();
-}
 
 // SHA-256 over bytes given in pieces.
 class StreamHash {
@@ -303,7 +266,8 @@ absl::Status BackupWriter::CloseFile() {
   const bool synced = ::fsync(fd_) == 0;
   ::close(fd_);
   fd_ = -1;
-  if (!synced) return Errno("sync", absl::StrCat(dir_, "/", names_.back()));
+  if (!synced)
+    return ErrnoError("sync", absl::StrCat(dir_, "/", names_.back()));
   return absl::OkStatus();
 }
 
@@ -325,7 +289,7 @@ absl::Status BackupWriter::Add(const v1::BackupChunk& chunk) {
     offset_ = 0;
     const std::string path = absl::StrCat(dir_, "/", chunk.file());
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd_ < 0) return Errno("create", path);
+    if (fd_ < 0) return ErrnoError("create", path);
   }
   if (chunk.offset() != offset_) {
     return absl::DataLossError(absl::StrCat("the node sent ", chunk.file(),
@@ -333,7 +297,7 @@ absl::Status BackupWriter::Add(const v1::BackupChunk& chunk) {
                                             ", expected ", offset_));
   }
   if (!WriteAll(fd_, chunk.data())) {
-    return Errno("write", absl::StrCat(dir_, "/", chunk.file()));
+    return ErrnoError("write", absl::StrCat(dir_, "/", chunk.file()));
   }
   offset_ += chunk.data().size();
   bytes_ += chunk.data().size();
@@ -423,10 +387,10 @@ absl::Status CopyAndCheck(const std::string& backup_dir,
     }
     fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write, ec);
     int fd = ::open(to.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Errno("open", to);
+    if (fd < 0) return ErrnoError("open", to);
     const bool synced = ::fsync(fd) == 0;
     ::close(fd);
-    if (!synced) return Errno("sync", to);
+    if (!synced) return ErrnoError("sync", to);
   }
   IBSM_RETURN_IF_ERROR(SyncDirectory(target.path));
   v1::BackupManifest opened;
