@@ -226,11 +226,6 @@ void Committer::StopCompletions() {
   completions_stopping_ = true;
 }
 
-bool Committer::CompletionsStopping() {
-  absl::MutexLock lock(&completion_mu_);
-  return completions_stopping_;
-}
-
 void Committer::RunCompletions() {
   while (true) {
     std::deque<WrittenBatch> batches;
@@ -249,15 +244,6 @@ void Committer::RunCompletions() {
                     [](const WrittenBatch& b) { return b.needs_sync; });
     if (needs_sync) {
       absl::Status synced = store_->SyncLog();
-      // A write failed after these batches were written (a full disk):
-      // they become durable once the store resumes, which needs room. They
-      // wait, unanswered, and new publishes are refused meanwhile.
-      for (int attempt = 1;
-           absl::IsUnavailable(synced) && !CompletionsStopping(); ++attempt) {
-        if (attempt == 1) LogEvent(synced.message());
-        absl::SleepFor(absl::Milliseconds(200));
-        synced = store_->SyncLog();
-      }
       if (!synced.ok()) {
         // Fail-stop: the batches are in RocksDB's memtables, readable by
         // the next batch's idempotency checks, yet perhaps not on disk, and

@@ -310,7 +310,6 @@ class Committer {
   void HandOver(WrittenBatch batch) ABSL_LOCKS_EXCLUDED(completion_mu_);
   // The completion thread: until StopCompletions() and the queue is empty.
   void RunCompletions() ABSL_LOCKS_EXCLUDED(completion_mu_);
-  bool CompletionsStopping() ABSL_LOCKS_EXCLUDED(completion_mu_);
   void StopCompletions() ABSL_LOCKS_EXCLUDED(completion_mu_);
   // Makes `batch` visible and answers its callers (completion thread).
   void Complete(WrittenBatch* batch);

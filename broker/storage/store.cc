@@ -461,23 +461,6 @@ Store::~Store() {
 }
 
 absl::Status Store::SyncLog() {
-  absl::MutexLock sync_lock(&sync_mu_);
-  {
-    absl::MutexLock lock(&write_mu_);
-    if (write_failed_) {
-      if (absl::Status resumed = ResumeLocked(); !resumed.ok()) {
-        // Only room can come back by itself; any other failure to resume
-        // is as final as a failed fsync.
-        const std::string why = absl::StrCat(
-            "the batches written before a failed write are not yet durable "
-            "(the store must resume first): ",
-            resumed.message());
-        return absl::IsResourceExhausted(resumed) ? absl::UnavailableError(why)
-                                                  : absl::InternalError(why);
-      }
-      return absl::OkStatus();  // resuming flushed them into synced tables
-    }
-  }
   return FromRocks(db_->SyncWAL(),
                    absl::StrCat("syncing the write-ahead log in ", path_));
 }
@@ -501,9 +484,6 @@ absl::Status Store::WriteCheckpoint(const std::string& dir) const {
 absl::Status Store::Commit(storage::Batch&& batch, Durability durability) {
   // Consumed whatever happens: a failed batch is rebuilt by its caller.
   storage::Batch consumed = std::move(batch);
-  absl::StatusOr<uint64_t> free = FreeBytes();
-  const bool near_full = !free.ok() || *free < kSerializeWritesBelowFreeBytes;
-  absl::MutexLockMaybe sync_lock(near_full ? &sync_mu_ : nullptr);
   absl::MutexLock lock(&write_mu_);
   // A background flush or compaction that failed (say, for space) also
   // stops writes; its count tells, so the write can resume first instead

@@ -102,11 +102,6 @@ struct StoreStats {
 // not start, and it does not try to resume writing. RocksDB needs room for
 // a new write-ahead log, a manifest and the flush of its memtables.
 inline constexpr uint64_t kMinFreeDiskBytes = uint64_t{1} << 20;
-// Below this much free space a write may fail for room, so Commit and
-// SyncLog no longer overlap: a sync never starts while a write that may
-// fail is under way, and so never meets a writer that has just failed
-// (SyncLog checks for one first).
-inline constexpr uint64_t kSerializeWritesBelowFreeBytes = uint64_t{256} << 20;
 
 class Store {
  public:
@@ -141,18 +136,9 @@ class Store {
 
   // Makes every batch Commit() wrote so far (kBuffered ones included)
   // survive a power loss: one fsync of the write-ahead log. Safe to call
-  // while another thread commits; writes are not blocked meanwhile, except
-  // within kSerializeWritesBelowFreeBytes of a full disk (below).
-  //
-  // After a failed write the log's writer refuses to sync what it holds
-  // (and RocksDB, built with its assertions as Debian builds it, aborts),
-  // so the store is resumed instead: its memtables, the batches written
-  // before the failure among them, are flushed into synced table files and
-  // a new log is opened. That needs room. UNAVAILABLE when it could not be
-  // done yet (the disk is still full): nothing is lost, call again later;
-  // INTERNAL when the store cannot resume for another reason.
-  // INTERNAL with RocksDB's reason when the fsync itself failed: whether
-  // those batches are on disk is then unknown.
+  // while another thread commits; writes are not blocked meanwhile.
+  // INTERNAL with RocksDB's reason when the sync fails: whether those
+  // batches are on disk is then unknown.
   absl::Status SyncLog();
 
   // Writes a consistent copy of the whole database, as it is now, into
@@ -252,8 +238,6 @@ class Store {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; by Family
   uint64_t recovered_last_sequence_ = 0;
 
-  // Held by SyncLog, and by Commit near a full disk; taken before write_mu_.
-  absl::Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(write_mu_);
   absl::Mutex write_mu_;
   // A write failed; RocksDB may be refusing writes until DB::Resume().
   bool write_failed_ ABSL_GUARDED_BY(write_mu_) = false;

@@ -11,9 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <future>
-#include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
@@ -1077,56 +1075,6 @@ TEST_CASE(
   CHECK(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == SIGABRT);
   CHECK_FALSE(std::filesystem::exists(answered));
-}
-
-TEST_CASE(
-    "Committer: a write that fails for room while earlier written batches "
-    "wait for their sync does not stop the node; the earlier ones become "
-    "durable and are answered, the failed one is refused",
-    "[committer][durability]") {
-  // Found by the fault harness on a full disk: the completion thread then
-  // synced a log whose writer had seen the failed write, and RocksDB (with
-  // its assertions, as Debian builds it) aborted the process, this test's
-  // binary included on the code before the fix. Not in a child process:
-  // RocksDB's background threads, which resuming needs, do not survive a
-  // fork.
-  ::ibsm::testing::FaultEnv env;
-  AuditedNode node(&env);
-  ExpectAllOk(*SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "a")}));
-  env.HoldLogSyncs(true);
-  // "b" is written and its sync is under way (held); "c" is written and
-  // waits for the next sync; then the write of "d" fails for room.
-  GroupFuture b =
-      Submit(node.committer(), MakeGroup({MakeEntry("CIV/police", "b")}));
-  (void)b.wait_for(std::chrono::milliseconds(300));
-  GroupFuture c =
-      Submit(node.committer(), MakeGroup({MakeEntry("CIV/police", "c")}));
-  for (int i = 0; i < 300; ++i) {
-    auto held = node.store().FindDedupEntry("CIV/police", "c");
-    if (held.ok() && held->has_value()) break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  env.FailLogWritesForSpace(true);
-  GroupFuture d =
-      Submit(node.committer(), MakeGroup({MakeEntry("CIV/police", "d")}));
-  absl::SleepFor(absl::Milliseconds(300));  // for the write of "d" to fail
-  env.HoldLogSyncs(false);
-  ExpectAllOk(*Wait(b));
-  // "c" is answered once the store has resumed, which flushes it into a
-  // synced table file; resuming needs room, and the real disk has it.
-  env.FailLogWritesForSpace(false);
-  ExpectAllOk(*Wait(c));
-  std::unique_ptr<PublishGroup> refused = Wait(d);
-  CHECK(refused->entries[0].status.code() ==
-        absl::StatusCode::kResourceExhausted);
-  ExpectAllOk(*SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "e")}));
-  node.Reopen();
-  for (const char* id : {"b", "c", "e"}) {
-    INFO(id);
-    auto stored = node.store().FindDedupEntry("CIV/police", id);
-    REQUIRE(stored.ok());
-    CHECK(stored->has_value());
-  }
 }
 
 }  // namespace

@@ -22,11 +22,7 @@ rocksdb::IOStatus Injected() {
   return rocksdb::IOStatus::IOError("injected read failure (test FaultEnv)");
 }
 
-rocksdb::IOStatus InjectedWrite(bool no_space) {
-  if (no_space) {
-    return rocksdb::IOStatus::NoSpace(
-        "injected: no space left (test FaultEnv)");
-  }
+rocksdb::IOStatus InjectedWrite() {
   return rocksdb::IOStatus::IOError("injected write failure (test FaultEnv)");
 }
 
@@ -64,7 +60,6 @@ struct Switches {
   std::shared_ptr<std::atomic<bool>> fail_writes;
   std::shared_ptr<std::atomic<bool>> fail_syncs;
   std::shared_ptr<std::atomic<bool>> hold_syncs;
-  std::shared_ptr<std::atomic<bool>> writes_no_space;
 };
 
 class FailingWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
@@ -89,14 +84,14 @@ class FailingWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
   rocksdb::IOStatus Append(const rocksdb::Slice& data,
                            const rocksdb::IOOptions& options,
                            rocksdb::IODebugContext* dbg) override {
-    if (fail_->load()) return InjectedWrite(switches_.writes_no_space->load());
+    if (fail_->load()) return InjectedWrite();
     return target()->Append(data, options, dbg);
   }
   rocksdb::IOStatus Append(const rocksdb::Slice& data,
                            const rocksdb::IOOptions& options,
                            const rocksdb::DataVerificationInfo& info,
                            rocksdb::IODebugContext* dbg) override {
-    if (fail_->load()) return InjectedWrite(switches_.writes_no_space->load());
+    if (fail_->load()) return InjectedWrite();
     return target()->Append(data, options, info, dbg);
   }
 
@@ -160,10 +155,8 @@ FaultEnv::FaultEnv()
       fail_writes_(std::make_shared<std::atomic<bool>>(false)),
       fail_syncs_(std::make_shared<std::atomic<bool>>(false)),
       hold_syncs_(std::make_shared<std::atomic<bool>>(false)),
-      writes_no_space_(std::make_shared<std::atomic<bool>>(false)),
       env_(rocksdb::NewCompositeEnv(std::make_shared<FaultFileSystem>(
-          Switches{fail_reads_, fail_writes_, fail_syncs_, hold_syncs_,
-                   writes_no_space_}))) {}
+          Switches{fail_reads_, fail_writes_, fail_syncs_, hold_syncs_}))) {}
 
 FaultEnv::~FaultEnv() = default;
 

@@ -38,14 +38,6 @@ class FaultEnv {
   // failing disk. RocksDB then refuses writes until Store::Commit resumes it.
   void FailLogWrites(bool fail) { fail_writes_->store(fail); }
 
-  // The same, but each append fails as on a full disk (RocksDB's NoSpace,
-  // what ENOSPC becomes), which RocksDB can recover from by resuming; a
-  // plain I/O error on the log is fatal to the open DB until it reopens.
-  void FailLogWritesForSpace(bool fail) {
-    writes_no_space_->store(fail);
-    fail_writes_->store(fail);
-  }
-
   // While set, every sync of a write-ahead log file fails with an I/O
   // error (what fsync's EIO becomes); appends still succeed.
   void FailLogSyncs(bool fail) { fail_syncs_->store(fail); }
@@ -60,7 +52,6 @@ class FaultEnv {
   std::shared_ptr<std::atomic<bool>> fail_writes_;
   std::shared_ptr<std::atomic<bool>> fail_syncs_;
   std::shared_ptr<std::atomic<bool>> hold_syncs_;
-  std::shared_ptr<std::atomic<bool>> writes_no_space_;
   std::unique_ptr<rocksdb::Env> env_;
 };
 
