@@ -227,23 +227,67 @@ void Committer::StopCompletions() {
 }
 
 void Committer::RunCompletions() {
+  // Batches written before a write failed for room, whose callers were
+  // told that the outcome is unknown (AnswerUndurable). They become durable
+  // when the store resumes, and visible then, before anything later.
+  std::deque<WrittenBatch> undurable;
+  absl::Duration retry = kUndurableRetryMin;
   while (true) {
     std::deque<WrittenBatch> batches;
+    bool stopping = false;
     {
       absl::MutexLock lock(&completion_mu_);
       auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(completion_mu_) {
         return !written_.empty() || completions_stopping_;
       };
-      completion_mu_.Await(absl::Condition(&has_work));
-      if (written_.empty()) return;  // stopping, and all answered
+      if (undurable.empty()) {
+        completion_mu_.Await(absl::Condition(&has_work));
+      } else {
+        // Nothing may come while the disk is full: retry by itself, so
+        // that the waiting alerts appear once there is room.
+        completion_mu_.AwaitWithTimeout(absl::Condition(&has_work), retry);
+      }
+      stopping = completions_stopping_;
+      if (written_.empty() && stopping && undurable.empty()) return;
       batches.swap(written_);
     }
     // One sync covers every batch written so far, these and any later.
     const bool needs_sync =
+        !undurable.empty() ||
         std::any_of(batches.begin(), batches.end(),
                     [](const WrittenBatch& b) { return b.needs_sync; });
     if (needs_sync) {
       absl::Status synced = store_->SyncLog();
+      if (absl::IsResourceExhausted(synced)) {
+        // A write failed for room after these batches were written, and
+        // the store cannot resume (which would make them durable) until
+        // there is room. Their callers are told at once that the outcome
+        // is unknown; a retry with the same id is answered once it is
+        // decided (a duplicate of an alert not yet durable is not
+        // acknowledged either).
+        if (undurable.empty()) {
+          LogEvent(absl::StrCat(
+              synced.message(), "; ", batches.size(),
+              " written batches wait for room to become durable; their "
+              "publishers are told the outcome is unknown"));
+        }
+        for (WrittenBatch& batch : batches) {
+          AnswerUndurable(synced, &batch);
+          if (HasEffects(batch)) undurable.push_back(std::move(batch));
+        }
+        if (stopping) {
+          // Committer::Stop() on a full disk: nothing more can make them
+          // durable in this process. They are in the log's file unsynced;
+          // a restart recovers what the disk holds.
+          LogEvent(absl::StrCat("stopping with ", undurable.size(),
+                                " written batches not yet durable (",
+                                synced.message(),
+                                "); a restart recovers what the disk holds"));
+          return;
+        }
+        retry = std::min(retry * 2, kUndurableRetryMax);
+        continue;
+      }
       if (!synced.ok()) {
         // Fail-stop: the batches are in RocksDB's memtables, readable by
         // the next batch's idempotency checks, yet perhaps not on disk, and
@@ -252,14 +296,58 @@ void Committer::RunCompletions() {
         // told "duplicate" of an alert that a power loss removes. A restart
         // recovers what the disk holds; nothing was acknowledged.
         LogEvent(absl::StrCat(
-            "stopping the node: ", synced.message(), "; ", batches.size(),
+            "stopping the node: ", synced.message(), "; ",
+            batches.size() + undurable.size(),
             " written batches are unacknowledged, and a restart recovers "
             "what the disk holds"));
         std::abort();
       }
     }
+    retry = kUndurableRetryMin;
+    if (!undurable.empty()) {
+      LogEvent(absl::StrCat(undurable.size(),
+                            " batches written before the disk filled are "
+                            "durable now; a retry of their alerts is "
+                            "acknowledged"));
+    }
+    for (WrittenBatch& batch : undurable) Complete(&batch);
+    undurable.clear();
     for (WrittenBatch& batch : batches) Complete(&batch);
   }
+}
+
+bool Committer::HasEffects(const WrittenBatch& batch) {
+  return !batch.committed.empty() || !batch.outbox_removals.empty() ||
+         !batch.outbox_added.empty() || !batch.outbox_reserved.empty();
+}
+
+void Committer::AnswerUndurable(const absl::Status& not_synced,
+                                WrittenBatch* batch) const {
+  const absl::Status unknown = absl::UnavailableError(absl::StrCat(
+      not_synced.message(),
+      "; the alert was written but is not yet durable: it is stored once "
+      "the node has room again, unless the node loses power first; outcome "
+      "unknown, retry later with the same id"));
+  // Alerts at or below the durable sequence (duplicates of them) are
+  // answered as they are; any other answer would claim what is not on disk.
+  const uint64_t durable = last_sequence();
+  for (QueuedGroup& queued : batch->groups) {
+    for (PublishEntry& e : queued.group->entries) {
+      if (!e.status.ok() || e.sequence <= durable) continue;
+      e.status = unknown;
+      e.sequence = 0;
+      e.duplicate = false;
+    }
+  }
+  if (batch->cursor_status.ok()) {
+    batch->cursor_status = absl::UnavailableError(absl::StrCat(
+        "the durable subscription's position is not yet durable (",
+        not_synced.message(), "); retry"));
+  }
+  AnswerCursorCreations(batch);
+  batch->cursor_answers.clear();
+  Answer(&batch->groups);
+  batch->groups.clear();
 }
 
 void Committer::Complete(WrittenBatch* batch) {

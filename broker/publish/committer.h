@@ -20,7 +20,12 @@
 // order. Nothing is acknowledged or shown before it is durable. A sync that
 // fails stops the process (docs/storage.md): after a failed fsync the
 // kernel may have dropped the unsynced pages, so whether a written batch is
-// on disk is unknown, and a restart recovers exactly what is.
+// on disk is unknown, and a restart recovers exactly what is. A write that
+// fails for room while earlier batches wait for their sync is the one
+// exception (Store::SyncLog): those batches become durable when the store
+// resumes, which needs room. Meanwhile their callers are told UNAVAILABLE,
+// the outcome unknown, and the batches become visible, in order, once
+// durable; a retry with the same id is acknowledged only then.
 //
 // Submit() and UpdateCursor() are safe to call from any thread; completion
 // callbacks run on the completion thread, in commit order, and must not
@@ -313,6 +318,18 @@ class Committer {
   void StopCompletions() ABSL_LOCKS_EXCLUDED(completion_mu_);
   // Makes `batch` visible and answers its callers (completion thread).
   void Complete(WrittenBatch* batch);
+  // The completion thread's answers to the callers of a batch written
+  // before a write failed for room, which cannot be made durable until
+  // there is room (`not_synced`, from Store::SyncLog): UNAVAILABLE, the
+  // outcome unknown. Leaves what Complete() still has to make visible.
+  void AnswerUndurable(const absl::Status& not_synced,
+                       WrittenBatch* batch) const;
+  // Whether Complete() has anything left to do for a batch already answered.
+  static bool HasEffects(const WrittenBatch& batch);
+  // How often the completion thread tries again to make such batches
+  // durable, when nothing else comes.
+  static constexpr absl::Duration kUndurableRetryMin = absl::Milliseconds(100);
+  static constexpr absl::Duration kUndurableRetryMax = absl::Seconds(1);
   // The steps of CommitOnce, in order; each adds its writes to
   // `commit->batch`.
   void AddCursorCreations(std::vector<CursorCreation> creations,

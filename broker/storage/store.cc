@@ -461,6 +461,13 @@ Store::~Store() {
 }
 
 absl::Status Store::SyncLog() {
+  absl::MutexLock sync_lock(&sync_mu_);
+  {
+    absl::MutexLock lock(&write_mu_);
+    // Resuming flushes the memtables (the written batches) into synced
+    // table files; its failure for room is RESOURCE_EXHAUSTED.
+    if (write_failed_) return ResumeLocked();
+  }
   return FromRocks(db_->SyncWAL(),
                    absl::StrCat("syncing the write-ahead log in ", path_));
 }
@@ -484,6 +491,7 @@ absl::Status Store::WriteCheckpoint(const std::string& dir) const {
 absl::Status Store::Commit(storage::Batch&& batch, Durability durability) {
   // Consumed whatever happens: a failed batch is rebuilt by its caller.
   storage::Batch consumed = std::move(batch);
+  absl::MutexLock sync_lock(&sync_mu_);
   absl::MutexLock lock(&write_mu_);
   // A background flush or compaction that failed (say, for space) also
   // stops writes; its count tells, so the write can resume first instead

@@ -136,9 +136,21 @@ class Store {
 
   // Makes every batch Commit() wrote so far (kBuffered ones included)
   // survive a power loss: one fsync of the write-ahead log. Safe to call
-  // while another thread commits; writes are not blocked meanwhile.
-  // INTERNAL with RocksDB's reason when the sync fails: whether those
+  // while another thread commits; a Commit() waits for the sync to end
+  // (below: a sync must never start after a write that failed).
+  // INTERNAL with RocksDB's reason when the fsync fails: whether those
   // batches are on disk is then unknown.
+  //
+  // After a failed write (a full disk), RocksDB's log writer has seen the
+  // failure and will not sync what it holds (RocksDB built with its
+  // assertions, as Debian builds it, aborts the process instead). So the
+  // store is resumed instead: its memtables, which hold the batches written
+  // before the failure, are flushed into synced table files and a new log
+  // is opened, which makes those batches durable. That needs room:
+  // RESOURCE_EXHAUSTED (the disk-full message of Commit) while there is
+  // none; the batches are still unsynced and may become durable by a later
+  // call, or be lost by a power failure before it. INTERNAL when the store
+  // cannot resume for another reason.
   absl::Status SyncLog();
 
   // Writes a consistent copy of the whole database, as it is now, into
@@ -238,6 +250,11 @@ class Store {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; by Family
   uint64_t recovered_last_sequence_ = 0;
 
+  // Held by SyncLog for the whole sync and by Commit for its write, so
+  // that a sync never starts while a write that might fail is under way
+  // (SyncLog checks for a failed one first). Taken before write_mu_, which
+  // SyncLog holds only to check.
+  absl::Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(write_mu_);
   absl::Mutex write_mu_;
   // A write failed; RocksDB may be refusing writes until DB::Resume().
   bool write_failed_ ABSL_GUARDED_BY(write_mu_) = false;

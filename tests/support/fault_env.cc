@@ -22,7 +22,11 @@ rocksdb::IOStatus Injected() {
   return rocksdb::IOStatus::IOError("injected read failure (test FaultEnv)");
 }
 
-rocksdb::IOStatus InjectedWrite() {
+rocksdb::IOStatus InjectedWrite(bool no_space) {
+  if (no_space) {
+    return rocksdb::IOStatus::NoSpace(
+        "injected: no space left (test FaultEnv)");
+  }
   return rocksdb::IOStatus::IOError("injected write failure (test FaultEnv)");
 }
 
@@ -60,6 +64,8 @@ struct Switches {
   std::shared_ptr<std::atomic<bool>> fail_writes;
   std::shared_ptr<std::atomic<bool>> fail_syncs;
   std::shared_ptr<std::atomic<bool>> hold_syncs;
+  std::shared_ptr<std::atomic<bool>> writes_no_space;
+  std::shared_ptr<std::atomic<uint64_t>> failed_appends;
 };
 
 class FailingWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
@@ -84,18 +90,22 @@ class FailingWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
   rocksdb::IOStatus Append(const rocksdb::Slice& data,
                            const rocksdb::IOOptions& options,
                            rocksdb::IODebugContext* dbg) override {
-    if (fail_->load()) return InjectedWrite();
+    if (fail_->load()) return FailAppend();
     return target()->Append(data, options, dbg);
   }
   rocksdb::IOStatus Append(const rocksdb::Slice& data,
                            const rocksdb::IOOptions& options,
                            const rocksdb::DataVerificationInfo& info,
                            rocksdb::IODebugContext* dbg) override {
-    if (fail_->load()) return InjectedWrite();
+    if (fail_->load()) return FailAppend();
     return target()->Append(data, options, info, dbg);
   }
 
  private:
+  rocksdb::IOStatus FailAppend() {
+    switches_.failed_appends->fetch_add(1);
+    return InjectedWrite(switches_.writes_no_space->load());
+  }
   rocksdb::IOStatus BeforeSync() {
     while (switches_.hold_syncs->load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -113,8 +123,9 @@ class FailingWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
 
 class FaultFileSystem final : public rocksdb::FileSystemWrapper {
  public:
-  explicit FaultFileSystem(Switches switches)
-      : FileSystemWrapper(rocksdb::FileSystem::Default()),
+  FaultFileSystem(std::shared_ptr<rocksdb::FileSystem> base,
+                  Switches switches)
+      : FileSystemWrapper(std::move(base)),
         fail_(switches.fail_reads),
         switches_(std::move(switches)) {}
   const char* Name() const override { return "IbsmTestFaultFileSystem"; }
@@ -150,13 +161,20 @@ class FaultFileSystem final : public rocksdb::FileSystemWrapper {
 
 }  // namespace
 
-FaultEnv::FaultEnv()
+FaultEnv::FaultEnv() : FaultEnv(nullptr) {}
+
+FaultEnv::FaultEnv(rocksdb::Env* base)
     : fail_reads_(std::make_shared<std::atomic<bool>>(false)),
       fail_writes_(std::make_shared<std::atomic<bool>>(false)),
       fail_syncs_(std::make_shared<std::atomic<bool>>(false)),
       hold_syncs_(std::make_shared<std::atomic<bool>>(false)),
+      writes_no_space_(std::make_shared<std::atomic<bool>>(false)),
+      failed_appends_(std::make_shared<std::atomic<uint64_t>>(0)),
       env_(rocksdb::NewCompositeEnv(std::make_shared<FaultFileSystem>(
-          Switches{fail_reads_, fail_writes_, fail_syncs_, hold_syncs_}))) {}
+          base != nullptr ? base->GetFileSystem()
+                          : rocksdb::FileSystem::Default(),
+          Switches{fail_reads_, fail_writes_, fail_syncs_, hold_syncs_,
+                   writes_no_space_, failed_appends_}))) {}
 
 FaultEnv::~FaultEnv() = default;
 

@@ -11,6 +11,7 @@
 #define IBSM_TESTS_SUPPORT_FAULT_ENV_H_
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 
 namespace rocksdb {
@@ -21,7 +22,10 @@ namespace ibsm::testing {
 
 class FaultEnv {
  public:
+  // On the real file system; or on `base`'s (say, a PowerLossEnv's, to
+  // also drop unsynced data later), which must outlive the FaultEnv.
   FaultEnv();
+  explicit FaultEnv(rocksdb::Env* base);
   ~FaultEnv();
   FaultEnv(const FaultEnv&) = delete;
   FaultEnv& operator=(const FaultEnv&) = delete;
@@ -38,6 +42,18 @@ class FaultEnv {
   // failing disk. RocksDB then refuses writes until Store::Commit resumes it.
   void FailLogWrites(bool fail) { fail_writes_->store(fail); }
 
+  // The same, but each append fails as on a full disk (RocksDB's NoSpace,
+  // what ENOSPC becomes), which RocksDB can recover from by resuming; a
+  // plain I/O error on the log is fatal to the open DB until it reopens.
+  void FailLogWritesForSpace(bool fail) {
+    writes_no_space_->store(fail);
+    fail_writes_->store(fail);
+  }
+
+  // Log appends failed by FailLogWrites or FailLogWritesForSpace so far:
+  // a test waits for a write to have failed by this count.
+  uint64_t failed_log_appends() const { return failed_appends_->load(); }
+
   // While set, every sync of a write-ahead log file fails with an I/O
   // error (what fsync's EIO becomes); appends still succeed.
   void FailLogSyncs(bool fail) { fail_syncs_->store(fail); }
@@ -52,6 +68,8 @@ class FaultEnv {
   std::shared_ptr<std::atomic<bool>> fail_writes_;
   std::shared_ptr<std::atomic<bool>> fail_syncs_;
   std::shared_ptr<std::atomic<bool>> hold_syncs_;
+  std::shared_ptr<std::atomic<bool>> writes_no_space_;
+  std::shared_ptr<std::atomic<uint64_t>> failed_appends_;
   std::unique_ptr<rocksdb::Env> env_;
 };
 
