@@ -340,9 +340,9 @@ void Committer::AnswerUndurable(const absl::Status& not_synced,
     }
   }
   if (batch->cursor_status.ok()) {
-    batch->cursor_status = absl::UnavailableError(absl::StrCat(
-        "the durable subscription's position is not yet durable (",
-        not_synced.message(), "); retry"));
+    batch->cursor_status = absl::UnavailableError(
+        absl::StrCat("the durable subscription's position is not yet durable (",
+                     not_synced.message(), "); retry"));
   }
   AnswerCursorCreations(batch);
   batch->cursor_answers.clear();

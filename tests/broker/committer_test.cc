@@ -37,15 +37,15 @@
 #include "tests/support/eventually.h"
 #include "tests/support/fault_env.h"
 #include "tests/support/power_loss_env.h"
-#include "tests/support/tmpfs.h"
 #include "tests/support/test_keys.h"
 #include "tests/support/test_support.h"
+#include "tests/support/tmpfs.h"
 
 namespace ibsm::broker {
 namespace {
 
-using ::ibsm::testing::EventuallyValue;
 using ::ibsm::testing::Eventually;
+using ::ibsm::testing::EventuallyValue;
 using ::ibsm::testing::TempDir;
 using GroupFuture = std::future<std::unique_ptr<PublishGroup>>;
 
@@ -1130,7 +1130,8 @@ struct FailedWriteAfterWritten {
     env.FailLogWritesForSpace(true);
     const uint64_t failed_before = env.failed_log_appends();
     d = Submit(node.committer(), MakeGroup({MakeEntry("CIV/police", "d")}));
-    REQUIRE(Eventually([&] { return env.failed_log_appends() > failed_before; }));
+    REQUIRE(
+        Eventually([&] { return env.failed_log_appends() > failed_before; }));
   }
 };
 
@@ -1175,8 +1176,8 @@ TEST_CASE(
   CHECK(held.count("a") == 1);
   CHECK(held.count("b") == 1);
   CHECK(held["c"] == c_sequence);  // and not "d"
-  ExpectAllOk(*SubmitAndWait(reopened.committer(),
-                             {MakeEntry("CIV/police", "e")}));
+  ExpectAllOk(
+      *SubmitAndWait(reopened.committer(), {MakeEntry("CIV/police", "e")}));
 }
 
 TEST_CASE(
@@ -1222,9 +1223,8 @@ TEST_CASE(
   std::filesystem::remove(filler);
   // Room again: the completion thread resumes the store by itself, and "c"
   // appears after "b".
-  CHECK(Eventually([&] {
-    return node.committer().last_sequence() == a_sequence + 2;
-  }));
+  CHECK(Eventually(
+      [&] { return node.committer().last_sequence() == a_sequence + 2; }));
   std::unique_ptr<PublishGroup> acked =
       SubmitAndWait(node.committer(), {MakeEntry("CIV/police", "c")});
   ExpectAllOk(*acked);

@@ -123,8 +123,7 @@ class FailingWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
 
 class FaultFileSystem final : public rocksdb::FileSystemWrapper {
  public:
-  FaultFileSystem(std::shared_ptr<rocksdb::FileSystem> base,
-                  Switches switches)
+  FaultFileSystem(std::shared_ptr<rocksdb::FileSystem> base, Switches switches)
       : FileSystemWrapper(std::move(base)),
         fail_(switches.fail_reads),
         switches_(std::move(switches)) {}
